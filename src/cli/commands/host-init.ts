@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { hostInit } from '../../core/host-init.js';
+import { type Io, printJson, progressTo } from '../output.js';
+
+export function registerHostInit(host: Command, io: Io): void {
+  host
+    .command('init')
+    .description('make this host ready: start the Docker engine, find Compose, get or build the images')
+    .option(
+      '--install',
+      'install the engine, Compose and debootstrap from the OS packages (root, Debian/Ubuntu)',
+    )
+    .option('--json', 'print one JSON object')
+    .action(async (options: { install?: boolean; json?: boolean }) => {
+      const result = await hostInit({ install: options.install ?? false, progress: progressTo(io) });
+      if (options.json) return printJson(io, { outcome: 'success', ...result });
+      const { engine, compose } = result;
+      io.stdout(
+        `engine   ${engine.outcome.padEnd(9)} Docker ${engine.version} (API ${engine.apiVersion}) at ${engine.endpoint}\n`,
+      );
+      io.stdout(
+        `compose  ${compose.outcome.padEnd(9)} ${compose.variant} ${compose.version} (${compose.command.join(' ')})\n`,
+      );
+      for (const image of result.images) {
+        const standIn = image.offline ? ` (offline stand-in for ${image.official})` : '';
+        io.stdout(`image    ${image.outcome.padEnd(9)} ${image.role}: ${image.image}${standIn}\n`);
+      }
+      io.stdout(result.unchanged ? 'host ready, nothing changed\n' : 'host ready\n');
+    });
+}

@@ -1,0 +1,231 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { aptInstall } from '../adapters/apt.js';
+import { debianMirror, debootstrap, findDebootstrap } from '../adapters/debootstrap.js';
+import { buildImage, importImage, inspectImage, pullImage } from '../adapters/docker.js';
+import { packFromNpm } from '../adapters/npm.js';
+import { isRoot } from '../adapters/process.js';
+import { EnvironmentError, messageOf } from '../errors.js';
+import {
+  DEBIAN_SUITE,
+  DEFAULT_IMAGES,
+  type ImageRole,
+  type ImageStatus,
+  LABEL_MANAGED,
+  LABEL_OFFLINE_FOR,
+  LABEL_TEMPLATE_HASH,
+  OFFLINE_BASE_IMAGE,
+  OFFLINE_NODE_MAJOR,
+  OFFLINE_NPM_MAJOR,
+  offlineImage,
+} from '../plan/images.js';
+
+export const TEMPLATES_DIR = new URL('../../templates/', import.meta.url).pathname;
+
+export interface ImageContext {
+  docker: Docker;
+  stateDir: string;
+  /** May install missing OS packages (debootstrap) with apt-get. */
+  install: boolean;
+  progress: (message: string) => void;
+}
+
+/**
+ * Makes sure an image for `role` is on the engine: the official one if present or pullable, else the
+ * offline stand-in built from Debian's packages (reused while its template is unchanged).
+ */
+export async function ensureImage(context: ImageContext, role: ImageRole): Promise<ImageStatus> {
+  const { docker } = context;
+  const official = DEFAULT_IMAGES[role];
+  const offline = offlineImage(role);
+  if (await inspectImage(docker, official))
+    return { role, image: official, official, offline: false, outcome: 'found' };
+
+  const hash = templateHash(role);
+  const existing = await inspectImage(docker, offline);
+  if (existing?.labels[LABEL_TEMPLATE_HASH] === hash) {
+    return { role, image: offline, official, offline: true, outcome: 'found' };
+  }
+
+  const logFile = logPath(context, `image-${role}`);
+  try {
+    await pullImage(docker, official, logFile);
+    return { role, image: official, official, offline: false, outcome: 'pulled' };
+  } catch (error) {
+    context.progress(
+      `${official}: pull failed (${firstLine(messageOf(error))}); building ${offline} from Debian packages`,
+    );
+  }
+  await ensureBaseImage(context);
+  await buildOfflineImage(context, role, hash, logFile);
+  return { role, image: offline, official, offline: true, outcome: 'built' };
+}
+
+/** The offline image for `role` if it is built from the current template; for provisioning. */
+export async function resolveImage(
+  docker: Docker,
+  role: ImageRole,
+  configured: string,
+): Promise<string | undefined> {
+  if (await inspectImage(docker, configured)) return configured;
+  if (configured !== DEFAULT_IMAGES[role]) return undefined;
+  return (await inspectImage(docker, offlineImage(role))) ? offlineImage(role) : undefined;
+}
+
+const basePromises = new WeakMap<Docker, Promise<void>>();
+
+/** The Debian root file system every offline image starts from; built once even when asked concurrently. */
+function ensureBaseImage(context: ImageContext): Promise<void> {
+  let promise = basePromises.get(context.docker);
+  if (!promise) {
+    promise = buildBaseImage(context);
+    basePromises.set(context.docker, promise);
+    promise.catch(() => basePromises.delete(context.docker));
+  }
+  return promise;
+}
+
+async function buildBaseImage(context: ImageContext): Promise<void> {
+  if (await inspectImage(context.docker, OFFLINE_BASE_IMAGE)) return;
+  if (!isRoot()) {
+    throw new EnvironmentError(
+      'offline-build-needs-root',
+      'building offline images needs root (debootstrap)',
+      {
+        hint: 'run berth host init as root once; later runs as any user reuse the images',
+      },
+    );
+  }
+  const logFile = logPath(context, 'image-base');
+  if (!findDebootstrap() && context.install) {
+    context.progress('installing debootstrap with apt-get');
+    await aptInstall(['debootstrap'], logFile);
+  }
+  const mirror = debianMirror();
+  context.progress(`building ${OFFLINE_BASE_IMAGE} with debootstrap from ${mirror} (log: ${logFile})`);
+  const buildDir = join(context.stateDir, 'build');
+  mkdirSync(buildDir, { recursive: true });
+  const workDir = mkdtempSync(join(buildDir, 'rootfs-'));
+  const rootfs = join(workDir, 'rootfs');
+  try {
+    await debootstrap(DEBIAN_SUITE, rootfs, mirror, logFile);
+    trustHostCertificates(rootfs);
+    rmSync(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
+    mkdirSync(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
+    const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await importImage(context.docker, tar.stdout, OFFLINE_BASE_IMAGE, logFile);
+  } catch (error) {
+    if (error instanceof EnvironmentError) throw error;
+    throw buildFailure(OFFLINE_BASE_IMAGE, error, logFile);
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Behind a TLS-inspecting proxy the host's bundle holds the proxy's CA: give it to everything built on top. */
+function trustHostCertificates(rootfs: string): void {
+  const bundle = hostCaBundle();
+  if (!bundle) return;
+  copyFileSync(bundle, join(rootfs, 'etc/ssl/certs/ca-certificates.crt'));
+  mkdirSync(join(rootfs, 'usr/local/share/ca-certificates'), { recursive: true });
+  copyFileSync(bundle, join(rootfs, 'usr/local/share/ca-certificates/berth-host-bundle.crt'));
+}
+
+export function hostCaBundle(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [
+    env.SSL_CERT_FILE,
+    '/etc/ssl/certs/ca-certificates.crt',
+    '/etc/pki/tls/certs/ca-bundle.crt',
+  ];
+  return candidates.find((path): path is string => Boolean(path && existsSync(path)));
+}
+
+async function buildOfflineImage(context: ImageContext, role: ImageRole, hash: string, logFile: string) {
+  const tag = offlineImage(role);
+  context.progress(`building ${tag} (log: ${logFile})`);
+  const buildDir = join(context.stateDir, 'build');
+  mkdirSync(buildDir, { recursive: true });
+  const contextDir = mkdtempSync(join(buildDir, `${role}-`));
+  try {
+    const files = readdirSync(join(TEMPLATES_DIR, role));
+    for (const file of files) copyFileSync(join(TEMPLATES_DIR, role, file), join(contextDir, file));
+    if (role === 'agent') files.push(...(await packNode(contextDir)));
+    await buildImage(context.docker, {
+      contextDir,
+      files,
+      tag,
+      buildArgs: { BASE: OFFLINE_BASE_IMAGE, ...proxyBuildArgs() },
+      labels: {
+        [LABEL_MANAGED]: 'true',
+        [LABEL_OFFLINE_FOR]: DEFAULT_IMAGES[role],
+        [LABEL_TEMPLATE_HASH]: hash,
+      },
+      logFile,
+    });
+  } catch (error) {
+    if (error instanceof EnvironmentError) throw error;
+    throw buildFailure(tag, error, logFile);
+  } finally {
+    rmSync(contextDir, { recursive: true, force: true });
+  }
+}
+
+/** Current Node and npm come from the npm registry, fetched on the host, which already trusts its CA. */
+async function packNode(contextDir: string): Promise<string[]> {
+  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
+  await packFromNpm(`node-linux-${arch}@${OFFLINE_NODE_MAJOR}`, join(contextDir, 'node.tgz'));
+  await packFromNpm(`npm@${OFFLINE_NPM_MAJOR}`, join(contextDir, 'npm.tgz'));
+  return ['node.tgz', 'npm.tgz'];
+}
+
+function proxyBuildArgs(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const names = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
+  return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
+}
+
+/** Changes whenever a template file or the Node version it installs changes. */
+export function templateHash(role: ImageRole): string {
+  const hash = createHash('sha256').update(`${role}\n${DEBIAN_SUITE}\n`);
+  if (role === 'agent') hash.update(`node ${OFFLINE_NODE_MAJOR} npm ${OFFLINE_NPM_MAJOR}\n`);
+  const dir = join(TEMPLATES_DIR, role);
+  for (const file of readdirSync(dir).sort()) hash.update(`${file}\n`).update(readFileSync(join(dir, file)));
+  return hash.digest('hex').slice(0, 16);
+}
+
+function buildFailure(tag: string, error: unknown, logFile: string): EnvironmentError {
+  return new EnvironmentError(
+    'image-build-failed',
+    `building ${tag} failed: ${firstLine(messageOf(error))}`,
+    {
+      hint: `read the build log: ${logFile}`,
+      logFile,
+      cause: error,
+    },
+  );
+}
+
+function logPath(context: ImageContext, name: string): string {
+  const dir = join(context.stateDir, 'logs');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.log`);
+  writeFileSync(file, `# berth ${new Date().toISOString()}\n`);
+  return file;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}

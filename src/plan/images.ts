@@ -1,0 +1,39 @@
+/** The images an agent's stack needs. */
+export type ImageRole = 'postgres' | 'redis' | 'agent';
+export const IMAGE_ROLES: readonly ImageRole[] = ['postgres', 'redis', 'agent'];
+
+/** berth's defaults name the official images users expect. */
+export const DEFAULT_IMAGES: Record<ImageRole, string> = {
+  postgres: 'postgres:17',
+  redis: 'redis:7',
+  agent: 'node:24-bookworm',
+};
+
+/** The Node major version the offline agent image carries, like the default agent image. */
+export const OFFLINE_NODE_MAJOR = '24';
+export const OFFLINE_NPM_MAJOR = '11';
+
+export const DEBIAN_SUITE = 'bookworm';
+export const OFFLINE_BASE_IMAGE = `berth-offline/debian:${DEBIAN_SUITE}`;
+
+/** The tag of the image berth builds from Debian's packages when the official one cannot be pulled. */
+export function offlineImage(role: ImageRole): string {
+  return `berth-offline/${role}:${DEBIAN_SUITE}`;
+}
+
+export const LABEL_MANAGED = 'dev.berth.managed';
+/** On offline images: a hash of the template they were built from, so a changed template rebuilds. */
+export const LABEL_TEMPLATE_HASH = 'dev.berth.template-hash';
+export const LABEL_OFFLINE_FOR = 'dev.berth.offline-for';
+
+/** How an image need was met. */
+export type ImageOutcome = 'found' | 'pulled' | 'built';
+
+export interface ImageStatus {
+  role: ImageRole;
+  /** The image name to run: the official one, or the offline stand-in. */
+  image: string;
+  official: string;
+  offline: boolean;
+  outcome: ImageOutcome;
+}
