@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_IMAGES, IMAGE_ROLES, offlineImage } from '../../src/plan/images.js';
+import { berth } from '../helpers/cli.js';
+import { docker } from '../helpers/docker.js';
+
+describe('berth host init', () => {
+  it('on a ready host changes nothing and reports every check as found', async () => {
+    const first = await berth(['host', 'init', '--json']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const second = await berth(['host', 'init', '--json']);
+    expect(second.exitCode, second.stderr).toBe(0);
+    const result = JSON.parse(second.stdout);
+    expect(result).toMatchObject({ outcome: 'success', unchanged: true, engine: { outcome: 'found' } });
+    expect(['v1', 'v2']).toContain(result.compose.variant);
+    expect(result.images.map((image: { role: string }) => image.role)).toEqual(IMAGE_ROLES);
+    for (const image of result.images) {
+      expect(image.outcome).toBe('found');
+      expect([DEFAULT_IMAGES[image.role as keyof typeof DEFAULT_IMAGES], offlineImage(image.role)]).toContain(
+        image.image,
+      );
+      expect(await docker().getImage(image.image).inspect()).toBeTruthy();
+    }
+  });
+
+  it('prints one line per check', async () => {
+    const { stdout, exitCode } = await berth(['host', 'init']);
+    expect(exitCode).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
+      'engine',
+      'compose',
+      'image',
+      'image',
+      'image',
+      'host',
+    ]);
+  });
+
+  it('fails with one clear line and a non-zero exit when DOCKER_HOST points nowhere', async () => {
+    const { exitCode, stdout, stderr } = await berth(['host', 'init'], {
+      env: { DOCKER_HOST: 'unix:///nonexistent.sock' },
+    });
+    expect(exitCode).toBe(3);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toEqual([
+      'berth: error: no Docker engine socket at unix:///nonexistent.sock (hint: start the engine there, or unset DOCKER_HOST to use the default socket)',
+    ]);
+  });
+
+  it('says so in JSON when --json is given and the engine is unreachable', async () => {
+    const { exitCode, stdout } = await berth(['host', 'init', '--json'], {
+      env: { DOCKER_HOST: 'unix:///nonexistent.sock' },
+    });
+    expect(exitCode).toBe(3);
+    expect(JSON.parse(stdout)).toMatchObject({ outcome: 'error', code: 'engine-unreachable' });
+  });
+
+  // Stops this host's dockerd: only where berth owns it (CI, or a developer who asks for it).
+  const mayRestartEngine = process.env.CI === 'true' || process.env.BERTH_TEST_ENGINE_RESTART === '1';
+  it.runIf(mayRestartEngine)('starts the engine when it is stopped', async () => {
+    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8'));
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 150 && processAlive(pid); i++) await sleep(200);
+    expect(processAlive(pid)).toBe(false);
+    expect(existsSync('/var/run/docker.pid')).toBe(false);
+
+    const { exitCode, stdout, stderr } = await berth(['host', 'init', '--json']);
+    expect(exitCode, stderr).toBe(0);
+    expect(JSON.parse(stdout).engine.outcome).toBe('started');
+    expect(await docker().ping()).toBeTruthy();
+  });
+});
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,13 @@
+import { execa } from 'execa';
+import { removeTestResources } from './docker.js';
+
+// Tests run the built binary: build it first. Then remove what an earlier, killed run left behind;
+// at the end, what this run made, even when tests failed.
+export async function setup(): Promise<void> {
+  await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  await removeTestResources();
+}
+
+export async function teardown(): Promise<void> {
+  await removeTestResources();
+}

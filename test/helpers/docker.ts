@@ -1,0 +1,21 @@
+import Docker from 'dockerode';
+
+/** Every Docker resource a test creates carries this label, so a cleanup can find it even after a crash. */
+export const TEST_LABEL = 'dev.berth.test';
+
+export function docker(): Docker {
+  return new Docker({
+    socketPath: process.env.DOCKER_HOST?.replace('unix://', '') || '/var/run/docker.sock',
+  });
+}
+
+/** Removes every container, network and volume labelled by a berth test (this run's or a killed one's). */
+export async function removeTestResources(client = docker()): Promise<void> {
+  const filters = { label: [TEST_LABEL] };
+  const containers = await client.listContainers({ all: true, filters });
+  await Promise.all(containers.map((c) => client.getContainer(c.Id).remove({ force: true, v: true })));
+  const networks = await client.listNetworks({ filters });
+  await Promise.all(networks.map((n) => client.getNetwork(n.Id).remove()));
+  const { Volumes } = await client.listVolumes({ filters });
+  await Promise.all((Volumes ?? []).map((v) => client.getVolume(v.Name).remove({ force: true })));
+}

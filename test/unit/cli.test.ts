@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/main.js';
+import { reportError } from '../../src/cli/output.js';
+import { EnvironmentError } from '../../src/errors.js';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) }, out, err };
+}
+
+describe('the command line', () => {
+  it('prints the package version', async () => {
+    const { io, out } = capture();
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+    expect(await runCli(['--version'], io)).toBe(0);
+    expect(out.join('')).toBe(`${version}\n`);
+  });
+
+  it('lists its commands', async () => {
+    const { io, out } = capture();
+    expect(await runCli(['--help'], io)).toBe(0);
+    expect(out.join('')).toMatch(/host/);
+  });
+
+  it('exits 2 on an unknown command', async () => {
+    const { io, err } = capture();
+    expect(await runCli(['launch-rockets'], io)).toBe(2);
+    expect(err.join('')).toMatch(/unknown command/);
+  });
+});
+
+describe('error output', () => {
+  const error = new EnvironmentError('engine-unreachable', 'no Docker engine socket at unix:///x.sock', {
+    hint: 'start the engine',
+  });
+
+  it('is one line with the hint, and the exit code of the error', () => {
+    const { io, out, err } = capture();
+    expect(reportError(io, error, false)).toBe(3);
+    expect(out).toEqual([]);
+    expect(err.join('').trimEnd().split('\n')).toEqual([
+      'berth: error: no Docker engine socket at unix:///x.sock (hint: start the engine)',
+    ]);
+  });
+
+  it('is one JSON object on stdout with --json', () => {
+    const { io, out } = capture();
+    reportError(io, error, true);
+    expect(JSON.parse(out.join(''))).toMatchObject({
+      outcome: 'error',
+      code: 'engine-unreachable',
+      hint: 'start the engine',
+    });
+  });
+});
