@@ -6,6 +6,8 @@ export interface BerthErrorOptions {
   exitCode?: number;
   /** A log file with the full story, when there is one. */
   logFile?: string;
+  /** Further lines, one per problem (a config file with several bad fields). */
+  details?: string[];
   cause?: unknown;
 }
 
@@ -15,6 +17,7 @@ export class BerthError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: number;
   readonly logFile: string | undefined;
+  readonly details: string[];
 
   constructor(code: string, message: string, options: BerthErrorOptions = {}) {
     super(message, { cause: options.cause });
@@ -23,6 +26,7 @@ export class BerthError extends Error {
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? ExitCode.failure;
     this.logFile = options.logFile;
+    this.details = options.details ?? [];
   }
 }
 

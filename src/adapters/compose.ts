@@ -26,3 +26,15 @@ export async function detectCompose(): Promise<ComposeCli | undefined> {
   const [v2, v1] = await Promise.all([probe(['docker', 'compose'], 'v2'), probe(['docker-compose'], 'v1')]);
   return v2 ?? v1;
 }
+
+/** Runs a compose subcommand on one agent's project and file, logging its output. */
+export async function compose(
+  cli: ComposeCli,
+  project: string,
+  file: string,
+  args: string[],
+  logFile: string,
+) {
+  const [program, ...prefix] = cli.command;
+  return run(program, [...prefix, '-p', project, '-f', file, ...args], { logFile });
+}

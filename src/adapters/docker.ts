@@ -119,3 +119,81 @@ function splitTag(ref: string): [string, string] {
   const colon = ref.lastIndexOf(':');
   return colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
 }
+
+export interface LabelledContainer {
+  id: string;
+  service: string | undefined;
+  state: string;
+  labels: Record<string, string>;
+}
+
+function labelFilter(labels: Record<string, string>): { label: string[] } {
+  return { label: Object.entries(labels).map(([key, value]) => `${key}=${value}`) };
+}
+
+export async function listContainers(
+  docker: Docker,
+  labels: Record<string, string>,
+): Promise<LabelledContainer[]> {
+  const containers = await docker.listContainers({ all: true, filters: labelFilter(labels) });
+  return containers.map((c) => ({
+    id: c.Id,
+    service: c.Labels['com.docker.compose.service'],
+    state: c.State,
+    labels: c.Labels,
+  }));
+}
+
+/** Removes every container, network and volume carrying all of `labels`; returns how many of each. */
+export async function removeLabelled(docker: Docker, labels: Record<string, string>) {
+  const filters = labelFilter(labels);
+  const containers = await docker.listContainers({ all: true, filters });
+  await Promise.all(
+    containers.map((c) => ignoreMissing(docker.getContainer(c.Id).remove({ force: true, v: true }))),
+  );
+  const networks = await docker.listNetworks({ filters });
+  await Promise.all(networks.map((n) => ignoreMissing(docker.getNetwork(n.Id).remove())));
+  const { Volumes } = await docker.listVolumes({ filters });
+  await Promise.all(
+    (Volumes ?? []).map((v) => ignoreMissing(docker.getVolume(v.Name).remove({ force: true }))),
+  );
+  return { containers: containers.length, networks: networks.length, volumes: (Volumes ?? []).length };
+}
+
+async function ignoreMissing(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+}
+
+/** Subnets of every network on the engine, so a new one overlaps none. */
+export async function subnetsInUse(docker: Docker): Promise<string[]> {
+  const networks = await docker.listNetworks();
+  return networks.flatMap((n) =>
+    (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => Boolean(s)),
+  );
+}
+
+/** Host ports published by any container, running or not (a stopped one takes its port back on start). */
+export async function publishedPorts(docker: Docker): Promise<Set<number>> {
+  const containers = await docker.listContainers({ all: true });
+  const ports = containers.flatMap((c) => c.Ports.map((p) => p.PublicPort).filter(Boolean));
+  const bound = await Promise.all(
+    containers
+      .filter((c) => c.State !== 'running')
+      .map(async (c) => {
+        const info = await docker
+          .getContainer(c.Id)
+          .inspect()
+          .catch(() => undefined);
+        return Object.values(info?.HostConfig.PortBindings ?? {}).flatMap((bindings) =>
+          ((bindings as Array<{ HostPort?: string }> | null) ?? [])
+            .map((b) => Number(b.HostPort))
+            .filter(Boolean),
+        );
+      }),
+  );
+  return new Set([...ports, ...bound.flat()]);
+}

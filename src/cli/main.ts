@@ -1,13 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import type { CliContext } from './commands/_shared.js';
+import { registerEnv, registerExec } from './commands/exec.js';
 import { registerHostInit } from './commands/host-init.js';
+import { registerLs } from './commands/ls.js';
+import { registerProvision } from './commands/provision.js';
+import { registerTeardown } from './commands/teardown.js';
 import { type Io, processIo, reportError } from './output.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
-export function buildProgram(io: Io): Command {
+export function buildProgram(context: CliContext): Command {
+  const { io } = context;
   const program = new Command('berth')
     .description('Give each AI coding agent its own git worktree, container, Postgres and Redis.')
     .version(version, '-v, --version')
@@ -16,15 +22,21 @@ export function buildProgram(io: Io): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   const host = program.command('host').description('prepare this host');
   registerHostInit(host, io);
+  registerProvision(program, context);
+  registerLs(program, context);
+  registerExec(program, context);
+  registerEnv(program, context);
+  registerTeardown(program, context);
   return program;
 }
 
 /** Runs the CLI in-process and returns the exit code; only the entry point calls process.exit. */
 export async function runCli(argv: string[], io: Io = processIo): Promise<number> {
-  const program = buildProgram(io);
+  let exitCode = 0;
+  const program = buildProgram({ io, setExitCode: (code) => (exitCode = code) });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     return reportError(io, error, argv.includes('--json'));

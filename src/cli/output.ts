@@ -31,10 +31,13 @@ export function reportError(io: Io, error: unknown, json: boolean): number {
       message,
       hint: berth?.hint,
       logFile: berth?.logFile,
+      details: berth?.details.length ? berth.details : undefined,
     });
   }
   const hint = berth?.hint ? ` (hint: ${berth.hint})` : '';
-  io.stderr(`berth: error: ${message}${hint}\n`);
+  const log = berth?.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
+  io.stderr(`berth: error: ${message}${log}${hint}\n`);
+  for (const detail of berth?.details ?? []) io.stderr(`berth:   ${detail}\n`);
   if (!berth && process.env.BERTH_DEBUG) io.stderr(`${(error as Error)?.stack ?? ''}\n`);
   return exitCode;
 }

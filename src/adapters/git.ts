@@ -1,0 +1,153 @@
+import { realpathSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { run } from './process.js';
+
+/** Runs git with an argument array; returns stdout, or throws with git's own message. */
+export async function git(cwd: string, args: string[], options: { allowFail?: boolean } = {}) {
+  const result = await run('git', args, {
+    cwd,
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+  });
+  if (result.exitCode !== 0 && !options.allowFail) {
+    throw new GitError(args, result.stderr.trim() || result.stdout.trim());
+  }
+  return result;
+}
+
+export class GitError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly output: string,
+  ) {
+    super(`git ${args[0]} failed: ${output.split('\n').at(-1) ?? output}`);
+    this.name = 'GitError';
+  }
+}
+
+export interface RepoInfo {
+  /** The main working tree's root. */
+  root: string;
+  commonGitDir: string;
+}
+
+/** The repository around `dir`: refuses bare repositories and repositories without commits. */
+export async function repoInfo(dir: string): Promise<RepoInfo> {
+  const probe = await git(dir, ['rev-parse', '--is-bare-repository', '--git-common-dir', '--show-toplevel'], {
+    allowFail: true,
+  });
+  if (probe.exitCode !== 0) {
+    throw new UsageError('not-a-repo', `${dir} is not inside a git repository`, {
+      hint: 'run berth inside your repository, or pass --repo DIR',
+    });
+  }
+  const [bare, common, top] = probe.stdout.split('\n');
+  if (bare === 'true' || !top) {
+    throw new UsageError('bare-repo', `${dir} is a bare repository`, {
+      hint: 'berth needs a repository with a working tree; clone it (git clone) and pass that folder',
+    });
+  }
+  const commonGitDir = realpathSync(
+    isAbsolute(common ?? '') ? (common as string) : resolve(dir, common ?? '.git'),
+  );
+  // From inside a linked worktree, the main working tree is the parent of the common git directory.
+  const root = commonGitDir.endsWith('/.git') ? commonGitDir.slice(0, -'/.git'.length) : realpathSync(top);
+  const head = await git(root, ['rev-parse', '--verify', '-q', 'HEAD^{commit}'], { allowFail: true });
+  if (head.exitCode !== 0) {
+    throw new UsageError('no-commits', `the repository at ${root} has no commits yet`, {
+      hint: 'make a first commit; agents branch off a commit',
+    });
+  }
+  return { root, commonGitDir };
+}
+
+/** The commit a ref names, or undefined. `--end-of-options` keeps a ref like `--upload-pack=x` a ref. */
+export async function resolveCommit(root: string, ref: string): Promise<string | undefined> {
+  const result = await git(root, ['rev-parse', '--verify', '-q', '--end-of-options', `${ref}^{commit}`], {
+    allowFail: true,
+  });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+/** The branch HEAD is on (e.g. "main"), or undefined when HEAD is detached. */
+export async function currentBranch(root: string): Promise<string | undefined> {
+  const result = await git(root, ['symbolic-ref', '-q', '--short', 'HEAD'], { allowFail: true });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+/** A full ref name for `ref` if it names a local branch (e.g. "main" → "refs/heads/main"). */
+export async function isLocalBranch(root: string, branch: string): Promise<boolean> {
+  const result = await git(root, ['show-ref', '--verify', '-q', `refs/heads/${branch}`], { allowFail: true });
+  return result.exitCode === 0;
+}
+
+export async function isValidBranchName(root: string, branch: string): Promise<boolean> {
+  if (branch.startsWith('-')) return false;
+  const result = await git(root, ['check-ref-format', '--branch', branch], { allowFail: true });
+  return result.exitCode === 0;
+}
+
+export interface WorktreeEntry {
+  path: string;
+  branch?: string;
+  locked: boolean;
+  prunable: boolean;
+}
+
+export async function listWorktrees(root: string): Promise<WorktreeEntry[]> {
+  const { stdout } = await git(root, ['worktree', 'list', '--porcelain']);
+  return stdout
+    .split('\n\n')
+    .filter((block) => block.trim())
+    .map((block) => {
+      const lines = block.split('\n');
+      const field = (name: string) => lines.find((line) => line === name || line.startsWith(`${name} `));
+      return {
+        path: field('worktree')?.slice('worktree '.length) ?? '',
+        branch: field('branch')?.slice('branch refs/heads/'.length),
+        locked: field('locked') !== undefined,
+        prunable: field('prunable') !== undefined,
+      };
+    });
+}
+
+/** Adds a worktree on a new branch (no upstream tracking: it would take the config lock) or an existing one. */
+export async function addWorktree(root: string, path: string, branch: string, startCommit?: string) {
+  const args = startCommit
+    ? ['worktree', 'add', '--no-track', '-b', branch, path, startCommit]
+    : ['worktree', 'add', path, branch];
+  await git(root, args);
+}
+
+export async function lockWorktree(root: string, path: string, reason: string) {
+  await git(root, ['worktree', 'lock', '--reason', reason, path]);
+}
+
+export async function removeWorktree(root: string, path: string) {
+  await git(root, ['worktree', 'unlock', path], { allowFail: true });
+  await git(root, ['worktree', 'remove', '--force', '--force', path]);
+}
+
+export async function deleteBranch(root: string, branch: string) {
+  await git(root, ['branch', '-D', '--end-of-options', branch]);
+}
+
+/** Lines of `git status --porcelain`: empty when everything is committed (ignored files do not count). */
+export async function uncommittedChanges(worktree: string): Promise<string[]> {
+  const { stdout } = await git(worktree, ['status', '--porcelain']);
+  return stdout.split('\n').filter(Boolean);
+}
+
+/** True when every commit of `branch` is already in `base`. */
+export async function isMerged(root: string, branch: string, base: string): Promise<boolean> {
+  const result = await git(root, ['merge-base', '--is-ancestor', `refs/heads/${branch}`, base], {
+    allowFail: true,
+  });
+  return result.exitCode === 0;
+}
+
+export async function gitIdentity(root: string): Promise<{ name: string; email: string } | undefined> {
+  const name = (await git(root, ['config', 'user.name'], { allowFail: true })).stdout.trim();
+  const email = (await git(root, ['config', 'user.email'], { allowFail: true })).stdout.trim();
+  return name && email ? { name, email } : undefined;
+}

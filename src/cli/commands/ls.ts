@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { listAgents } from '../../core/list.js';
+import { printJson } from '../output.js';
+import { age, type CliContext, table, withJson, withRepo } from './_shared.js';
+
+export function registerLs(program: Command, { io }: CliContext): void {
+  const command = program
+    .command('ls')
+    .description("list the repository's agents as Docker and git see them");
+  withJson(withRepo(command))
+    .option('--show-secrets', 'print passwords in URLs')
+    .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean }) => {
+      const agents = await listAgents({ repo: options.repo, showSecrets: options.showSecrets });
+      if (options.json) return printJson(io, agents);
+      if (agents.length === 0) return io.stdout('no agents\n');
+      const rows = agents.map((a) => [
+        a.name,
+        a.branch,
+        a.state,
+        a.health,
+        Object.entries(a.ports)
+          .map(([service, port]) => `${service}:${port}`)
+          .join(' '),
+        age(a.createdAt),
+        a.worktree,
+      ]);
+      io.stdout(`${table([['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'WORKTREE'], ...rows])}\n`);
+    });
+}

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { provision } from '../../core/provision.js';
+import { printJson, progressTo } from '../output.js';
+import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
+
+interface Options {
+  repo?: string;
+  from?: string;
+  branch?: string;
+  config?: string;
+  json?: boolean;
+  showSecrets?: boolean;
+}
+
+export function registerProvision(program: Command, { io }: CliContext): void {
+  const command = program
+    .command('provision')
+    .description('give an agent its worktree, container, Postgres and Redis on a private network')
+    .argument('<name>', 'lowercase letters, digits and hyphens, starting with a letter, at most 32')
+    .option('--from <ref>', 'the commit the new branch starts from (default: HEAD)')
+    .option('--branch <name>', 'the branch to work on (default: berth/<name>); an existing one is continued')
+    .option('--config <file>', 'the config file (default: berth.yaml at the repository root)')
+    .option('--show-secrets', 'print passwords in URLs');
+  withJson(withRepo(command)).action(async (name: string, options: Options) => {
+    const agent = await interruptible((signal) =>
+      provision({
+        name,
+        repo: options.repo,
+        from: options.from,
+        branch: options.branch,
+        configPath: options.config,
+        progress: progressTo(io),
+        signal,
+        showSecrets: options.showSecrets,
+      }),
+    );
+    if (options.json) return printJson(io, agent);
+    io.stdout(`agent     ${agent.name} ${agent.state}\n`);
+    io.stdout(`branch    ${agent.branch}\n`);
+    io.stdout(`worktree  ${agent.worktree}\n`);
+    io.stdout(`env file  ${agent.envFile}\n`);
+    io.stdout(`compose   -p ${agent.composeProject} -f ${agent.composeFile}\n`);
+    for (const [service, port] of Object.entries(agent.ports))
+      io.stdout(`${service.padEnd(9)} 127.0.0.1:${port}\n`);
+  });
+}

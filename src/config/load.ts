@@ -1,0 +1,58 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { type BerthConfig, configSchema } from './schema.js';
+
+export const CONFIG_FILE = 'berth.yaml';
+
+/** Reads berth.yaml (or `explicitPath`); without a file, the defaults. */
+export function loadConfig(repoRoot: string, explicitPath?: string): BerthConfig {
+  const path = explicitPath ?? join(repoRoot, CONFIG_FILE);
+  if (!existsSync(path)) {
+    if (explicitPath) {
+      throw new UsageError('config-missing', `config file ${explicitPath} does not exist`, {
+        hint: 'pass the path of a berth.yaml, or leave --config out to use the defaults',
+      });
+    }
+    return configSchema.parse({});
+  }
+  return parseConfig(readFileSync(path, 'utf8'), path);
+}
+
+export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
+  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    const first = document.errors[0];
+    const where = first?.linePos?.[0]
+      ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}`
+      : '';
+    throw new UsageError(
+      'config-yaml',
+      `${source} is not valid YAML${where}: ${first?.code ?? 'parse error'}`,
+      {
+        hint: 'fix the YAML syntax (indentation, quotes, colons)',
+      },
+    );
+  }
+  const value = document.toJS() ?? {};
+  const result = configSchema.safeParse(value);
+  if (!result.success) {
+    const details = result.error.issues.map(describeIssue);
+    throw new UsageError('config-invalid', `${source} has ${details.length} bad field(s)`, {
+      hint: 'fix the fields listed; the JSON schema in templates/berth.schema.json helps editors check them',
+      details,
+    });
+  }
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    const prefix = issue.path.length ? `${path}.` : '';
+    return `${issue.keys.map((key) => `${prefix}${key}`).join(', ')}: unknown field`;
+  }
+  return `${path}: ${issue.message}`;
+}

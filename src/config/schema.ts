@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { DEFAULT_IMAGES } from '../plan/images.js';
+
+const portNumber = z.number().int().min(1).max(65535);
+const shellCommand = z.string().min(1);
+
+const hookCommand = z.union([
+  shellCommand,
+  z.strictObject({ run: shellCommand, on: z.enum(['agent', 'host']).default('agent') }),
+]);
+
+const portRange = z
+  .string()
+  .regex(/^\d+-\d+$/, 'expected "LOW-HIGH", for example "20000-29999"')
+  .refine((range) => {
+    const [low, high] = range.split('-').map(Number) as [number, number];
+    return low >= 1024 && high <= 65535 && low <= high;
+  }, 'expected 1024 <= LOW <= HIGH <= 65535');
+
+const subnetPool = z
+  .string()
+  .regex(
+    /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/,
+    'expected an IPv4 CIDR such as "10.201.0.0/16"',
+  );
+
+/** berth.yaml at the repository root. Every field is optional; unknown keys are errors. */
+export const configSchema = z.strictObject({
+  agent: z
+    .strictObject({
+      image: z.string().min(1).default(DEFAULT_IMAGES.agent),
+      command: z.array(z.string()).min(1).default(['sleep', 'infinity']),
+      env: z
+        .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid variable name'), z.string())
+        .default({}),
+      resources: z
+        .strictObject({
+          cpus: z.number().positive().max(1024).default(2),
+          memory: z
+            .string()
+            .regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"')
+            .default('2g'),
+          pids: z.number().int().min(16).max(1_000_000).default(1024),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  postgres: z
+    .strictObject({
+      image: z.string().min(1).default(DEFAULT_IMAGES.postgres),
+      database: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _')
+        .default('app'),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _')
+        .default('app'),
+    })
+    .prefault({}),
+  redis: z
+    .strictObject({
+      image: z.string().min(1).default(DEFAULT_IMAGES.redis),
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
+  ports: z
+    .strictObject({
+      range: portRange.default('20000-29999'),
+      /** App ports the agent container listens on, by name: published on 127.0.0.1 at a leased port. */
+      app: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'lowercase name'), portNumber).default({}),
+    })
+    .prefault({}),
+  network: z
+    .strictObject({
+      /** Each agent's private network gets a small subnet from here (the engine's own pools run out at ~31). */
+      subnetPool: subnetPool.default('10.201.0.0/16'),
+      subnetPrefix: z.number().int().min(16).max(29).default(28),
+    })
+    .prefault({}),
+  worktree: z
+    .strictObject({
+      /** Where worktrees go; relative to the repository's parent folder. Default: "<repo>.worktrees". */
+      folder: z.string().min(1).optional(),
+      branchPrefix: z.string().default('berth/'),
+      baseRef: z.string().min(1).default('HEAD'),
+    })
+    .prefault({}),
+  envFile: z
+    .string()
+    .regex(/^[^/\\]+$/, 'a file name in the worktree, without folders')
+    .default('.env.local'),
+  hooks: z
+    .strictObject({
+      setup: z.array(hookCommand).default([]),
+    })
+    .prefault({}),
+  /** Seconds to wait for Postgres and Redis to answer after the stack starts. */
+  healthTimeout: z.number().positive().max(3600).default(60),
+});
+
+export type BerthConfig = z.output<typeof configSchema>;
+export type HookCommand = z.output<typeof hookCommand>;
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input' });
+}

@@ -1,0 +1,88 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { listContainers } from '../adapters/docker.js';
+import { run } from '../adapters/process.js';
+import type { HookCommand } from '../config/schema.js';
+import { BerthError, EnvironmentError } from '../errors.js';
+import type { AgentRecord } from '../plan/agent.js';
+import { agentEnv } from '../plan/env.js';
+import { agentLabels } from '../plan/names.js';
+import type { RepoContext } from './context.js';
+
+export type HookName = 'setup';
+
+export function hookLog(agent: AgentRecord, hook: HookName): string {
+  return join(agent.stateDir, 'logs', `${hook}.log`);
+}
+
+/** The id of the agent's own container (service `agent`), found by berth's labels. */
+export async function agentContainerId(context: RepoContext, agent: AgentRecord): Promise<string> {
+  const containers = await listContainers(context.docker, {
+    ...agentLabels(context.repoId, agent.name),
+    'com.docker.compose.service': 'agent',
+  });
+  const running = containers.find((c) => c.state === 'running');
+  if (!running) {
+    throw new EnvironmentError('agent-not-running', `the container of agent ${agent.name} is not running`, {
+      hint: `see \`berth ls\`; start it with docker compose -p ${agent.composeProject} -f ${agent.composeFile} up -d`,
+    });
+  }
+  return running.id;
+}
+
+/** Arguments of `docker exec` running a command as the agent's user in its worktree. */
+export function dockerExecArgs(
+  agent: AgentRecord,
+  containerId: string,
+  command: string[],
+  tty = false,
+): string[] {
+  const flags = tty ? ['-i', '-t'] : ['-i'];
+  return [
+    'exec',
+    ...flags,
+    '-u',
+    `${agent.user.uid}:${agent.user.gid}`,
+    '-w',
+    agent.worktree,
+    containerId,
+    ...command,
+  ];
+}
+
+/** Runs a hook's commands in order, in the agent container or on the host; stops at the first failure. */
+export async function runHooks(
+  context: RepoContext,
+  agent: AgentRecord,
+  hook: HookName,
+  commands: HookCommand[],
+) {
+  if (commands.length === 0) return;
+  const logFile = hookLog(agent, hook);
+  mkdirSync(join(agent.stateDir, 'logs'), { recursive: true });
+  for (const entry of commands) {
+    const { run: command, on } = typeof entry === 'string' ? { run: entry, on: 'agent' as const } : entry;
+    appendFileSync(logFile, `$ ${command}   (${hook}, on ${on})\n`);
+    // The command is the user's own shell line from berth.yaml: sh runs it as written.
+    const result =
+      on === 'host'
+        ? await run('sh', ['-c', command], {
+            cwd: agent.worktree,
+            env: { ...process.env, ...agentEnv(agent, 'host') },
+            logFile,
+          })
+        : await run(
+            'docker',
+            dockerExecArgs(agent, await agentContainerId(context, agent), ['sh', '-c', command]),
+            {
+              logFile,
+            },
+          );
+    if (result.exitCode !== 0) {
+      throw new BerthError('hook-failed', `${hook} command \`${command}\` exited with ${result.exitCode}`, {
+        hint: `fix the command (hooks.${hook} in berth.yaml); its output is in the log`,
+        logFile,
+      });
+    }
+  }
+}

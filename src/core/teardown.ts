@@ -1,0 +1,84 @@
+import { existsSync, rmSync } from 'node:fs';
+import { removeLabelled } from '../adapters/docker.js';
+import {
+  deleteBranch,
+  isLocalBranch,
+  isMerged,
+  removeWorktree,
+  uncommittedChanges,
+} from '../adapters/git.js';
+import { BerthError } from '../errors.js';
+import type { AgentRecord } from '../plan/agent.js';
+import { agentLabels, validateAgentName } from '../plan/names.js';
+import { updateState, withGitLock } from '../state/store.js';
+import { findAgent, openRepo, type RepoContext, type RepoOptions } from './context.js';
+
+export interface TeardownOptions extends RepoOptions {
+  name: string;
+  /** Tear down even with uncommitted changes in the worktree (they are lost). */
+  force?: boolean;
+  keepBranch?: boolean;
+  progress?: (message: string) => void;
+}
+
+export type BranchOutcome = 'deleted' | 'kept-unmerged' | 'kept-by-request' | 'kept-not-created' | 'none';
+
+export interface TeardownResult {
+  name: string;
+  /** False when there was nothing to tear down (a second run). */
+  removed: boolean;
+  branch?: string;
+  branchOutcome: BranchOutcome;
+  worktree?: string;
+  resources: { containers: number; networks: number; volumes: number };
+}
+
+/** Removes an agent's containers, network, volumes, worktree and state; keeps unmerged work. Idempotent. */
+export async function teardown(options: TeardownOptions): Promise<TeardownResult> {
+  const name = validateAgentName(options.name);
+  const context = await openRepo(options);
+  const progress = options.progress ?? (() => {});
+  const agent = findAgent(context, name);
+  if (!agent) {
+    // Nothing recorded: still sweep what a killed provision may have left with this agent's labels.
+    const resources = await removeLabelled(context.docker, agentLabels(context.repoId, name));
+    const removed = resources.containers + resources.networks + resources.volumes > 0;
+    return { name, removed, branchOutcome: 'none', resources };
+  }
+
+  if (existsSync(agent.worktree) && !options.force) {
+    const changes = await uncommittedChanges(agent.worktree);
+    if (changes.length > 0) {
+      throw new BerthError(
+        'uncommitted-changes',
+        `agent ${name} has ${changes.length} uncommitted change(s) in ${agent.worktree}`,
+        {
+          hint: `commit them (berth exec ${name} -- git commit -am …), or pass --force to discard them`,
+        },
+      );
+    }
+  }
+
+  progress(`${name}: stopping and removing containers, network and volumes`);
+  // By label through the Engine API: the same as `compose down -v`, faster, and it also finds what a
+  // killed provision left before its compose file existed.
+  const resources = await removeLabelled(context.docker, agentLabels(context.repoId, name));
+  progress(`${name}: removing worktree ${agent.worktree}`);
+  const branchOutcome = await withGitLock(context.berthDir, async () => {
+    if (existsSync(agent.worktree)) await removeWorktree(context.root, agent.worktree);
+    return settleBranch(context, agent, options.keepBranch ?? false);
+  });
+  await updateState(context.berthDir, (state) => void delete state.agents[name]);
+  rmSync(agent.stateDir, { recursive: true, force: true });
+  return { name, removed: true, branch: agent.branch, branchOutcome, worktree: agent.worktree, resources };
+}
+
+/** Deletes the branch only when berth made it and every commit on it is in its base. */
+async function settleBranch(context: RepoContext, agent: AgentRecord, keep: boolean): Promise<BranchOutcome> {
+  if (keep) return 'kept-by-request';
+  if (!agent.createdBranch) return 'kept-not-created';
+  if (!(await isLocalBranch(context.root, agent.branch))) return 'none';
+  if (!(await isMerged(context.root, agent.branch, agent.baseRef))) return 'kept-unmerged';
+  await deleteBranch(context.root, agent.branch);
+  return 'deleted';
+}

@@ -1,0 +1,32 @@
+/** What berth records of one agent: enough to run, list and tear it down without the config. */
+export interface AgentRecord {
+  name: string;
+  repoId: string;
+  branch: string;
+  /** berth made this branch (so it may delete it once merged); false for `--branch` on an existing one. */
+  createdBranch: boolean;
+  /** What the branch started from and is merged into: a branch name when there was one, else a commit. */
+  baseRef: string;
+  baseCommit: string;
+  worktree: string;
+  composeProject: string;
+  /** Labels on every container, network and volume: berth's own and BERTH_LABELS. */
+  labels: Record<string, string>;
+  composeFile: string;
+  /** The host env file, inside the worktree. */
+  envFile: string;
+  /** berth's folder for this agent (compose file, logs), under the repository's common git directory. */
+  stateDir: string;
+  /** Leased host ports: postgres, redis (when enabled) and each app port by name. */
+  ports: Record<string, number>;
+  subnet: string;
+  passwords: { postgres: string; redis: string };
+  user: { uid: number; gid: number };
+  images: { agent: string; postgres: string; redis: string };
+  postgres: { user: string; database: string };
+  redisEnabled: boolean;
+  /** Container port of each app port, by name; the first is the app's PORT. */
+  appPorts: Record<string, number>;
+  status: 'provisioning' | 'ready';
+  createdAt: string;
+}

@@ -1,0 +1,78 @@
+import { UsageError } from '../errors.js';
+
+export interface PortRange {
+  low: number;
+  high: number;
+}
+
+export function parsePortRange(range: string): PortRange {
+  const [low, high] = range.split('-').map(Number) as [number, number];
+  return { low, high };
+}
+
+/**
+ * Picks `count` ports from the range that are neither taken nor refused by `isFree` (a bind probe).
+ * Pure but for the probe, which the caller supplies.
+ */
+export async function pickPorts(
+  count: number,
+  range: PortRange,
+  taken: ReadonlySet<number>,
+  isFree: (port: number) => Promise<boolean>,
+): Promise<number[]> {
+  const picked: number[] = [];
+  for (let port = range.low; port <= range.high && picked.length < count; port++) {
+    if (taken.has(port)) continue;
+    if (await isFree(port)) picked.push(port);
+  }
+  if (picked.length < count) {
+    throw new UsageError('no-free-port', `no free port in ${range.low}-${range.high}`, {
+      hint: 'tear down agents you no longer need, or widen ports.range in berth.yaml',
+      exitCode: 1,
+    });
+  }
+  return picked;
+}
+
+function ipToNumber(ip: string): number {
+  return ip.split('.').reduce((sum, part) => sum * 256 + Number(part), 0);
+}
+
+function numberToIp(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
+}
+
+export function parseCidr(cidr: string): { base: number; prefix: number } {
+  const [ip, prefix] = cidr.split('/') as [string, string];
+  const bits = Number(prefix);
+  const size = 2 ** (32 - bits);
+  return { base: Math.floor(ipToNumber(ip) / size) * size, prefix: bits };
+}
+
+function overlaps(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  const xEnd = x.base + 2 ** (32 - x.prefix);
+  const yEnd = y.base + 2 ** (32 - y.prefix);
+  return x.base < yEnd && y.base < xEnd;
+}
+
+/** The first subnet of size /`prefix` in the pool that overlaps none of the subnets in use. */
+export function pickSubnet(pool: string, prefix: number, inUse: readonly string[]): string {
+  const { base, prefix: poolPrefix } = parseCidr(pool);
+  if (prefix < poolPrefix) {
+    throw new UsageError('bad-subnet', `network.subnetPrefix /${prefix} is larger than the pool ${pool}`, {
+      hint: 'use a larger subnetPrefix number (a smaller subnet) or a larger pool',
+    });
+  }
+  const count = 2 ** (prefix - poolPrefix);
+  const size = 2 ** (32 - prefix);
+  for (let index = 0; index < count; index++) {
+    const candidate = `${numberToIp(base + index * size)}/${prefix}`;
+    if (!inUse.some((used) => overlaps(used, candidate))) return candidate;
+  }
+  throw new UsageError('no-free-subnet', `no free /${prefix} subnet left in ${pool}`, {
+    hint: 'tear down agents you no longer need, or give network.subnetPool a larger range in berth.yaml',
+    exitCode: 1,
+  });
+}

@@ -1,0 +1,145 @@
+import { stringify } from 'yaml';
+import { CONFIG_FILE } from '../config/load.js';
+import type { BerthConfig } from '../config/schema.js';
+import type { AgentRecord } from './agent.js';
+import { agentEnv, CONTAINER_CA_PATH, type EnvMap } from './env.js';
+
+/** Facts about the host that the compose document needs beside the agent record. */
+export interface HostFacts {
+  commonGitDir: string;
+  /** berth's state folder inside the common git directory: hidden from the container. */
+  berthDir: string;
+  caBundle?: string;
+  gitIdentity?: { name: string; email: string };
+}
+
+/**
+ * Git inside the container shares the object store with every other agent's worktree, which it cannot
+ * see: it must never garbage-collect or prune. (berth also locks each worktree it creates.)
+ */
+export const CONTAINER_GIT_CONFIG: Array<[string, string]> = [
+  ['gc.auto', '0'],
+  ['maintenance.auto', 'false'],
+  ['gc.worktreePruneExpire', 'never'],
+  ['gc.pruneExpire', 'never'],
+  ['safe.directory', '*'],
+];
+
+function gitEnv(host: HostFacts): EnvMap {
+  const env: EnvMap = { GIT_CONFIG_COUNT: String(CONTAINER_GIT_CONFIG.length) };
+  CONTAINER_GIT_CONFIG.forEach(([key, value], index) => {
+    env[`GIT_CONFIG_KEY_${index}`] = key;
+    env[`GIT_CONFIG_VALUE_${index}`] = value;
+  });
+  if (host.gitIdentity) {
+    env.GIT_AUTHOR_NAME = host.gitIdentity.name;
+    env.GIT_AUTHOR_EMAIL = host.gitIdentity.email;
+    env.GIT_COMMITTER_NAME = host.gitIdentity.name;
+    env.GIT_COMMITTER_EMAIL = host.gitIdentity.email;
+  }
+  return env;
+}
+
+function caEnv(host: HostFacts): EnvMap {
+  if (!host.caBundle) return {};
+  return {
+    NODE_EXTRA_CA_CERTS: CONTAINER_CA_PATH,
+    SSL_CERT_FILE: CONTAINER_CA_PATH,
+    GIT_SSL_CAINFO: CONTAINER_CA_PATH,
+  };
+}
+
+/** The environment of the agent container: the agent's URLs by service name, git and CA settings, config env. */
+export function containerEnvironment(agent: AgentRecord, config: BerthConfig, host: HostFacts): EnvMap {
+  return {
+    // A uid without a passwd entry has HOME=/, which it cannot write.
+    HOME: '/tmp',
+    ...gitEnv(host),
+    ...caEnv(host),
+    ...agentEnv(agent, 'container'),
+    ...config.agent.env,
+  };
+}
+
+const publish = (hostPort: number | undefined, containerPort: number) =>
+  `127.0.0.1:${hostPort}:${containerPort}`;
+
+/**
+ * The compose document for one agent, as data. Valid for Compose v1 (1.29) and v2: no top-level `name`
+ * (the project is passed with -p), short port syntax, no healthchecks (berth probes readiness itself,
+ * so idle stacks cost no CPU).
+ */
+export function planCompose(
+  agent: AgentRecord,
+  config: BerthConfig,
+  host: HostFacts,
+): Record<string, unknown> {
+  const labels = agent.labels;
+  const network = { private: {} };
+  const { resources } = config.agent;
+  const volumes = [`${agent.worktree}:${agent.worktree}`, `${host.commonGitDir}:${host.commonGitDir}`];
+  if (host.caBundle) volumes.push(`${host.caBundle}:${CONTAINER_CA_PATH}:ro`);
+
+  const services: Record<string, unknown> = {
+    agent: {
+      image: agent.images.agent,
+      command: config.agent.command,
+      init: true,
+      user: `${agent.user.uid}:${agent.user.gid}`,
+      working_dir: agent.worktree,
+      environment: containerEnvironment(agent, config, host),
+      volumes,
+      // Other agents' passwords live in berth's folder inside the shared git directory: hide it.
+      tmpfs: [host.berthDir],
+      ...(Object.keys(agent.appPorts).length > 0 && {
+        ports: Object.entries(agent.appPorts).map(([name, port]) => publish(agent.ports[name], port)),
+      }),
+      networks: network,
+      labels,
+      security_opt: ['no-new-privileges:true'],
+      cpus: resources.cpus,
+      mem_limit: resources.memory,
+      pids_limit: resources.pids,
+      depends_on: agent.redisEnabled ? ['postgres', 'redis'] : ['postgres'],
+    },
+    postgres: {
+      image: agent.images.postgres,
+      environment: {
+        POSTGRES_USER: agent.postgres.user,
+        POSTGRES_PASSWORD: agent.passwords.postgres,
+        POSTGRES_DB: agent.postgres.database,
+      },
+      volumes: ['pgdata:/var/lib/postgresql/data'],
+      ports: [publish(agent.ports.postgres, 5432)],
+      networks: network,
+      labels,
+      security_opt: ['no-new-privileges:true'],
+    },
+  };
+  const namedVolumes: Record<string, unknown> = { pgdata: { labels } };
+  if (agent.redisEnabled) {
+    services.redis = {
+      image: agent.images.redis,
+      command: ['redis-server', '--requirepass', agent.passwords.redis, '--save', '60', '1'],
+      volumes: ['redisdata:/data'],
+      ports: [publish(agent.ports.redis, 6379)],
+      networks: network,
+      labels,
+      security_opt: ['no-new-privileges:true'],
+    };
+    namedVolumes.redisdata = { labels };
+  }
+  return {
+    'x-berth': { agent: agent.name, branch: agent.branch, worktree: agent.worktree, config: CONFIG_FILE },
+    services,
+    networks: {
+      private: { driver: 'bridge', labels, ipam: { config: [{ subnet: agent.subnet }] } },
+    },
+    volumes: namedVolumes,
+  };
+}
+
+/** YAML without anchors and aliases: plain to read and to diff. */
+export function renderCompose(document: Record<string, unknown>): string {
+  return stringify(document, { aliasDuplicateObjects: false });
+}

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+
+export const AGENT_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** Agent names: lowercase letters, digits and hyphens, starting with a letter, at most 32 characters. */
+export function validateAgentName(name: string): string {
+  if (!AGENT_NAME_PATTERN.test(name)) {
+    const shown = JSON.stringify(name);
+    throw new UsageError('bad-name', `invalid agent name ${shown}`, {
+      hint: 'use lowercase letters, digits and hyphens, starting with a letter, at most 32 characters (e.g. "fix-login")',
+    });
+  }
+  return name;
+}
+
+/** A short stable id for a repository, from the absolute path of its common git directory. */
+export function repoId(commonGitDir: string): string {
+  return createHash('sha256').update(resolve(commonGitDir)).digest('hex').slice(0, 10);
+}
+
+/** Unique per repository and agent; valid for Compose v1 and v2 (lowercase, digits, hyphens). */
+export function composeProject(repo: string, name: string): string {
+  return `berth-${repo}-${name}`;
+}
+
+export function branchName(prefix: string, name: string): string {
+  return `${prefix}${name}`;
+}
+
+/** Default: a sibling of the repository named "<repo>.worktrees"; relative folders are from the repo's parent. */
+export function worktreePath(repoRoot: string, name: string, folder?: string): string {
+  const parent = dirname(repoRoot);
+  const base = folder
+    ? isAbsolute(folder)
+      ? folder
+      : join(parent, folder)
+    : join(parent, `${basename(repoRoot)}.worktrees`);
+  return join(base, name);
+}
+
+export const LABELS = {
+  managed: 'dev.berth.managed',
+  agent: 'dev.berth.agent',
+  repo: 'dev.berth.repo',
+} as const;
+
+export function agentLabels(repo: string, name: string): Record<string, string> {
+  return { [LABELS.managed]: 'true', [LABELS.agent]: name, [LABELS.repo]: repo };
+}
+
+/**
+ * Extra labels for everything berth creates, from BERTH_LABELS ("key=value,key=value"): a platform can
+ * tag an agent's resources with its task or job id; berth's tests tag theirs for cleanup.
+ */
+export function extraLabels(spec: string | undefined): Record<string, string> {
+  if (!spec) return {};
+  const labels: Record<string, string> = {};
+  for (const pair of spec.split(',').filter(Boolean)) {
+    const match = /^([a-zA-Z0-9][a-zA-Z0-9._-]*)=([^,]*)$/.exec(pair.trim());
+    if (
+      !match?.[1] ||
+      (match[1].startsWith('dev.berth.') && Object.values(LABELS).includes(match[1] as never))
+    ) {
+      throw new UsageError('bad-labels', `BERTH_LABELS has a bad entry: "${pair}"`, {
+        hint: 'use key=value pairs separated by commas, e.g. BERTH_LABELS=team=web,job=1234',
+      });
+    }
+    labels[match[1]] = match[2] ?? '';
+  }
+  return labels;
+}
