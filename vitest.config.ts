@@ -11,6 +11,7 @@ export default defineConfig({
           // One engine, one address pool, one dockerd that a test may restart: files run one at a time.
           fileParallelism: false,
           globalSetup: ['test/helpers/docker-global-setup.ts'],
+          setupFiles: ['test/helpers/setup-labels.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
         },

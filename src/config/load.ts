@@ -22,7 +22,7 @@ export function loadConfig(repoRoot: string, explicitPath?: string): BerthConfig
 }
 
 export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     const first = document.errors[0];
     const where = first?.linePos?.[0]

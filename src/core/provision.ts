@@ -32,6 +32,7 @@ import {
 import { updateState, withGitLock } from '../state/store.js';
 import {
   agentDir,
+  findAgent,
   loadRepoConfig,
   openRepo,
   type RepoContext,
@@ -66,6 +67,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   const context = await openRepo(options);
   const config = loadRepoConfig(context, options.configPath);
   const progress = options.progress ?? (() => {});
+  if (findAgent(context, name)) throw alreadyProvisioned(context, name);
   const composeCli = await requireCompose();
   const images = await resolveStackImages(context.docker, config);
   const target = await planBranch(context, name, config, options);
@@ -211,11 +213,7 @@ async function reserve(
   ]);
   const owner = statSync(context.root);
   return updateState(context.berthDir, async (state) => {
-    if (state.agents[name]) {
-      throw new UsageError('agent-exists', `agent "${name}" is already provisioned in ${context.root}`, {
-        hint: `use it (berth exec ${name} -- …), or tear it down first (berth teardown ${name})`,
-      });
-    }
+    if (state.agents[name]) throw alreadyProvisioned(context, name);
     const others = Object.values(state.agents);
     const taken = new Set([...dockerPorts, ...others.flatMap((agent) => Object.values(agent.ports))]);
     const portNames = [
@@ -254,6 +252,12 @@ async function reserve(
     };
     state.agents[name] = agent;
     return agent;
+  });
+}
+
+function alreadyProvisioned(context: RepoContext, name: string): UsageError {
+  return new UsageError('agent-exists', `agent "${name}" is already provisioned in ${context.root}`, {
+    hint: `use it (berth exec ${name} -- …), or tear it down first (berth teardown ${name})`,
   });
 }
 

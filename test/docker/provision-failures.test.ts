@@ -1,0 +1,148 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth } from '../helpers/cli.js';
+import { leftovers, NOTHING } from '../helpers/leftovers.js';
+import { makeRepo, type TestRepo } from '../helpers/repo.js';
+
+let repo: TestRepo;
+beforeAll(async () => {
+  repo = await makeRepo();
+});
+afterAll(() => repo?.cleanup());
+
+function config(name: string, text: string): string {
+  const path = join(repo.root, '..', `${name}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('a provision that cannot be done leaves nothing behind', () => {
+  const cases: Array<{ what: string; name: string; args?: () => string[]; exit: number; error: RegExp }> = [
+    {
+      what: 'an upper-case name',
+      name: 'Bad',
+      exit: 2,
+      error: /invalid agent name "Bad".*hint: use lowercase/,
+    },
+    { what: 'a name with a slash', name: 'a/b', exit: 2, error: /invalid agent name/ },
+    {
+      what: 'a config with wrong fields',
+      name: 'cfg',
+      args: () => [
+        '--config',
+        config('wrong', 'agent:\n  image: 42\nredis:\n  enabled: maybe\ncolour: blue\n'),
+      ],
+      exit: 2,
+      error: /has 3 bad field\(s\)[\s\S]*agent\.image: [\s\S]*redis\.enabled: [\s\S]*colour: unknown field/,
+    },
+    {
+      what: 'YAML that does not parse',
+      name: 'yaml',
+      args: () => ['--config', config('broken', 'agent: [unclosed\n')],
+      exit: 2,
+      error: /is not valid YAML at line/,
+    },
+    {
+      what: 'an image that does not exist',
+      name: 'img',
+      args: () => ['--config', config('image', 'agent:\n  image: berth-test/does-not-exist:1\n')],
+      exit: 3,
+      error: /agent image berth-test\/does-not-exist:1 is not on this host and cannot be pulled/,
+    },
+    {
+      what: 'a setup command that fails',
+      name: 'setup',
+      args: () => ['--config', config('setup', 'hooks:\n  setup:\n    - echo preparing; exit 3\n')],
+      exit: 1,
+      error:
+        /failed at step "setup": setup command `echo preparing; exit 3` exited with 3 \(log: .*setup\.log\)/,
+    },
+    {
+      what: 'a start ref that does not exist',
+      name: 'ref',
+      args: () => ['--from', 'no-such-branch'],
+      exit: 2,
+      error: /"no-such-branch" does not name a commit/,
+    },
+  ];
+
+  for (const { what, name, args, exit, error } of cases) {
+    it(`refuses ${what}`, async () => {
+      const result = await berth(['provision', name, '--repo', repo.root, ...(args?.() ?? [])]);
+      expect(result.exitCode, result.stderr).toBe(exit);
+      expect(result.stderr).toMatch(error);
+      expect(result.stdout).toBe('');
+      expect(await leftovers(repo.root, name)).toEqual(NOTHING);
+    });
+  }
+
+  it('keeps the failed setup log where the error says', async () => {
+    const result = await berth([
+      'provision',
+      'setup2',
+      '--repo',
+      repo.root,
+      '--config',
+      config('setup', 'hooks:\n  setup:\n    - echo preparing; exit 3\n'),
+    ]);
+    const log = /\(log: (\S+)\)/.exec(result.stderr)?.[1] ?? '';
+    expect(existsSync(log)).toBe(true);
+    expect(await leftovers(repo.root, 'setup2')).toEqual(NOTHING);
+  });
+
+  it('refuses a name already provisioned, and leaves the first one alone', async () => {
+    const first = await berth(['provision', 'twice', '--repo', repo.root, '--json']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const second = await berth(['provision', 'twice', '--repo', repo.root]);
+    expect(second.exitCode).toBe(2);
+    expect(second.stderr).toMatch(/agent "twice" is already provisioned/);
+    const ls = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    expect(ls).toHaveLength(1);
+    expect(ls[0]).toMatchObject({ name: 'twice', state: 'running', health: 'ok' });
+  });
+});
+
+describe('teardown', () => {
+  it('refuses while the worktree has uncommitted changes, and removes nothing', async () => {
+    const agent = JSON.parse((await berth(['provision', 'dirty', '--repo', repo.root, '--json'])).stdout);
+    writeFileSync(join(agent.worktree, 'unsaved.txt'), 'work in progress');
+    const refused = await berth(['teardown', 'dirty', '--repo', repo.root]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/agent dirty has 1 uncommitted change\(s\).*--force/);
+    expect(existsSync(join(agent.worktree, 'unsaved.txt'))).toBe(true);
+    expect((await leftovers(repo.root, 'dirty')).containers).toBe(3);
+
+    const forced = await berth(['teardown', 'dirty', '--repo', repo.root, '--force']);
+    expect(forced.exitCode).toBe(0);
+    expect(await leftovers(repo.root, 'dirty')).toEqual(NOTHING);
+  });
+
+  it('deletes a branch that is merged into its base, and keeps it with --keep-branch', async () => {
+    expect((await berth(['provision', 'merged', '--repo', repo.root])).exitCode).toBe(0);
+    const done = await berth(['teardown', 'merged', '--repo', repo.root, '--json']);
+    expect(JSON.parse(done.stdout).branchOutcome).toBe('deleted');
+    expect(await leftovers(repo.root, 'merged')).toEqual(NOTHING);
+
+    expect((await berth(['provision', 'kept', '--repo', repo.root])).exitCode).toBe(0);
+    const kept = await berth(['teardown', 'kept', '--repo', repo.root, '--keep-branch']);
+    expect(kept.stdout).toContain('branch berth/kept kept (--keep-branch)');
+    expect(await repo.git('branch', '--list', 'berth/kept')).toContain('berth/kept');
+  });
+
+  it('continues work on an existing branch with --branch', async () => {
+    const result = await berth([
+      'provision',
+      'again',
+      '--repo',
+      repo.root,
+      '--branch',
+      'berth/kept',
+      '--json',
+    ]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).branch).toBe('berth/kept');
+    const down = await berth(['teardown', 'again', '--repo', repo.root, '--json']);
+    expect(JSON.parse(down.stdout).branchOutcome).toBe('kept-not-created');
+  });
+});

@@ -1,0 +1,45 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { teardown } from '../../src/core/teardown.js';
+import { readState } from '../../src/state/store.js';
+
+export interface TestRepo {
+  root: string;
+  git: (...args: string[]) => Promise<string>;
+  /** Tears down every agent (forced) and removes the repository and its worktrees. */
+  cleanup: () => Promise<void>;
+}
+
+/** A real git repository in a temporary folder: the example app, or a few files. */
+export async function makeRepo(
+  options: { example?: boolean; files?: Record<string, string> } = {},
+): Promise<TestRepo> {
+  const parent = mkdtempSync(join(tmpdir(), 'berth-repo-'));
+  const root = join(parent, 'project');
+  if (options.example) {
+    cpSync('examples/notes-app', root, { recursive: true, filter: (path) => !path.includes('node_modules') });
+  } else {
+    cpSync('examples/notes-app/package.json', join(root, 'package.json'));
+  }
+  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(root, name), text);
+  const git = async (...args: string[]) => (await execa('git', args, { cwd: root })).stdout;
+  await git('init', '-q', '-b', 'main');
+  await git('add', '-A');
+  await git('commit', '-qm', 'initial');
+  return {
+    root,
+    git,
+    cleanup: async () => {
+      const state = readState(join(root, '.git', 'berth'));
+      for (const name of Object.keys(state.agents)) {
+        await teardown({ name, repo: root, force: true }).catch(() => {});
+      }
+      rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Tests tag what berth makes for them, so a crashed run's leftovers are found and removed. */
+export const TEST_LABELS = 'dev.berth.test=true';
