@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './commands/_shared.js';
+import { registerConfig } from './commands/config.js';
 import { registerEnv, registerExec } from './commands/exec.js';
 import { registerHostInit } from './commands/host-init.js';
 import { registerLs } from './commands/ls.js';
@@ -27,6 +28,7 @@ export function buildProgram(context: CliContext): Command {
   registerExec(program, context);
   registerEnv(program, context);
   registerTeardown(program, context);
+  registerConfig(program, context);
   return program;
 }
 

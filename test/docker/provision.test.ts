@@ -1,7 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
+import { execa } from 'execa';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectCompose } from '../../src/adapters/compose.js';
 import { provision } from '../../src/core/provision.js';
 import type { AgentSummary } from '../../src/core/summary.js';
 import { berth } from '../helpers/cli.js';
@@ -170,6 +172,17 @@ describe('two agents in one repository', () => {
       ['a', 'running', 'ok'],
       ['b', 'running', 'ok'],
     ]);
+  });
+
+  it('writes a compose file that Compose accepts and that describes the running stack', async () => {
+    const cli = await detectCompose();
+    if (!cli) throw new Error('no compose');
+    const [program, ...prefix] = cli.command;
+    const base = [...prefix, '-p', a.composeProject, '-f', a.composeFile];
+    const check = await execa(program, [...base, 'config', '-q'], { reject: false });
+    expect(check.exitCode, check.stderr).toBe(0);
+    const ps = await execa(program, [...base, 'ps', '-q'], { reject: false });
+    expect(ps.stdout.trim().split('\n')).toHaveLength(3);
   });
 
   it('passes the exit code of exec through', async () => {

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { jsonSchema } from '../../src/config/schema.js';
+import { DEFAULT_IMAGES } from '../../src/plan/images.js';
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text);
+  } catch (error) {
+    return (error as { details: string[] }).details;
+  }
+  return [];
+}
+
+describe('berth.yaml', () => {
+  it('works empty: every field has a default', () => {
+    const config = parseConfig('');
+    expect(config.agent.image).toBe(DEFAULT_IMAGES.agent);
+    expect(config.postgres.image).toBe(DEFAULT_IMAGES.postgres);
+    expect(config.ports.range).toBe('20000-29999');
+    expect(config.envFile).toBe('.env.local');
+    expect(config.worktree.branchPrefix).toBe('berth/');
+    expect(config.agent.resources).toEqual({ cpus: 2, memory: '2g', pids: 1024 });
+  });
+
+  it('reads the example app config', () => {
+    const config = parseConfig(readFileSync('examples/notes-app/berth.yaml', 'utf8'));
+    expect(config.ports.app).toEqual({ web: 3000 });
+    expect(config.hooks.setup).toHaveLength(1);
+  });
+
+  it('lists one line per bad field', () => {
+    expect(
+      problems(
+        'agent:\n  image: 42\n  resources: { cpus: -1, pids: 1e9 }\nports: { range: "30000-20000" }\nextra: 1\n',
+      ),
+    ).toEqual([
+      'agent.image: Invalid input: expected string, received number',
+      'agent.resources.cpus: Too small: expected number to be >0',
+      'agent.resources.pids: Too big: expected number to be <=1000000',
+      'ports.range: expected 1024 <= LOW <= HIGH <= 65535',
+      'extra: unknown field',
+    ]);
+  });
+
+  it('refuses unknown nested keys and a top level that is not a mapping', () => {
+    expect(problems('redis:\n  enable: true\n')).toEqual(['redis.enable: unknown field']);
+    expect(problems('- a\n- b\n')).toHaveLength(1);
+  });
+
+  it('says where the YAML breaks', () => {
+    expect(() => parseConfig('agent: [unclosed\n')).toThrow(/not valid YAML at line \d+, column \d+/);
+  });
+
+  it('ships a JSON schema for editors that matches the zod schema', () => {
+    const shipped = JSON.parse(readFileSync('templates/berth.schema.json', 'utf8'));
+    expect(shipped).toEqual(jsonSchema());
+  });
+});
