@@ -53,3 +53,11 @@ export function isBerthError(error: unknown): error is BerthError {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Ctrl-C or SIGTERM stopped a command; what it made was rolled back. */
+export function interrupted(): BerthError {
+  return new BerthError('interrupted', 'interrupted by a signal', {
+    hint: 'everything made so far was removed',
+    exitCode: 130,
+  });
+}

@@ -33,8 +33,8 @@ export async function compose(
   project: string,
   file: string,
   args: string[],
-  logFile: string,
+  options: { logFile: string; signal?: AbortSignal },
 ) {
   const [program, ...prefix] = cli.command;
-  return run(program, [...prefix, '-p', project, '-f', file, ...args], { logFile });
+  return run(program, [...prefix, '-p', project, '-f', file, ...args], options);
 }

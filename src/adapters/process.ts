@@ -15,6 +15,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Append stdout and stderr to this file instead of capturing them. */
   logFile?: string;
+  /** Kills the program when aborted (Ctrl-C during a provision). */
+  signal?: AbortSignal;
 }
 
 /** Runs a program with an argument array (never a shell string) and never throws on a non-zero exit. */
@@ -29,6 +31,7 @@ export async function run(
     env: options.env as Record<string, string> | undefined,
     input: options.input,
     timeout: options.timeoutMs,
+    cancelSignal: options.signal,
     reject: false,
     stdin: options.input === undefined ? 'ignore' : 'pipe',
     stdout: output,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { listContainers } from '../adapters/docker.js';
 import { run } from '../adapters/process.js';
 import type { HookCommand } from '../config/schema.js';
-import { BerthError, EnvironmentError } from '../errors.js';
+import { BerthError, EnvironmentError, interrupted } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { agentEnv } from '../plan/env.js';
 import { agentLabels } from '../plan/names.js';
@@ -56,6 +56,7 @@ export async function runHooks(
   agent: AgentRecord,
   hook: HookName,
   commands: HookCommand[],
+  signal?: AbortSignal,
 ) {
   if (commands.length === 0) return;
   const logFile = hookLog(agent, hook);
@@ -70,14 +71,14 @@ export async function runHooks(
             cwd: agent.worktree,
             env: { ...process.env, ...agentEnv(agent, 'host') },
             logFile,
+            signal,
           })
         : await run(
             'docker',
             dockerExecArgs(agent, await agentContainerId(context, agent), ['sh', '-c', command]),
-            {
-              logFile,
-            },
+            { logFile, signal },
           );
+    if (signal?.aborted) throw interrupted();
     if (result.exitCode !== 0) {
       throw new BerthError('hook-failed', `${hook} command \`${command}\` exited with ${result.exitCode}`, {
         hint: `fix the command (hooks.${hook} in berth.yaml); its output is in the log`,

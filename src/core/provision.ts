@@ -16,7 +16,7 @@ import {
 } from '../adapters/git.js';
 import { portIsFree } from '../adapters/probe.js';
 import type { BerthConfig } from '../config/schema.js';
-import { BerthError, messageOf, UsageError } from '../errors.js';
+import { BerthError, interrupted, messageOf, UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { parsePortRange, pickPorts, pickSubnet } from '../plan/allocate.js';
 import { planCompose, renderCompose } from '../plan/compose.js';
@@ -74,8 +74,9 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
 
   const undo: Undo[] = [];
   let step = 'reserve';
+  let started = false;
   const checkpoint = (next: string) => {
-    if (options.signal?.aborted) throw new BerthError('interrupted', 'interrupted', { exitCode: 130 });
+    if (options.signal?.aborted) throw interrupted();
     step = next;
     progress(`${name}: ${next}`);
   };
@@ -116,14 +117,19 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
 
     checkpoint('start');
     undo.push(() => removeLabelled(context.docker, agentLabels(context.repoId, name)).then(() => {}));
-    const up = await compose(composeCli, agent.composeProject, agent.composeFile, ['up', '-d'], logFile);
+    started = true;
+    const up = await compose(composeCli, agent.composeProject, agent.composeFile, ['up', '-d'], {
+      logFile,
+      signal: options.signal,
+    });
+    if (options.signal?.aborted) throw interrupted();
     if (up.exitCode !== 0) throw new Error(`compose up exited with ${up.exitCode}`);
 
     checkpoint('wait for postgres and redis');
     await waitUntilReady(agent, config.healthTimeout * 1000, options.signal);
 
     checkpoint('setup');
-    await runHooks(context, agent, 'setup', config.hooks.setup);
+    await runHooks(context, agent, 'setup', config.hooks.setup, options.signal);
 
     checkpoint('record');
     await updateState(context.berthDir, (state) => {
@@ -134,6 +140,18 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     return summarize(agent, 'running', options.showSecrets);
   } catch (error) {
     progress(`${name}: failed at ${step}; rolling back`);
+    if (started && existsSync(composeFile(dir))) {
+      // The containers are about to go: keep what they said.
+      await compose(
+        composeCli,
+        composeProject(context.repoId, name),
+        composeFile(dir),
+        ['logs', '--no-color'],
+        {
+          logFile: join(dir, 'logs', 'containers.log'),
+        },
+      ).catch(() => {});
+    }
     const keptLogs = keepLogs(context, dir, name);
     for (const action of undo.reverse()) {
       try {
@@ -236,7 +254,7 @@ async function reserve(
       worktree: target.worktree,
       composeProject: composeProject(context.repoId, name),
       labels: { ...extraLabels(process.env.BERTH_LABELS), ...agentLabels(context.repoId, name) },
-      composeFile: join(dir, 'compose.yaml'),
+      composeFile: composeFile(dir),
       envFile: join(target.worktree, config.envFile),
       stateDir: dir,
       ports: Object.fromEntries(portNames.map((portName, index) => [portName, leased[index] as number])),
@@ -254,6 +272,8 @@ async function reserve(
     return agent;
   });
 }
+
+const composeFile = (dir: string) => join(dir, 'compose.yaml');
 
 function alreadyProvisioned(context: RepoContext, name: string): UsageError {
   return new UsageError('agent-exists', `agent "${name}" is already provisioned in ${context.root}`, {

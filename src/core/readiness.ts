@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { postgresAnswers, redisAnswers } from '../adapters/probe.js';
-import { BerthError } from '../errors.js';
+import { BerthError, interrupted } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { databaseUrl } from '../plan/env.js';
 
@@ -13,7 +13,7 @@ export async function waitUntilReady(
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(['postgres', ...(agent.redisEnabled ? ['redis'] : [])]);
   while (pending.size > 0) {
-    if (signal?.aborted) throw new BerthError('interrupted', 'interrupted', { exitCode: 130 });
+    if (signal?.aborted) throw interrupted();
     const checks = await Promise.all(
       [...pending].map(async (service) => {
         const ok =
@@ -30,7 +30,7 @@ export async function waitUntilReady(
         'health-timeout',
         `${[...pending].join(' and ')} did not answer within ${timeoutMs / 1000} s`,
         {
-          hint: 'raise healthTimeout in berth.yaml, or check the container logs (docker compose logs)',
+          hint: "raise healthTimeout in berth.yaml; the containers' output is in containers.log beside the log",
         },
       );
     }

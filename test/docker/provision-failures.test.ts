@@ -1,7 +1,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth } from '../helpers/cli.js';
+import { BIN, berth } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -59,6 +60,14 @@ describe('a provision that cannot be done leaves nothing behind', () => {
         /failed at step "setup": setup command `echo preparing; exit 3` exited with 3 \(log: .*setup\.log\)/,
     },
     {
+      what: 'Postgres and Redis not answering in time',
+      name: 'slow',
+      args: () => ['--config', config('slow', 'healthTimeout: 0.001\n')],
+      exit: 1,
+      error:
+        /failed at step "wait for postgres and redis": (postgres|redis|postgres and redis) did not answer within 0.001 s/,
+    },
+    {
       what: 'a start ref that does not exist',
       name: 'ref',
       args: () => ['--from', 'no-such-branch'],
@@ -76,6 +85,20 @@ describe('a provision that cannot be done leaves nothing behind', () => {
       expect(await leftovers(repo.root, name)).toEqual(NOTHING);
     });
   }
+
+  it('rolls back when interrupted with Ctrl-C in the middle', async () => {
+    const slowSetup = config('interrupt', 'hooks:\n  setup:\n    - sleep 60\n');
+    const child = execa('node', [BIN, 'provision', 'ctrlc', '--repo', repo.root, '--config', slowSetup], {
+      reject: false,
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ctrlc: setup')) child.kill('SIGINT');
+    });
+    const result = await child;
+    expect(result.exitCode).toBe(130);
+    expect(String(result.stderr)).toMatch(/failed at step "setup": interrupted/);
+    expect(await leftovers(repo.root, 'ctrlc')).toEqual(NOTHING);
+  });
 
   it('keeps the failed setup log where the error says', async () => {
     const result = await berth([
