@@ -1,0 +1,29 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, expect, it } from 'vitest';
+import { berth } from '../helpers/cli.js';
+
+const demoDir = mkdtempSync(join(tmpdir(), 'berth-demo-'));
+const repo = join(demoDir, 'notes-app');
+
+afterAll(async () => {
+  const listed = await berth(['ls', '--repo', repo, '--json']);
+  for (const agent of listed.exitCode === 0 ? JSON.parse(listed.stdout) : []) {
+    await berth(['teardown', agent.name, '--repo', repo, '--force']);
+  }
+  rmSync(demoDir, { recursive: true, force: true });
+});
+
+it("the README's main job provisions three agents on the example app and lists them", async () => {
+  const demo = await execa('bash', ['examples/demo.sh'], { env: { BERTH_DEMO_DIR: demoDir }, reject: false });
+  expect(demo.exitCode, demo.stderr).toBe(0);
+  expect(demo.stdout).toMatch(/^agent-1\s+berth\/agent-1\s+running\s+ok/m);
+  const listed = JSON.parse((await berth(['ls', '--repo', repo, '--json'])).stdout);
+  expect(listed.map((a: { name: string; state: string }) => `${a.name} ${a.state}`)).toEqual([
+    'agent-1 running',
+    'agent-2 running',
+    'agent-3 running',
+  ]);
+});
