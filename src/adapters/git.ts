@@ -1,5 +1,5 @@
-import { realpathSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { run } from './process.js';
 
@@ -91,6 +91,7 @@ export interface WorktreeEntry {
   path: string;
   branch?: string;
   locked: boolean;
+  lockReason?: string;
   prunable: boolean;
 }
 
@@ -106,6 +107,7 @@ export async function listWorktrees(root: string): Promise<WorktreeEntry[]> {
         path: field('worktree')?.slice('worktree '.length) ?? '',
         branch: field('branch')?.slice('branch refs/heads/'.length),
         locked: field('locked') !== undefined,
+        lockReason: field('locked')?.slice('locked '.length) || undefined,
         prunable: field('prunable') !== undefined,
       };
     });
@@ -132,18 +134,80 @@ export async function deleteBranch(root: string, branch: string) {
   await git(root, ['branch', '-D', '--end-of-options', branch]);
 }
 
+/** True when `path` is a checked-out worktree (git commands run in it act on it, not on a parent repo). */
+export function isWorktreeFolder(path: string): boolean {
+  return existsSync(join(path, '.git'));
+}
+
 /** Lines of `git status --porcelain`: empty when everything is committed (ignored files do not count). */
 export async function uncommittedChanges(worktree: string): Promise<string[]> {
   const { stdout } = await git(worktree, ['status', '--porcelain']);
   return stdout.split('\n').filter(Boolean);
 }
 
-/** True when every commit of `branch` is already in `base`. */
-export async function isMerged(root: string, branch: string, base: string): Promise<boolean> {
-  const result = await git(root, ['merge-base', '--is-ancestor', `refs/heads/${branch}`, base], {
-    allowFail: true,
-  });
-  return result.exitCode === 0;
+/**
+ * True when the branch's content is already in `base`: its commits are ancestors of base, or merging it
+ * would change nothing (a squash or rebase merge, or cherry-picks, landed the same content).
+ */
+export async function branchMerged(root: string, branch: string, base: string): Promise<boolean> {
+  const ref = `refs/heads/${branch}`;
+  const ancestor = await git(root, ['merge-base', '--is-ancestor', ref, base], { allowFail: true });
+  if (ancestor.exitCode === 0) return true;
+  const merged = await git(root, ['merge-tree', '--write-tree', base, ref], { allowFail: true });
+  if (merged.exitCode !== 0) return false;
+  const baseTree = await git(root, ['rev-parse', `${base}^{tree}`], { allowFail: true });
+  return baseTree.exitCode === 0 && merged.stdout.split('\n')[0] === baseTree.stdout.trim();
+}
+
+/** The commit a local branch points at, or undefined. */
+export async function branchTip(root: string, branch: string): Promise<string | undefined> {
+  return resolveCommit(root, `refs/heads/${branch}`);
+}
+
+/** True when another local branch, or HEAD, contains the branch's tip: deleting it loses no commit. */
+export async function tipContainedElsewhere(root: string, branch: string): Promise<boolean> {
+  const tip = await branchTip(root, branch);
+  if (!tip) return true;
+  const { stdout } = await git(root, [
+    'for-each-ref',
+    '--format=%(refname)',
+    '--contains',
+    tip,
+    'refs/heads/',
+  ]);
+  const others = stdout.split('\n').filter((ref) => ref && ref !== `refs/heads/${branch}`);
+  if (others.length > 0) return true;
+  const head = await git(root, ['merge-base', '--is-ancestor', tip, 'HEAD'], { allowFail: true });
+  return head.exitCode === 0;
+}
+
+/**
+ * Saves every uncommitted change of a worktree (untracked files too, binary-safe) as a patch against its
+ * HEAD, without touching its index: a temporary index takes the snapshot.
+ */
+export async function uncommittedPatch(worktree: string, indexFile: string): Promise<string> {
+  const env = { ...process.env, GIT_INDEX_FILE: indexFile, LC_ALL: 'C' };
+  const read = await run('git', ['read-tree', 'HEAD'], { cwd: worktree, env });
+  const add = read.exitCode === 0 ? await run('git', ['add', '-A'], { cwd: worktree, env }) : read;
+  if (add.exitCode !== 0) throw new GitError(['add'], add.stderr);
+  const diff = await run('git', ['diff', '--cached', '--binary', 'HEAD'], { cwd: worktree, env });
+  if (diff.exitCode !== 0) throw new GitError(['diff'], diff.stderr);
+  return diff.stdout ? `${diff.stdout}\n` : '';
+}
+
+/** Drops git's record of a worktree whose folder is gone (what `git worktree prune` does, for one path only). */
+export function forgetWorktree(commonGitDir: string, path: string): boolean {
+  const adminRoot = join(commonGitDir, 'worktrees');
+  if (!existsSync(adminRoot)) return false;
+  for (const id of readdirSync(adminRoot)) {
+    const gitdirFile = join(adminRoot, id, 'gitdir');
+    const gitdir = existsSync(gitdirFile) ? readFileSync(gitdirFile, 'utf8').trim() : '';
+    if (gitdir === join(path, '.git')) {
+      rmSync(join(adminRoot, id), { recursive: true, force: true });
+      return true;
+    }
+  }
+  return false;
 }
 
 export async function gitIdentity(root: string): Promise<{ name: string; email: string } | undefined> {

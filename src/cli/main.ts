@@ -3,10 +3,12 @@ import { Command, CommanderError } from 'commander';
 import type { CliContext } from './commands/_shared.js';
 import { registerConfig } from './commands/config.js';
 import { registerEnv, registerExec } from './commands/exec.js';
+import { registerGc, registerHeartbeat } from './commands/gc.js';
 import { registerHostInit } from './commands/host-init.js';
 import { registerLs } from './commands/ls.js';
 import { registerProvision } from './commands/provision.js';
 import { registerTeardown } from './commands/teardown.js';
+import { registerUp } from './commands/up.js';
 import { type Io, processIo, reportError } from './output.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -28,6 +30,9 @@ export function buildProgram(context: CliContext): Command {
   registerExec(program, context);
   registerEnv(program, context);
   registerTeardown(program, context);
+  registerUp(program, context);
+  registerHeartbeat(program, context);
+  registerGc(program, context);
   registerConfig(program, context);
   return program;
 }

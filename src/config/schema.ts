@@ -97,6 +97,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Seconds to wait for Postgres and Redis to answer after the stack starts. */
   healthTimeout: z.number().positive().max(3600).default(60),
+  /** How long an agent lives without a heartbeat (`berth heartbeat`, or `berth exec` running) before gc reaps it. */
+  leaseTtl: z
+    .union([
+      z.number().int().positive(),
+      z.string().regex(/^\d+[smhd]$/, 'expected a duration such as "30m" or "2h"'),
+    ])
+    .default('30m'),
+  /** Whether stacks come back after the engine restarts (Compose's restart policy). */
+  restart: z.enum(['no', 'unless-stopped', 'always', 'on-failure']).default('unless-stopped'),
 });
 
 export type BerthConfig = z.output<typeof configSchema>;

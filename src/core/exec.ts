@@ -5,6 +5,7 @@ import { agentEnv, renderEnvFile } from '../plan/env.js';
 import { validateAgentName } from '../plan/names.js';
 import { openRepo, type RepoOptions, requireAgent } from './context.js';
 import { agentContainerId, dockerExecArgs } from './hooks.js';
+import { keepLeaseAlive } from './lease.js';
 
 export interface ExecOptions extends RepoOptions {
   name: string;
@@ -24,11 +25,16 @@ export async function execInAgent(options: ExecOptions): Promise<number> {
   const agent = requireAgent(context, validateAgentName(options.name));
   const id = await agentContainerId(context, agent);
   const tty = options.tty ?? Boolean(process.stdin.isTTY);
+  const stopRenewing = keepLeaseAlive(context, agent);
   const child = spawn('docker', dockerExecArgs(agent, id, options.command, tty), { stdio: 'inherit' });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
-  });
+  try {
+    return await new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
+    });
+  } finally {
+    stopRenewing();
+  }
 }
 
 /** An interactive shell: bash where the image has it, else sh. */

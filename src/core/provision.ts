@@ -11,15 +11,16 @@ import {
   isValidBranchName,
   listWorktrees,
   lockWorktree,
-  removeWorktree,
   resolveCommit,
 } from '../adapters/git.js';
 import { portIsFree } from '../adapters/probe.js';
+import { currentProcess } from '../adapters/proc.js';
 import type { BerthConfig } from '../config/schema.js';
 import { BerthError, interrupted, messageOf, UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { parsePortRange, pickPorts, pickSubnet } from '../plan/allocate.js';
 import { planCompose, renderCompose } from '../plan/compose.js';
+import { parseDuration } from '../plan/duration.js';
 import { agentEnv, renderEnvFile } from '../plan/env.js';
 import {
   agentLabels,
@@ -42,8 +43,10 @@ import {
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
 import { hostFacts, resolveStackImages } from './host-facts.js';
+import { leaseFrom } from './lease.js';
 import { waitUntilReady } from './readiness.js';
 import { type AgentSummary, summarize } from './summary.js';
+import { dropWorktree } from './teardown.js';
 
 export interface ProvisionOptions extends RepoOptions {
   name: string;
@@ -61,6 +64,34 @@ export interface ProvisionOptions extends RepoOptions {
 
 type Undo = () => Promise<void> | void;
 
+export const PROVISION_STEPS = [
+  'reserve',
+  'worktree',
+  'files',
+  'start',
+  'health',
+  'setup',
+  'record',
+] as const;
+export type ProvisionStep = (typeof PROVISION_STEPS)[number];
+const STEP_TEXT: Record<ProvisionStep, string> = {
+  reserve: 'reserving ports, subnet and name',
+  worktree: 'adding the worktree',
+  files: 'writing the env and compose files',
+  start: 'starting the stack',
+  health: 'waiting for postgres and redis',
+  setup: 'running setup hooks',
+  record: 'recording the agent',
+};
+
+/**
+ * For crash-safety tests: BERTH_TEST_CRASH_AFTER=<step> kills this process with SIGKILL right after
+ * that step, as a crash or `kill -9` would, so tests can check that `berth gc` cleans up after any step.
+ */
+function crashForTest(completed: string): void {
+  if (process.env.BERTH_TEST_CRASH_AFTER === completed) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Gives an agent its worktree, container, Postgres and Redis; on any failure, undoes what it made. */
 export async function provision(options: ProvisionOptions): Promise<AgentSummary> {
   const name = validateAgentName(options.name);
@@ -73,24 +104,32 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   const target = await planBranch(context, name, config, options);
 
   const undo: Undo[] = [];
-  let step = 'reserve';
+  let step: ProvisionStep | 'checks' = 'checks';
   let started = false;
-  const checkpoint = (next: string) => {
+  const checkpoint = (next: ProvisionStep) => {
+    crashForTest(step);
     if (options.signal?.aborted) throw interrupted();
     step = next;
-    progress(`${name}: ${next}`);
+    progress(`${name}: ${STEP_TEXT[next]}`);
   };
   const dir = agentDir(context, name);
   const logFile = join(dir, 'logs', 'provision.log');
   try {
     checkpoint('reserve');
     const agent = await reserve(context, config, name, target, images, dir);
-    undo.push(() => updateState(context.berthDir, (state) => void delete state.agents[name]));
+    undo.push(() =>
+      updateState(context.berthDir, (state) => {
+        delete state.agents[name];
+        if (state.branches?.[agent.branch] === name) delete state.branches[agent.branch];
+      }),
+    );
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     mkdirSync(join(dir, 'logs'), { recursive: true, mode: 0o700 });
     writeFileSync(logFile, '');
 
     checkpoint('worktree');
+    // Registered first: a failing `git worktree add` can leave a branch or a half-made folder behind.
+    undo.push(() => withGitLock(context.berthDir, () => undoWorktree(context, agent)));
     await withGitLock(context.berthDir, async () => {
       await addWorktree(
         context.root,
@@ -98,7 +137,6 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
         agent.branch,
         target.created ? target.startCommit : undefined,
       );
-      undo.push(() => withGitLock(context.berthDir, () => dropWorktree(context, agent)));
       await lockWorktree(context.root, agent.worktree, `berth agent ${name}`);
       excludeFromGit(context.commonGitDir, config.envFile);
     });
@@ -125,7 +163,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     if (options.signal?.aborted) throw interrupted();
     if (up.exitCode !== 0) throw new Error(`compose up exited with ${up.exitCode}`);
 
-    checkpoint('wait for postgres and redis');
+    checkpoint('health');
     await waitUntilReady(agent, config.healthTimeout * 1000, options.signal);
 
     checkpoint('setup');
@@ -134,8 +172,12 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     checkpoint('record');
     await updateState(context.berthDir, (state) => {
       const record = state.agents[name];
-      if (record) record.status = 'ready';
+      if (!record) return;
+      record.status = 'ready';
+      record.owner = undefined;
+      record.lease = leaseFrom(record.lease.ttlSeconds);
     });
+    crashForTest('record');
     progress(`${name}: ready`);
     return summarize(agent, 'running', options.showSecrets);
   } catch (error) {
@@ -266,9 +308,12 @@ async function reserve(
       redisEnabled: config.redis.enabled,
       appPorts: config.ports.app,
       status: 'provisioning',
+      owner: currentProcess(),
       createdAt: new Date().toISOString(),
+      lease: leaseFrom(parseDuration(config.leaseTtl)),
     };
     state.agents[name] = agent;
+    if (target.created) state.branches = { ...state.branches, [target.branch]: name };
     return agent;
   });
 }
@@ -286,8 +331,9 @@ function secret(): string {
   return randomBytes(18).toString('base64url');
 }
 
-async function dropWorktree(context: RepoContext, agent: AgentRecord): Promise<void> {
-  if (existsSync(agent.worktree)) await removeWorktree(context.root, agent.worktree);
+/** Rollback of the worktree step: the worktree, and the branch if this provision made it. */
+async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<void> {
+  await dropWorktree(context, agent.worktree);
   if (agent.createdBranch && (await isLocalBranch(context.root, agent.branch))) {
     await deleteBranch(context.root, agent.branch);
   }

@@ -15,6 +15,7 @@ export interface AgentSummary {
   urls: { database: string; redis?: string };
   state: AgentState;
   createdAt: string;
+  leaseExpiresAt: string;
 }
 
 export function redact(url: string): string {
@@ -35,5 +36,6 @@ export function summarize(agent: AgentRecord, state: AgentState, showSecrets = f
     urls: { database: show(databaseUrl(agent, 'host')), ...(redis ? { redis: show(redis) } : {}) },
     state,
     createdAt: agent.createdAt,
+    leaseExpiresAt: agent.lease.expiresAt,
   };
 }

@@ -1,9 +1,12 @@
 import { existsSync, rmSync } from 'node:fs';
 import { removeLabelled } from '../adapters/docker.js';
 import {
+  branchMerged,
   deleteBranch,
+  forgetWorktree,
   isLocalBranch,
-  isMerged,
+  isWorktreeFolder,
+  listWorktrees,
   removeWorktree,
   uncommittedChanges,
 } from '../adapters/git.js';
@@ -23,6 +26,12 @@ export interface TeardownOptions extends RepoOptions {
 
 export type BranchOutcome = 'deleted' | 'kept-unmerged' | 'kept-by-request' | 'kept-not-created' | 'none';
 
+export interface Removed {
+  containers: number;
+  networks: number;
+  volumes: number;
+}
+
 export interface TeardownResult {
   name: string;
   /** False when there was nothing to tear down (a second run). */
@@ -30,7 +39,7 @@ export interface TeardownResult {
   branch?: string;
   branchOutcome: BranchOutcome;
   worktree?: string;
-  resources: { containers: number; networks: number; volumes: number };
+  resources: Removed;
 }
 
 /** Removes an agent's containers, network, volumes, worktree and state; keeps unmerged work. Idempotent. */
@@ -46,39 +55,56 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
     return { name, removed, branchOutcome: 'none', resources };
   }
 
-  if (existsSync(agent.worktree) && !options.force) {
+  if (isWorktreeFolder(agent.worktree) && !options.force) {
     const changes = await uncommittedChanges(agent.worktree);
     if (changes.length > 0) {
       throw new BerthError(
         'uncommitted-changes',
         `agent ${name} has ${changes.length} uncommitted change(s) in ${agent.worktree}`,
-        {
-          hint: `commit them (berth exec ${name} -- git commit -am …), or pass --force to discard them`,
-        },
+        { hint: `commit them (berth exec ${name} -- git commit -am …), or pass --force to discard them` },
       );
     }
   }
-
-  progress(`${name}: stopping and removing containers, network and volumes`);
-  // By label through the Engine API: the same as `compose down -v`, faster, and it also finds what a
-  // killed provision left before its compose file existed.
-  const resources = await removeLabelled(context.docker, agentLabels(context.repoId, name));
-  progress(`${name}: removing worktree ${agent.worktree}`);
-  const branchOutcome = await withGitLock(context.berthDir, async () => {
-    if (existsSync(agent.worktree)) await removeWorktree(context.root, agent.worktree);
-    return settleBranch(context, agent, options.keepBranch ?? false);
-  });
-  await updateState(context.berthDir, (state) => void delete state.agents[name]);
-  rmSync(agent.stateDir, { recursive: true, force: true });
+  progress(`${name}: removing containers, network, volumes and worktree`);
+  const { resources, branchOutcome } = await destroyAgent(context, agent, options.keepBranch ?? false);
   return { name, removed: true, branch: agent.branch, branchOutcome, worktree: agent.worktree, resources };
 }
 
-/** Deletes the branch only when berth made it and every commit on it is in its base. */
+/**
+ * Removes everything of a recorded agent, the record last, so that a crash part-way leaves a record
+ * that `berth gc` finishes. Uncommitted changes are lost: callers check or save them first.
+ */
+export async function destroyAgent(context: RepoContext, agent: AgentRecord, keepBranch: boolean) {
+  // By label through the Engine API: the same as `compose down -v`, faster, and it also finds what a
+  // killed provision left before its compose file existed.
+  const resources = await removeLabelled(context.docker, agentLabels(context.repoId, agent.name));
+  const branchOutcome = await withGitLock(context.berthDir, async () => {
+    await dropWorktree(context, agent.worktree);
+    return settleBranch(context, agent, keepBranch);
+  });
+  await updateState(context.berthDir, (state) => {
+    delete state.agents[agent.name];
+    // Deleted, or kept for the user: either way berth no longer answers for the branch.
+    if (state.branches) delete state.branches[agent.branch];
+  });
+  rmSync(agent.stateDir, { recursive: true, force: true });
+  return { resources, branchOutcome };
+}
+
+/** Removes a worktree berth made, whatever state a crash left it in: registered, half-made, or gone. */
+export async function dropWorktree(context: RepoContext, path: string): Promise<void> {
+  const registered = (await listWorktrees(context.root)).some((entry) => entry.path === path);
+  if (registered && existsSync(path)) await removeWorktree(context.root, path);
+  rmSync(path, { recursive: true, force: true });
+  forgetWorktree(context.commonGitDir, path);
+}
+
+/** Deletes the branch only when berth made it and its content is already in its base. */
 async function settleBranch(context: RepoContext, agent: AgentRecord, keep: boolean): Promise<BranchOutcome> {
   if (keep) return 'kept-by-request';
   if (!agent.createdBranch) return 'kept-not-created';
   if (!(await isLocalBranch(context.root, agent.branch))) return 'none';
-  if (!(await isMerged(context.root, agent.branch, agent.baseRef))) return 'kept-unmerged';
+  if (!(await branchMerged(context.root, agent.branch, agent.baseRef))) return 'kept-unmerged';
   await deleteBranch(context.root, agent.branch);
   return 'deleted';
 }

@@ -1,3 +1,5 @@
+import type { ProcessId } from '../adapters/proc.js';
+
 /** What berth records of one agent: enough to run, list and tear it down without the config. */
 export interface AgentRecord {
   name: string;
@@ -28,5 +30,9 @@ export interface AgentRecord {
   /** Container port of each app port, by name; the first is the app's PORT. */
   appPorts: Record<string, number>;
   status: 'provisioning' | 'ready';
+  /** The berth process provisioning it, while status is provisioning: gc reaps it if that process died. */
+  owner?: ProcessId;
   createdAt: string;
+  /** Renewed by heartbeats; once past, gc reaps the agent (saving uncommitted work first). */
+  lease: { ttlSeconds: number; expiresAt: string };
 }

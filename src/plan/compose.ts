@@ -96,6 +96,7 @@ export function planCompose(
       }),
       networks: network,
       labels,
+      restart: config.restart,
       security_opt: ['no-new-privileges:true'],
       cpus: resources.cpus,
       mem_limit: resources.memory,
@@ -113,6 +114,7 @@ export function planCompose(
       ports: [publish(agent.ports.postgres, 5432)],
       networks: network,
       labels,
+      restart: config.restart,
       security_opt: ['no-new-privileges:true'],
     },
   };
@@ -125,6 +127,7 @@ export function planCompose(
       ports: [publish(agent.ports.redis, 6379)],
       networks: network,
       labels,
+      restart: config.restart,
       security_opt: ['no-new-privileges:true'],
     };
     namedVolumes.redisdata = { labels };

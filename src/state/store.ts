@@ -10,6 +10,8 @@ import type { AgentRecord } from '../plan/agent.js';
 export interface State {
   version: 1;
   agents: Record<string, AgentRecord>;
+  /** Branches berth created and still answers for, with the agent they were made for. */
+  branches?: Record<string, string>;
 }
 
 export function berthDir(commonGitDir: string): string {

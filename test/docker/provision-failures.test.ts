@@ -64,8 +64,7 @@ describe('a provision that cannot be done leaves nothing behind', () => {
       name: 'slow',
       args: () => ['--config', config('slow', 'healthTimeout: 0.001\n')],
       exit: 1,
-      error:
-        /failed at step "wait for postgres and redis": (postgres|redis|postgres and redis) did not answer within 0.001 s/,
+      error: /failed at step "health": (postgres|redis|postgres and redis) did not answer within 0.001 s/,
     },
     {
       what: 'a start ref that does not exist',
@@ -92,7 +91,7 @@ describe('a provision that cannot be done leaves nothing behind', () => {
       reject: false,
     });
     child.stderr?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ctrlc: setup')) child.kill('SIGINT');
+      if (chunk.toString().includes('ctrlc: running setup hooks')) child.kill('SIGINT');
     });
     const result = await child;
     expect(result.exitCode).toBe(130);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { listAgents } from '../../core/list.js';
+import { relative } from '../../plan/duration.js';
 import { printJson } from '../output.js';
 import { age, type CliContext, table, withJson, withRepo } from './_shared.js';
 
@@ -22,8 +23,15 @@ export function registerLs(program: Command, { io }: CliContext): void {
           .map(([service, port]) => `${service}:${port}`)
           .join(' '),
         age(a.createdAt),
+        leaseText(a.leaseExpiresAt),
         a.worktree,
       ]);
-      io.stdout(`${table([['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'WORKTREE'], ...rows])}\n`);
+      const header = ['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'LEASE', 'WORKTREE'];
+      io.stdout(`${table([header, ...rows])}\n`);
     });
+}
+
+function leaseText(expiresAt: string): string {
+  const when = relative(expiresAt);
+  return when.startsWith('in ') ? `expires ${when}` : `expired ${when}`;
 }

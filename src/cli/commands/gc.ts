@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { gc } from '../../core/gc.js';
+import { heartbeat } from '../../core/lease.js';
+import { printJson } from '../output.js';
+import { type CliContext, withJson, withRepo } from './_shared.js';
+
+export function registerGc(program: Command, { io }: CliContext): void {
+  const command = program
+    .command('gc')
+    .description(
+      'remove what crashed or finished agents left: expired, merged or orphaned agents and resources',
+    )
+    .option('--dry-run', 'say what would be removed, and change nothing')
+    .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
+  withJson(withRepo(command)).action(
+    async (options: { repo?: string; dryRun?: boolean; json?: boolean; config?: string }) => {
+      const result = await gc({ repo: options.repo, dryRun: options.dryRun, configPath: options.config });
+      if (options.json) return printJson(io, result);
+      const verb = result.dryRun ? 'would remove' : 'removed';
+      for (const action of result.actions) {
+        const extras = [
+          action.savedPatch && `uncommitted changes saved to ${action.savedPatch}`,
+          action.keptBranch && `branch ${action.keptBranch} kept: it has unmerged commits`,
+        ].filter(Boolean);
+        io.stdout(
+          `${verb} ${action.kind} ${action.target}: ${action.reason}${extras.length ? ` (${extras.join('; ')})` : ''}\n`,
+        );
+      }
+      if (result.actions.length === 0) io.stdout('nothing to collect\n');
+    },
+  );
+}
+
+export function registerHeartbeat(program: Command, { io }: CliContext): void {
+  withJson(
+    withRepo(
+      program.command('heartbeat').description("renew an agent's lease").argument('<name>', 'the agent'),
+    ),
+  ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
+    const result = await heartbeat({ name, repo: options.repo });
+    if (options.json) return printJson(io, result);
+    io.stdout(`${name}: lease renewed until ${result.leaseExpiresAt}\n`);
+  });
+}

@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { defaultParallelism, up } from '../../core/up.js';
+import { UsageError } from '../../errors.js';
+import { printJson, progressTo } from '../output.js';
+import { type CliContext, interruptible, table, withJson, withRepo } from './_shared.js';
+
+interface Options {
+  repo?: string;
+  n?: string;
+  prefix?: string;
+  parallel?: string;
+  from?: string;
+  config?: string;
+  json?: boolean;
+}
+
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new UsageError('bad-number', `${flag} takes a whole number from 1, not "${value}"`, {
+      hint: `e.g. ${flag} 4`,
+    });
+  }
+  return Number(value);
+}
+
+export function registerUp(program: Command, { io, setExitCode }: CliContext): void {
+  const command = program
+    .command('up')
+    .description('provision many agents at once, with bounded parallelism, and print a summary')
+    .argument('[names...]', 'agent names')
+    .option('-n <count>', 'provision this many new agents, named <prefix>-1, <prefix>-2, …')
+    .option('--prefix <prefix>', 'the name prefix for -n', 'agent')
+    .option('--parallel <k>', `how many provisions run at once (default ${defaultParallelism()})`)
+    .option('--from <ref>', 'the commit new branches start from (default: HEAD)')
+    .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
+  withJson(withRepo(command)).action(async (names: string[], options: Options) => {
+    const outcomes = await interruptible((signal) =>
+      up({
+        names,
+        count: positiveInteger(options.n, '-n'),
+        prefix: options.prefix,
+        parallel: positiveInteger(options.parallel, '--parallel'),
+        repo: options.repo,
+        from: options.from,
+        configPath: options.config,
+        progress: progressTo(io),
+        signal,
+      }),
+    );
+    const failed = outcomes.filter((o) => !o.ok).length;
+    if (failed > 0) setExitCode(1);
+    if (options.json) return printJson(io, outcomes);
+    const rows = outcomes.map((o) =>
+      o.ok
+        ? [
+            o.name,
+            'ready',
+            o.agent.branch,
+            Object.entries(o.agent.ports)
+              .map(([s, p]) => `${s}:${p}`)
+              .join(' '),
+          ]
+        : [o.name, 'FAILED', '', o.error.message],
+    );
+    io.stdout(`${table([['NAME', 'RESULT', 'BRANCH', 'PORTS / ERROR'], ...rows])}\n`);
+    io.stdout(
+      `${outcomes.length - failed} of ${outcomes.length} ready${failed ? `, ${failed} failed` : ''}\n`,
+    );
+  });
+}

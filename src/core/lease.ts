@@ -1,0 +1,42 @@
+import type { AgentRecord } from '../plan/agent.js';
+import { validateAgentName } from '../plan/names.js';
+import { updateState } from '../state/store.js';
+import { openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
+
+export function leaseFrom(ttlSeconds: number, now = Date.now()): AgentRecord['lease'] {
+  return { ttlSeconds, expiresAt: new Date(now + ttlSeconds * 1000).toISOString() };
+}
+
+export function leaseExpired(agent: AgentRecord, now = Date.now()): boolean {
+  return Date.parse(agent.lease.expiresAt) <= now;
+}
+
+/** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
+export async function renewLease(context: RepoContext, name: string): Promise<string> {
+  requireAgent(context, name);
+  return updateState(context.berthDir, (state) => {
+    const agent = state.agents[name];
+    if (!agent) return '';
+    agent.lease = leaseFrom(agent.lease.ttlSeconds);
+    return agent.lease.expiresAt;
+  });
+}
+
+export async function heartbeat(
+  options: RepoOptions & { name: string },
+): Promise<{ name: string; leaseExpiresAt: string }> {
+  const context = await openRepo(options);
+  const name = validateAgentName(options.name);
+  return { name, leaseExpiresAt: await renewLease(context, name) };
+}
+
+/** Renews the lease now and every third of its time-to-live until stopped (while `berth exec` runs). */
+export function keepLeaseAlive(context: RepoContext, agent: AgentRecord): () => void {
+  void renewLease(context, agent.name).catch(() => {});
+  const timer = setInterval(
+    () => void renewLease(context, agent.name).catch(() => {}),
+    Math.max(1000, (agent.lease.ttlSeconds * 1000) / 3),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
