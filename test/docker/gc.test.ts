@@ -1,0 +1,159 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoId } from '../../src/plan/names.js';
+import { berth } from '../helpers/cli.js';
+import { docker, TEST_LABEL } from '../helpers/docker.js';
+import { leftovers, NOTHING } from '../helpers/leftovers.js';
+import { makeRepo, type TestRepo } from '../helpers/repo.js';
+
+let repo: TestRepo;
+beforeAll(async () => {
+  repo = await makeRepo();
+});
+afterAll(() => repo?.cleanup());
+
+async function provision(name: string, ...args: string[]) {
+  const result = await berth(['provision', name, '--repo', repo.root, '--json', ...args]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+async function gc(...args: string[]) {
+  const result = await berth(['gc', '--repo', repo.root, '--json', ...args]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as { dryRun: boolean; actions: Array<Record<string, string>> };
+}
+
+function shortLease(): string {
+  const path = join(repo.root, '..', 'short-lease.yaml');
+  writeFileSync(path, 'leaseTtl: 2s\n');
+  return path;
+}
+
+describe('leases', () => {
+  it('heartbeat renews the lease, and ls shows when it expires', async () => {
+    const agent = await provision('beat');
+    await sleep(1100);
+    const beat = await berth(['heartbeat', 'beat', '--repo', repo.root, '--json']);
+    expect(beat.exitCode).toBe(0);
+    expect(Date.parse(JSON.parse(beat.stdout).leaseExpiresAt)).toBeGreaterThan(Date.parse(agent.leaseExpiresAt));
+    expect((await berth(['ls', '--repo', repo.root])).stdout).toMatch(/^beat .* expires in (29|30)m /m);
+    expect((await berth(['heartbeat', 'nobody', '--repo', repo.root])).exitCode).toBe(2);
+  });
+
+  it('gc reaps an expired agent but saves its uncommitted work as a patch and keeps its unmerged branch', async () => {
+    const agent = await provision('expired', '--config', shortLease());
+    writeFileSync(join(agent.worktree, 'committed.txt'), 'done\n');
+    await berth(['exec', 'expired', '--repo', repo.root, '--', 'sh', '-c', 'git add committed.txt && git commit -qm done']);
+    writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
+    writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
+
+    expect((await gc('--dry-run')).actions).toEqual([]);
+    await sleep(2500);
+    const dry = await gc('--dry-run');
+    expect(dry.actions).toEqual([expect.objectContaining({ kind: 'agent', target: 'expired' })]);
+    expect(existsSync(agent.worktree)).toBe(true);
+
+    const { actions } = await gc();
+    expect(actions).toHaveLength(1);
+    expect(actions[0]).toMatchObject({ kind: 'agent', target: 'expired', keptBranch: 'berth/expired' });
+    expect(actions[0]?.reason).toMatch(/lease expired .* ago/);
+    const patch = readFileSync(actions[0]?.savedPatch ?? '', 'utf8');
+    expect(patch).toContain('+in progress');
+    expect(patch).toContain('+{"changed": true}');
+    expect(await leftovers(repo.root, 'expired')).toEqual({ ...NOTHING, branches: 1 });
+    expect(await repo.git('log', '-1', '--format=%s', 'berth/expired')).toBe('done');
+    // The patch applies to the kept branch: nothing was lost.
+    await repo.git('worktree', 'add', '-q', join(repo.root, '..', 'check'), 'berth/expired');
+    await repo.git('-C', join(repo.root, '..', 'check'), 'apply', actions[0]?.savedPatch ?? '');
+    expect(readFileSync(join(repo.root, '..', 'check', 'unsaved.txt'), 'utf8')).toBe('in progress\n');
+    await repo.git('worktree', 'remove', '--force', join(repo.root, '..', 'check'));
+  });
+
+  it('berth exec renews the lease while its command runs', async () => {
+    await provision('busy', '--config', shortLease());
+    const running = berth(['exec', 'busy', '--repo', repo.root, '--', 'sleep', '4']);
+    await sleep(3000);
+    expect((await gc()).actions).toEqual([]);
+    expect((await running).exitCode).toBe(0);
+    await sleep(2500);
+    expect((await gc()).actions.map((a) => a.target)).toEqual(['busy']);
+  });
+});
+
+describe('gc of finished work', () => {
+  it('reaps an agent whose branch was squash-merged, and deletes the branch', async () => {
+    const agent = await provision('squashed');
+    writeFileSync(join(agent.worktree, 'feature.txt'), 'feature\n');
+    await berth(['exec', 'squashed', '--repo', repo.root, '--', 'sh', '-c', 'git add -A && git commit -qm one && echo more >> feature.txt && git commit -qam two']);
+    expect((await gc()).actions).toEqual([]);
+    await repo.git('merge', '--squash', 'berth/squashed');
+    await repo.git('commit', '-qm', 'squash of squashed');
+    const { actions } = await gc();
+    expect(actions).toEqual([
+      expect.objectContaining({ kind: 'agent', target: 'squashed', reason: 'its branch berth/squashed is merged into main' }),
+    ]);
+    expect(await leftovers(repo.root, 'squashed')).toEqual(NOTHING);
+  });
+
+  it('reaps an agent whose commits were rebased onto its base', async () => {
+    const agent = await provision('rebased');
+    writeFileSync(join(agent.worktree, 'rebased.txt'), 'rebased\n');
+    await berth(['exec', 'rebased', '--repo', repo.root, '--', 'sh', '-c', 'git add -A && git commit -qm rebased-work']);
+    writeFileSync(join(repo.root, 'unrelated.txt'), 'main moved on\n');
+    await repo.git('add', 'unrelated.txt');
+    await repo.git('commit', '-qm', 'main moves');
+    await repo.git('cherry-pick', 'berth/rebased');
+    const { actions } = await gc();
+    expect(actions.map((a) => a.target)).toEqual(['rebased']);
+    expect(await leftovers(repo.root, 'rebased')).toEqual(NOTHING);
+  });
+});
+
+describe('gc of orphans', () => {
+  it("removes labelled resources no agent claims, and never touches what isn't berth's", async () => {
+    const client = docker();
+    const id = repoId(join(repo.root, '.git'));
+    const labels = { 'dev.berth.managed': 'true', 'dev.berth.agent': 'ghost', 'dev.berth.repo': id, [TEST_LABEL]: 'true' };
+    await client.createVolume({ Name: `berth-test-ghost-${process.pid}`, Labels: labels });
+    await client.createNetwork({ Name: `berth-test-ghost-${process.pid}`, Labels: labels });
+    const image = (await client.listImages({ filters: { reference: ['berth-offline/redis:bookworm', 'redis:7'] } }))[0];
+    await client.createContainer({ Image: image?.RepoTags?.[0] ?? 'redis:7', Labels: labels });
+    const foreign = `not-berth-${process.pid}`;
+    await client.createVolume({ Name: foreign, Labels: { [TEST_LABEL]: 'true' } });
+
+    const { actions } = await gc();
+    expect(actions).toEqual([expect.objectContaining({ kind: 'containers', target: 'ghost' })]);
+    expect(await leftovers(repo.root, 'ghost')).toEqual(NOTHING);
+    expect(await client.getVolume(foreign).inspect()).toBeTruthy();
+    await client.getVolume(foreign).remove();
+  });
+
+  it("removes worktrees berth locked for vanished agents and leftover folders, and leaves the user's own", async () => {
+    const folder = `${repo.root}.worktrees`;
+    await repo.git('worktree', 'add', '-q', '-b', 'berth/ghost-tree', join(folder, 'ghost-tree'));
+    await repo.git('worktree', 'lock', '--reason', 'berth agent ghost-tree', join(folder, 'ghost-tree'));
+    await repo.git('worktree', 'add', '-q', '-b', 'berth/gone', join(folder, 'gone'));
+    await repo.git('worktree', 'lock', '--reason', 'berth agent gone', join(folder, 'gone'));
+    rmSync(join(folder, 'gone'), { recursive: true });
+    mkdirSync(join(folder, 'half-made'), { recursive: true });
+    const mine = join(repo.root, '..', 'my-own-worktree');
+    await repo.git('worktree', 'add', '-q', '-b', 'mine', mine);
+    mkdirSync(join(folder, 'Notes'));
+
+    const { actions } = await gc();
+    expect(actions.map((a) => `${a.kind} ${a.target.replace(`${folder}/`, '')}`).sort()).toEqual([
+      'folder half-made',
+      'worktree ghost-tree',
+      'worktree gone',
+    ]);
+    const listed = await repo.git('worktree', 'list', '--porcelain');
+    expect(listed).not.toMatch(/ghost-tree|\/gone/);
+    expect(listed).toContain(mine);
+    expect(existsSync(join(folder, 'Notes'))).toBe(true);
+    // Branches berth did not record as its own stay, even under its prefix.
+    expect(await repo.git('branch', '--list', 'berth/ghost-tree')).toContain('berth/ghost-tree');
+  });
+});
