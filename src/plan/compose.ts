@@ -142,7 +142,10 @@ export function planCompose(
   };
 }
 
-/** YAML without anchors and aliases: plain to read and to diff. */
+/**
+ * YAML without anchors and aliases, plain to read and to diff. Compose v1 reads YAML 1.1, where an
+ * unquoted `no` or `on` is a boolean: writing for 1.1 quotes them.
+ */
 export function renderCompose(document: Record<string, unknown>): string {
-  return stringify(document, { aliasDuplicateObjects: false });
+  return stringify(document, { aliasDuplicateObjects: false, version: '1.1' });
 }

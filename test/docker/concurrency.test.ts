@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, berth } from '../helpers/cli.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -14,7 +14,9 @@ describe('many provisions at once', () => {
   it('20 berth provision processes started together all succeed, without collisions', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `p${i + 1}`);
     const results = await Promise.all(
-      names.map((name) => execa('node', [BIN, 'provision', name, '--repo', repo.root, '--json'], { reject: false })),
+      names.map((name) =>
+        execa('node', [BIN, 'provision', name, '--repo', repo.root, '--json'], { reject: false }),
+      ),
     );
     for (const [index, result] of results.entries()) {
       expect(result.exitCode, `${names[index]}: ${result.stderr}`).toBe(0);
@@ -25,8 +27,12 @@ describe('many provisions at once', () => {
 
     const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
     expect(listed.map((a: { name: string }) => a.name).sort()).toEqual([...names].sort());
-    expect(listed.every((a: { state: string; health: string }) => a.state === 'running' && a.health === 'ok')).toBe(true);
-    const worktrees = (await repo.git('worktree', 'list', '--porcelain')).split('\n').filter((l) => l.startsWith('worktree '));
+    expect(
+      listed.every((a: { state: string; health: string }) => a.state === 'running' && a.health === 'ok'),
+    ).toBe(true);
+    const worktrees = (await repo.git('worktree', 'list', '--porcelain'))
+      .split('\n')
+      .filter((l) => l.startsWith('worktree '));
     expect(worktrees).toHaveLength(21);
 
     const down = await Promise.all(names.map((name) => berth(['teardown', name, '--repo', repo.root])));

@@ -38,7 +38,9 @@ describe('leases', () => {
     await sleep(1100);
     const beat = await berth(['heartbeat', 'beat', '--repo', repo.root, '--json']);
     expect(beat.exitCode).toBe(0);
-    expect(Date.parse(JSON.parse(beat.stdout).leaseExpiresAt)).toBeGreaterThan(Date.parse(agent.leaseExpiresAt));
+    expect(Date.parse(JSON.parse(beat.stdout).leaseExpiresAt)).toBeGreaterThan(
+      Date.parse(agent.leaseExpiresAt),
+    );
     expect((await berth(['ls', '--repo', repo.root])).stdout).toMatch(/^beat .* expires in (29|30)m /m);
     expect((await berth(['heartbeat', 'nobody', '--repo', repo.root])).exitCode).toBe(2);
   });
@@ -46,7 +48,16 @@ describe('leases', () => {
   it('gc reaps an expired agent but saves its uncommitted work as a patch and keeps its unmerged branch', async () => {
     const agent = await provision('expired', '--config', shortLease());
     writeFileSync(join(agent.worktree, 'committed.txt'), 'done\n');
-    await berth(['exec', 'expired', '--repo', repo.root, '--', 'sh', '-c', 'git add committed.txt && git commit -qm done']);
+    await berth([
+      'exec',
+      'expired',
+      '--repo',
+      repo.root,
+      '--',
+      'sh',
+      '-c',
+      'git add committed.txt && git commit -qm done',
+    ]);
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
     writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
 
@@ -87,13 +98,26 @@ describe('gc of finished work', () => {
   it('reaps an agent whose branch was squash-merged, and deletes the branch', async () => {
     const agent = await provision('squashed');
     writeFileSync(join(agent.worktree, 'feature.txt'), 'feature\n');
-    await berth(['exec', 'squashed', '--repo', repo.root, '--', 'sh', '-c', 'git add -A && git commit -qm one && echo more >> feature.txt && git commit -qam two']);
+    await berth([
+      'exec',
+      'squashed',
+      '--repo',
+      repo.root,
+      '--',
+      'sh',
+      '-c',
+      'git add -A && git commit -qm one && echo more >> feature.txt && git commit -qam two',
+    ]);
     expect((await gc()).actions).toEqual([]);
     await repo.git('merge', '--squash', 'berth/squashed');
     await repo.git('commit', '-qm', 'squash of squashed');
     const { actions } = await gc();
     expect(actions).toEqual([
-      expect.objectContaining({ kind: 'agent', target: 'squashed', reason: 'its branch berth/squashed is merged into main' }),
+      expect.objectContaining({
+        kind: 'agent',
+        target: 'squashed',
+        reason: 'its branch berth/squashed is merged into main',
+      }),
     ]);
     expect(await leftovers(repo.root, 'squashed')).toEqual(NOTHING);
   });
@@ -101,7 +125,16 @@ describe('gc of finished work', () => {
   it('reaps an agent whose commits were rebased onto its base', async () => {
     const agent = await provision('rebased');
     writeFileSync(join(agent.worktree, 'rebased.txt'), 'rebased\n');
-    await berth(['exec', 'rebased', '--repo', repo.root, '--', 'sh', '-c', 'git add -A && git commit -qm rebased-work']);
+    await berth([
+      'exec',
+      'rebased',
+      '--repo',
+      repo.root,
+      '--',
+      'sh',
+      '-c',
+      'git add -A && git commit -qm rebased-work',
+    ]);
     writeFileSync(join(repo.root, 'unrelated.txt'), 'main moved on\n');
     await repo.git('add', 'unrelated.txt');
     await repo.git('commit', '-qm', 'main moves');
@@ -116,10 +149,17 @@ describe('gc of orphans', () => {
   it("removes labelled resources no agent claims, and never touches what isn't berth's", async () => {
     const client = docker();
     const id = repoId(join(repo.root, '.git'));
-    const labels = { 'dev.berth.managed': 'true', 'dev.berth.agent': 'ghost', 'dev.berth.repo': id, [TEST_LABEL]: 'true' };
+    const labels = {
+      'dev.berth.managed': 'true',
+      'dev.berth.agent': 'ghost',
+      'dev.berth.repo': id,
+      [TEST_LABEL]: 'true',
+    };
     await client.createVolume({ Name: `berth-test-ghost-${process.pid}`, Labels: labels });
     await client.createNetwork({ Name: `berth-test-ghost-${process.pid}`, Labels: labels });
-    const image = (await client.listImages({ filters: { reference: ['berth-offline/redis:bookworm', 'redis:7'] } }))[0];
+    const image = (
+      await client.listImages({ filters: { reference: ['berth-offline/redis:bookworm', 'redis:7'] } })
+    )[0];
     await client.createContainer({ Image: image?.RepoTags?.[0] ?? 'redis:7', Labels: labels });
     const foreign = `not-berth-${process.pid}`;
     await client.createVolume({ Name: foreign, Labels: { [TEST_LABEL]: 'true' } });
@@ -144,7 +184,7 @@ describe('gc of orphans', () => {
     mkdirSync(join(folder, 'Notes'));
 
     const { actions } = await gc();
-    expect(actions.map((a) => `${a.kind} ${a.target.replace(`${folder}/`, '')}`).sort()).toEqual([
+    expect(actions.map((a) => `${a.kind} ${a.target?.replace(`${folder}/`, '')}`).sort()).toEqual([
       'folder half-made',
       'worktree ghost-tree',
       'worktree gone',

@@ -87,8 +87,10 @@ describe('the compose document', () => {
     expect(noRedis.services.agent.environment.REDIS_URL).toBeUndefined();
   });
 
-  it('renders YAML without anchors', () => {
+  it('renders YAML without anchors, quoting what YAML 1.1 (Compose v1) would read as booleans', () => {
     expect(renderCompose(doc)).not.toMatch(/[&*]a\d/);
+    const noRestart = planCompose(agentFixture(), parseConfig('restart: "no"'), host);
+    expect(renderCompose(noRestart)).toContain('restart: "no"');
   });
 });
 

@@ -1,0 +1,65 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { berth } from '../helpers/cli.js';
+import { leftovers, NOTHING } from '../helpers/leftovers.js';
+import { makeRepo, type TestRepo } from '../helpers/repo.js';
+import { eventually } from '../helpers/wait.js';
+
+let repo: TestRepo;
+beforeAll(async () => {
+  repo = await makeRepo();
+});
+afterAll(() => repo?.cleanup());
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ls() {
+  const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+  return Object.fromEntries(listed.map((a: { name: string; state: string }) => [a.name, a.state]));
+}
+
+// Stops this host's dockerd: only where berth owns it (CI, or a developer who asks for it).
+const mayRestartEngine = process.env.CI === 'true' || process.env.BERTH_TEST_ENGINE_RESTART === '1';
+
+it.runIf(mayRestartEngine)(
+  'after an engine restart, ls tells the truth, the restart policy decides what comes back, and teardown works',
+  async () => {
+    const noRestart = join(repo.root, '..', 'no-restart.yaml');
+    writeFileSync(noRestart, 'restart: "no"\n');
+    expect((await berth(['provision', 'comes-back', '--repo', repo.root])).exitCode).toBe(0);
+    expect(
+      (await berth(['provision', 'stays-down', '--repo', repo.root, '--config', noRestart])).exitCode,
+    ).toBe(0);
+
+    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8'));
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 150 && processAlive(pid); i++) await sleep(200);
+    const init = await berth(['host', 'init', '--json']);
+    expect(init.exitCode, init.stderr).toBe(0);
+    expect(JSON.parse(init.stdout).engine.outcome).toBe('started');
+
+    await eventually(
+      async () => expect(await ls()).toEqual({ 'comes-back': 'running', 'stays-down': 'stopped' }),
+      60_000,
+    );
+    const [back] = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    expect(back.health).toBe('ok');
+    const down = (await berth(['ls', '--repo', repo.root])).stdout;
+    expect(down).toMatch(/^stays-down .* stopped +agent exited, postgres exited, redis exited/m);
+
+    for (const name of ['comes-back', 'stays-down']) {
+      const result = await berth(['teardown', name, '--repo', repo.root]);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(await leftovers(repo.root, name)).toEqual(NOTHING);
+    }
+  },
+);
