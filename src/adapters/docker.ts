@@ -1,6 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import type { EngineStack } from '../plan/engine-stack.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -196,4 +197,26 @@ export async function publishedPorts(docker: Docker): Promise<Set<number>> {
       }),
   );
   return new Set([...ports, ...bound.flat()]);
+}
+
+/** Creates the networks and volumes, then creates and starts every container, each group in parallel. */
+export async function applyStack(docker: Docker, stack: EngineStack): Promise<void> {
+  await Promise.all([
+    ...stack.networks.map((network) =>
+      docker.createNetwork({
+        Name: network.name,
+        Driver: 'bridge',
+        Labels: network.labels,
+        CheckDuplicate: true,
+        IPAM: network.subnet ? { Driver: 'default', Config: [{ Subnet: network.subnet }] } : undefined,
+      }),
+    ),
+    ...stack.volumes.map((volume) => docker.createVolume({ Name: volume.name, Labels: volume.labels })),
+  ]);
+  const containers = await Promise.all(
+    stack.containers.map((container) =>
+      docker.createContainer({ name: container.name, ...container.options }),
+    ),
+  );
+  await Promise.all(containers.map((container) => container.start()));
 }

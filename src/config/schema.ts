@@ -56,6 +56,10 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _')
         .default('app'),
+      /** Use the image `berth host init` derived with the cluster initialised at build time (much faster start). */
+      preinit: z.boolean().default(true),
+      /** durable: data in a named volume. ephemeral: in memory (tmpfs), fsync off, gone with the container. */
+      storage: z.enum(['durable', 'ephemeral']).default('durable'),
     })
     .prefault({}),
   redis: z
@@ -104,6 +108,11 @@ export const configSchema = z.strictObject({
       z.string().regex(/^\d+[smhd]$/, 'expected a duration such as "30m" or "2h"'),
     ])
     .default('30m'),
+  /**
+   * How the stack is created: through the Engine API (faster; the same containers, names and labels
+   * Compose would make), or by running `compose up` on the generated file.
+   */
+  apply: z.enum(['api', 'compose']).default('api'),
   /** Whether stacks come back after the engine restarts (Compose's restart policy). */
   restart: z.enum(['no', 'unless-stopped', 'always', 'on-failure']).default('unless-stopped'),
 });

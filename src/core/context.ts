@@ -1,14 +1,17 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { type ComposeCli, detectCompose } from '../adapters/compose.js';
 import { connect } from '../adapters/docker.js';
 import { repoInfo } from '../adapters/git.js';
+import { findExecutable } from '../adapters/process.js';
 import { loadConfig } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { repoId } from '../plan/names.js';
 import { berthDir, readState } from '../state/store.js';
+import { hostStateDir } from './host-paths.js';
 
 /** What every agent command needs to know about the repository it works on. */
 export interface RepoContext {
@@ -56,6 +59,30 @@ export function requireAgent(context: RepoContext, name: string): AgentRecord {
     });
   }
   return agent;
+}
+
+/**
+ * The Compose that `berth host init` found (cached in berth's host folder: probing Compose v1 costs a
+ * Python start), else found now.
+ */
+export async function knownCompose(): Promise<ComposeCli> {
+  const cacheFile = join(hostStateDir(), 'compose.json');
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as ComposeCli;
+    if (cached.command?.[0] && findExecutable(cached.command[0])) return cached;
+  } catch {}
+  const cli = await requireCompose();
+  rememberCompose(cli);
+  return cli;
+}
+
+export function rememberCompose(cli: ComposeCli): void {
+  try {
+    mkdirSync(hostStateDir(), { recursive: true });
+    writeFileSync(join(hostStateDir(), 'compose.json'), `${JSON.stringify(cli)}\n`);
+  } catch {
+    // Only a cache: a host folder we may not write costs a probe next time.
+  }
 }
 
 export async function requireCompose(): Promise<ComposeCli> {

@@ -9,7 +9,7 @@ import type { AgentRecord } from '../plan/agent.js';
 import type { HostFacts } from '../plan/compose.js';
 import { DEFAULT_IMAGES, type ImageRole, offlineImage } from '../plan/images.js';
 import type { RepoContext } from './context.js';
-import { hostCaBundle } from './images.js';
+import { fastPostgresTag, hostCaBundle } from './images.js';
 
 export async function hostFacts(context: RepoContext): Promise<HostFacts> {
   return {
@@ -39,7 +39,16 @@ export async function resolveStackImages(
   const resolved = await Promise.all(
     roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role])]),
   );
-  return { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
+  const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
+  if (config.postgres.preinit) images.postgres = await preinitialised(docker, images.postgres);
+  return images;
+}
+
+/** The derived image whose cluster was initialised at build time, when `berth host init` made one. */
+async function preinitialised(docker: Docker, postgres: string): Promise<string> {
+  const base = await inspectImage(docker, postgres);
+  const fast = base && fastPostgresTag(base.id);
+  return fast && (await inspectImage(docker, fast)) ? fast : postgres;
 }
 
 async function resolveOne(docker: Docker, role: ImageRole, image: string): Promise<string> {

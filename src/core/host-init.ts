@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import type { ComposeVariant } from '../adapters/compose.js';
 import { IMAGE_ROLES, type ImageStatus } from '../plan/images.js';
+import { rememberCompose } from './context.js';
 import { ensureCompose, ensureEngine } from './engine.js';
 import { hostStateDir } from './host-paths.js';
-import { ensureImage } from './images.js';
+import { ensureFastPostgres, ensureImage } from './images.js';
 
 export interface HostInitOptions {
   /** Install the engine, Compose and debootstrap from the OS packages when missing (root, Debian/Ubuntu). */
@@ -36,10 +37,12 @@ export async function hostInit(options: HostInitOptions = {}): Promise<HostInitR
   const { docker, ...engine } = await ensureEngine({ install, stateDir, progress, env: options.env });
   // Compose before images: both may run apt-get, which cannot run twice at once.
   const composeCli = await ensureCompose({ install, stateDir, progress });
-  const images = await Promise.all(
-    IMAGE_ROLES.map((role) => ensureImage({ docker, stateDir, install, progress }, role)),
-  );
+  const imageContext = { docker, stateDir, install, progress };
+  const images = await Promise.all(IMAGE_ROLES.map((role) => ensureImage(imageContext, role)));
+  const postgres = images.find((image) => image.role === 'postgres');
+  if (postgres) images.push(await ensureFastPostgres(imageContext, postgres.image));
   const { installed, ...compose } = composeCli;
+  rememberCompose(compose);
   return {
     engine,
     compose: { ...compose, outcome: installed ? 'installed' : 'found' },

@@ -23,6 +23,7 @@ import {
   DEFAULT_IMAGES,
   type ImageRole,
   type ImageStatus,
+  LABEL_FAST_FOR,
   LABEL_MANAGED,
   LABEL_OFFLINE_FOR,
   LABEL_TEMPLATE_HASH,
@@ -155,33 +156,77 @@ export function hostCaBundle(env: NodeJS.ProcessEnv = process.env): string | und
 }
 
 async function buildOfflineImage(context: ImageContext, role: ImageRole, hash: string, logFile: string) {
-  const tag = offlineImage(role);
-  context.progress(`building ${tag} (log: ${logFile})`);
+  await buildFromTemplate(context, {
+    template: role,
+    tag: offlineImage(role),
+    base: OFFLINE_BASE_IMAGE,
+    labels: { [LABEL_OFFLINE_FOR]: DEFAULT_IMAGES[role], [LABEL_TEMPLATE_HASH]: hash },
+    logFile,
+  });
+}
+
+interface TemplateBuild {
+  template: string;
+  tag: string;
+  base: string;
+  labels: Record<string, string>;
+  logFile: string;
+}
+
+/** `docker build` of a folder under templates/, FROM `base`, with the host's proxy settings. */
+async function buildFromTemplate(context: ImageContext, build: TemplateBuild): Promise<void> {
+  context.progress(`building ${build.tag} (log: ${build.logFile})`);
   const buildDir = join(context.stateDir, 'build');
   mkdirSync(buildDir, { recursive: true });
-  const contextDir = mkdtempSync(join(buildDir, `${role}-`));
+  const contextDir = mkdtempSync(join(buildDir, `${build.template}-`));
   try {
-    const files = readdirSync(join(TEMPLATES_DIR, role));
-    for (const file of files) copyFileSync(join(TEMPLATES_DIR, role, file), join(contextDir, file));
-    if (role === 'agent') files.push(...(await packNode(contextDir)));
+    const files = readdirSync(join(TEMPLATES_DIR, build.template));
+    for (const file of files) copyFileSync(join(TEMPLATES_DIR, build.template, file), join(contextDir, file));
+    if (build.template === 'agent') files.push(...(await packNode(contextDir)));
     await buildImage(context.docker, {
       contextDir,
       files,
-      tag,
-      buildArgs: { BASE: OFFLINE_BASE_IMAGE, ...proxyBuildArgs() },
-      labels: {
-        [LABEL_MANAGED]: 'true',
-        [LABEL_OFFLINE_FOR]: DEFAULT_IMAGES[role],
-        [LABEL_TEMPLATE_HASH]: hash,
-      },
-      logFile,
+      tag: build.tag,
+      buildArgs: { BASE: build.base, ...proxyBuildArgs() },
+      labels: { [LABEL_MANAGED]: 'true', ...build.labels },
+      logFile: build.logFile,
     });
   } catch (error) {
     if (error instanceof EnvironmentError) throw error;
-    throw buildFailure(tag, error, logFile);
+    throw buildFailure(build.tag, error, build.logFile);
   } finally {
     rmSync(contextDir, { recursive: true, force: true });
   }
+}
+
+export const FAST_POSTGRES_TEMPLATE = 'postgres-fast';
+
+/** The tag of the pre-initialised Postgres derived from a base image (by its id, so a new base rebuilds). */
+export function fastPostgresTag(baseImageId: string): string {
+  return `berth/postgres-fast:${baseImageId.replace(/^sha256:/, '').slice(0, 12)}-${templateHash(FAST_POSTGRES_TEMPLATE)}`;
+}
+
+/** The Postgres image with its cluster initialised at build time, derived from `base`; built when missing. */
+export async function ensureFastPostgres(context: ImageContext, base: string): Promise<ImageStatus> {
+  const baseInfo = await inspectImage(context.docker, base);
+  if (!baseInfo)
+    throw new EnvironmentError('image-missing', `the postgres image ${base} is not on this host`);
+  const tag = fastPostgresTag(baseInfo.id);
+  const status = {
+    role: 'postgres-fast' as const,
+    image: tag,
+    official: base,
+    offline: base !== DEFAULT_IMAGES.postgres,
+  };
+  if (await inspectImage(context.docker, tag)) return { ...status, outcome: 'found' };
+  await buildFromTemplate(context, {
+    template: FAST_POSTGRES_TEMPLATE,
+    tag,
+    base,
+    labels: { [LABEL_FAST_FOR]: base },
+    logFile: logPath(context, 'image-postgres-fast'),
+  });
+  return { ...status, outcome: 'built' };
 }
 
 /** Current Node and npm come from the npm registry, fetched on the host, which already trusts its CA. */
@@ -198,10 +243,10 @@ function proxyBuildArgs(env: NodeJS.ProcessEnv = process.env): Record<string, st
 }
 
 /** Changes whenever a template file or the Node version it installs changes. */
-export function templateHash(role: ImageRole): string {
-  const hash = createHash('sha256').update(`${role}\n${DEBIAN_SUITE}\n`);
-  if (role === 'agent') hash.update(`node ${OFFLINE_NODE_MAJOR} npm ${OFFLINE_NPM_MAJOR}\n`);
-  const dir = join(TEMPLATES_DIR, role);
+export function templateHash(template: string): string {
+  const hash = createHash('sha256').update(`${template}\n${DEBIAN_SUITE}\n`);
+  if (template === 'agent') hash.update(`node ${OFFLINE_NODE_MAJOR} npm ${OFFLINE_NPM_MAJOR}\n`);
+  const dir = join(TEMPLATES_DIR, template);
   for (const file of readdirSync(dir).sort()) hash.update(`${file}\n`).update(readFileSync(join(dir, file)));
   return hash.digest('hex').slice(0, 16);
 }

@@ -61,6 +61,21 @@ export function containerEnvironment(agent: AgentRecord, config: BerthConfig, ho
   };
 }
 
+const PGDATA = '/var/lib/postgresql/data';
+const ephemeral = (agent: AgentRecord) => agent.postgres.storage === 'ephemeral';
+
+/**
+ * Durable: a named volume. Ephemeral: memory, and none of the work that only protects data across a
+ * crash (fsync, synchronous commit, full page writes): about three times faster writes.
+ */
+function postgresStorage(agent: AgentRecord): Record<string, unknown> {
+  if (!ephemeral(agent)) return { volumes: [`pgdata:${PGDATA}`] };
+  return {
+    tmpfs: [PGDATA],
+    command: ['postgres', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+  };
+}
+
 const publish = (hostPort: number | undefined, containerPort: number) =>
   `127.0.0.1:${hostPort}:${containerPort}`;
 
@@ -110,7 +125,7 @@ export function planCompose(
         POSTGRES_PASSWORD: agent.passwords.postgres,
         POSTGRES_DB: agent.postgres.database,
       },
-      volumes: ['pgdata:/var/lib/postgresql/data'],
+      ...postgresStorage(agent),
       ports: [publish(agent.ports.postgres, 5432)],
       networks: network,
       labels,
@@ -118,7 +133,7 @@ export function planCompose(
       security_opt: ['no-new-privileges:true'],
     },
   };
-  const namedVolumes: Record<string, unknown> = { pgdata: { labels } };
+  const namedVolumes: Record<string, unknown> = ephemeral(agent) ? {} : { pgdata: { labels } };
   if (agent.redisEnabled) {
     services.redis = {
       image: agent.images.redis,

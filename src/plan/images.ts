@@ -25,14 +25,17 @@ export const LABEL_MANAGED = 'dev.berth.managed';
 /** On offline images: a hash of the template they were built from, so a changed template rebuilds. */
 export const LABEL_TEMPLATE_HASH = 'dev.berth.template-hash';
 export const LABEL_OFFLINE_FOR = 'dev.berth.offline-for';
+/** On pre-initialised Postgres images: the image they were derived from. */
+export const LABEL_FAST_FOR = 'dev.berth.fast-for';
 
 /** How an image need was met. */
 export type ImageOutcome = 'found' | 'pulled' | 'built';
 
 export interface ImageStatus {
-  role: ImageRole;
+  role: ImageRole | 'postgres-fast';
   /** The image name to run: the official one, or the offline stand-in. */
   image: string;
+  /** The image it stands in for, or (postgres-fast) the image it derives from. */
   official: string;
   offline: boolean;
   outcome: ImageOutcome;

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { jsonSchema } from '../../config/schema.js';
 import { printJson } from '../output.js';
 import type { CliContext } from './_shared.js';
 
@@ -8,5 +7,8 @@ export function registerConfig(program: Command, { io }: CliContext): void {
   config
     .command('schema')
     .description('print the JSON schema of berth.yaml, for editors')
-    .action(() => printJson(io, jsonSchema()));
+    .action(async () => {
+      const { jsonSchema } = await import('../../config/schema.js');
+      printJson(io, jsonSchema());
+    });
 }

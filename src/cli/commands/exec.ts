@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { agentEnvText, execInAgent, shellCommand } from '../../core/exec.js';
 import { type CliContext, withRepo } from './_shared.js';
 
 export function registerExec(program: Command, { setExitCode }: CliContext): void {
@@ -10,6 +9,7 @@ export function registerExec(program: Command, { setExitCode }: CliContext): voi
       .argument('<name>', 'the agent')
       .argument('<command...>', 'the command, after --'),
   ).action(async (name: string, command: string[], options: { repo?: string }) => {
+    const { execInAgent } = await import('../../core/exec.js');
     setExitCode(await execInAgent({ name, command, repo: options.repo }));
   });
 
@@ -19,6 +19,7 @@ export function registerExec(program: Command, { setExitCode }: CliContext): voi
       .description("open a shell in the agent's container")
       .argument('<name>', 'the agent'),
   ).action(async (name: string, options: { repo?: string }) => {
+    const { execInAgent, shellCommand } = await import('../../core/exec.js');
     setExitCode(await execInAgent({ name, command: shellCommand(), repo: options.repo }));
   });
 }
@@ -31,6 +32,7 @@ export function registerEnv(program: Command, { io }: CliContext): void {
       .argument('<name>', 'the agent')
       .option('--container', 'the container view instead: services by name'),
   ).action(async (name: string, options: { repo?: string; container?: boolean }) => {
+    const { agentEnvText } = await import('../../core/exec.js');
     io.stdout(await agentEnvText({ name, repo: options.repo, container: options.container }));
   });
 }

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { gc } from '../../core/gc.js';
-import { heartbeat } from '../../core/lease.js';
 import { printJson } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
@@ -14,6 +12,7 @@ export function registerGc(program: Command, { io }: CliContext): void {
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
   withJson(withRepo(command)).action(
     async (options: { repo?: string; dryRun?: boolean; json?: boolean; config?: string }) => {
+      const { gc } = await import('../../core/gc.js');
       const result = await gc({ repo: options.repo, dryRun: options.dryRun, configPath: options.config });
       if (options.json) return printJson(io, result);
       const verb = result.dryRun ? 'would remove' : 'removed';
@@ -37,6 +36,7 @@ export function registerHeartbeat(program: Command, { io }: CliContext): void {
       program.command('heartbeat').description("renew an agent's lease").argument('<name>', 'the agent'),
     ),
   ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
+    const { heartbeat } = await import('../../core/lease.js');
     const result = await heartbeat({ name, repo: options.repo });
     if (options.json) return printJson(io, result);
     io.stdout(`${name}: lease renewed until ${result.leaseExpiresAt}\n`);

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { hostInit } from '../../core/host-init.js';
 import { type Io, printJson, progressTo } from '../output.js';
 
 export function registerHostInit(host: Command, io: Io): void {
@@ -12,6 +11,7 @@ export function registerHostInit(host: Command, io: Io): void {
     )
     .option('--json', 'print one JSON object')
     .action(async (options: { install?: boolean; json?: boolean }) => {
+      const { hostInit } = await import('../../core/host-init.js');
       const result = await hostInit({ install: options.install ?? false, progress: progressTo(io) });
       if (options.json) return printJson(io, { outcome: 'success', ...result });
       const { engine, compose } = result;
@@ -22,7 +22,12 @@ export function registerHostInit(host: Command, io: Io): void {
         `compose  ${compose.outcome.padEnd(9)} ${compose.variant} ${compose.version} (${compose.command.join(' ')})\n`,
       );
       for (const image of result.images) {
-        const standIn = image.offline ? ` (offline stand-in for ${image.official})` : '';
+        const standIn =
+          image.role === 'postgres-fast'
+            ? ` (cluster initialised at build time, from ${image.official})`
+            : image.offline
+              ? ` (offline stand-in for ${image.official})`
+              : '';
         io.stdout(`image    ${image.outcome.padEnd(9)} ${image.role}: ${image.image}${standIn}\n`);
       }
       io.stdout(result.unchanged ? 'host ready, nothing changed\n' : 'host ready\n');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { listAgents } from '../../core/list.js';
 import { relative } from '../../plan/duration.js';
 import { printJson } from '../output.js';
 import { age, type CliContext, table, withJson, withRepo } from './_shared.js';
@@ -11,6 +10,7 @@ export function registerLs(program: Command, { io }: CliContext): void {
   withJson(withRepo(command))
     .option('--show-secrets', 'print passwords in URLs')
     .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean }) => {
+      const { listAgents } = await import('../../core/list.js');
       const agents = await listAgents({ repo: options.repo, showSecrets: options.showSecrets });
       if (options.json) return printJson(io, agents);
       if (agents.length === 0) return io.stdout('no agents\n');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { provision } from '../../core/provision.js';
 import { printJson, progressTo } from '../output.js';
 import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
@@ -22,6 +21,7 @@ export function registerProvision(program: Command, { io }: CliContext): void {
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)')
     .option('--show-secrets', 'print passwords in URLs');
   withJson(withRepo(command)).action(async (name: string, options: Options) => {
+    const { provision } = await import('../../core/provision.js');
     const agent = await interruptible((signal) =>
       provision({
         name,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type BranchOutcome, teardown } from '../../core/teardown.js';
+import type { BranchOutcome } from '../../core/teardown.js';
 import { printJson, progressTo } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
@@ -23,6 +23,7 @@ export function registerTeardown(program: Command, { io }: CliContext): void {
       name: string,
       options: { repo?: string; force?: boolean; keepBranch?: boolean; json?: boolean },
     ) => {
+      const { teardown } = await import('../../core/teardown.js');
       const result = await teardown({ name, ...options, progress: progressTo(io) });
       if (options.json) return printJson(io, result);
       if (!result.removed) return io.stdout(`${name}: nothing to tear down\n`);

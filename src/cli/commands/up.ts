@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { defaultParallelism, up } from '../../core/up.js';
 import { UsageError } from '../../errors.js';
 import { printJson, progressTo } from '../output.js';
 import { type CliContext, interruptible, table, withJson, withRepo } from './_shared.js';
@@ -31,10 +30,11 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
     .argument('[names...]', 'agent names')
     .option('-n <count>', 'provision this many new agents, named <prefix>-1, <prefix>-2, …')
     .option('--prefix <prefix>', 'the name prefix for -n', 'agent')
-    .option('--parallel <k>', `how many provisions run at once (default ${defaultParallelism()})`)
+    .option('--parallel <k>', 'how many provisions run at once (default: twice the cores, at most 8)')
     .option('--from <ref>', 'the commit new branches start from (default: HEAD)')
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
   withJson(withRepo(command)).action(async (names: string[], options: Options) => {
+    const { up } = await import('../../core/up.js');
     const outcomes = await interruptible((signal) =>
       up({
         names,

@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
+import type { ComposeVariant } from '../adapters/compose.js';
+
+/**
+ * The Engine API calls that create what a compose document describes, as Compose itself would (same
+ * names and com.docker.compose.* labels), so `docker compose -p P -f F ps|logs|down` work on the stack.
+ * Derived from the document, so the file stays the exact description of what runs.
+ */
+export interface EngineStack {
+  networks: Array<{ name: string; labels: Record<string, string>; subnet?: string }>;
+  volumes: Array<{ name: string; labels: Record<string, string> }>;
+  containers: Array<{ name: string; service: string; options: Record<string, unknown> }>;
+}
+
+interface Service {
+  image: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  user?: string;
+  working_dir?: string;
+  init?: boolean;
+  volumes?: string[];
+  tmpfs?: string[];
+  ports?: string[];
+  networks?: Record<string, unknown>;
+  labels?: Record<string, string>;
+  restart?: string;
+  security_opt?: string[];
+  cpus?: number;
+  mem_limit?: string;
+  pids_limit?: number;
+}
+
+interface ComposeDocument {
+  services: Record<string, Service>;
+  networks?: Record<
+    string,
+    { labels?: Record<string, string>; ipam?: { config?: Array<{ subnet?: string }> } }
+  >;
+  volumes?: Record<string, { labels?: Record<string, string> }>;
+}
+
+export interface EngineStackInput {
+  project: string;
+  composeFile: string;
+  variant: ComposeVariant;
+  composeVersion: string;
+}
+
+const UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+export function memoryBytes(size: string): number {
+  const match = /^(\d+(?:\.\d+)?)([kmg])$/i.exec(size);
+  if (!match) throw new Error(`not a memory size: ${size}`);
+  return Math.round(Number(match[1]) * (UNITS[(match[2] as string).toLowerCase()] ?? 1));
+}
+
+export function containerName(project: string, service: string, variant: ComposeVariant): string {
+  return variant === 'v2' ? `${project}-${service}-1` : `${project}_${service}_1`;
+}
+
+export function planEngineStack(document: unknown, input: EngineStackInput): EngineStack {
+  const doc = document as ComposeDocument;
+  const { project, composeVersion } = input;
+  const scoped = (name: string) => `${project}_${name}`;
+  const composeLabels = {
+    'com.docker.compose.project': project,
+    'com.docker.compose.version': composeVersion,
+  };
+
+  const networks = Object.entries(doc.networks ?? {}).map(([key, network]) => ({
+    name: scoped(key),
+    labels: { ...network.labels, ...composeLabels, 'com.docker.compose.network': key },
+    subnet: network.ipam?.config?.[0]?.subnet,
+  }));
+  const volumes = Object.entries(doc.volumes ?? {}).map(([key, volume]) => ({
+    name: scoped(key),
+    labels: { ...volume.labels, ...composeLabels, 'com.docker.compose.volume': key },
+  }));
+  const containers = Object.entries(doc.services).map(([service, spec]) => ({
+    name: containerName(project, service, input.variant),
+    service,
+    options: containerOptions(service, spec, { ...input, scoped, composeLabels }),
+  }));
+  return { networks, volumes, containers };
+}
+
+function containerOptions(
+  service: string,
+  spec: Service,
+  context: EngineStackInput & { scoped: (name: string) => string; composeLabels: Record<string, string> },
+): Record<string, unknown> {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const port of spec.ports ?? []) {
+    const [hostIp, hostPort, containerPort] = port.split(':') as [string, string, string];
+    exposed[`${containerPort}/tcp`] = {};
+    bindings[`${containerPort}/tcp`] = [{ HostIp: hostIp, HostPort: hostPort }];
+  }
+  // Short volume syntax: an absolute source is a bind mount, any other a named volume of the project.
+  const binds = (spec.volumes ?? []).map((volume) =>
+    volume.startsWith('/') ? volume : context.scoped(volume),
+  );
+  const networkNames = Object.keys(spec.networks ?? {}).map(context.scoped);
+  return {
+    Image: spec.image,
+    Cmd: spec.command,
+    Env: Object.entries(spec.environment ?? {}).map(([key, value]) => `${key}=${value}`),
+    User: spec.user,
+    WorkingDir: spec.working_dir,
+    ExposedPorts: exposed,
+    Labels: {
+      ...spec.labels,
+      ...context.composeLabels,
+      'com.docker.compose.service': service,
+      'com.docker.compose.oneoff': 'False',
+      'com.docker.compose.container-number': '1',
+      'com.docker.compose.config-hash': createHash('sha256').update(JSON.stringify(spec)).digest('hex'),
+      'com.docker.compose.project.config_files': context.composeFile,
+      'com.docker.compose.project.working_dir': dirname(context.composeFile),
+    },
+    HostConfig: {
+      Init: spec.init,
+      Binds: binds,
+      Tmpfs: Object.fromEntries((spec.tmpfs ?? []).map((path) => [path, ''])),
+      PortBindings: bindings,
+      NetworkMode: networkNames[0],
+      RestartPolicy: { Name: spec.restart ?? 'no' },
+      SecurityOpt: spec.security_opt,
+      NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
+      Memory: spec.mem_limit ? memoryBytes(spec.mem_limit) : undefined,
+      PidsLimit: spec.pids_limit,
+    },
+    NetworkingConfig: {
+      EndpointsConfig: Object.fromEntries(networkNames.map((name) => [name, { Aliases: [service] }])),
+    },
+  };
+}

@@ -1,0 +1,42 @@
+#!/bin/sh
+# First start: copy the cluster made at build time and give it this container's user, password and
+# database; then hand over to the image's own entrypoint, which finds a cluster and just runs postgres.
+set -eu
+template=/var/lib/postgresql/berth-template
+
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$PGDATA"
+  chown postgres:postgres "$PGDATA"
+  chmod 700 "$PGDATA"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+
+if [ ! -s "$PGDATA/PG_VERSION" ] && [ -s "$template/PG_VERSION" ]; then
+  user="${POSTGRES_USER:-postgres}"
+  db="${POSTGRES_DB:-$user}"
+  if [ -z "${POSTGRES_PASSWORD:-}" ]; then
+    echo 'error: POSTGRES_PASSWORD is not set' >&2
+    exit 1
+  fi
+  cp -a "$template/." "$PGDATA/"
+  ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
+  literal() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+  # Renaming the placeholders made at build time is a catalog change; creating them would copy files.
+  {
+    if [ "$user" = postgres ]; then
+      echo "ALTER ROLE postgres PASSWORD $(literal "$POSTGRES_PASSWORD");"
+      echo "ALTER DATABASE berth_placeholder OWNER TO postgres;"
+      echo "DROP ROLE berth_placeholder;"
+    else
+      echo "ALTER ROLE berth_placeholder RENAME TO $(ident "$user");"
+      echo "ALTER ROLE $(ident "$user") PASSWORD $(literal "$POSTGRES_PASSWORD");"
+    fi
+    if [ "$db" = postgres ]; then
+      echo "DROP DATABASE berth_placeholder;"
+    else
+      echo "ALTER DATABASE berth_placeholder RENAME TO $(ident "$db");"
+    fi
+  } | postgres --single -D "$PGDATA" postgres >/dev/null
+fi
+
+exec docker-entrypoint.sh "$@"
