@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { packageRoot } from '../package-root.js';
 import type { CliContext } from './commands/_shared.js';
 import { registerConfig } from './commands/config.js';
 import { registerEnv, registerExec } from './commands/exec.js';
@@ -11,7 +13,7 @@ import { registerTeardown } from './commands/teardown.js';
 import { registerUp } from './commands/up.js';
 import { type Io, processIo, reportError } from './output.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
   version: string;
 };
 

@@ -58,8 +58,11 @@ export const configSchema = z.strictObject({
         .default('app'),
       /** Use the image `berth host init` derived with the cluster initialised at build time (much faster start). */
       preinit: z.boolean().default(true),
-      /** durable: data in a named volume. ephemeral: in memory (tmpfs), fsync off, gone with the container. */
-      storage: z.enum(['durable', 'ephemeral']).default('durable'),
+      /**
+       * ephemeral: no fsync, data gone with the container, fastest (agent databases are scratch, rebuilt
+       * by migrations). durable: a named volume, crash-safe.
+       */
+      storage: z.enum(['durable', 'ephemeral']).default('ephemeral'),
     })
     .prefault({}),
   redis: z

@@ -27,7 +27,7 @@ export async function hostFacts(context: RepoContext): Promise<HostFacts> {
 export async function resolveStackImages(
   docker: Docker,
   config: BerthConfig,
-): Promise<AgentRecord['images']> {
+): Promise<{ images: AgentRecord['images']; postgresPreinitialised: boolean }> {
   const wanted: Record<ImageRole, string> = {
     agent: config.agent.image,
     postgres: config.postgres.image,
@@ -40,15 +40,15 @@ export async function resolveStackImages(
     roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role])]),
   );
   const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
-  if (config.postgres.preinit) images.postgres = await preinitialised(docker, images.postgres);
-  return images;
+  const fast = config.postgres.preinit ? await preinitialised(docker, images.postgres) : undefined;
+  return { images: { ...images, postgres: fast ?? images.postgres }, postgresPreinitialised: Boolean(fast) };
 }
 
 /** The derived image whose cluster was initialised at build time, when `berth host init` made one. */
-async function preinitialised(docker: Docker, postgres: string): Promise<string> {
+async function preinitialised(docker: Docker, postgres: string): Promise<string | undefined> {
   const base = await inspectImage(docker, postgres);
   const fast = base && fastPostgresTag(base.id);
-  return fast && (await inspectImage(docker, fast)) ? fast : postgres;
+  return fast && (await inspectImage(docker, fast)) ? fast : undefined;
 }
 
 async function resolveOne(docker: Docker, role: ImageRole, image: string): Promise<string> {

@@ -18,6 +18,7 @@ import { buildImage, importImage, inspectImage, pullImage } from '../adapters/do
 import { packFromNpm } from '../adapters/npm.js';
 import { isRoot } from '../adapters/process.js';
 import { EnvironmentError, messageOf } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import {
   DEBIAN_SUITE,
   DEFAULT_IMAGES,
@@ -33,7 +34,7 @@ import {
   offlineImage,
 } from '../plan/images.js';
 
-export const TEMPLATES_DIR = new URL('../../templates/', import.meta.url).pathname;
+export const TEMPLATES_DIR = join(packageRoot(), 'templates');
 
 export interface ImageContext {
   docker: Docker;

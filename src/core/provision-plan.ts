@@ -79,7 +79,7 @@ export async function reserve(
   config: BerthConfig,
   name: string,
   target: BranchTarget,
-  images: AgentRecord['images'],
+  stack: { images: AgentRecord['images']; postgresPreinitialised: boolean },
   dir: string,
 ): Promise<AgentRecord> {
   const [dockerPorts, dockerSubnets] = await Promise.all([
@@ -118,11 +118,12 @@ export async function reserve(
       subnet,
       passwords: { postgres: secret(), redis: secret() },
       user: { uid: owner.uid, gid: owner.gid },
-      images,
+      images: stack.images,
       postgres: {
         user: config.postgres.user,
         database: config.postgres.database,
         storage: config.postgres.storage,
+        preinitialised: stack.postgresPreinitialised,
       },
       redisEnabled: config.redis.enabled,
       appPorts: config.ports.app,

@@ -92,7 +92,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   const config = loadRepoConfig(context, options.configPath);
   const progress = options.progress ?? (() => {});
   if (findAgent(context, name)) throw alreadyProvisioned(context, name);
-  const [composeCli, images, target, host] = await Promise.all([
+  const [composeCli, stack, target, host] = await Promise.all([
     knownCompose(),
     resolveStackImages(context.docker, config),
     planBranch(context, name, config, options),
@@ -122,7 +122,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   let stackStarted = false;
 
   try {
-    const agent = await step('reserve', () => reserve(context, config, name, target, images, dir));
+    const agent = await step('reserve', () => reserve(context, config, name, target, stack, dir));
     undo.push(() => forget(context, agent));
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const document = await step('files', () => writeFiles(agent, config, host, dir));

@@ -15,9 +15,10 @@ export interface UpOptions extends Omit<ProvisionOptions, 'name'> {
   parallel?: number;
 }
 
-export type UpOutcome =
-  | { name: string; ok: true; agent: AgentSummary }
-  | { name: string; ok: false; error: { code: string; message: string; hint?: string; logFile?: string } };
+export type UpOutcome = { name: string; durationMs: number } & (
+  | { ok: true; agent: AgentSummary }
+  | { ok: false; error: { code: string; message: string; hint?: string; logFile?: string } }
+);
 
 export function defaultParallelism(): number {
   return Math.min(8, Math.max(2, availableParallelism() * 2));
@@ -33,9 +34,11 @@ export async function up(options: UpOptions): Promise<UpOutcome[]> {
     while (next < names.length) {
       const index = next++;
       const name = names[index] as string;
+      const started = performance.now();
+      const durationMs = () => Math.round(performance.now() - started);
       outcomes[index] = await provision({ ...options, name }).then(
-        (agent): UpOutcome => ({ name, ok: true, agent }),
-        (error): UpOutcome => ({ name, ok: false, error: describe(error) }),
+        (agent): UpOutcome => ({ name, ok: true, durationMs: durationMs(), agent }),
+        (error): UpOutcome => ({ name, ok: false, durationMs: durationMs(), error: describe(error) }),
       );
     }
   };

@@ -25,7 +25,13 @@ export interface AgentRecord {
   passwords: { postgres: string; redis: string };
   user: { uid: number; gid: number };
   images: { agent: string; postgres: string; redis: string };
-  postgres: { user: string; database: string; storage: 'durable' | 'ephemeral' };
+  postgres: {
+    user: string;
+    database: string;
+    storage: 'durable' | 'ephemeral';
+    /** The image is berth's pre-initialised Postgres (cluster made at build time). */
+    preinitialised: boolean;
+  };
   redisEnabled: boolean;
   /** Container port of each app port, by name; the first is the app's PORT. */
   appPorts: Record<string, number>;

@@ -1,6 +1,7 @@
 #!/bin/sh
-# First start: copy the cluster made at build time and give it this container's user, password and
-# database; then hand over to the image's own entrypoint, which finds a cluster and just runs postgres.
+# First start: make PGDATA a cluster (it may already be the one made at build time, when PGDATA points
+# at it) and give it this container's user, password and database by renaming the placeholders; then
+# hand over to the image's own entrypoint, which finds a cluster and just runs postgres.
 set -eu
 template=/var/lib/postgresql/berth-template
 
@@ -11,14 +12,15 @@ if [ "$(id -u)" = 0 ]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 
-if [ ! -s "$PGDATA/PG_VERSION" ] && [ -s "$template/PG_VERSION" ]; then
+if [ ! -s "$PGDATA/PG_VERSION" ]; then cp -a "$template/." "$PGDATA/"; fi
+
+if [ -e "$PGDATA/berth-placeholder" ]; then
   user="${POSTGRES_USER:-postgres}"
   db="${POSTGRES_DB:-$user}"
   if [ -z "${POSTGRES_PASSWORD:-}" ]; then
     echo 'error: POSTGRES_PASSWORD is not set' >&2
     exit 1
   fi
-  cp -a "$template/." "$PGDATA/"
   ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
   literal() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
   # Renaming the placeholders made at build time is a catalog change; creating them would copy files.
@@ -37,6 +39,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ] && [ -s "$template/PG_VERSION" ]; then
       echo "ALTER DATABASE berth_placeholder RENAME TO $(ident "$db");"
     fi
   } | postgres --single -D "$PGDATA" postgres >/dev/null
+  rm "$PGDATA/berth-placeholder"
 fi
 
 exec docker-entrypoint.sh "$@"

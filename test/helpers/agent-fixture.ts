@@ -21,7 +21,7 @@ export function agentFixture(overrides: Partial<AgentRecord> = {}): AgentRecord 
     passwords: { postgres: 'pgpass', redis: 'redispass' },
     user: { uid: 1000, gid: 1000 },
     images: { agent: 'node:24-bookworm', postgres: 'postgres:17', redis: 'redis:7' },
-    postgres: { user: 'app', database: 'app', storage: 'durable' },
+    postgres: { user: 'app', database: 'app', storage: 'durable', preinitialised: true },
     redisEnabled: true,
     appPorts: { web: 3000 },
     status: 'ready',

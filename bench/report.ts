@@ -1,0 +1,136 @@
+import type { Stats } from './lib.js';
+
+interface Result {
+  date: string;
+  machine: Record<string, unknown>;
+  images: object;
+  runs: number;
+  ready: Record<string, Stats>;
+  teardown: Record<string, Stats>;
+  many: Array<{
+    count: number;
+    wallMs: number;
+    p50Ms: number;
+    p95Ms: number;
+    failures: number;
+    peakMemoryMiB: number;
+    firstFailure?: string;
+  }>;
+  idle: { stacks: number; seconds: number; cpuPercentOfOneCore: number; memoryMiBPerStack: number };
+  disk: { commits: number; files: number; checkedOutKiB: number; worktreeKiB: number; cloneKiB: number };
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const range = (stat: Stats) => `${s(stat.median)} (${s(stat.min)}–${s(stat.max)})`;
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+
+export function targets(result: Result) {
+  const { berth, handmade, floor } = result.ready as Record<string, Stats>;
+  const ratio = (a?: Stats, b?: Stats) => (a && b ? a.median / b.median : Number.NaN);
+  const at = (count: number) => result.many.find((m) => m.count === count);
+  return [
+    [
+      'one agent ready in at most 0.4x the hand-made way',
+      `${ratio(berth, handmade).toFixed(2)}x`,
+      ratio(berth, handmade) <= 0.4,
+    ],
+    [
+      'one agent ready in at most 1.5x the physical floor',
+      `${ratio(berth, floor).toFixed(2)}x`,
+      ratio(berth, floor) <= 1.5,
+    ],
+    [
+      'teardown at most 1 s per agent',
+      s(result.teardown.berth?.median ?? 0),
+      (result.teardown.berth?.median ?? Infinity) <= 1000,
+    ],
+    [
+      '20 agents at once ready within 25 s, 0 failures',
+      at(20) ? `${s(at(20)?.wallMs ?? 0)}, ${at(20)?.failures} failed` : 'not run',
+      Boolean(at(20) && (at(20)?.wallMs ?? 0) <= 25_000 && at(20)?.failures === 0),
+    ],
+    [
+      '50 agents at once, 0 failures',
+      at(50) ? `${at(50)?.failures} failed` : 'not run',
+      at(50)?.failures === 0,
+    ],
+    [
+      '10 idle stacks under 5% of one core',
+      `${result.idle.cpuPercentOfOneCore.toFixed(2)}%`,
+      result.idle.cpuPercentOfOneCore < 5,
+    ],
+    [
+      'under 60 MB of memory per idle stack',
+      `${result.idle.memoryMiBPerStack.toFixed(1)} MiB`,
+      result.idle.memoryMiBPerStack < 60,
+    ],
+    [
+      'disk per agent equal to the checked-out files',
+      `${mib(result.disk.worktreeKiB)} vs ${mib(result.disk.checkedOutKiB)} checked out`,
+      result.disk.worktreeKiB <= result.disk.checkedOutKiB * 1.05 + 64,
+    ],
+  ] as const;
+}
+
+export function renderReport(result: Result): string {
+  const { ready, teardown } = result;
+  const berth = ready.berth as Stats;
+  const ratio = (other?: Stats) => (other ? `${(berth.median / other.median).toFixed(2)}x` : '');
+  const lines = [
+    `# berth benchmark, ${result.date.slice(0, 10)}`,
+    '',
+    `Machine: ${Object.entries(result.machine)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
+    `Images: ${Object.entries(result.images as Record<string, string>)
+      .map(([k, v]) => `${k} \`${v}\``)
+      .join(', ')}.`,
+    `Each figure: the median and (min–max) of ${result.runs} runs after one warm-up, warm images.`,
+    '',
+    '## Targets',
+    '',
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    ...targets(result).map(([name, measured, ok]) => `| ${name} | ${measured} | ${verdict(ok)} |`),
+    '',
+    '## Ready: from command start until Postgres and Redis accept connections (and the env file exists)',
+    '',
+    '| way | ready | berth / it |',
+    '| --- | --- | --- |',
+    `| berth provision | ${range(berth)} | |`,
+    `| (a) hand-made: git worktree add + compose up (initdb at start, healthchecks) | ${range(ready.handmade as Stats)} | ${ratio(ready.handmade)} |`,
+    `| (b) the same with a full git clone | ${range(ready.clone as Stats)} | ${ratio(ready.clone)} |`,
+    `| (c) physical floor: worktree add + 3 bare docker run in parallel | ${range(ready.floor as Stats)} | ${ratio(ready.floor)} |`,
+    '',
+    '## Teardown',
+    '',
+    '| way | time |',
+    '| --- | --- |',
+    `| berth teardown | ${range(teardown.berth as Stats)} |`,
+    `| compose down -v + git worktree remove | ${range(teardown.handmade as Stats)} |`,
+    '',
+    '## Many at once (`berth up -n N --parallel N`)',
+    '',
+    '| N | wall time until all ready | per-agent p50 | p95 | failures | peak host memory |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...result.many.map(
+      (m) =>
+        `| ${m.count} | ${s(m.wallMs)} | ${s(m.p50Ms)} | ${s(m.p95Ms)} | ${m.failures}${m.firstFailure ? ` (${m.firstFailure})` : ''} | ${m.peakMemoryMiB.toFixed(0)} MiB |`,
+    ),
+    '',
+    `## Idle cost: ${result.idle.stacks} stacks over ${result.idle.seconds} s`,
+    '',
+    `CPU ${result.idle.cpuPercentOfOneCore.toFixed(2)}% of one core in all; memory ${result.idle.memoryMiBPerStack.toFixed(1)} MiB per stack (usage less reclaimable page cache, as \`docker stats\`).`,
+    '',
+    `## Disk per agent: a repository of ${result.disk.commits} commits and ${result.disk.files} files`,
+    '',
+    '| | disk |',
+    '| --- | --- |',
+    `| checked-out files | ${mib(result.disk.checkedOutKiB)} |`,
+    `| berth's worktree | ${mib(result.disk.worktreeKiB)} |`,
+    `| full clone | ${mib(result.disk.cloneKiB)} |`,
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}

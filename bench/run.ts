@@ -1,0 +1,143 @@
+/**
+ * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
+ * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
+ * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type Docker from 'dockerode';
+import { connect } from '../src/adapters/docker.js';
+import { configSchema } from '../src/config/schema.js';
+import { resolveStackImages } from '../src/core/host-facts.js';
+import { offlineImage } from '../src/plan/images.js';
+import { repoId } from '../src/plan/names.js';
+import { idleCost } from './idle.js';
+import { berth, machine, must, type Stats, stats } from './lib.js';
+import { renderReport } from './report.js';
+import {
+  BENCH_LABEL,
+  berthOnce,
+  diskPerAgent,
+  floorOnce,
+  handmadeOnce,
+  type Images,
+  longHistoryRepo,
+  manyAtOnce,
+  smallRepo,
+} from './scenarios.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    many: { type: 'string', default: '1,5,10,20,50' },
+    'idle-seconds': { type: 'string', default: '30' },
+    repo: { type: 'string' },
+  },
+});
+const runs = Number(flags.runs);
+const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+async function cleanBench(docker: Docker) {
+  for (const c of await docker.listContainers({ all: true, filters: { label: [BENCH_LABEL] } })) {
+    await docker.getContainer(c.Id).remove({ force: true, v: true });
+  }
+  for (const n of await docker.listNetworks({ filters: { label: [BENCH_LABEL] } }))
+    await docker.getNetwork(n.Id).remove();
+}
+
+async function benchImages(docker: Docker): Promise<Images> {
+  const { images: resolved, postgresPreinitialised } = await resolveStackImages(
+    docker,
+    configSchema.parse({}),
+  );
+  const official = await docker
+    .getImage('postgres:17')
+    .inspect()
+    .then(
+      () => 'postgres:17',
+      () => offlineImage('postgres'),
+    );
+  return {
+    postgres: resolved.postgres,
+    postgresPreinitialised,
+    postgresInitdb: official,
+    redis: resolved.redis,
+    agent: resolved.agent,
+  };
+}
+
+async function main() {
+  await berth(['host', 'init']);
+  const docker = connect();
+  await cleanBench(docker);
+  const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
+  const repo = await smallRepo(scratch);
+  const images = await benchImages(docker);
+  log(`images: ${JSON.stringify(images)}`);
+
+  const ready: Record<string, number[]> = { berth: [], handmade: [], clone: [], floor: [] };
+  const teardown: Record<string, number[]> = { berth: [], handmade: [] };
+  // One warm-up of each, not counted: the first run pays for cold caches.
+  await berthOnce(repo, 'warm');
+  await handmadeOnce(repo, 'warm', images, false);
+  await floorOnce(repo, 'warm', images);
+  for (let i = 0; i < runs; i++) {
+    log(`ready and teardown, run ${i + 1} of ${runs}`);
+    const b = await berthOnce(repo, `r${i}`);
+    ready.berth?.push(b.ready);
+    teardown.berth?.push(b.teardown);
+    const h = await handmadeOnce(repo, `h${i}`, images, false);
+    ready.handmade?.push(h.ready);
+    teardown.handmade?.push(h.teardown);
+    ready.clone?.push((await handmadeOnce(repo, `c${i}`, images, true)).ready);
+    ready.floor?.push((await floorOnce(repo, `f${i}`, images)).ready);
+  }
+
+  const many = [];
+  for (const count of (flags.many ?? '').split(',').map(Number).filter(Boolean)) {
+    log(`${count} agents at once`);
+    many.push(await manyAtOnce(repo, count));
+  }
+
+  log('idle cost of 10 stacks');
+  await berth(['up', '-n', '10', '--prefix', 'idle', '--parallel', '10', '--repo', repo]);
+  const idle = await idleCost(repoId(join(repo, '.git')), Number(flags['idle-seconds']));
+  for (let i = 1; i <= 10; i++) await berth(['teardown', `idle-${i}`, '--repo', repo, '--force']);
+
+  log('disk per agent on a long history');
+  const longRepo = flags.repo ?? (await longHistoryRepo(scratch, 5000, 2000));
+  const disk = await diskPerAgent(longRepo);
+
+  await cleanBench(docker);
+  rmSync(scratch, { recursive: true, force: true });
+  const summarize = (record: Record<string, number[]>) =>
+    Object.fromEntries(Object.entries(record).map(([key, values]) => [key, stats(values)])) as Record<
+      string,
+      Stats
+    >;
+  const result = {
+    date: new Date().toISOString(),
+    machine: await machine(),
+    images,
+    runs,
+    ready: summarize(ready),
+    teardown: summarize(teardown),
+    many,
+    idle,
+    disk,
+  };
+  const dir = new URL('../../bench/results/', import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  const stamp = result.date.slice(0, 10);
+  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(dir, `${stamp}.md`), renderReport(result));
+  process.stdout.write(renderReport(result));
+}
+
+main().catch(async (error) => {
+  process.stderr.write(`bench: failed: ${error instanceof Error ? error.stack : error}\n`);
+  await must('true', []);
+  process.exitCode = 1;
+});
