@@ -8,6 +8,10 @@ const hookCommand = z.union([
   shellCommand,
   z.strictObject({ run: shellCommand, on: z.enum(['agent', 'host']).default('agent') }),
 ]);
+const hostHookCommand = z.union([
+  shellCommand.transform((run) => ({ run, on: 'host' as const })),
+  z.strictObject({ run: shellCommand, on: z.literal('host').default('host') }),
+]);
 
 const portRange = z
   .string()
@@ -97,9 +101,19 @@ export const configSchema = z.strictObject({
     .string()
     .regex(/^[^/\\]+$/, 'a file name in the worktree, without folders')
     .default('.env.local'),
+  /**
+   * Commands per stage, each run in the agent container (default) or `on: host`: setup, migrate and
+   * seed after the stack answers (a failure rolls the provision back); teardown before removal (a
+   * failure keeps the environment, unless --force); post-teardown on the host after removal.
+   */
   hooks: z
     .strictObject({
       setup: z.array(hookCommand).default([]),
+      migrate: z.array(hookCommand).default([]),
+      seed: z.array(hookCommand).default([]),
+      teardown: z.array(hookCommand).default([]),
+      // After removal there is no container: these run on the host.
+      'post-teardown': z.array(hostHookCommand).default([]),
     })
     .prefault({}),
   /** Seconds to wait for Postgres and Redis to answer after the stack starts. */

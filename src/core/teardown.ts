@@ -75,13 +75,15 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
  * that `berth gc` finishes. Uncommitted changes are lost: callers check or save them first.
  */
 export async function destroyAgent(context: RepoContext, agent: AgentRecord, keepBranch: boolean) {
-  // By label through the Engine API: the same as `compose down -v`, faster, and it also finds what a
-  // killed provision left before its compose file existed.
-  const resources = await removeLabelled(context.docker, agentLabels(context.repoId, agent.name));
-  const branchOutcome = await withGitLock(context.berthDir, async () => {
-    await dropWorktree(context, agent.worktree);
-    return settleBranch(context, agent, keepBranch);
-  });
+  // The stack goes by label through the Engine API (the same as `compose down -v`, faster, and it also
+  // finds what a killed provision left before its compose file existed), while git removes the worktree.
+  const [resources, branchOutcome] = await Promise.all([
+    removeLabelled(context.docker, agentLabels(context.repoId, agent.name)),
+    withGitLock(context.berthDir, async () => {
+      await dropWorktree(context, agent.worktree);
+      return settleBranch(context, agent, keepBranch);
+    }),
+  ]);
   await updateState(context.berthDir, (state) => {
     delete state.agents[agent.name];
     // Deleted, or kept for the user: either way berth no longer answers for the branch.
