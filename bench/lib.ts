@@ -6,7 +6,7 @@ import { postgresAnswers, redisAnswers } from '../src/adapters/probe.js';
 import { run } from '../src/adapters/process.js';
 
 /** The built CLI (bench files compile to dist-bench/bench/). */
-export const BIN = new URL('../../dist/cli/bin.js', import.meta.url).pathname;
+export const BIN = new URL('../../dist/berth.mjs', import.meta.url).pathname;
 
 export interface Stats {
   median: number;

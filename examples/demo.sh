@@ -4,8 +4,8 @@
 # BERTH_DEMO_DIR (default /tmp/berth-demo) holds the demo repository; a second run starts it afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f dist/cli/bin.js ] || npm run build
-berth() { node "$PWD/dist/cli/bin.js" "$@"; }
+[ -f dist/berth.mjs ] || npm run build
+berth() { node "$PWD/dist/berth.mjs" "$@"; }
 
 berth host init --install
 

@@ -2,8 +2,8 @@
 # The test command: make this host ready (engine, Compose, images), then run every test, unit and Docker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f dist/cli/bin.js ] || npm run build
-node dist/cli/bin.js host init --install
+[ -f dist/berth.mjs ] || npm run build
+node dist/berth.mjs host init --install
 report="$(mktemp)"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?

@@ -1,5 +1,4 @@
 import { createServer, Socket } from 'node:net';
-import pg from 'pg';
 
 /** True when nothing listens on 127.0.0.1:port (a bind succeeds). */
 export function portIsFree(port: number): Promise<boolean> {
@@ -12,6 +11,8 @@ export function portIsFree(port: number): Promise<boolean> {
 
 /** Connects with the agent's own credentials and runs a query: the user, password and database all work. */
 export async function postgresAnswers(url: string): Promise<boolean> {
+  // Loaded on first use, while the containers start, not on every command's start-up.
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   client.on('error', () => {});
   try {

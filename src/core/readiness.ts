@@ -34,6 +34,6 @@ export async function waitUntilReady(
         },
       );
     }
-    await sleep(100);
+    await sleep(25);
   }
 }

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 
-export const BIN = new URL('../../dist/cli/bin.js', import.meta.url).pathname;
+export const BIN = new URL('../../dist/berth.mjs', import.meta.url).pathname;
 
 /** Runs the built `berth` binary as a user would, never throwing on a non-zero exit. */
 export async function berth(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
