@@ -9,6 +9,7 @@ import { registerGc, registerHeartbeat } from './commands/gc.js';
 import { registerHostInit } from './commands/host-init.js';
 import { registerLs } from './commands/ls.js';
 import { registerProvision } from './commands/provision.js';
+import { registerTaskCommands } from './commands/task.js';
 import { registerTeardown } from './commands/teardown.js';
 import { registerUp } from './commands/up.js';
 import { type Io, processIo, reportError } from './output.js';
@@ -33,6 +34,7 @@ export function buildProgram(context: CliContext): Command {
   registerEnv(program, context);
   registerTeardown(program, context);
   registerUp(program, context);
+  registerTaskCommands(program, context);
   registerHeartbeat(program, context);
   registerGc(program, context);
   registerConfig(program, context);

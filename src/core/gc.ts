@@ -19,6 +19,7 @@ import { relative } from '../plan/duration.js';
 import { AGENT_NAME_PATTERN, agentLabels, LABELS, worktreePath } from '../plan/names.js';
 import { readState, updateState, withGitLock } from '../state/store.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from './context.js';
+import { archiveLogs } from './history.js';
 import { leaseExpired } from './lease.js';
 import { destroyAgent, dropWorktree } from './teardown.js';
 
@@ -101,15 +102,16 @@ async function mergedAndClean(context: RepoContext, agent: AgentRecord): Promise
 }
 
 async function reap(context: RepoContext, agent: AgentRecord): Promise<Partial<GcAction>> {
-  const savedPatch = existsSync(agent.worktree)
+  const savedPatch = isWorktreeFolder(agent.worktree)
     ? await saveUncommitted(context, agent.name, agent.worktree)
     : undefined;
+  archiveLogs(context, agent);
   const { branchOutcome } = await destroyAgent(context, agent, false);
   return { savedPatch, keptBranch: branchOutcome === 'kept-unmerged' ? agent.branch : undefined };
 }
 
 /** Writes the worktree's uncommitted changes to .git/berth/saved/<name>-<time>.patch; none, nothing. */
-async function saveUncommitted(
+export async function saveUncommitted(
   context: RepoContext,
   name: string,
   worktree: string,
@@ -168,7 +170,7 @@ async function sweepWorktrees(context: RepoContext, config: BerthConfig, claimed
       ? 'its folder is gone; berth locked it for a removed agent'
       : `berth made it for agent ${owner}, which no longer exists`;
     await act({ kind: 'worktree', target: entry.path, reason }, async () => {
-      const savedPatch = existsSync(entry.path)
+      const savedPatch = isWorktreeFolder(entry.path)
         ? await saveUncommitted(context, owner, entry.path)
         : undefined;
       await withGitLock(context.berthDir, () => dropWorktree(context, entry.path));

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { listContainers } from '../adapters/docker.js';
 import { run } from '../adapters/process.js';
@@ -9,10 +9,11 @@ import { agentEnv } from '../plan/env.js';
 import { agentLabels } from '../plan/names.js';
 import type { RepoContext } from './context.js';
 
-export type HookName = 'setup';
+export const HOOK_NAMES = ['setup', 'migrate', 'seed', 'teardown', 'post-teardown'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
 
-export function hookLog(agent: AgentRecord, hook: HookName): string {
-  return join(agent.stateDir, 'logs', `${hook}.log`);
+export function hookLog(logDir: string, hook: HookName): string {
+  return join(logDir, `${hook}.log`);
 }
 
 /** The id of the agent's own container (service `agent`), found by berth's labels. */
@@ -51,24 +52,33 @@ export function dockerExecArgs(
 }
 
 /** Runs a hook's commands in order, in the agent container or on the host; stops at the first failure. */
+export interface HookRun {
+  /** Where the hook's log goes: the agent's logs folder, or its history once the agent is gone. */
+  logDir?: string;
+  signal?: AbortSignal;
+}
+
+/** Runs a hook's commands in order, in the agent container or on the host; stops at the first failure. */
 export async function runHooks(
   context: RepoContext,
   agent: AgentRecord,
   hook: HookName,
   commands: HookCommand[],
-  signal?: AbortSignal,
+  options: HookRun = {},
 ) {
   if (commands.length === 0) return;
-  const logFile = hookLog(agent, hook);
-  mkdirSync(join(agent.stateDir, 'logs'), { recursive: true });
+  const logDir = options.logDir ?? agentLogDir(agent);
+  const logFile = hookLog(logDir, hook);
+  mkdirSync(logDir, { recursive: true });
+  const { signal } = options;
   for (const entry of commands) {
     const { run: command, on } = typeof entry === 'string' ? { run: entry, on: 'agent' as const } : entry;
-    appendFileSync(logFile, `$ ${command}   (${hook}, on ${on})\n`);
+    appendFileSync(logFile, `$ ${command}   (${hook}, on ${on}, ${new Date().toISOString()})\n`);
     // The command is the user's own shell line from berth.yaml: sh runs it as written.
     const result =
       on === 'host'
         ? await run('sh', ['-c', command], {
-            cwd: agent.worktree,
+            cwd: existsSync(agent.worktree) ? agent.worktree : context.root,
             env: { ...process.env, ...agentEnv(agent, 'host') },
             logFile,
             signal,
@@ -86,4 +96,8 @@ export async function runHooks(
       });
     }
   }
+}
+
+export function agentLogDir(agent: AgentRecord): string {
+  return join(agent.stateDir, 'logs');
 }

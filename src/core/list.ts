@@ -5,9 +5,12 @@ import type { AgentRecord } from '../plan/agent.js';
 import { LABELS } from '../plan/names.js';
 import { readState } from '../state/store.js';
 import { openRepo, type RepoOptions } from './context.js';
+import { readOutcome, type TaskOutcome } from './history.js';
 import { type AgentState, type AgentSummary, summarize } from './summary.js';
 
 export interface AgentListing extends AgentSummary {
+  /** The last task run on it (berth run or complete), if any. */
+  outcome?: TaskOutcome;
   /** What is wrong, or "ok": each service running and the worktree registered with git. */
   health: string;
   services: Record<string, string>;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { publishedPorts, subnetsInUse } from '../adapters/docker.js';
 import {
   currentBranch,
@@ -81,6 +81,7 @@ export async function reserve(
   target: BranchTarget,
   stack: { images: AgentRecord['images']; postgresPreinitialised: boolean },
   dir: string,
+  configFile?: string,
 ): Promise<AgentRecord> {
   const [dockerPorts, dockerSubnets] = await Promise.all([
     publishedPorts(context.docker),
@@ -114,6 +115,7 @@ export async function reserve(
       composeFile: composeFile(dir),
       envFile: join(target.worktree, config.envFile),
       stateDir: dir,
+      configFile: configFile && resolve(configFile),
       ports: Object.fromEntries(portNames.map((portName, index) => [portName, leased[index] as number])),
       subnet,
       passwords: { postgres: secret(), redis: secret() },

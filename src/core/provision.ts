@@ -21,6 +21,7 @@ import {
   type RepoOptions,
 } from './context.js';
 import { excludeFromGit } from './exclude.js';
+import { historyDir } from './history.js';
 import { runHooks } from './hooks.js';
 import { hostFacts, resolveStackImages } from './host-facts.js';
 import { leaseFrom } from './lease.js';
@@ -50,6 +51,8 @@ export const PROVISION_STEPS = [
   'start',
   'health',
   'setup',
+  'migrate',
+  'seed',
   'record',
 ] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
@@ -60,6 +63,8 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   start: 'starting the stack',
   health: 'waiting for postgres and redis',
   setup: 'running setup hooks',
+  migrate: 'running migrate hooks',
+  seed: 'running seed hooks',
   record: 'recording the agent',
 };
 
@@ -122,7 +127,9 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   let stackStarted = false;
 
   try {
-    const agent = await step('reserve', () => reserve(context, config, name, target, stack, dir));
+    const agent = await step('reserve', () =>
+      reserve(context, config, name, target, stack, dir, options.configPath),
+    );
     undo.push(() => forget(context, agent));
     undo.push(() => rmSync(dir, { recursive: true, force: true }));
     const document = await step('files', () => writeFiles(agent, config, host, dir));
@@ -145,7 +152,9 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) throw failed.reason;
 
-    await step('setup', () => runHooks(context, agent, 'setup', config.hooks.setup, signal));
+    for (const hook of ['setup', 'migrate', 'seed'] as const) {
+      await step(hook, () => runHooks(context, agent, hook, config.hooks[hook], { signal }));
+    }
     await step('record', () => markReady(context, name));
     progress(`${name}: ready`);
     return summarize(agent, 'running', options.showSecrets);
@@ -224,6 +233,8 @@ async function startStack(
 }
 
 async function markReady(context: RepoContext, name: string) {
+  // A task outcome of an earlier agent with this name is history, not this agent's.
+  rmSync(join(historyDir(context, name), 'outcome.json'), { force: true });
   await updateState(context.berthDir, (state) => {
     const record = state.agents[name];
     if (!record) return;

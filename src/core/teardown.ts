@@ -10,11 +10,14 @@ import {
   removeWorktree,
   uncommittedChanges,
 } from '../adapters/git.js';
-import { BerthError } from '../errors.js';
+import { loadConfig } from '../config/load.js';
+import { BerthError, isBerthError, messageOf } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { agentLabels, validateAgentName } from '../plan/names.js';
 import { updateState, withGitLock } from '../state/store.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions } from './context.js';
+import { archiveLogs, historyLogDir } from './history.js';
+import { runHooks } from './hooks.js';
 
 export interface TeardownOptions extends RepoOptions {
   name: string;
@@ -46,7 +49,6 @@ export interface TeardownResult {
 export async function teardown(options: TeardownOptions): Promise<TeardownResult> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
-  const progress = options.progress ?? (() => {});
   const agent = findAgent(context, name);
   if (!agent) {
     // Nothing recorded: still sweep what a killed provision may have left with this agent's labels.
@@ -65,8 +67,42 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
       );
     }
   }
+  return removeWithHooks(context, agent, options);
+}
+
+/** Teardown hooks, then removal, then post-teardown hooks on the host. */
+export async function removeWithHooks(
+  context: RepoContext,
+  agent: AgentRecord,
+  options: Pick<TeardownOptions, 'force' | 'keepBranch' | 'progress'>,
+): Promise<TeardownResult> {
+  const { name } = agent;
+  const progress = options.progress ?? (() => {});
+  const { hooks } = loadConfig(
+    context.root,
+    agent.configFile && existsSync(agent.configFile) ? agent.configFile : undefined,
+  );
+  try {
+    await runHooks(context, agent, 'teardown', hooks.teardown);
+  } catch (error) {
+    if (!options.force) {
+      throw new BerthError(
+        'teardown-hook-failed',
+        `${messageOf(error)}; the environment of ${name} was kept`,
+        {
+          hint: 'fix the hook (hooks.teardown in berth.yaml), or pass --force to remove the environment anyway',
+          logFile: isBerthError(error) ? error.logFile : undefined,
+        },
+      );
+    }
+    progress(`${name}: ${messageOf(error)}; removing anyway (--force)`);
+  }
   progress(`${name}: removing containers, network, volumes and worktree`);
+  archiveLogs(context, agent);
   const { resources, branchOutcome } = await destroyAgent(context, agent, options.keepBranch ?? false);
+  await runHooks(context, agent, 'post-teardown', hooks['post-teardown'], {
+    logDir: historyLogDir(context, name),
+  });
   return { name, removed: true, branch: agent.branch, branchOutcome, worktree: agent.worktree, resources };
 }
 

@@ -27,23 +27,33 @@ export function defaultParallelism(): number {
 /** Provisions many agents with bounded parallelism; one failure neither stops nor spoils the others. */
 export async function up(options: UpOptions): Promise<UpOutcome[]> {
   const names = await namesToProvision(options);
-  const parallel = Math.max(1, options.parallel ?? defaultParallelism());
-  const outcomes: UpOutcome[] = new Array(names.length);
+  return inPool(names, options.parallel, async (name) => {
+    const started = performance.now();
+    const durationMs = () => Math.round(performance.now() - started);
+    return provision({ ...options, name }).then(
+      (agent): UpOutcome => ({ name, ok: true, durationMs: durationMs(), agent }),
+      (error): UpOutcome => ({ name, ok: false, durationMs: durationMs(), error: describe(error) }),
+    );
+  });
+}
+
+/** Runs `work` over the items with at most `parallel` at once, keeping the items' order in the results. */
+export async function inPool<T, R>(
+  items: T[],
+  parallel: number | undefined,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
-    while (next < names.length) {
+    while (next < items.length) {
       const index = next++;
-      const name = names[index] as string;
-      const started = performance.now();
-      const durationMs = () => Math.round(performance.now() - started);
-      outcomes[index] = await provision({ ...options, name }).then(
-        (agent): UpOutcome => ({ name, ok: true, durationMs: durationMs(), agent }),
-        (error): UpOutcome => ({ name, ok: false, durationMs: durationMs(), error: describe(error) }),
-      );
+      results[index] = await work(items[index] as T);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(parallel, names.length) }, worker));
-  return outcomes;
+  const workers = Math.min(Math.max(1, parallel ?? defaultParallelism()), items.length);
+  await Promise.all(Array.from({ length: workers }, worker));
+  return results;
 }
 
 async function namesToProvision(options: UpOptions): Promise<string[]> {
@@ -79,7 +89,7 @@ async function namesToProvision(options: UpOptions): Promise<string[]> {
   return names.map(validateAgentName);
 }
 
-function describe(error: unknown) {
+export function describe(error: unknown) {
   return isBerthError(error)
     ? { code: error.code, message: error.message, hint: error.hint, logFile: error.logFile }
     : { code: 'internal', message: messageOf(error) };

@@ -17,6 +17,8 @@ export interface AgentRecord {
   composeFile: string;
   /** The host env file, inside the worktree. */
   envFile: string;
+  /** The config file given with --config, read again for hooks at teardown; else the repository's berth.yaml. */
+  configFile?: string;
   /** berth's folder for this agent (compose file, logs), under the repository's common git directory. */
   stateDir: string;
   /** Leased host ports: postgres, redis (when enabled) and each app port by name. */

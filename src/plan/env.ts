@@ -54,10 +54,9 @@ export function agentEnv(agent: AgentRecord, view: View): EnvMap {
   if (redis) env.REDIS_URL = redis;
   const port = appPort(agent, view);
   if (port !== undefined) env.PORT = String(port);
-  if (view === 'host') {
-    for (const [name, leased] of Object.entries(agent.ports))
-      env[`BERTH_PORT_${name.toUpperCase()}`] = String(leased);
-  }
+  // The leased host ports, in both views: hooks and tools inside may need to tell them to the host.
+  for (const [name, leased] of Object.entries(agent.ports))
+    env[`BERTH_PORT_${name.toUpperCase()}`] = String(leased);
   return env;
 }
 

@@ -14,12 +14,18 @@ describe('berth host init', () => {
     const result = JSON.parse(second.stdout);
     expect(result).toMatchObject({ outcome: 'success', unchanged: true, engine: { outcome: 'found' } });
     expect(['v1', 'v2']).toContain(result.compose.variant);
-    expect(result.images.map((image: { role: string }) => image.role)).toEqual(IMAGE_ROLES);
+    expect(result.images.map((image: { role: string }) => image.role)).toEqual([
+      ...IMAGE_ROLES,
+      'postgres-fast',
+    ]);
     for (const image of result.images) {
       expect(image.outcome).toBe('found');
-      expect([DEFAULT_IMAGES[image.role as keyof typeof DEFAULT_IMAGES], offlineImage(image.role)]).toContain(
-        image.image,
-      );
+      if (image.role === 'postgres-fast') expect(image.image).toMatch(/^berth\/postgres-fast:/);
+      else
+        expect([
+          DEFAULT_IMAGES[image.role as keyof typeof DEFAULT_IMAGES],
+          offlineImage(image.role),
+        ]).toContain(image.image);
       expect(await docker().getImage(image.image).inspect()).toBeTruthy();
     }
   });
@@ -31,6 +37,7 @@ describe('berth host init', () => {
     expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
       'engine',
       'compose',
+      'image',
       'image',
       'image',
       'image',

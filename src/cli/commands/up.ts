@@ -10,6 +10,7 @@ interface Options {
   parallel?: string;
   from?: string;
   config?: string;
+  tasks?: string;
   json?: boolean;
 }
 
@@ -32,8 +33,13 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
     .option('--prefix <prefix>', 'the name prefix for -n', 'agent')
     .option('--parallel <k>', 'how many provisions run at once (default: twice the cores, at most 8)')
     .option('--from <ref>', 'the commit new branches start from (default: HEAD)')
-    .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
+    .option('--config <file>', 'the config file (default: berth.yaml at the repository root)')
+    .option(
+      '--tasks <file>',
+      'a YAML file of tasks (name, from, command, onExit) to run as `berth run` does',
+    );
   withJson(withRepo(command)).action(async (names: string[], options: Options) => {
+    if (options.tasks) return runTasks(names, options, { io, setExitCode });
     const { up } = await import('../../core/up.js');
     const outcomes = await interruptible((signal) =>
       up({
@@ -68,4 +74,47 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
       `${outcomes.length - failed} of ${outcomes.length} ready${failed ? `, ${failed} failed` : ''}\n`,
     );
   });
+}
+
+async function runTasks(names: string[], options: Options, { io, setExitCode }: CliContext) {
+  if (names.length > 0 || options.n !== undefined) {
+    throw new UsageError(
+      'up-tasks-and-names',
+      '--tasks takes its agents from the file: give no names or -n',
+      {
+        hint: 'berth up --tasks tasks.yaml',
+      },
+    );
+  }
+  const { upTasks } = await import('../../core/up-tasks.js');
+  const results = await interruptible((signal) =>
+    upTasks({
+      tasksFile: options.tasks as string,
+      parallel: positiveInteger(options.parallel, '--parallel'),
+      repo: options.repo,
+      configPath: options.config,
+      progress: progressTo(io),
+      signal,
+    }),
+  );
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length > 0) setExitCode(1);
+  if (options.json) return printJson(io, results);
+  const rows = results.map((r) =>
+    'outcome' in r
+      ? [
+          r.name,
+          r.ok ? 'ok' : 'FAILED',
+          String(r.outcome.exitCode),
+          r.outcome.result,
+          String(r.outcome.commits),
+          r.logFile,
+        ]
+      : [r.name, 'FAILED', '', r.error.message, '', r.logFile],
+  );
+  io.stdout(`${table([['TASK', 'RESULT', 'EXIT', 'ON EXIT', 'COMMITS', 'LOG'], ...rows])}\n`);
+  const failedNames = failed.map((r) => r.name).join(', ');
+  io.stdout(
+    `${results.length - failed.length} of ${results.length} succeeded${failed.length ? `; failed: ${failedNames}` : ''}\n`,
+  );
 }

@@ -1,0 +1,53 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { validateAgentName } from '../plan/names.js';
+import { findAgent, openRepo, type RepoOptions } from './context.js';
+import { historyLogDir, readOutcome, type TaskOutcome } from './history.js';
+import { agentLogDir, HOOK_NAMES, type HookName } from './hooks.js';
+import { type AgentListing, listAgents } from './list.js';
+
+export interface ShowResult {
+  name: string;
+  /** The agent as it is now, when it exists. */
+  agent?: AgentListing;
+  /** The last task's outcome, kept after the agent is gone. */
+  outcome?: TaskOutcome;
+}
+
+export async function show(options: RepoOptions & { name: string }): Promise<ShowResult> {
+  const name = validateAgentName(options.name);
+  const context = await openRepo(options);
+  const agent = (await listAgents(options)).find((a) => a.name === name);
+  const outcome = readOutcome(context, name);
+  if (!agent && !outcome) {
+    throw new UsageError('unknown-agent', `no agent and no task named "${name}" in ${context.root}`, {
+      hint: 'see the agents with `berth ls`',
+    });
+  }
+  return { name, agent, outcome };
+}
+
+/** The agent's hook logs (one hook, or all in stage order): from the agent, or from its history once gone. */
+export async function hookLogs(options: RepoOptions & { name: string; hook?: string }): Promise<string> {
+  const name = validateAgentName(options.name);
+  if (options.hook !== undefined && !(HOOK_NAMES as readonly string[]).includes(options.hook)) {
+    throw new UsageError('bad-hook', `there is no hook named "${options.hook}"`, {
+      hint: `hooks: ${HOOK_NAMES.join(', ')}`,
+    });
+  }
+  const context = await openRepo(options);
+  const agent = findAgent(context, name);
+  const dir = agent ? agentLogDir(agent) : historyLogDir(context, name);
+  if (!existsSync(dir)) {
+    throw new UsageError('no-logs', `no logs for "${name}"`, {
+      hint: 'hooks write logs when they run; see `berth ls`',
+    });
+  }
+  const wanted: HookName[] = options.hook ? [options.hook as HookName] : [...HOOK_NAMES];
+  const present = new Set(readdirSync(dir));
+  return wanted
+    .filter((hook) => present.has(`${hook}.log`))
+    .map((hook) => `==> ${hook} <==\n${readFileSync(join(dir, `${hook}.log`), 'utf8')}`)
+    .join('\n');
+}

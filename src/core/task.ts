@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { branchMerged, git, isWorktreeFolder } from '../adapters/git.js';
+import { UsageError } from '../errors.js';
+import type { AgentRecord } from '../plan/agent.js';
+import { validateAgentName } from '../plan/names.js';
+import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
+import { saveUncommitted } from './gc.js';
+import { type ExitPolicy, type TaskOutcome, writeOutcome } from './history.js';
+import { agentContainerId, dockerExecArgs } from './hooks.js';
+import { keepLeaseAlive } from './lease.js';
+import { type ProvisionOptions, provision } from './provision.js';
+import { removeWithHooks } from './teardown.js';
+
+export interface RunOptions extends Omit<ProvisionOptions, 'name'> {
+  name: string;
+  command: string[];
+  onExit?: ExitPolicy;
+  /** Attach a TTY (default: when stdin is one). */
+  tty?: boolean;
+  /** Send the command's output here instead of this terminal (for many tasks at once). */
+  logFile?: string;
+}
+
+/**
+ * One task from start to end: provisions the agent if it does not exist, runs the agent command in its
+ * container (renewing the lease), records the outcome, and applies the exit policy. Resolves to the
+ * outcome, whose exitCode is the command's.
+ */
+export async function runTask(options: RunOptions): Promise<TaskOutcome> {
+  if (options.command.length === 0) {
+    throw new UsageError('no-command', 'no agent command given', {
+      hint: 'put it after --: berth run NAME -- claude …',
+    });
+  }
+  const name = validateAgentName(options.name);
+  let context = await openRepo(options);
+  if (!findAgent(context, name)) await provision({ ...options, name });
+  context = await openRepo(options);
+  const agent = requireAgent(context, name);
+  const startedAt = new Date();
+  const exitCode = await runInAgent(context, agent, options.command, options);
+  return finish(context, agent, {
+    exitCode,
+    command: options.command,
+    startedAt,
+    onExit: options.onExit ?? 'keep',
+    progress: options.progress,
+  });
+}
+
+/** Marks the agent's task complete from outside (an agent's own end-of-session hook) and applies the policy. */
+export async function completeTask(
+  options: RepoOptions & { name: string; onExit?: ExitPolicy; progress?: (m: string) => void },
+) {
+  const context = await openRepo(options);
+  const agent = requireAgent(context, validateAgentName(options.name));
+  return finish(context, agent, {
+    exitCode: null,
+    startedAt: new Date(agent.createdAt),
+    onExit: options.onExit ?? 'keep',
+    progress: options.progress,
+  });
+}
+
+async function runInAgent(context: RepoContext, agent: AgentRecord, command: string[], options: RunOptions) {
+  const id = await agentContainerId(context, agent);
+  const tty = options.logFile ? false : (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
+  const output = options.logFile ? openSync(options.logFile, 'a') : 'inherit';
+  const stopRenewing = keepLeaseAlive(context, agent);
+  try {
+    const child = spawn('docker', dockerExecArgs(agent, id, command, tty), {
+      stdio: [options.logFile ? 'ignore' : 'inherit', output, output],
+    });
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 143 : 1)));
+    });
+  } finally {
+    stopRenewing();
+  }
+}
+
+interface Finish {
+  exitCode: number | null;
+  command?: string[];
+  startedAt: Date;
+  onExit: ExitPolicy;
+  progress?: (message: string) => void;
+}
+
+async function finish(context: RepoContext, agent: AgentRecord, done: Finish): Promise<TaskOutcome> {
+  const endedAt = new Date();
+  const work = await branchWork(context, agent);
+  const outcome: TaskOutcome = {
+    name: agent.name,
+    branch: agent.branch,
+    exitCode: done.exitCode,
+    command: done.command,
+    startedAt: done.startedAt.toISOString(),
+    endedAt: endedAt.toISOString(),
+    durationMs: endedAt.getTime() - done.startedAt.getTime(),
+    ...work,
+    onExit: done.onExit,
+    result: 'kept',
+  };
+  writeOutcome(context, outcome);
+  const applied = await applyExitPolicy(context, agent, done.onExit, done.progress);
+  const final = { ...outcome, ...applied };
+  writeOutcome(context, final);
+  return final;
+}
+
+/** Commits on the branch since it left its base, and their diff stat. */
+async function branchWork(context: RepoContext, agent: AgentRecord) {
+  const range = `${agent.baseCommit}..refs/heads/${agent.branch}`;
+  const count = await git(context.root, ['rev-list', '--count', range], { allowFail: true });
+  const stat = await git(
+    context.root,
+    ['diff', '--shortstat', agent.baseCommit, `refs/heads/${agent.branch}`],
+    { allowFail: true },
+  );
+  return { commits: Number(count.stdout.trim()) || 0, diffStat: stat.stdout.trim() };
+}
+
+async function applyExitPolicy(
+  context: RepoContext,
+  agent: AgentRecord,
+  policy: ExitPolicy,
+  progress?: (message: string) => void,
+): Promise<Pick<TaskOutcome, 'result' | 'savedPatch' | 'message'>> {
+  if (policy === 'keep') return { result: 'kept' };
+  if (policy === 'teardown-if-merged' && !(await branchMerged(context.root, agent.branch, agent.baseRef))) {
+    return { result: 'kept-unmerged', message: `${agent.branch} is not merged into ${agent.baseRef}: kept` };
+  }
+  // The task is over: its uncommitted work is saved, not lost, before the worktree goes.
+  const savedPatch = isWorktreeFolder(agent.worktree)
+    ? await saveUncommitted(context, agent.name, agent.worktree)
+    : undefined;
+  try {
+    await removeWithHooks(context, agent, { force: false, progress });
+    return { result: 'torn-down', savedPatch };
+  } catch (error) {
+    return { result: 'teardown-failed', savedPatch, message: (error as Error).message };
+  }
+}
