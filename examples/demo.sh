@@ -27,7 +27,6 @@ git -C "$repo" -c user.name=berth-demo -c user.email=demo@berth.invalid commit -
 for name in agent-1 agent-2 agent-3; do
   berth provision "$name" --repo "$repo"
 done
-berth exec agent-1 --repo "$repo" -- npm run -s migrate
 berth ls --repo "$repo"
 echo
 echo "Try: berth exec agent-2 --repo $repo -- npm test"

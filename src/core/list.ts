@@ -34,10 +34,12 @@ export async function listAgents(
       const services = serviceStates(agent, own);
       const state = agent.status === 'provisioning' ? 'provisioning' : stackState(services);
       const worktreeOk = registered.has(agent.worktree) && existsSync(agent.worktree);
+      const outcome = readOutcome(context, agent.name);
       return {
         ...summarize(agent, state, options.showSecrets),
         health: health(services, worktreeOk),
         services,
+        ...(outcome && { outcome }),
       };
     });
 }
