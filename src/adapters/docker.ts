@@ -207,16 +207,31 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
         Name: network.name,
         Driver: 'bridge',
         Labels: network.labels,
+        Internal: network.internal,
         CheckDuplicate: true,
         IPAM: network.subnet ? { Driver: 'default', Config: [{ Subnet: network.subnet }] } : undefined,
       }),
     ),
     ...stack.volumes.map((volume) => docker.createVolume({ Name: volume.name, Labels: volume.labels })),
   ]);
-  const containers = await Promise.all(
-    stack.containers.map((container) =>
-      docker.createContainer({ name: container.name, ...container.options }),
-    ),
-  );
+  const containers = await Promise.all(stack.containers.map((container) => createOnNetworks(docker, container)));
   await Promise.all(containers.map((container) => container.start()));
+}
+
+type Endpoints = Record<string, { Aliases?: string[] }>;
+
+/** API 1.41 takes one network at create: the container joins the others before it starts. */
+async function createOnNetworks(docker: Docker, container: EngineStack['containers'][number]) {
+  const endpoints = ((container.options.NetworkingConfig as { EndpointsConfig?: Endpoints } | undefined)
+    ?.EndpointsConfig ?? {}) as Endpoints;
+  const [first, ...rest] = Object.entries(endpoints);
+  const created = await docker.createContainer({
+    name: container.name,
+    ...container.options,
+    NetworkingConfig: { EndpointsConfig: first ? { [first[0]]: first[1] } : {} },
+  });
+  for (const [network, endpoint] of rest) {
+    await docker.getNetwork(network).connect({ Container: created.id, EndpointConfig: endpoint });
+  }
+  return created;
 }

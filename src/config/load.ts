@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { type BerthConfig, configSchema } from './schema.js';
+import { type BerthConfig, configSchema, crossFieldProblems } from './schema.js';
 
 export const CONFIG_FILE = 'berth.yaml';
 
@@ -43,6 +43,13 @@ export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
     throw new UsageError('config-invalid', `${source} has ${details.length} bad field(s)`, {
       hint: 'fix the fields listed; the JSON schema in templates/berth.schema.json helps editors check them',
       details,
+    });
+  }
+  const problems = crossFieldProblems(result.data);
+  if (problems.length > 0) {
+    throw new UsageError('config-invalid', `${source} has ${problems.length} bad field(s)`, {
+      hint: 'fix the fields listed',
+      details: problems,
     });
   }
   return result.data;

@@ -87,6 +87,8 @@ export const configSchema = z.strictObject({
       /** Each agent's private network gets a small subnet from here (the engine's own pools run out at ~31). */
       subnetPool: subnetPool.default('10.201.0.0/16'),
       subnetPrefix: z.number().int().min(16).max(29).default(28),
+      /** false: the agent container reaches only its own Postgres and Redis, nothing outside. */
+      outbound: z.boolean().default(true),
     })
     .prefault({}),
   worktree: z
@@ -135,6 +137,17 @@ export const configSchema = z.strictObject({
 });
 
 export type BerthConfig = z.output<typeof configSchema>;
+
+/** Rules across fields, checked after the schema. */
+export function crossFieldProblems(config: BerthConfig): string[] {
+  const problems: string[] = [];
+  if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
+    problems.push(
+      'ports.app: cannot publish app ports with network.outbound false (the agent is on an internal network)',
+    );
+  }
+  return problems;
+}
 export type HookCommand = z.output<typeof hookCommand>;
 
 export function jsonSchema(): unknown {

@@ -11,6 +11,7 @@ import { EnvironmentError, UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { repoId } from '../plan/names.js';
 import { berthDir, readState } from '../state/store.js';
+import { connectEngine } from './engine.js';
 import { hostStateDir } from './host-paths.js';
 
 /** What every agent command needs to know about the repository it works on. */
@@ -28,14 +29,20 @@ export interface RepoOptions {
   repo?: string;
 }
 
-export async function openRepo(options: RepoOptions): Promise<RepoContext> {
-  const { root, commonGitDir } = await repoInfo(options.repo ?? process.cwd());
+export async function openRepo(
+  options: RepoOptions,
+  needs: { engine: boolean } = { engine: true },
+): Promise<RepoContext> {
+  const [{ root, commonGitDir }, docker] = await Promise.all([
+    repoInfo(options.repo ?? process.cwd()),
+    needs.engine ? connectEngine() : connect(),
+  ]);
   return {
     root,
     commonGitDir,
     repoId: repoId(commonGitDir),
     berthDir: berthDir(commonGitDir),
-    docker: connect(),
+    docker,
   };
 }
 

@@ -91,6 +91,15 @@ export async function ensureEngine(options: EngineOptions): Promise<EngineStatus
   };
 }
 
+/** A client for the engine, checked to answer: a clear error now beats a socket error mid-command. */
+export async function connectEngine(env: NodeJS.ProcessEnv = process.env): Promise<Docker> {
+  const endpoint = engineEndpoint(env);
+  const docker = connect(endpoint);
+  const answer = await ping(docker);
+  if (!answer.ok) throw unreachable(endpoint, answer.code, answer.message);
+  return docker;
+}
+
 type Ping =
   | { ok: true; info: { version: string; apiVersion: string } }
   | { ok: false; code?: string; message: string };
@@ -113,7 +122,11 @@ async function waitForEngine(docker: Docker, timeoutMs: number) {
   return undefined;
 }
 
-function unreachable(endpoint: EngineEndpoint, code: string | undefined, message: string): EnvironmentError {
+export function unreachable(
+  endpoint: EngineEndpoint,
+  code: string | undefined,
+  message: string,
+): EnvironmentError {
   const where = describeEndpoint(endpoint);
   if (code === 'EACCES') {
     return new EnvironmentError('engine-not-permitted', `permission denied on the Docker socket ${where}`, {

@@ -50,7 +50,7 @@ export interface EnvOptions extends RepoOptions {
 
 /** The agent's env file as on the host, or the same variables as the container sees them. */
 export async function agentEnvText(options: EnvOptions): Promise<string> {
-  const context = await openRepo(options);
+  const context = await openRepo(options, { engine: false });
   const agent = requireAgent(context, validateAgentName(options.name));
   if (options.container)
     return renderEnvFile(agentEnv(agent, 'container'), `berth agent ${agent.name}: container view`);

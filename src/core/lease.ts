@@ -25,7 +25,7 @@ export async function renewLease(context: RepoContext, name: string): Promise<st
 export async function heartbeat(
   options: RepoOptions & { name: string },
 ): Promise<{ name: string; leaseExpiresAt: string }> {
-  const context = await openRepo(options);
+  const context = await openRepo(options, { engine: false });
   const name = validateAgentName(options.name);
   return { name, leaseExpiresAt: await renewLease(context, name) };
 }

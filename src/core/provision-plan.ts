@@ -98,10 +98,17 @@ export async function reserve(
       ...Object.keys(config.ports.app),
     ];
     const leased = await pickPorts(portNames.length, parsePortRange(config.ports.range), taken, portIsFree);
-    const subnet = pickSubnet(config.network.subnetPool, config.network.subnetPrefix, [
-      ...dockerSubnets,
-      ...others.map((agent) => agent.subnet),
-    ]);
+    const inUse = [...dockerSubnets, ...others.flatMap((agent) => [agent.subnet, agent.publishSubnet ?? ''])];
+    const subnet = pickSubnet(config.network.subnetPool, config.network.subnetPrefix, inUse.filter(Boolean));
+    // Without outbound access the private network is internal, and an internal network drops published
+    // ports: Postgres and Redis publish through a second network the agent is not on.
+    const publishSubnet = config.network.outbound
+      ? undefined
+      : pickSubnet(
+          config.network.subnetPool,
+          config.network.subnetPrefix,
+          [...inUse, subnet].filter(Boolean),
+        );
     const agent: AgentRecord = {
       name,
       repoId: context.repoId,
@@ -118,6 +125,7 @@ export async function reserve(
       configFile: configFile && resolve(configFile),
       ports: Object.fromEntries(portNames.map((portName, index) => [portName, leased[index] as number])),
       subnet,
+      ...(publishSubnet && { publishSubnet }),
       passwords: { postgres: secret(), redis: secret() },
       user: { uid: owner.uid, gid: owner.gid },
       images: stack.images,

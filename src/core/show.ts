@@ -36,7 +36,7 @@ export async function hookLogs(options: RepoOptions & { name: string; hook?: str
       hint: `hooks: ${HOOK_NAMES.join(', ')}`,
     });
   }
-  const context = await openRepo(options);
+  const context = await openRepo(options, { engine: false });
   const agent = findAgent(context, name);
   const dir = agent ? agentLogDir(agent) : historyLogDir(context, name);
   if (!existsSync(dir)) {

@@ -24,6 +24,8 @@ export interface AgentRecord {
   /** Leased host ports: postgres, redis (when enabled) and each app port by name. */
   ports: Record<string, number>;
   subnet: string;
+  /** With network.outbound false: the network Postgres and Redis publish their ports through. */
+  publishSubnet?: string;
   passwords: { postgres: string; redis: string };
   user: { uid: number; gid: number };
   images: { agent: string; postgres: string; redis: string };

@@ -110,6 +110,8 @@ export function planCompose(
   const labels = agent.labels;
   const storage = postgresStorage(agent);
   const network = { private: {} };
+  // Without outbound access, Postgres and Redis publish through a network the agent is not on.
+  const serviceNetworks = agent.publishSubnet ? { private: {}, published: {} } : network;
   const { resources } = config.agent;
   const volumes = [`${agent.worktree}:${agent.worktree}`, `${host.commonGitDir}:${host.commonGitDir}`];
   if (host.caBundle) volumes.push(`${host.caBundle}:${CONTAINER_CA_PATH}:ro`);
@@ -149,7 +151,7 @@ export function planCompose(
       ...(storage.tmpfs && { tmpfs: storage.tmpfs }),
       ...(storage.command && { command: storage.command }),
       ports: [publish(agent.ports.postgres, 5432)],
-      networks: network,
+      networks: serviceNetworks,
       labels,
       restart: config.restart,
       security_opt: ['no-new-privileges:true'],
@@ -162,7 +164,7 @@ export function planCompose(
       command: ['redis-server', '--requirepass', agent.passwords.redis, '--save', '60', '1'],
       volumes: ['redisdata:/data'],
       ports: [publish(agent.ports.redis, 6379)],
-      networks: network,
+      networks: serviceNetworks,
       labels,
       restart: config.restart,
       security_opt: ['no-new-privileges:true'],
@@ -173,7 +175,15 @@ export function planCompose(
     'x-berth': { agent: agent.name, branch: agent.branch, worktree: agent.worktree, config: CONFIG_FILE },
     services,
     networks: {
-      private: { driver: 'bridge', labels, ipam: { config: [{ subnet: agent.subnet }] } },
+      private: {
+        driver: 'bridge',
+        labels,
+        ipam: { config: [{ subnet: agent.subnet }] },
+        ...(agent.publishSubnet && { internal: true }),
+      },
+      ...(agent.publishSubnet && {
+        published: { driver: 'bridge', labels, ipam: { config: [{ subnet: agent.publishSubnet }] } },
+      }),
     },
     volumes: namedVolumes,
   };

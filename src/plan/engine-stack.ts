@@ -8,7 +8,7 @@ import type { ComposeVariant } from '../adapters/compose.js';
  * Derived from the document, so the file stays the exact description of what runs.
  */
 export interface EngineStack {
-  networks: Array<{ name: string; labels: Record<string, string>; subnet?: string }>;
+  networks: Array<{ name: string; labels: Record<string, string>; subnet?: string; internal: boolean }>;
   volumes: Array<{ name: string; labels: Record<string, string> }>;
   containers: Array<{ name: string; service: string; options: Record<string, unknown> }>;
 }
@@ -36,7 +36,7 @@ interface ComposeDocument {
   services: Record<string, Service>;
   networks?: Record<
     string,
-    { labels?: Record<string, string>; ipam?: { config?: Array<{ subnet?: string }> } }
+    { labels?: Record<string, string>; internal?: boolean; ipam?: { config?: Array<{ subnet?: string }> } }
   >;
   volumes?: Record<string, { labels?: Record<string, string> }>;
 }
@@ -73,6 +73,7 @@ export function planEngineStack(document: unknown, input: EngineStackInput): Eng
     name: scoped(key),
     labels: { ...network.labels, ...composeLabels, 'com.docker.compose.network': key },
     subnet: network.ipam?.config?.[0]?.subnet,
+    internal: network.internal ?? false,
   }));
   const volumes = Object.entries(doc.volumes ?? {}).map(([key, volume]) => ({
     name: scoped(key),
