@@ -214,7 +214,9 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
     ),
     ...stack.volumes.map((volume) => docker.createVolume({ Name: volume.name, Labels: volume.labels })),
   ]);
-  const containers = await Promise.all(stack.containers.map((container) => createOnNetworks(docker, container)));
+  const containers = await Promise.all(
+    stack.containers.map((container) => createOnNetworks(docker, container)),
+  );
   await Promise.all(containers.map((container) => container.start()));
 }
 

@@ -36,15 +36,24 @@ export async function repoInfo(dir: string): Promise<RepoInfo> {
   const probe = await git(dir, ['rev-parse', '--is-bare-repository', '--git-common-dir', '--show-toplevel'], {
     allowFail: true,
   });
+  // --show-toplevel fails in a bare repository: ask again without it to tell which case this is.
+  const bare =
+    probe.exitCode !== 0 &&
+    (await git(dir, ['rev-parse', '--is-bare-repository'], { allowFail: true })).stdout.trim() === 'true';
+  if (bare) {
+    throw new UsageError('bare-repo', `${dir} is a bare repository`, {
+      hint: 'berth needs a repository with a working tree; clone it (git clone) and pass that folder',
+    });
+  }
   if (probe.exitCode !== 0) {
     throw new UsageError('not-a-repo', `${dir} is not inside a git repository`, {
       hint: 'run berth inside your repository, or pass --repo DIR',
     });
   }
-  const [bare, common, top] = probe.stdout.split('\n');
-  if (bare === 'true' || !top) {
-    throw new UsageError('bare-repo', `${dir} is a bare repository`, {
-      hint: 'berth needs a repository with a working tree; clone it (git clone) and pass that folder',
+  const [, common, top] = probe.stdout.split('\n');
+  if (!top) {
+    throw new UsageError('not-a-repo', `${dir} is not inside a git working tree`, {
+      hint: 'run berth inside your repository, or pass --repo DIR',
     });
   }
   const commonGitDir = realpathSync(
