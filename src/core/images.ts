@@ -219,7 +219,10 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
     official: base,
     offline: base !== DEFAULT_IMAGES.postgres,
   };
-  if (await inspectImage(context.docker, tag)) return { ...status, outcome: 'found' };
+  if (await inspectImage(context.docker, tag)) {
+    await removeSupersededImages(context, tag);
+    return { ...status, outcome: 'found' };
+  }
   await buildFromTemplate(context, {
     template: FAST_POSTGRES_TEMPLATE,
     tag,
@@ -227,7 +230,22 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
     labels: { [LABEL_FAST_FOR]: base },
     logFile: logPath(context, 'image-postgres-fast'),
   });
+  await removeSupersededImages(context, tag);
   return { ...status, outcome: 'built' };
+}
+
+/**
+ * Images berth built before that a rebuild replaced: older pre-initialised Postgres tags and untagged
+ * offline images. One still used by a container stays (the engine refuses), and is tried again next time.
+ */
+async function removeSupersededImages(context: ImageContext, current: string): Promise<void> {
+  const fast = await context.docker.listImages({ filters: { reference: ['berth/postgres-fast'] } });
+  const dangling = await context.docker.listImages({ filters: { dangling: ['true'], label: [`${LABEL_MANAGED}=true`] } });
+  const stale = [
+    ...fast.flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag !== current)),
+    ...dangling.map((image) => image.Id),
+  ];
+  for (const image of stale) await context.docker.getImage(image).remove().catch(() => {});
 }
 
 /** Current Node and npm come from the npm registry, fetched on the host, which already trusts its CA. */
