@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import getPort from 'get-port';
-import { PREINITIALISED_PGDATA } from '../src/plan/compose.js';
+import { NO_CRASH_SAFETY, PREINITIALISED_PGDATA } from '../src/plan/compose.js';
 import { BIN, berth, must, percentile, sampleMemory, start, timed, waitForServices } from './lib.js';
 
 export const BENCH_LABEL = 'dev.berth.bench=true';
@@ -110,13 +110,7 @@ export async function floorOnce(repo: string, name: string, images: Images) {
               '-p',
               `127.0.0.1:${pgPort}:5432`,
               images.postgres,
-              'postgres',
-              '-c',
-              'fsync=off',
-              '-c',
-              'synchronous_commit=off',
-              '-c',
-              'full_page_writes=off',
+              ...NO_CRASH_SAFETY,
             ]),
           ),
           must(

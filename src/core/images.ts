@@ -240,12 +240,18 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
  */
 async function removeSupersededImages(context: ImageContext, current: string): Promise<void> {
   const fast = await context.docker.listImages({ filters: { reference: ['berth/postgres-fast'] } });
-  const dangling = await context.docker.listImages({ filters: { dangling: ['true'], label: [`${LABEL_MANAGED}=true`] } });
+  const dangling = await context.docker.listImages({
+    filters: { dangling: ['true'], label: [`${LABEL_MANAGED}=true`] },
+  });
   const stale = [
     ...fast.flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag !== current)),
     ...dangling.map((image) => image.Id),
   ];
-  for (const image of stale) await context.docker.getImage(image).remove().catch(() => {});
+  for (const image of stale)
+    await context.docker
+      .getImage(image)
+      .remove()
+      .catch(() => {});
 }
 
 /** Current Node and npm come from the npm registry, fetched on the host, which already trusts its CA. */

@@ -66,7 +66,7 @@ const ephemeral = (agent: AgentRecord) => agent.postgres.storage === 'ephemeral'
 
 /** Where the pre-initialised Postgres image keeps the cluster made at build time. */
 export const PREINITIALISED_PGDATA = '/var/lib/postgresql/berth-template';
-const NO_CRASH_SAFETY = [
+export const NO_CRASH_SAFETY = [
   'postgres',
   '-c',
   'fsync=off',

@@ -1,8 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { berth } from '../helpers/cli.js';
+import { mayRestartEngine, stopDockerd } from '../helpers/engine.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 import { eventually } from '../helpers/wait.js';
@@ -13,22 +13,10 @@ beforeAll(async () => {
 });
 afterAll(() => repo?.cleanup());
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function ls() {
   const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
   return Object.fromEntries(listed.map((a: { name: string; state: string }) => [a.name, a.state]));
 }
-
-// Stops this host's dockerd: only where berth owns it (CI, or a developer who asks for it).
-const mayRestartEngine = process.env.CI === 'true' || process.env.BERTH_TEST_ENGINE_RESTART === '1';
 
 it.runIf(mayRestartEngine)(
   'after an engine restart, ls tells the truth, the restart policy decides what comes back, and teardown works',
@@ -40,9 +28,7 @@ it.runIf(mayRestartEngine)(
       (await berth(['provision', 'stays-down', '--repo', repo.root, '--config', noRestart])).exitCode,
     ).toBe(0);
 
-    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8'));
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 150 && processAlive(pid); i++) await sleep(200);
+    expect(await stopDockerd()).toBe(true);
     const init = await berth(['host', 'init', '--json']);
     expect(init.exitCode, init.stderr).toBe(0);
     expect(JSON.parse(init.stdout).engine.outcome).toBe('started');

@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMAGES, IMAGE_ROLES, offlineImage } from '../../src/plan/images.js';
 import { berth } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
+import { mayRestartEngine, stopDockerd } from '../helpers/engine.js';
 
 describe('berth host init', () => {
   it('on a ready host changes nothing and reports every check as found', async () => {
@@ -64,14 +63,8 @@ describe('berth host init', () => {
     expect(JSON.parse(stdout)).toMatchObject({ outcome: 'error', code: 'engine-unreachable' });
   });
 
-  // Stops this host's dockerd: only where berth owns it (CI, or a developer who asks for it).
-  const mayRestartEngine = process.env.CI === 'true' || process.env.BERTH_TEST_ENGINE_RESTART === '1';
   it.runIf(mayRestartEngine)('starts the engine when it is stopped', async () => {
-    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8'));
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 150 && processAlive(pid); i++) await sleep(200);
-    expect(processAlive(pid)).toBe(false);
-    expect(existsSync('/var/run/docker.pid')).toBe(false);
+    expect(await stopDockerd()).toBe(true);
 
     const { exitCode, stdout, stderr } = await berth(['host', 'init', '--json']);
     expect(exitCode, stderr).toBe(0);
@@ -79,12 +72,3 @@ describe('berth host init', () => {
     expect(await docker().ping()).toBeTruthy();
   });
 });
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -2,6 +2,7 @@ import { chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
 import { BIN, berth } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -13,13 +14,6 @@ async function inspectService(name: string, service: string) {
   return docker()
     .getContainer(container?.Id ?? '')
     .inspect();
-}
-
-function envOf(path: string): Record<string, string> {
-  const lines = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('=') && !l.startsWith('#'));
-  return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
 const RESP_PING = (host: string) => `
@@ -73,24 +67,13 @@ describe('isolation and secrets', () => {
   it("keeps agent a away from agent b's Redis, and each Redis and Postgres needs its own agent's password", async () => {
     const bRedis = await inspectService('iso-b', 'redis');
     const address = Object.values(bRedis.NetworkSettings.Networks)[0]?.IPAddress ?? '';
-    const script = (host: string) => [
-      'exec',
-      'iso-a',
-      '--repo',
-      repo.root,
-      '--',
-      'node',
-      '--input-type=module',
-      '-e',
-      RESP_PING(host),
-    ];
-    const own = await berth(script('redis'));
+    const own = await nodeInAgent(repo.root, 'iso-a', RESP_PING('redis'));
     expect(own.stdout).toMatch(/NOAUTH/);
-    const other = await berth(script(address));
+    const other = await nodeInAgent(repo.root, 'iso-a', RESP_PING(address));
     expect(['timeout', 'EHOSTUNREACH', 'ECONNREFUSED']).toContain(other.stdout);
 
-    const envA = envOf(agents['iso-a']?.envFile ?? '');
-    const envB = envOf(agents['iso-b']?.envFile ?? '');
+    const envA = readEnvFile(agents['iso-a']?.envFile ?? '');
+    const envB = readEnvFile(agents['iso-b']?.envFile ?? '');
     expect(envA.PGPASSWORD).not.toBe(envB.PGPASSWORD);
     const wrong = await execa(
       'psql',
@@ -115,7 +98,7 @@ describe('isolation and secrets', () => {
   });
 
   it('keeps passwords out of progress, --json and logs unless --show-secrets is given', async () => {
-    const env = envOf(agents['iso-a']?.envFile ?? '');
+    const env = readEnvFile(agents['iso-a']?.envFile ?? '');
     const secrets = [env.PGPASSWORD ?? '', new URL(env.REDIS_URL ?? '').password];
     expect(secrets.every((s) => s.length > 10)).toBe(true);
     const provision = await berth(['provision', 'iso-c', '--repo', repo.root, '--json']);
@@ -125,7 +108,7 @@ describe('isolation and secrets', () => {
       join(repo.root, '.git', 'berth', 'agents', 'iso-a', 'logs', 'provision.log'),
       'utf8',
     );
-    const cEnv = envOf(JSON.parse(provision.stdout).envFile);
+    const cEnv = readEnvFile(JSON.parse(provision.stdout).envFile);
     for (const text of [provision.stdout, provision.stderr, listed.stdout, plain.stdout, logs]) {
       for (const secret of [...secrets, cEnv.PGPASSWORD ?? '']) expect(text).not.toContain(secret);
     }
@@ -157,17 +140,7 @@ describe('no outbound access', () => {
       Object.keys(info.NetworkSettings.Networks).map((n) => docker().getNetwork(n).inspect()),
     );
     expect(networks.map((n) => n.Internal)).toEqual([true]);
-    const byName = await berth([
-      'exec',
-      'sealed',
-      '--repo',
-      repo.root,
-      '--',
-      'node',
-      '--input-type=module',
-      '-e',
-      RESP_PING('redis'),
-    ]);
+    const byName = await nodeInAgent(repo.root, 'sealed', RESP_PING('redis'));
     expect(byName.stdout).toMatch(/NOAUTH/);
     const [listed] = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
     expect(listed).toMatchObject({ state: 'running', health: 'ok' });

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { execa } from 'execa';
 import pg from 'pg';
 import { createClient } from 'redis';
@@ -6,24 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCompose } from '../../src/adapters/compose.js';
 import { provision } from '../../src/core/provision.js';
 import type { AgentSummary } from '../../src/core/summary.js';
+import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
 import { berth } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { leftovers } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
-function envFile(agent: AgentSummary): Record<string, string> {
-  const lines = readFileSync(agent.envFile, 'utf8')
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'));
-  return Object.fromEntries(
-    lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-}
+const envFile = (agent: AgentSummary) => readEnvFile(agent.envFile);
 
-/** Runs a Node script in the agent's container (the example app's node_modules are installed by setup). */
-async function nodeIn(repo: TestRepo, name: string, script: string) {
-  return berth(['exec', name, '--repo', repo.root, '--', 'node', '--input-type=module', '-e', script]);
-}
+const nodeIn = (repo: TestRepo, name: string, script: string) => nodeInAgent(repo.root, name, script);
 
 const WRITE_AND_READ = `
 import pg from 'pg';
