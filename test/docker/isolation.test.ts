@@ -1,9 +1,10 @@
-import { chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
-import { BIN, berth } from '../helpers/cli.js';
+import { berth } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -152,7 +153,13 @@ const root = process.getuid?.() === 0;
 describe.runIf(root)('a non-root host user', () => {
   const user = 'berthtest';
   let repo: TestRepo;
+  // The user may not read this checkout (CI clones into a private folder): give it a copy of the CLI.
+  const install = mkdtempSync(join(tmpdir(), 'berth-install-'));
+  const bin = join(install, 'dist', 'berth.mjs');
   beforeAll(async () => {
+    for (const path of ['package.json', 'templates', 'dist/berth.mjs'])
+      cpSync(path, join(install, path), { recursive: true });
+    await execa('chmod', ['-R', 'a+rX', install]);
     await execa('useradd', ['-m', '-G', 'docker', user], { reject: false });
     repo = await makeRepo();
     await repo.git('config', 'user.name', 'Berth Test');
@@ -167,15 +174,16 @@ describe.runIf(root)('a non-root host user', () => {
   afterAll(async () => {
     await execa(
       'runuser',
-      ['-u', user, '--', 'node', BIN, 'teardown', 'mine', '--repo', repo.root, '--force'],
+      ['-u', user, '--', 'node', bin, 'teardown', 'mine', '--repo', repo.root, '--force'],
       { reject: false },
     );
     await repo?.cleanup();
+    rmSync(install, { recursive: true, force: true });
   });
 
   it('gets a container that runs as them, not root, and files they own', async () => {
     const as = (args: string[]) =>
-      execa('runuser', ['-u', user, '--', 'node', BIN, ...args], {
+      execa('runuser', ['-u', user, '--', 'node', bin, ...args], {
         reject: false,
         env: { ...process.env, HOME: `/home/${user}` },
       });
