@@ -1,3 +1,21 @@
+/** berth as a library: the same operations the CLI runs, each taking options and returning data. */
+export { loadConfig, parseConfig } from './config/load.js';
+export { type BerthConfig, configSchema, jsonSchema } from './config/schema.js';
+export { loadTasks, type Task } from './config/tasks.js';
+export { agentEnvText, execInAgent } from './core/exec.js';
+export { type GcAction, type GcResult, gc } from './core/gc.js';
+export type { ExitPolicy, TaskOutcome } from './core/history.js';
 export { type HostInitOptions, type HostInitResult, hostInit } from './core/host-init.js';
+export { heartbeat } from './core/lease.js';
+export { type AgentListing, listAgents } from './core/list.js';
+export { PROVISION_STEPS, type ProvisionOptions, provision } from './core/provision.js';
+export { hookLogs, show } from './core/show.js';
+export type { AgentSummary } from './core/summary.js';
+export { sync } from './core/sync.js';
+export { completeTask, runTask } from './core/task.js';
+export { type TeardownResult, teardown } from './core/teardown.js';
+export { type UpOutcome, up } from './core/up.js';
+export { upTasks } from './core/up-tasks.js';
 export { BerthError, EnvironmentError, ExitCode, UsageError } from './errors.js';
+export type { AgentRecord } from './plan/agent.js';
 export { DEFAULT_IMAGES, type ImageRole, type ImageStatus, offlineImage } from './plan/images.js';

@@ -3,6 +3,7 @@ import { DEFAULT_IMAGES, IMAGE_ROLES, offlineImage } from '../../src/plan/images
 import { berth } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { mayRestartEngine, stopDockerd } from '../helpers/engine.js';
+import { asOtherUser } from '../helpers/other-user.js';
 
 describe('berth host init', () => {
   it('on a ready host changes nothing and reports every check as found', async () => {
@@ -62,6 +63,22 @@ describe('berth host init', () => {
     expect(exitCode).toBe(3);
     expect(JSON.parse(stdout)).toMatchObject({ outcome: 'error', code: 'engine-unreachable' });
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    'fails with one clear line for a user the socket does not permit',
+    async () => {
+      const user = await asOtherUser('berthnodocker', []);
+      try {
+        const result = await user.run(['host', 'init']);
+        expect(result.exitCode).toBe(3);
+        expect(String(result.stderr).trim().split('\n')).toEqual([
+          'berth: error: permission denied on the Docker socket unix:///var/run/docker.sock (hint: add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root)',
+        ]);
+      } finally {
+        user.cleanup();
+      }
+    },
+  );
 
   it.runIf(mayRestartEngine)('starts the engine when it is stopped', async () => {
     expect(await stopDockerd()).toBe(true);

@@ -1,11 +1,11 @@
-import { chownSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
 import { berth } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
+import { asOtherUser } from '../helpers/other-user.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 async function inspectService(name: string, service: string) {
@@ -151,56 +151,30 @@ describe('no outbound access', () => {
 // berth run by a user who is not root: the container runs as that user, and files keep their owner.
 const root = process.getuid?.() === 0;
 describe.runIf(root)('a non-root host user', () => {
-  const user = 'berthtest';
   let repo: TestRepo;
-  // The user may not read this checkout (CI clones into a private folder): give it a copy of the CLI.
-  const install = mkdtempSync(join(tmpdir(), 'berth-install-'));
-  const bin = join(install, 'dist', 'berth.mjs');
+  let user: Awaited<ReturnType<typeof asOtherUser>>;
+  let uid: string;
   beforeAll(async () => {
-    for (const path of ['package.json', 'templates', 'dist/berth.mjs'])
-      cpSync(path, join(install, path), { recursive: true });
-    await execa('chmod', ['-R', 'a+rX', install]);
-    await execa('useradd', ['-m', '-G', 'docker', user], { reject: false });
+    user = await asOtherUser('berthtest', ['docker']);
     repo = await makeRepo();
     await repo.git('config', 'user.name', 'Berth Test');
     await repo.git('config', 'user.email', 'berthtest@berth.invalid');
-    const { stdout } = await execa('id', ['-u', user]);
-    const uid = Number(stdout);
-    const gid = Number((await execa('id', ['-g', user])).stdout);
+    uid = (await execa('id', ['-u', 'berthtest'])).stdout;
+    const gid = (await execa('id', ['-g', 'berthtest'])).stdout;
     await execa('chown', ['-R', `${uid}:${gid}`, join(repo.root, '..')]);
-    writeFileSync(join(repo.root, '..', 'uid'), String(uid));
-    chownSync(join(repo.root, '..', 'uid'), uid, gid);
   });
   afterAll(async () => {
-    await execa(
-      'runuser',
-      ['-u', user, '--', 'node', bin, 'teardown', 'mine', '--repo', repo.root, '--force'],
-      { reject: false },
-    );
+    await user?.run(['teardown', 'mine', '--repo', repo.root, '--force']);
     await repo?.cleanup();
-    rmSync(install, { recursive: true, force: true });
+    user?.cleanup();
   });
 
   it('gets a container that runs as them, not root, and files they own', async () => {
-    const as = (args: string[]) =>
-      execa('runuser', ['-u', user, '--', 'node', bin, ...args], {
-        reject: false,
-        env: { ...process.env, HOME: `/home/${user}` },
-      });
-    const provision = await as(['provision', 'mine', '--repo', repo.root, '--json']);
+    const provision = await user.run(['provision', 'mine', '--repo', repo.root, '--json']);
     expect(provision.exitCode, String(provision.stderr)).toBe(0);
-    const uid = readFileSync(join(repo.root, '..', 'uid'), 'utf8');
-    const id = await as([
-      'exec',
-      'mine',
-      '--repo',
-      repo.root,
-      '--',
-      'sh',
-      '-c',
-      'id -u && touch made-inside && git add made-inside && git commit -qm inside && echo ok',
-    ]);
-    expect(String(id.stdout).split('\n'), String(id.stderr)).toEqual([uid, 'ok']);
+    const script = 'id -u && touch made-inside && git add made-inside && git commit -qm inside && echo ok';
+    const inside = await user.run(['exec', 'mine', '--repo', repo.root, '--', 'sh', '-c', script]);
+    expect(String(inside.stdout).split('\n'), String(inside.stderr)).toEqual([uid, 'ok']);
     const worktree = JSON.parse(String(provision.stdout)).worktree;
     expect(String(statSync(join(worktree, 'made-inside')).uid)).toBe(uid);
   });
