@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoId } from '../../src/plan/names.js';
+import { shInAgent } from '../helpers/agent.js';
 import { berth } from '../helpers/cli.js';
 import { docker, TEST_LABEL } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
@@ -48,16 +49,7 @@ describe('leases', () => {
   it('gc reaps an expired agent but saves its uncommitted work as a patch and keeps its unmerged branch', async () => {
     const agent = await provision('expired', '--config', shortLease());
     writeFileSync(join(agent.worktree, 'committed.txt'), 'done\n');
-    await berth([
-      'exec',
-      'expired',
-      '--repo',
-      repo.root,
-      '--',
-      'sh',
-      '-c',
-      'git add committed.txt && git commit -qm done',
-    ]);
+    await shInAgent(repo.root, 'expired', 'git add committed.txt && git commit -qm done');
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
     writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
 
@@ -98,16 +90,11 @@ describe('gc of finished work', () => {
   it('reaps an agent whose branch was squash-merged, and deletes the branch', async () => {
     const agent = await provision('squashed');
     writeFileSync(join(agent.worktree, 'feature.txt'), 'feature\n');
-    await berth([
-      'exec',
-      'squashed',
-      '--repo',
+    await shInAgent(
       repo.root,
-      '--',
-      'sh',
-      '-c',
+      'squashed',
       'git add -A && git commit -qm one && echo more >> feature.txt && git commit -qam two',
-    ]);
+    );
     expect((await gc()).actions).toEqual([]);
     await repo.git('merge', '--squash', 'berth/squashed');
     await repo.git('commit', '-qm', 'squash of squashed');
@@ -125,19 +112,8 @@ describe('gc of finished work', () => {
   it('reaps an agent whose commits were rebased onto its base', async () => {
     const agent = await provision('rebased');
     writeFileSync(join(agent.worktree, 'rebased.txt'), 'rebased\n');
-    await berth([
-      'exec',
-      'rebased',
-      '--repo',
-      repo.root,
-      '--',
-      'sh',
-      '-c',
-      'git add -A && git commit -qm rebased-work',
-    ]);
-    writeFileSync(join(repo.root, 'unrelated.txt'), 'main moved on\n');
-    await repo.git('add', 'unrelated.txt');
-    await repo.git('commit', '-qm', 'main moves');
+    await shInAgent(repo.root, 'rebased', 'git add -A && git commit -qm rebased-work');
+    await repo.commitFile('unrelated.txt', 'main moved on\n', 'main moves');
     await repo.git('cherry-pick', 'berth/rebased');
     const { actions } = await gc();
     expect(actions.map((a) => a.target)).toEqual(['rebased']);

@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shInAgent } from '../helpers/agent.js';
 import { berth } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -177,19 +178,8 @@ describe('berth sync', () => {
   it('rebases the branch on its base, and on a conflict aborts and names the files', async () => {
     const agent = JSON.parse((await berth(['provision', 'syncer', '--repo', repo.root, '--json'])).stdout);
     writeFileSync(join(agent.worktree, 'agent.txt'), 'agent\n');
-    await berth([
-      'exec',
-      'syncer',
-      '--repo',
-      repo.root,
-      '--',
-      'sh',
-      '-c',
-      'git add agent.txt && git commit -qm agent-work',
-    ]);
-    writeFileSync(join(repo.root, 'main.txt'), 'main\n');
-    await repo.git('add', 'main.txt');
-    await repo.git('commit', '-qm', 'main-work');
+    await shInAgent(repo.root, 'syncer', 'git add agent.txt && git commit -qm agent-work');
+    await repo.commitFile('main.txt', 'main\n', 'main-work');
 
     const synced = await berth(['sync', 'syncer', '--repo', repo.root]);
     expect(synced.exitCode, synced.stderr).toBe(0);

@@ -15,3 +15,8 @@ export function readEnvFile(path: string): Record<string, string> {
 export function nodeInAgent(repoRoot: string, name: string, script: string) {
   return berth(['exec', name, '--repo', repoRoot, '--', 'node', '--input-type=module', '-e', script]);
 }
+
+/** Runs a shell line in the agent's container through `berth exec`. */
+export function shInAgent(repoRoot: string, name: string, script: string) {
+  return berth(['exec', name, '--repo', repoRoot, '--', 'sh', '-c', script]);
+}

@@ -8,6 +8,8 @@ import { readState } from '../../src/state/store.js';
 export interface TestRepo {
   root: string;
   git: (...args: string[]) => Promise<string>;
+  /** Writes a file in the main working tree and commits it on the current branch. */
+  commitFile: (file: string, text: string, message: string) => Promise<void>;
   /** Tears down every agent (forced) and removes the repository and its worktrees. */
   cleanup: () => Promise<void>;
 }
@@ -31,6 +33,11 @@ export async function makeRepo(
   return {
     root,
     git,
+    commitFile: async (file, text, message) => {
+      writeFileSync(join(root, file), text);
+      await git('add', file);
+      await git('commit', '-qm', message);
+    },
     cleanup: async () => {
       const state = readState(join(root, '.git', 'berth'));
       for (const name of Object.keys(state.agents)) {
