@@ -67,7 +67,7 @@ export async function ensureImage(context: ImageContext, role: ImageRole): Promi
     return { role, image: official, official, offline: false, outcome: 'pulled' };
   } catch (error) {
     context.progress(
-      `${official}: pull failed (${firstLine(messageOf(error))}); building ${offline} from Debian packages`,
+      `${official}: pull failed (${engineReason(error)}); building ${offline} from Debian packages`,
     );
   }
   await ensureBaseImage(context);
@@ -294,6 +294,13 @@ function logPath(context: ImageContext, name: string): string {
   const file = join(dir, `${name}.log`);
   writeFileSync(file, `# berth ${new Date().toISOString()}\n`);
   return file;
+}
+
+/** The engine's own words, without dockerode's "(HTTP code 500) server error - " wrapping. */
+function engineReason(error: unknown): string {
+  return firstLine(messageOf(error))
+    .replace(/^\(HTTP code \d+\) [^-]*- /, '')
+    .trim();
 }
 
 function firstLine(text: string): string {
