@@ -220,7 +220,15 @@ export function forgetWorktree(commonGitDir: string, path: string): boolean {
 }
 
 export async function gitIdentity(root: string): Promise<{ name: string; email: string } | undefined> {
-  const name = (await git(root, ['config', 'user.name'], { allowFail: true })).stdout.trim();
-  const email = (await git(root, ['config', 'user.email'], { allowFail: true })).stdout.trim();
+  const { stdout } = await git(root, ['config', '--get-regexp', '^user\\.(name|email)$'], {
+    allowFail: true,
+  });
+  const value = (key: string) =>
+    stdout
+      .split('\n')
+      .findLast((line) => line.startsWith(`${key} `))
+      ?.slice(key.length + 1);
+  const name = value('user.name');
+  const email = value('user.email');
   return name && email ? { name, email } : undefined;
 }

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import type { AgentRecord } from '../plan/agent.js';
 import { agentEnv, renderEnvFile } from '../plan/env.js';
 import { validateAgentName } from '../plan/names.js';
-import { openRepo, type RepoOptions, requireAgent } from './context.js';
+import { openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
 import { agentContainerId, dockerExecArgs } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
 
@@ -23,17 +24,34 @@ export async function execInAgent(options: ExecOptions): Promise<number> {
   }
   const context = await openRepo(options);
   const agent = requireAgent(context, validateAgentName(options.name));
+  return runInAgent(context, agent, options.command, { tty: options.tty });
+}
+
+/**
+ * Runs a command in the agent's container as the host user, in its worktree, renewing the agent's
+ * lease while it runs; output to this terminal (with a TTY when there is one) or to a log file.
+ */
+export async function runInAgent(
+  context: RepoContext,
+  agent: AgentRecord,
+  command: string[],
+  options: { tty?: boolean; logFile?: string } = {},
+): Promise<number> {
   const id = await agentContainerId(context, agent);
-  const tty = options.tty ?? Boolean(process.stdin.isTTY);
+  const log = options.logFile ? openSync(options.logFile, 'a') : undefined;
+  const tty = log === undefined && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
   const stopRenewing = keepLeaseAlive(context, agent);
-  const child = spawn('docker', dockerExecArgs(agent, id, options.command, tty), { stdio: 'inherit' });
   try {
-    return await new Promise((resolve, reject) => {
+    const child = spawn('docker', dockerExecArgs(agent, id, command, tty), {
+      stdio: log === undefined ? 'inherit' : ['ignore', log, log],
+    });
+    return await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
     });
   } finally {
     stopRenewing();
+    if (log !== undefined) closeSync(log);
   }
 }
 

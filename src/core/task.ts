@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
 import { branchMerged, git, isWorktreeFolder } from '../adapters/git.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { validateAgentName } from '../plan/names.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
+import { runInAgent } from './exec.js';
 import { saveUncommitted } from './gc.js';
 import { type ExitPolicy, type TaskOutcome, writeOutcome } from './history.js';
-import { agentContainerId, dockerExecArgs } from './hooks.js';
-import { keepLeaseAlive } from './lease.js';
 import { type ProvisionOptions, provision } from './provision.js';
 import { removeWithHooks } from './teardown.js';
 
@@ -61,24 +58,6 @@ export async function completeTask(
     onExit: options.onExit ?? 'keep',
     progress: options.progress,
   });
-}
-
-async function runInAgent(context: RepoContext, agent: AgentRecord, command: string[], options: RunOptions) {
-  const id = await agentContainerId(context, agent);
-  const tty = options.logFile ? false : (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
-  const output = options.logFile ? openSync(options.logFile, 'a') : 'inherit';
-  const stopRenewing = keepLeaseAlive(context, agent);
-  try {
-    const child = spawn('docker', dockerExecArgs(agent, id, command, tty), {
-      stdio: [options.logFile ? 'ignore' : 'inherit', output, output],
-    });
-    return await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 143 : 1)));
-    });
-  } finally {
-    stopRenewing();
-  }
 }
 
 interface Finish {
