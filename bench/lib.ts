@@ -59,8 +59,8 @@ export async function waitForServices(databaseUrl: string, redisPort: number, re
   while (!(pg && redis)) {
     if (Date.now() > deadline) throw new Error('services did not answer within 120 s');
     [pg, redis] = await Promise.all([
-      pg || postgresAnswers(databaseUrl),
-      redis || redisAnswers(redisPort, redisPassword),
+      pg || postgresAnswers(databaseUrl).then((answer) => answer.ok),
+      redis || redisAnswers(redisPort, redisPassword).then((answer) => answer.ok),
     ]);
     if (!(pg && redis)) await sleep(50);
   }

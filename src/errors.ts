@@ -61,3 +61,36 @@ export function interrupted(): BerthError {
     exitCode: 130,
   });
 }
+
+const BUG_HINT = 'this is a bug in berth: run it again with BERTH_DEBUG=1 for the stack, and report it';
+
+/**
+ * Every error as a BerthError, so each one the user sees is one line with a hint. Operating-system
+ * errors that slipped past an adapter get a hint from their code; anything else is a bug.
+ */
+export function toBerthError(error: unknown): BerthError {
+  if (isBerthError(error)) return error;
+  const system = error as NodeJS.ErrnoException | undefined;
+  const where = system?.path ? ` (${system.path})` : '';
+  switch (system?.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return new EnvironmentError('permission-denied', `permission denied${where}`, {
+        hint: 'run berth as a user who may write there, or point BERTH_HOME at a folder you own',
+        cause: error,
+      });
+    case 'ENOSPC':
+      return new EnvironmentError('disk-full', `no space left on the device${where}`, {
+        hint: 'free disk space (docker system df shows what the engine holds), then retry',
+        cause: error,
+      });
+    case 'EMFILE':
+    case 'ENFILE':
+      return new EnvironmentError('too-many-files', `too many open files${where}`, {
+        hint: 'raise the open-file limit (ulimit -n), or run fewer provisions at once',
+        cause: error,
+      });
+    default:
+      return new BerthError('internal', messageOf(error), { hint: BUG_HINT, cause: error });
+  }
+}

@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
+import { removeTree, writeFile } from './files.js';
 import { findExecutable, isRoot, run } from './process.js';
 
 /** True on Debian, Ubuntu and their derivatives, where berth can install what it needs with apt. */
@@ -47,5 +50,58 @@ export async function aptInstall(packages: readonly string[], logFile: string): 
       hint: `see the log, then retry: ${installCommand(packages)}`,
       logFile,
     });
+  }
+}
+
+/**
+ * Downloads one package from another suite of the host's Debian mirror and unpacks it into `into`,
+ * without installing it and without touching the host's apt sources or lists (a private list folder).
+ */
+export async function downloadAndUnpack(
+  mirror: string,
+  suite: string,
+  packageName: string,
+  into: string,
+  logFile: string,
+): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), 'berth-apt-'));
+  try {
+    const sources = join(scratch, 'sources.list');
+    writeFile(
+      sources,
+      `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`,
+    );
+    const options = [
+      ['Dir::Etc::SourceList', sources],
+      ['Dir::Etc::SourceParts', '/dev/null'],
+      ['Dir::State::Lists', join(scratch, 'lists')],
+      ['Dir::Cache', join(scratch, 'cache')],
+      // Fetching into a private folder as root: apt's sandbox user could not write there.
+      ['APT::Sandbox::User', 'root'],
+    ].flatMap(([key, value]) => ['-o', `${key}=${value}`]);
+    for (const dir of ['lists/partial', 'cache/archives/partial']) writeFile(join(scratch, dir, '.keep'), '');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = await run('apt-get', [...options, 'update', '-q'], { env, logFile });
+    const download =
+      update.exitCode === 0
+        ? await run('apt-get', [...options, 'download', '-q', `${packageName}/${suite}`], {
+            env,
+            logFile,
+            cwd: scratch,
+          })
+        : update;
+    const deb = readdirSync(scratch).find((name) => name.endsWith('.deb'));
+    if (download.exitCode !== 0 || !deb) {
+      throw new EnvironmentError('download-failed', `could not download ${packageName} from ${suite}`, {
+        hint: `check that ${mirror} is reachable (see the log)`,
+        logFile,
+      });
+    }
+    const unpack = await run('dpkg-deb', ['-x', join(scratch, deb), into], { logFile });
+    if (unpack.exitCode !== 0) {
+      throw new EnvironmentError('download-failed', `could not unpack ${deb}`, { logFile });
+    }
+  } finally {
+    removeTree(scratch);
   }
 }

@@ -1,7 +1,7 @@
-import { appendFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { EngineStack } from '../plan/engine-stack.js';
+import { appendFile } from './files.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -71,11 +71,11 @@ function followProgress(docker: Docker, stream: Readable, logFile: string): Prom
       },
       (event: ProgressEvent) => {
         const line = event.stream ?? (event.status ? `${event.status}\n` : '');
-        if (line) appendFileSync(logFile, line);
+        if (line) appendFile(logFile, line);
         const message = event.errorDetail?.message ?? event.error;
         if (message) {
           failure = message.trim();
-          appendFileSync(logFile, `ERROR: ${failure}\n`);
+          appendFile(logFile, `ERROR: ${failure}\n`);
         }
       },
     );
@@ -125,6 +125,8 @@ export interface LabelledContainer {
   id: string;
   service: string | undefined;
   state: string;
+  /** The exit code of a container that has exited. */
+  exitCode?: number;
   labels: Record<string, string>;
 }
 
@@ -137,12 +139,40 @@ export async function listContainers(
   labels: Record<string, string>,
 ): Promise<LabelledContainer[]> {
   const containers = await docker.listContainers({ all: true, filters: labelFilter(labels) });
-  return containers.map((c) => ({
-    id: c.Id,
-    service: c.Labels['com.docker.compose.service'],
-    state: c.State,
-    labels: c.Labels,
-  }));
+  return containers.map((c) => {
+    const exited = /^Exited \((-?\d+)\)/.exec(c.Status ?? '');
+    return {
+      id: c.Id,
+      service: c.Labels['com.docker.compose.service'],
+      state: c.State,
+      ...(exited && { exitCode: Number(exited[1]) }),
+      labels: c.Labels,
+    };
+  });
+}
+
+/** The last lines a container wrote (stdout and stderr), for an error that says why it failed. */
+export async function containerLogTail(docker: Docker, id: string, lines: number): Promise<string[]> {
+  const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;
+  return demultiplex(raw).split('\n').filter(Boolean).slice(-lines);
+}
+
+/** Output of a container without a TTY comes in frames: 8 header bytes (stream, size), then the bytes. */
+function demultiplex(raw: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length && raw[offset + 1] === 0 && raw[offset + 2] === 0) {
+    const size = raw.readUInt32BE(offset + 4);
+    parts.push(raw.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return offset === 0 ? raw.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}
+
+/** True when an error says the engine itself is gone (its socket refused or missing), not a request failed. */
+export function engineGone(error: unknown): boolean {
+  const code = connectionErrorCode(error);
+  return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'ECONNRESET';
 }
 
 /** Removes every container, network and volume carrying all of `labels`; returns how many of each. */

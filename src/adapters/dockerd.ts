@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeFile, openForAppend } from './files.js';
 import { findExecutable } from './process.js';
 
 const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
@@ -11,12 +10,11 @@ export function findDockerd(): string | undefined {
 
 /** Starts dockerd in its own session, detached from this process, logging to a file. */
 export function startDockerd(binary: string, logFile: string): void {
-  mkdirSync(dirname(logFile), { recursive: true });
-  const log = openSync(logFile, 'a');
+  const log = openForAppend(logFile);
   try {
     const child = spawn(binary, [], { detached: true, stdio: ['ignore', log, log] });
     child.unref();
   } finally {
-    closeSync(log);
+    closeFile(log);
   }
 }

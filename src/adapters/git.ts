@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
-import { run } from './process.js';
+import { BerthError, EnvironmentError, UsageError } from '../errors.js';
+import { findExecutable, type RunResult, run } from './process.js';
 
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
 export async function git(cwd: string, args: string[], options: { allowFail?: boolean } = {}) {
@@ -9,20 +9,49 @@ export async function git(cwd: string, args: string[], options: { allowFail?: bo
     cwd,
     env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
   });
+  if (result.notStarted) throw notStarted(cwd);
   if (result.exitCode !== 0 && !options.allowFail) {
     throw new GitError(args, result.stderr.trim() || result.stdout.trim());
   }
   return result;
 }
 
-export class GitError extends Error {
+function notStarted(cwd: string): BerthError {
+  if (!findExecutable('git')) {
+    return new EnvironmentError('git-missing', 'git is not installed on this host', {
+      hint: 'install git 2.38 or newer (apt-get install git)',
+    });
+  }
+  return new UsageError('no-such-folder', `${cwd} does not exist`, {
+    hint: "pass --repo with your repository's folder",
+  });
+}
+
+/** A git command failed: git's own last line, and what usually fixes it. */
+export class GitError extends BerthError {
   constructor(
     readonly args: string[],
     readonly output: string,
   ) {
-    super(`git ${args[0]} failed: ${output.split('\n').at(-1) ?? output}`);
+    const lock = /Unable to create '([^']+\.lock)'/.exec(output)?.[1];
+    super('git-failed', `git ${args[0]} failed: ${lastLine(output)}`, {
+      hint: lock
+        ? `another git command is running in this repository, or one crashed: if none runs, remove ${lock}`
+        : 'put the repository right with git (git status says what it is in the middle of), then retry',
+    });
     this.name = 'GitError';
   }
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').filter((line) => line.trim());
+  // git puts the reason after "fatal:" or "error:"; hints ("hint: …") follow it.
+  return lines.find((line) => /^(fatal|error):/.test(line)) ?? lines.at(-1) ?? text;
+}
+
+function failIfNotStarted(result: RunResult, cwd: string): RunResult {
+  if (result.notStarted) throw notStarted(cwd);
+  return result;
 }
 
 export interface RepoInfo {
@@ -196,7 +225,7 @@ export async function tipContainedElsewhere(root: string, branch: string): Promi
  */
 export async function uncommittedPatch(worktree: string, indexFile: string): Promise<string> {
   const env = { ...process.env, GIT_INDEX_FILE: indexFile, LC_ALL: 'C' };
-  const read = await run('git', ['read-tree', 'HEAD'], { cwd: worktree, env });
+  const read = failIfNotStarted(await run('git', ['read-tree', 'HEAD'], { cwd: worktree, env }), worktree);
   const add = read.exitCode === 0 ? await run('git', ['add', '-A'], { cwd: worktree, env }) : read;
   if (add.exitCode !== 0) throw new GitError(['add'], add.stderr);
   const diff = await run('git', ['diff', '--cached', '--binary', 'HEAD'], { cwd: worktree, env });

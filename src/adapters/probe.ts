@@ -9,39 +9,63 @@ export function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+/** Whether a service answered as it should, and if not, what it did instead (for the error). */
+export type ProbeAnswer = { ok: true } | { ok: false; answer: string };
+
+const PROBE_TIMEOUT_MS = 2000;
+
 /** Connects with the agent's own credentials and runs a query: the user, password and database all work. */
-export async function postgresAnswers(url: string): Promise<boolean> {
+export async function postgresAnswers(url: string): Promise<ProbeAnswer> {
   // Loaded on first use, while the containers start, not on every command's start-up.
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+    query_timeout: PROBE_TIMEOUT_MS,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
     await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, answer: describeFailure(error) };
   } finally {
     await client.end().catch(() => {});
   }
 }
 
+function describeFailure(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code === 'ECONNREFUSED') return 'connection refused: nothing listens on the port';
+  if (/terminated unexpectedly|ECONNRESET|socket hang up/i.test(message ?? ''))
+    return 'connection closed without a reply: nothing listens in the container yet';
+  return (message ?? String(error)).split('\n')[0] ?? 'no answer';
+}
+
 /** Sends AUTH and PING over RESP and expects +OK and +PONG. */
-export function redisAnswers(port: number, password: string): Promise<boolean> {
+export function redisAnswers(port: number, password: string): Promise<ProbeAnswer> {
   return new Promise((resolve) => {
     const socket = new Socket();
     let reply = '';
-    const done = (ok: boolean) => {
+    const done = (answer: ProbeAnswer) => {
       socket.destroy();
-      resolve(ok);
+      resolve(answer);
     };
-    socket.setTimeout(2000, () => done(false));
-    socket.once('error', () => done(false));
+    const fail = (answer: string) => done({ ok: false, answer });
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => fail(`no reply within ${PROBE_TIMEOUT_MS / 1000} s`));
+    socket.once('error', (error) => fail(describeFailure(error)));
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8');
-      if (reply.includes('\r\n+PONG\r\n') || reply.startsWith('-')) done(reply === '+OK\r\n+PONG\r\n');
+      if (reply.includes('\r\n+PONG\r\n') || reply.startsWith('-')) {
+        done(
+          reply === '+OK\r\n+PONG\r\n'
+            ? { ok: true }
+            : { ok: false, answer: reply.split('\r\n')[0] ?? reply },
+        );
+      }
     });
-    socket.once('close', () => done(false));
+    socket.once('close', () => fail(describeFailure(new Error('socket hang up'))));
     socket.connect(port, '127.0.0.1', () => {
       const auth = `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`;
       socket.write(`${auth}*1\r\n$4\r\nPING\r\n`);

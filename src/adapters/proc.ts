@@ -1,10 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-/** A process, identified so that a reused pid is not mistaken for it: pid plus its start time. */
-export interface ProcessId {
-  pid: number;
-  startTime: string;
-}
+import type { ProcessId } from '../plan/agent.js';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or undefined if it is gone. */
 function startTimeOf(pid: number): string | undefined {

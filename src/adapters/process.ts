@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync } from 'node:fs';
+import { accessSync, closeSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { openForAppend } from './files.js';
 
 export interface RunResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** The program could not be started: not installed, or its working folder is missing. */
+  notStarted?: boolean;
 }
 
 export interface RunOptions {
@@ -26,7 +29,7 @@ export interface RunOptions {
  */
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const log = options.logFile ? openSync(options.logFile, 'a') : undefined;
+    const log = options.logFile ? openForAppend(options.logFile) : undefined;
     const output = log ?? 'pipe';
     const child = spawn(command, args, {
       cwd: options.cwd,
@@ -50,8 +53,8 @@ export function run(command: string, args: readonly string[], options: RunOption
     };
     child.once('error', (error: NodeJS.ErrnoException) => {
       // ENOENT: not installed; ABORT_ERR: cancelled by the signal, reported like a kill.
-      const exitCode = error.code === 'ENOENT' ? 127 : 130;
-      finish({ exitCode, stdout: '', stderr: error.message });
+      const notStarted = error.code === 'ENOENT';
+      finish({ exitCode: notStarted ? 127 : 130, stdout: '', stderr: error.message, notStarted });
     });
     child.once('close', (code, signal) => {
       const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');

@@ -1,4 +1,4 @@
-import { isBerthError, messageOf } from '../errors.js';
+import { messageOf, toBerthError } from '../errors.js';
 
 /** Where a command writes: results to stdout, progress and logs to stderr. */
 export interface Io {
@@ -21,23 +21,22 @@ export function progressTo(io: Io): (message: string) => void {
 
 /** One line saying what failed and what to do; in JSON mode the same as one object on stdout. */
 export function reportError(io: Io, error: unknown, json: boolean): number {
-  const berth = isBerthError(error) ? error : undefined;
-  const exitCode = berth?.exitCode ?? 1;
-  const message = messageOf(error).split('\n')[0] ?? 'unknown error';
+  const berth = toBerthError(error);
+  const message = messageOf(berth).split('\n')[0] ?? 'unknown error';
   if (json) {
     printJson(io, {
       outcome: 'error',
-      code: berth?.code ?? 'internal',
+      code: berth.code,
       message,
-      hint: berth?.hint,
-      logFile: berth?.logFile,
-      details: berth?.details.length ? berth.details : undefined,
+      hint: berth.hint,
+      logFile: berth.logFile,
+      details: berth.details.length ? berth.details : undefined,
     });
   }
-  const hint = berth?.hint ? ` (hint: ${berth.hint})` : '';
-  const log = berth?.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
+  const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
+  const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
   io.stderr(`berth: error: ${message}${log}${hint}\n`);
-  for (const detail of berth?.details ?? []) io.stderr(`berth:   ${detail}\n`);
-  if (!berth && process.env.BERTH_DEBUG) io.stderr(`${(error as Error)?.stack ?? ''}\n`);
-  return exitCode;
+  for (const detail of berth.details) io.stderr(`berth:   ${detail}\n`);
+  if (process.env.BERTH_DEBUG) io.stderr(`${(error as Error)?.stack ?? ''}\n`);
+  return berth.exitCode;
 }

@@ -1,18 +1,17 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { type ComposeCli, detectCompose } from '../adapters/compose.js';
+import { type ComposeCli, chooseCompose, composeMissing, detectAllCompose } from '../adapters/compose.js';
 import { connect } from '../adapters/docker.js';
+import { readText, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
 import { findExecutable } from '../adapters/process.js';
 import { loadConfig } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
-import { EnvironmentError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { repoId } from '../plan/names.js';
-import { berthDir, readState } from '../state/store.js';
+import { berthDir, hostPaths, type RepoPaths, repoPaths } from '../state/paths.js';
+import { readState } from '../state/store.js';
 import { connectEngine } from './engine.js';
-import { hostStateDir } from './host-paths.js';
 
 /** What every agent command needs to know about the repository it works on. */
 export interface RepoContext {
@@ -21,6 +20,7 @@ export interface RepoContext {
   repoId: string;
   /** berth's folder in the common git directory: state, locks, and one folder per agent. */
   berthDir: string;
+  paths: RepoPaths;
   docker: Docker;
 }
 
@@ -42,16 +42,13 @@ export async function openRepo(
     commonGitDir,
     repoId: repoId(commonGitDir),
     berthDir: berthDir(commonGitDir),
+    paths: repoPaths(berthDir(commonGitDir)),
     docker,
   };
 }
 
 export function loadRepoConfig(context: RepoContext, configPath?: string): BerthConfig {
   return loadConfig(context.root, configPath);
-}
-
-export function agentDir(context: RepoContext, name: string): string {
-  return join(context.berthDir, 'agents', name);
 }
 
 export function findAgent(context: RepoContext, name: string): AgentRecord | undefined {
@@ -69,39 +66,36 @@ export function requireAgent(context: RepoContext, name: string): AgentRecord {
 }
 
 /**
- * The Compose that `berth host init` found (cached in berth's host folder: probing Compose v1 costs a
- * Python start), else found now.
+ * The Compose to use among those `berth host init` found (cached in berth's host folder: probing
+ * Compose v1 costs a Python start), else among those found now. BERTH_COMPOSE=v1|v2 chooses.
  */
-export async function knownCompose(): Promise<ComposeCli> {
-  const cacheFile = join(hostStateDir(), 'compose.json');
-  try {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as ComposeCli;
-    if (cached.command?.[0] && findExecutable(cached.command[0])) return cached;
-  } catch {}
-  const cli = await requireCompose();
-  rememberCompose(cli);
-  return cli;
+export async function knownCompose(env: NodeJS.ProcessEnv = process.env): Promise<ComposeCli> {
+  const cached = readComposeCache(env);
+  const usable = cached?.filter((cli) => findExecutable(cli.command[0]));
+  if (usable && usable.length === cached?.length) {
+    const chosen = chooseCompose(usable, env);
+    if (chosen) return chosen;
+  }
+  const found = await detectAllCompose();
+  rememberCompose(found, env);
+  const chosen = chooseCompose(found, env);
+  if (!chosen) throw composeMissing();
+  return chosen;
 }
 
-export function rememberCompose(cli: ComposeCli): void {
+function readComposeCache(env: NodeJS.ProcessEnv): ComposeCli[] | undefined {
   try {
-    mkdirSync(hostStateDir(), { recursive: true });
-    writeFileSync(join(hostStateDir(), 'compose.json'), `${JSON.stringify(cli)}\n`);
+    const cached = JSON.parse(readText(hostPaths(env).composeCache) ?? 'null') as unknown;
+    return Array.isArray(cached) && cached.every((cli) => Array.isArray(cli?.command)) ? cached : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function rememberCompose(found: ComposeCli[], env: NodeJS.ProcessEnv = process.env): void {
+  try {
+    writeFile(hostPaths(env).composeCache, `${JSON.stringify(found)}\n`);
   } catch {
     // Only a cache: a host folder we may not write costs a probe next time.
   }
-}
-
-export async function requireCompose(): Promise<ComposeCli> {
-  const cli = await detectCompose();
-  if (!cli) {
-    throw new EnvironmentError(
-      'compose-missing',
-      'neither `docker compose` nor `docker-compose` is installed',
-      {
-        hint: 'run `berth host init --install` as root, or install the Compose plugin',
-      },
-    );
-  }
-  return cli;
 }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { aptInstall, installCommand } from '../adapters/apt.js';
-import { type ComposeCli, detectCompose } from '../adapters/compose.js';
+import { aptInstall, downloadAndUnpack, installCommand, readOsRelease } from '../adapters/apt.js';
+import { type ComposeCli, chooseCompose, detectAllCompose } from '../adapters/compose.js';
+import { debianMirror } from '../adapters/debootstrap.js';
 import {
   connect,
   connectionErrorCode,
@@ -13,14 +14,17 @@ import {
   engineVersion,
 } from '../adapters/docker.js';
 import { findDockerd, startDockerd } from '../adapters/dockerd.js';
+import { installExecutable, removeTree } from '../adapters/files.js';
 import { isRoot } from '../adapters/process.js';
 import { EnvironmentError, messageOf } from '../errors.js';
+import { COMPOSE_PLUGIN_DIR, composeV2Source } from '../plan/compose-source.js';
+import type { HostPaths } from '../state/paths.js';
 
 export const ENGINE_PACKAGES = ['docker.io', 'docker-compose'] as const;
 
 export interface EngineOptions {
   install: boolean;
-  stateDir: string;
+  paths: HostPaths;
   /** How long to wait for a started dockerd to answer. */
   startTimeoutMs?: number;
   progress: (message: string) => void;
@@ -35,30 +39,47 @@ export interface EngineStatus {
   docker: Docker;
 }
 
+/**
+ * For tests of a fresh host on a machine that is not one: BERTH_TEST_ASSUME_MISSING=engine,compose makes
+ * host init treat them as not installed until it has installed them, so the install path really runs.
+ */
+export function assumedMissing(env: NodeJS.ProcessEnv = process.env): Set<string> {
+  return new Set((env.BERTH_TEST_ASSUME_MISSING ?? '').split(',').filter(Boolean));
+}
+
 /** Finds the Docker engine; if the default socket is silent, installs (when asked) and starts dockerd. */
 export async function ensureEngine(options: EngineOptions): Promise<EngineStatus> {
   const endpoint = engineEndpoint(options.env);
   const docker = connect(endpoint);
-  const first = await ping(docker);
+  const pretend = assumedMissing(options.env).has('engine');
+  const first: Ping = pretend
+    ? { ok: false, code: 'ENOENT', message: 'assumed missing' }
+    : await ping(docker);
   if (first.ok) return { outcome: 'found', endpoint: describeEndpoint(endpoint), ...first.info, docker };
 
   const startable = endpoint.kind === 'unix' && endpoint.path === DEFAULT_SOCKET;
   if (!startable || first.code === 'EACCES') throw unreachable(endpoint, first.code, first.message);
 
   let installed = false;
-  if (!findDockerd()) {
+  if (pretend || !findDockerd()) {
     if (!options.install) {
       throw new EnvironmentError('engine-not-installed', 'no Docker engine is installed on this host', {
         hint: `run \`berth host init --install\` as root, or: ${installCommand(ENGINE_PACKAGES)}`,
       });
     }
     options.progress(`installing ${ENGINE_PACKAGES.join(', ')} with apt-get`);
-    await aptInstall(ENGINE_PACKAGES, join(options.stateDir, 'logs', 'install.log'));
+    await aptInstall(ENGINE_PACKAGES, options.paths.log('install'));
     installed = true;
+    // A package may start its service itself: ask again before starting a second engine.
+    const after = await ping(docker);
+    if (after.ok)
+      return { outcome: 'installed', endpoint: describeEndpoint(endpoint), ...after.info, docker };
   }
   const dockerd = findDockerd();
   if (!dockerd)
-    throw new EnvironmentError('engine-not-installed', 'dockerd is still not on PATH after installing');
+    throw new EnvironmentError('engine-not-installed', 'dockerd is still not on PATH after installing', {
+      hint: `install the engine yourself (${installCommand(ENGINE_PACKAGES)}), then run berth host init`,
+    });
   if (!isRoot()) {
     throw new EnvironmentError(
       'engine-not-running',
@@ -69,7 +90,7 @@ export async function ensureEngine(options: EngineOptions): Promise<EngineStatus
     );
   }
 
-  const logFile = join(options.stateDir, 'dockerd.log');
+  const logFile = options.paths.dockerdLog;
   options.progress(`starting dockerd (log: ${logFile})`);
   startDockerd(dockerd, logFile);
   const info = await waitForEngine(docker, options.startTimeoutMs ?? 30_000);
@@ -149,15 +170,39 @@ export function unreachable(
 
 export interface ComposeOptions {
   install: boolean;
-  stateDir: string;
+  paths: HostPaths;
   progress: (message: string) => void;
+  env?: NodeJS.ProcessEnv;
 }
 
-/** Compose v2 if present, else v1; with --install, installs v1 from the OS packages when neither is there. */
-export async function ensureCompose(options: ComposeOptions): Promise<ComposeCli & { installed: boolean }> {
-  const found = await detectCompose();
-  if (found) return { ...found, installed: false };
-  if (!options.install) {
+export interface ComposeStatus {
+  chosen: ComposeCli;
+  /** Every Compose found, v2 first: what berth remembers for later commands. */
+  found: ComposeCli[];
+  installed: boolean;
+}
+
+/**
+ * Compose v2 if present, else v1. With --install, installs v2 where the OS offers it (Debian 12: from
+ * Debian 13's package), and v1 from the OS packages when no Compose can be had otherwise.
+ */
+export async function ensureCompose(options: ComposeOptions): Promise<ComposeStatus> {
+  const env = options.env ?? process.env;
+  const pretend = assumedMissing(env).has('compose');
+  let found = pretend ? [] : await detectAllCompose();
+  let installed = false;
+  if (options.install && !found.some((cli) => cli.variant === 'v2')) {
+    installed = await installComposeV2(options);
+    found = await detectAllCompose();
+  }
+  if (options.install && (found.length === 0 || pretend)) {
+    options.progress('installing docker-compose (v1) with apt-get');
+    await aptInstall(['docker-compose'], options.paths.log('install'));
+    installed = true;
+    found = await detectAllCompose();
+  }
+  const chosen = chooseCompose(found, env);
+  if (!chosen) {
     throw new EnvironmentError(
       'compose-missing',
       'neither `docker compose` nor `docker-compose` is installed',
@@ -166,10 +211,31 @@ export async function ensureCompose(options: ComposeOptions): Promise<ComposeCli
       },
     );
   }
-  options.progress('installing docker-compose with apt-get');
-  await aptInstall(['docker-compose'], join(options.stateDir, 'logs', 'install.log'));
-  const installed = await detectCompose();
-  if (!installed)
-    throw new EnvironmentError('compose-missing', 'docker-compose is still missing after installing it');
-  return { ...installed, installed: true };
+  return { chosen, found, installed };
+}
+
+/** Installs Compose v2 as a Docker CLI plugin where the OS offers it; false (with a word) where not. */
+async function installComposeV2(options: ComposeOptions): Promise<boolean> {
+  const source = composeV2Source(readOsRelease());
+  const logFile = options.paths.log('install');
+  try {
+    if (source.kind === 'none') throw new Error(source.reason);
+    if (source.kind === 'apt') {
+      options.progress(`installing Compose v2 (${source.packages.join(', ')}) with apt-get`);
+      await aptInstall(source.packages, logFile);
+      return true;
+    }
+    options.progress(`installing Compose v2 from Debian ${source.suite}'s ${source.package} package`);
+    const unpacked = join(options.paths.build, 'compose-v2');
+    removeTree(unpacked);
+    await downloadAndUnpack(debianMirror(), source.suite, source.package, unpacked, logFile);
+    installExecutable(join(unpacked, source.plugin), join(COMPOSE_PLUGIN_DIR, 'docker-compose'));
+    removeTree(unpacked);
+    return true;
+  } catch (error) {
+    options.progress(
+      `Compose v2 could not be installed (${messageOf(error)}); Compose v1 remains the fallback`,
+    );
+    return false;
+  }
 }

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { dockerExec } from '../adapters/docker-cli.js';
+import { readText } from '../adapters/files.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { agentEnv, renderEnvFile } from '../plan/env.js';
 import { validateAgentName } from '../plan/names.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
-import { agentContainerId, dockerExecArgs } from './hooks.js';
+import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
 
 export interface ExecOptions extends RepoOptions {
@@ -37,21 +37,13 @@ export async function runInAgent(
   command: string[],
   options: { tty?: boolean; logFile?: string } = {},
 ): Promise<number> {
-  const id = await agentContainerId(context, agent);
-  const log = options.logFile ? openSync(options.logFile, 'a') : undefined;
-  const tty = log === undefined && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
+  const target = await agentExecTarget(context, agent);
+  const tty = !options.logFile && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
   const stopRenewing = keepLeaseAlive(context, agent);
   try {
-    const child = spawn('docker', dockerExecArgs(agent, id, command, tty), {
-      stdio: log === undefined ? 'inherit' : ['ignore', log, log],
-    });
-    return await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
-    });
+    return await dockerExec(target, command, { tty, logFile: options.logFile });
   } finally {
     stopRenewing();
-    if (log !== undefined) closeSync(log);
   }
 }
 
@@ -72,6 +64,8 @@ export async function agentEnvText(options: EnvOptions): Promise<string> {
   const agent = requireAgent(context, validateAgentName(options.name));
   if (options.container)
     return renderEnvFile(agentEnv(agent, 'container'), `berth agent ${agent.name}: container view`);
-  if (existsSync(agent.envFile)) return readFileSync(agent.envFile, 'utf8');
-  return renderEnvFile(agentEnv(agent, 'host'), `berth agent ${agent.name}: generated, not committed`);
+  return (
+    readText(agent.envFile) ??
+    renderEnvFile(agentEnv(agent, 'host'), `berth agent ${agent.name}: generated, not committed`)
+  );
 }

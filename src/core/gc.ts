@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { listContainers, removeLabelled } from '../adapters/docker.js';
+import { ensureDir, exists, removeTree, writeFile } from '../adapters/files.js';
 import {
   branchMerged,
   branchTip,
@@ -89,7 +90,7 @@ async function reapReason(
   if (await mergedAndClean(context, agent))
     return `its branch ${agent.branch} is merged into ${agent.baseRef}`;
   const containers = await listContainers(context.docker, agentLabels(context.repoId, agent.name));
-  if (containers.length === 0 && !existsSync(agent.worktree)) return 'its containers and worktree are gone';
+  if (containers.length === 0 && !exists(agent.worktree)) return 'its containers and worktree are gone';
   return undefined;
 }
 
@@ -117,17 +118,14 @@ export async function saveUncommitted(
   worktree: string,
 ): Promise<string | undefined> {
   if ((await uncommittedChanges(worktree)).length === 0) return undefined;
-  const dir = join(context.berthDir, 'saved');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const index = join(dir, `.${name}-${stamp}.index`);
+  const file = context.paths.savedPatch(name, Date.now());
+  const index = join(dirname(file), `.${basename(file)}.index`);
+  ensureDir(dirname(file));
   try {
-    const patch = await uncommittedPatch(worktree, index);
-    const file = join(dir, `${name}-${stamp}.patch`);
-    writeFileSync(file, patch, { mode: 0o600 });
+    writeFile(file, await uncommittedPatch(worktree, index), 0o600);
     return file;
   } finally {
-    rmSync(index, { force: true });
+    removeTree(index);
   }
 }
 
@@ -178,7 +176,7 @@ async function sweepWorktrees(context: RepoContext, config: BerthConfig, claimed
     });
   }
   const folder = dirname(worktreePath(context.root, 'x', config.worktree.folder));
-  if (!existsSync(folder)) return;
+  if (!exists(folder)) return;
   const registered = new Set((await listWorktrees(context.root)).map((entry) => entry.path));
   for (const name of readdirSync(folder)) {
     const path = join(folder, name);
@@ -190,7 +188,7 @@ async function sweepWorktrees(context: RepoContext, config: BerthConfig, claimed
         reason: 'left in berth worktree folder, registered with no git worktree',
       },
       async () => {
-        rmSync(path, { recursive: true, force: true });
+        removeTree(path);
         return undefined;
       },
     );

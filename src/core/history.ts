@@ -1,8 +1,6 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyTree, exists, readText, removeTree, writeFile } from '../adapters/files.js';
 import type { AgentRecord } from '../plan/agent.js';
 import type { RepoContext } from './context.js';
-import { agentLogDir } from './hooks.js';
 
 /** What happened to an agent's task: kept after the agent is gone, for `berth show` and `berth logs`. */
 export interface TaskOutcome {
@@ -29,33 +27,20 @@ export interface TaskOutcome {
 export type ExitPolicy = 'keep' | 'teardown' | 'teardown-if-merged';
 export const EXIT_POLICIES: readonly ExitPolicy[] = ['keep', 'teardown', 'teardown-if-merged'];
 
-export function historyDir(context: RepoContext, name: string): string {
-  return join(context.berthDir, 'history', name);
-}
-
-export function historyLogDir(context: RepoContext, name: string): string {
-  return join(historyDir(context, name), 'logs');
-}
-
 /** Copies the agent's logs to its history, which outlives the agent. */
 export function archiveLogs(context: RepoContext, agent: AgentRecord): void {
-  const logs = agentLogDir(agent);
-  if (!existsSync(logs)) return;
-  const target = historyLogDir(context, agent.name);
-  rmSync(target, { recursive: true, force: true });
-  mkdirSync(target, { recursive: true });
-  cpSync(logs, target, { recursive: true });
+  const logs = context.paths.agentLogs(agent.name);
+  if (!exists(logs)) return;
+  const target = context.paths.historyLogs(agent.name);
+  removeTree(target);
+  copyTree(logs, target);
 }
 
 export function writeOutcome(context: RepoContext, outcome: TaskOutcome): void {
-  mkdirSync(historyDir(context, outcome.name), { recursive: true });
-  writeFileSync(
-    join(historyDir(context, outcome.name), 'outcome.json'),
-    `${JSON.stringify(outcome, null, 2)}\n`,
-  );
+  writeFile(context.paths.outcomeFile(outcome.name), `${JSON.stringify(outcome, null, 2)}\n`);
 }
 
 export function readOutcome(context: RepoContext, name: string): TaskOutcome | undefined {
-  const file = join(historyDir(context, name), 'outcome.json');
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as TaskOutcome) : undefined;
+  const text = readText(context.paths.outcomeFile(name));
+  return text === undefined ? undefined : (JSON.parse(text) as TaskOutcome);
 }

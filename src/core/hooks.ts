@@ -1,6 +1,7 @@
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { listContainers } from '../adapters/docker.js';
+import { dockerExec, type ExecTarget } from '../adapters/docker-cli.js';
+import { appendFile, exists } from '../adapters/files.js';
 import { run } from '../adapters/process.js';
 import type { HookCommand } from '../config/schema.js';
 import { BerthError, EnvironmentError, interrupted } from '../errors.js';
@@ -31,24 +32,13 @@ export async function agentContainerId(context: RepoContext, agent: AgentRecord)
   return running.id;
 }
 
-/** Arguments of `docker exec` running a command as the agent's user in its worktree. */
-export function dockerExecArgs(
-  agent: AgentRecord,
-  containerId: string,
-  command: string[],
-  tty = false,
-): string[] {
-  const flags = tty ? ['-i', '-t'] : ['-i'];
-  return [
-    'exec',
-    ...flags,
-    '-u',
-    `${agent.user.uid}:${agent.user.gid}`,
-    '-w',
-    agent.worktree,
-    containerId,
-    ...command,
-  ];
+/** The agent's running container, its user and its worktree: where `exec` and hooks run commands. */
+export async function agentExecTarget(context: RepoContext, agent: AgentRecord): Promise<ExecTarget> {
+  return {
+    containerId: await agentContainerId(context, agent),
+    user: `${agent.user.uid}:${agent.user.gid}`,
+    workdir: agent.worktree,
+  };
 }
 
 /** Runs a hook's commands in order, in the agent container or on the host; stops at the first failure. */
@@ -67,37 +57,30 @@ export async function runHooks(
   options: HookRun = {},
 ) {
   if (commands.length === 0) return;
-  const logDir = options.logDir ?? agentLogDir(agent);
+  const logDir = options.logDir ?? context.paths.agentLogs(agent.name);
   const logFile = hookLog(logDir, hook);
-  mkdirSync(logDir, { recursive: true });
   const { signal } = options;
   for (const entry of commands) {
     const { run: command, on } = typeof entry === 'string' ? { run: entry, on: 'agent' as const } : entry;
-    appendFileSync(logFile, `$ ${command}   (${hook}, on ${on}, ${new Date().toISOString()})\n`);
+    appendFile(logFile, `$ ${command}   (${hook}, on ${on}, ${new Date().toISOString()})\n`);
     // The command is the user's own shell line from berth.yaml: sh runs it as written.
-    const result =
+    const exitCode =
       on === 'host'
-        ? await run('sh', ['-c', command], {
-            cwd: existsSync(agent.worktree) ? agent.worktree : context.root,
-            env: { ...process.env, ...agentEnv(agent, 'host') },
-            logFile,
-            signal,
-          })
-        : await run(
-            'docker',
-            dockerExecArgs(agent, await agentContainerId(context, agent), ['sh', '-c', command]),
-            { logFile, signal },
-          );
+        ? (
+            await run('sh', ['-c', command], {
+              cwd: exists(agent.worktree) ? agent.worktree : context.root,
+              env: { ...process.env, ...agentEnv(agent, 'host') },
+              logFile,
+              signal,
+            })
+          ).exitCode
+        : await dockerExec(await agentExecTarget(context, agent), ['sh', '-c', command], { logFile, signal });
     if (signal?.aborted) throw interrupted();
-    if (result.exitCode !== 0) {
-      throw new BerthError('hook-failed', `${hook} command \`${command}\` exited with ${result.exitCode}`, {
+    if (exitCode !== 0) {
+      throw new BerthError('hook-failed', `${hook} command \`${command}\` exited with ${exitCode}`, {
         hint: `fix the command (hooks.${hook} in berth.yaml); its output is in the log`,
         logFile,
       });
     }
   }
-}
-
-export function agentLogDir(agent: AgentRecord): string {
-  return join(agent.stateDir, 'logs');
 }

@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import type { ComposeVariant } from '../adapters/compose.js';
 import { IMAGE_ROLES, type ImageStatus } from '../plan/images.js';
+import { hostPaths } from '../state/paths.js';
 import { rememberCompose } from './context.js';
 import { ensureCompose, ensureEngine } from './engine.js';
-import { hostStateDir } from './host-paths.js';
 import { ensureFastPostgres, ensureImage } from './images.js';
 
 export interface HostInitOptions {
@@ -31,18 +30,17 @@ export interface HostInitResult {
 export async function hostInit(options: HostInitOptions = {}): Promise<HostInitResult> {
   const install = options.install ?? false;
   const progress = options.progress ?? (() => {});
-  const stateDir = hostStateDir(options.env);
-  mkdirSync(stateDir, { recursive: true });
+  const paths = hostPaths(options.env);
 
-  const { docker, ...engine } = await ensureEngine({ install, stateDir, progress, env: options.env });
+  const { docker, ...engine } = await ensureEngine({ install, paths, progress, env: options.env });
   // Compose before images: both may run apt-get, which cannot run twice at once.
-  const composeCli = await ensureCompose({ install, stateDir, progress });
-  const imageContext = { docker, stateDir, install, progress };
+  const composeCli = await ensureCompose({ install, paths, progress, env: options.env });
+  const imageContext = { docker, paths, install, progress };
   const images = await Promise.all(IMAGE_ROLES.map((role) => ensureImage(imageContext, role)));
   const postgres = images.find((image) => image.role === 'postgres');
   if (postgres) images.push(await ensureFastPostgres(imageContext, postgres.image));
-  const { installed, ...compose } = composeCli;
-  rememberCompose(compose);
+  const { chosen: compose, found, installed } = composeCli;
+  rememberCompose(found, options.env);
   return {
     engine,
     compose: { ...compose, outcome: installed ? 'installed' : 'found' },

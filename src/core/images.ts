@@ -1,20 +1,12 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { aptInstall } from '../adapters/apt.js';
 import { debianMirror, debootstrap, findDebootstrap } from '../adapters/debootstrap.js';
 import { buildImage, importImage, inspectImage, pullImage } from '../adapters/docker.js';
+import { ensureDir, writeFile } from '../adapters/files.js';
 import { packFromNpm } from '../adapters/npm.js';
 import { isRoot } from '../adapters/process.js';
 import { EnvironmentError, messageOf } from '../errors.js';
@@ -33,12 +25,13 @@ import {
   OFFLINE_NPM_MAJOR,
   offlineImage,
 } from '../plan/images.js';
+import type { HostPaths } from '../state/paths.js';
 
 export const TEMPLATES_DIR = join(packageRoot(), 'templates');
 
 export interface ImageContext {
   docker: Docker;
-  stateDir: string;
+  paths: HostPaths;
   /** May install missing OS packages (debootstrap) with apt-get. */
   install: boolean;
   progress: (message: string) => void;
@@ -117,8 +110,8 @@ async function buildBaseImage(context: ImageContext): Promise<void> {
   }
   const mirror = debianMirror();
   context.progress(`building ${OFFLINE_BASE_IMAGE} with debootstrap from ${mirror} (log: ${logFile})`);
-  const buildDir = join(context.stateDir, 'build');
-  mkdirSync(buildDir, { recursive: true });
+  const buildDir = context.paths.build;
+  ensureDir(buildDir);
   const workDir = mkdtempSync(join(buildDir, 'rootfs-'));
   const rootfs = join(workDir, 'rootfs');
   try {
@@ -177,8 +170,8 @@ interface TemplateBuild {
 /** `docker build` of a folder under templates/, FROM `base`, with the host's proxy settings. */
 async function buildFromTemplate(context: ImageContext, build: TemplateBuild): Promise<void> {
   context.progress(`building ${build.tag} (log: ${build.logFile})`);
-  const buildDir = join(context.stateDir, 'build');
-  mkdirSync(buildDir, { recursive: true });
+  const buildDir = context.paths.build;
+  ensureDir(buildDir);
   const contextDir = mkdtempSync(join(buildDir, `${build.template}-`));
   try {
     const files = readdirSync(join(TEMPLATES_DIR, build.template));
@@ -288,11 +281,10 @@ function buildFailure(tag: string, error: unknown, logFile: string): Environment
   );
 }
 
+/** A fresh log for one build. */
 function logPath(context: ImageContext, name: string): string {
-  const dir = join(context.stateDir, 'logs');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${name}.log`);
-  writeFileSync(file, `# berth ${new Date().toISOString()}\n`);
+  const file = context.paths.log(name);
+  writeFile(file, `# berth ${new Date().toISOString()}\n`);
   return file;
 }
 

@@ -12,22 +12,22 @@ export function leaseExpired(agent: AgentRecord, now = Date.now()): boolean {
 }
 
 /** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
-export async function renewLease(context: RepoContext, name: string): Promise<string> {
+export async function renewLease(context: RepoContext, name: string, now = Date.now()): Promise<string> {
   requireAgent(context, name);
   return updateState(context.berthDir, (state) => {
     const agent = state.agents[name];
     if (!agent) return '';
-    agent.lease = leaseFrom(agent.lease.ttlSeconds);
+    agent.lease = leaseFrom(agent.lease.ttlSeconds, now);
     return agent.lease.expiresAt;
   });
 }
 
 export async function heartbeat(
-  options: RepoOptions & { name: string },
+  options: RepoOptions & { name: string; now?: number },
 ): Promise<{ name: string; leaseExpiresAt: string }> {
   const context = await openRepo(options, { engine: false });
   const name = validateAgentName(options.name);
-  return { name, leaseExpiresAt: await renewLease(context, name) };
+  return { name, leaseExpiresAt: await renewLease(context, name, options.now) };
 }
 
 /** Renews the lease now and every third of its time-to-live until stopped (while `berth exec` runs). */

@@ -119,7 +119,7 @@ export async function reserve(
       worktree: target.worktree,
       composeProject: composeProject(context.repoId, name),
       labels: { ...extraLabels(process.env.BERTH_LABELS), ...agentLabels(context.repoId, name) },
-      composeFile: composeFile(dir),
+      composeFile: context.paths.composeFile(name),
       envFile: join(target.worktree, config.envFile),
       stateDir: dir,
       configFile: configFile && resolve(configFile),
@@ -147,8 +147,6 @@ export async function reserve(
     return agent;
   });
 }
-
-export const composeFile = (dir: string) => join(dir, 'compose.yaml');
 
 export function alreadyProvisioned(context: RepoContext, name: string): UsageError {
   return new UsageError('agent-exists', `agent "${name}" is already provisioned in ${context.root}`, {

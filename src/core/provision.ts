@@ -1,7 +1,8 @@
-import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ComposeCli, compose } from '../adapters/compose.js';
 import { applyStack, removeLabelled } from '../adapters/docker.js';
+import { appendFile, copyTree, ensureDir, exists, removeTree, writeFile } from '../adapters/files.js';
 import { addWorktree, deleteBranch, isLocalBranch, lockWorktree } from '../adapters/git.js';
 import type { BerthConfig } from '../config/schema.js';
 import { BerthError, interrupted, messageOf, UsageError } from '../errors.js';
@@ -12,7 +13,6 @@ import { agentEnv, renderEnvFile } from '../plan/env.js';
 import { agentLabels, validateAgentName } from '../plan/names.js';
 import { updateState, withGitLock } from '../state/store.js';
 import {
-  agentDir,
   findAgent,
   knownCompose,
   loadRepoConfig,
@@ -21,7 +21,6 @@ import {
   type RepoOptions,
 } from './context.js';
 import { excludeFromGit } from './exclude.js';
-import { historyDir } from './history.js';
 import { runHooks } from './hooks.js';
 import { hostFacts, resolveStackImages } from './host-facts.js';
 import { leaseFrom } from './lease.js';
@@ -104,7 +103,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     hostFacts(context),
   ]);
 
-  const dir = agentDir(context, name);
+  const dir = context.paths.agentDir(name);
   const undo: Undo[] = [];
   // The first failure stops the other branch too: a health wait need not run on once the worktree failed.
   const stop = new AbortController();
@@ -112,8 +111,8 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   const step = async <T>(id: ProvisionStep, work: () => Promise<T> | T): Promise<T> => {
     if (signal.aborted) throw new StepFailure(id, interrupted());
     progress(`${name}: ${STEP_TEXT[id]}`);
-    if (existsSync(join(dir, 'logs')))
-      appendFileSync(join(dir, 'logs', 'provision.log'), `${new Date().toISOString()} ${id}\n`);
+    if (exists(join(dir, 'logs')))
+      appendFile(join(dir, 'logs', 'provision.log'), `${new Date().toISOString()} ${id}\n`);
     try {
       const result = await work();
       crashForTest(id);
@@ -131,14 +130,14 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
       reserve(context, config, name, target, stack, dir, options.configPath),
     );
     undo.push(() => forget(context, agent));
-    undo.push(() => rmSync(dir, { recursive: true, force: true }));
+    undo.push(() => removeTree(dir));
     const document = await step('files', () => writeFiles(agent, config, host, dir));
 
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
     undo.push(() => withGitLock(context.berthDir, () => undoWorktree(context, agent)));
     undo.push(() => removeLabelled(context.docker, agentLabels(context.repoId, name)));
     // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
-    mkdirSync(agent.worktree, { recursive: true });
+    ensureDir(agent.worktree);
     const results = await Promise.allSettled([
       step('worktree', () => addWorktreeWithEnv(context, agent, config, target)),
       (async () => {
@@ -146,7 +145,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
           stackStarted = true;
           return startStack(context, agent, config, composeCli, document, signal);
         });
-        await step('health', () => waitUntilReady(agent, config.healthTimeout * 1000, signal));
+        await step('health', () => waitUntilReady(context, agent, config.healthTimeout * 1000, signal));
       })(),
     ]);
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -155,9 +154,9 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     for (const hook of ['setup', 'migrate', 'seed'] as const) {
       await step(hook, () => runHooks(context, agent, hook, config.hooks[hook], { signal }));
     }
-    await step('record', () => markReady(context, name));
+    const ready = await step('record', () => markReady(context, name));
     progress(`${name}: ready`);
-    return summarize(agent, 'running', options.showSecrets);
+    return summarize(ready ?? agent, 'running', options.showSecrets);
   } catch (error) {
     const failure = error instanceof StepFailure ? error : new StepFailure('reserve', error);
     progress(`${name}: failed at ${failure.step}; rolling back`);
@@ -176,9 +175,9 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
 
 /** The compose file: the exact description of the stack, whichever way it is applied. */
 function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts, dir: string) {
-  mkdirSync(join(dir, 'logs'), { recursive: true, mode: 0o700 });
+  ensureDir(join(dir, 'logs'), 0o700);
   const document = planCompose(agent, config, host);
-  writeFileSync(agent.composeFile, renderCompose(document), { mode: 0o600 });
+  writeFile(agent.composeFile, renderCompose(document), 0o600);
   return document;
 }
 
@@ -199,7 +198,7 @@ async function addWorktreeWithEnv(
     excludeFromGit(context.commonGitDir, config.envFile);
   });
   const header = `berth agent ${agent.name}: generated, not committed`;
-  writeFileSync(agent.envFile, renderEnvFile(agentEnv(agent, 'host'), header), { mode: 0o600 });
+  writeFile(agent.envFile, renderEnvFile(agentEnv(agent, 'host'), header), 0o600);
   chmodSync(agent.envFile, 0o600);
 }
 
@@ -234,13 +233,14 @@ async function startStack(
 
 async function markReady(context: RepoContext, name: string) {
   // A task outcome of an earlier agent with this name is history, not this agent's.
-  rmSync(join(historyDir(context, name), 'outcome.json'), { force: true });
-  await updateState(context.berthDir, (state) => {
+  removeTree(context.paths.outcomeFile(name));
+  return updateState(context.berthDir, (state) => {
     const record = state.agents[name];
-    if (!record) return;
+    if (!record) return undefined;
     record.status = 'ready';
     record.owner = undefined;
     record.lease = leaseFrom(record.lease.ttlSeconds);
+    return { ...record };
   });
 }
 
@@ -262,7 +262,7 @@ async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<v
 /** The containers are about to go: keep what they said. */
 async function saveContainerLogs(cli: ComposeCli, context: RepoContext, name: string, dir: string) {
   const agent = findAgent(context, name);
-  if (!agent || !existsSync(agent.composeFile)) return;
+  if (!agent || !exists(agent.composeFile)) return;
   const logFile = join(dir, 'logs', 'containers.log');
   await compose(cli, agent.composeProject, agent.composeFile, ['logs', '--no-color'], { logFile }).catch(
     () => {},
@@ -272,10 +272,9 @@ async function saveContainerLogs(cli: ComposeCli, context: RepoContext, name: st
 /** A rolled-back provision leaves its logs (nothing else) in berth's folder, for the error to point at. */
 function keepLogs(context: RepoContext, dir: string, name: string): string | undefined {
   const logs = join(dir, 'logs');
-  if (!existsSync(logs)) return undefined;
-  const kept = join(context.berthDir, 'failed', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  mkdirSync(join(kept, '..'), { recursive: true });
-  cpSync(logs, kept, { recursive: true });
+  if (!exists(logs)) return undefined;
+  const kept = context.paths.failedLogs(name, Date.now());
+  copyTree(logs, kept);
   return kept;
 }
 
@@ -293,12 +292,13 @@ function describeFailure(
   const stepLog = berth?.logFile?.startsWith(logsDir)
     ? berth.logFile.slice(logsDir.length)
     : '/provision.log';
-  const logFile = keptLogs && existsSync(join(keptLogs, stepLog)) ? join(keptLogs, stepLog) : keptLogs;
+  const logFile = keptLogs && exists(join(keptLogs, stepLog)) ? join(keptLogs, stepLog) : keptLogs;
   const message = `provisioning ${name} failed at step "${failure.step}": ${cause}`;
   return new BerthError(berth?.code ?? 'provision-failed', message, {
     hint: berth?.hint ?? 'everything it made was removed; fix the cause and run it again',
     exitCode: berth?.exitCode,
     logFile,
+    details: berth?.details,
     cause: error,
   });
 }

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { validateAgentName } from '../plan/names.js';
 import { findAgent, openRepo, type RepoOptions } from './context.js';
-import { historyLogDir, readOutcome, type TaskOutcome } from './history.js';
-import { agentLogDir, HOOK_NAMES, type HookName } from './hooks.js';
+import { readOutcome, type TaskOutcome } from './history.js';
+import { HOOK_NAMES, type HookName } from './hooks.js';
 import { type AgentListing, listAgents } from './list.js';
 
 export interface ShowResult {
@@ -38,7 +38,7 @@ export async function hookLogs(options: RepoOptions & { name: string; hook?: str
   }
   const context = await openRepo(options, { engine: false });
   const agent = findAgent(context, name);
-  const dir = agent ? agentLogDir(agent) : historyLogDir(context, name);
+  const dir = agent ? context.paths.agentLogs(name) : context.paths.historyLogs(name);
   if (!existsSync(dir)) {
     throw new UsageError('no-logs', `no logs for "${name}"`, {
       hint: 'hooks write logs when they run; see `berth ls`',

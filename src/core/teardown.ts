@@ -1,5 +1,5 @@
-import { existsSync, rmSync } from 'node:fs';
 import { removeLabelled } from '../adapters/docker.js';
+import { exists, removeTree } from '../adapters/files.js';
 import {
   branchMerged,
   deleteBranch,
@@ -16,7 +16,7 @@ import type { AgentRecord } from '../plan/agent.js';
 import { agentLabels, validateAgentName } from '../plan/names.js';
 import { updateState, withGitLock } from '../state/store.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions } from './context.js';
-import { archiveLogs, historyLogDir } from './history.js';
+import { archiveLogs } from './history.js';
 import { runHooks } from './hooks.js';
 
 export interface TeardownOptions extends RepoOptions {
@@ -80,7 +80,7 @@ export async function removeWithHooks(
   const progress = options.progress ?? (() => {});
   const { hooks } = loadConfig(
     context.root,
-    agent.configFile && existsSync(agent.configFile) ? agent.configFile : undefined,
+    agent.configFile && exists(agent.configFile) ? agent.configFile : undefined,
   );
   try {
     await runHooks(context, agent, 'teardown', hooks.teardown);
@@ -101,7 +101,7 @@ export async function removeWithHooks(
   archiveLogs(context, agent);
   const { resources, branchOutcome } = await destroyAgent(context, agent, options.keepBranch ?? false);
   await runHooks(context, agent, 'post-teardown', hooks['post-teardown'], {
-    logDir: historyLogDir(context, name),
+    logDir: context.paths.historyLogs(name),
   });
   return { name, removed: true, branch: agent.branch, branchOutcome, worktree: agent.worktree, resources };
 }
@@ -125,15 +125,15 @@ export async function destroyAgent(context: RepoContext, agent: AgentRecord, kee
     // Deleted, or kept for the user: either way berth no longer answers for the branch.
     if (state.branches) delete state.branches[agent.branch];
   });
-  rmSync(agent.stateDir, { recursive: true, force: true });
+  removeTree(agent.stateDir);
   return { resources, branchOutcome };
 }
 
 /** Removes a worktree berth made, whatever state a crash left it in: registered, half-made, or gone. */
 export async function dropWorktree(context: RepoContext, path: string): Promise<void> {
   const registered = (await listWorktrees(context.root)).some((entry) => entry.path === path);
-  if (registered && existsSync(path)) await removeWorktree(context.root, path);
-  rmSync(path, { recursive: true, force: true });
+  if (registered && exists(path)) await removeWorktree(context.root, path);
+  removeTree(path);
   forgetWorktree(context.commonGitDir, path);
 }
 

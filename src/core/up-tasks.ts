@@ -1,8 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadTasks } from '../config/tasks.js';
 import { openRepo, type RepoOptions } from './context.js';
-import { historyDir, type TaskOutcome } from './history.js';
+import type { TaskOutcome } from './history.js';
 import { runTask } from './task.js';
 import { describe, inPool } from './up.js';
 
@@ -24,9 +22,7 @@ export async function upTasks(options: TasksOptions): Promise<TaskResult[]> {
   const tasks = loadTasks(options.tasksFile);
   const context = await openRepo(options);
   return inPool(tasks, options.parallel, async (task) => {
-    const dir = historyDir(context, task.name);
-    mkdirSync(dir, { recursive: true });
-    const logFile = join(dir, 'run.log');
+    const logFile = context.paths.runLog(task.name);
     try {
       const outcome = await runTask({ ...options, ...task, logFile });
       options.progress?.(`${task.name}: exited with ${outcome.exitCode}; ${outcome.result}`);

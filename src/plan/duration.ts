@@ -20,5 +20,6 @@ export function relative(iso: string, now = Date.now()): string {
         : size < 86400
           ? `${Math.floor(size / 3600)}h`
           : `${Math.floor(size / 86400)}d`;
-  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+  // A moment already past reads "ago" even when it rounds to 0 s.
+  return Date.parse(iso) > now ? `in ${text}` : `${text} ago`;
 }

@@ -1,24 +1,25 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import type { AgentRecord } from '../plan/agent.js';
+import { z } from 'zod';
+import { ensureDir, readText, writeFileAtomic } from '../adapters/files.js';
+import { BerthError } from '../errors.js';
+import { type AgentRecord, agentRecordSchema } from '../plan/agent.js';
+import { repoPaths } from './paths.js';
 
 /**
  * berth's state for one repository: a JSON file in the repository's common git directory, changed only
  * under a lock (see README, "State"). Reads need no lock: writes replace the file atomically.
  */
-export interface State {
-  version: 1;
-  agents: Record<string, AgentRecord>;
+export const STATE_VERSION = 1;
+
+const stateSchema = z.object({
+  version: z.literal(STATE_VERSION),
+  agents: z.record(z.string(), agentRecordSchema),
   /** Branches berth created and still answers for, with the agent they were made for. */
-  branches?: Record<string, string>;
-}
+  branches: z.record(z.string(), z.string()).optional(),
+});
 
-export function berthDir(commonGitDir: string): string {
-  return join(commonGitDir, 'berth');
-}
-
-const stateFile = (dir: string) => join(dir, 'state.json');
+export type State = z.output<typeof stateSchema>;
 
 // Many provisions may queue for one lock: wait long, in small steps. A holder that died is
 // detected when its lock stops being refreshed (stale).
@@ -28,8 +29,8 @@ const LOCK_OPTIONS = {
   retries: { retries: 2000, factor: 1.1, minTimeout: 10, maxTimeout: 200 },
 };
 
-async function withLock<T>(dir: string, name: string, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(dir, { recursive: true });
+export async function withLock<T>(dir: string, name: string, fn: () => Promise<T>): Promise<T> {
+  ensureDir(dir);
   const release = await lockfile.lock(join(dir, name), LOCK_OPTIONS);
   try {
     return await fn();
@@ -39,16 +40,45 @@ async function withLock<T>(dir: string, name: string, fn: () => Promise<T>): Pro
 }
 
 export function readState(dir: string): State {
-  const file = stateFile(dir);
-  if (!existsSync(file)) return { version: 1, agents: {} };
-  return JSON.parse(readFileSync(file, 'utf8')) as State;
+  const { stateFile, stateBackup } = repoPaths(dir);
+  const text = readText(stateFile);
+  if (text === undefined) return { version: STATE_VERSION, agents: {} };
+  const problem = stateProblem(text);
+  if (problem) {
+    const backupGood = stateProblem(readText(stateBackup) ?? '') === undefined;
+    throw new BerthError('state-corrupt', `berth's state file ${stateFile} ${problem}`, {
+      hint: backupGood
+        ? `restore the last good state (cp ${stateBackup} ${stateFile}), then run berth gc`
+        : `move it aside (mv ${stateFile} ${stateFile}.broken); berth gc then removes what berth made, by label`,
+    });
+  }
+  return stateSchema.parse(JSON.parse(text));
+}
+
+/** What is wrong with a state file's text, or undefined when it is a state this berth can read. */
+function stateProblem(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `is not valid JSON (${(error as Error).message})`;
+  }
+  const version = (value as { version?: unknown } | null)?.version;
+  if (version !== STATE_VERSION) {
+    return `has version ${JSON.stringify(version)}, which this berth (state version ${STATE_VERSION}) cannot read`;
+  }
+  const result = stateSchema.safeParse(value);
+  if (result.success) return undefined;
+  const issue = result.error.issues[0];
+  return `is not a valid berth state: ${issue?.path.join('.') || '(top level)'}: ${issue?.message}`;
 }
 
 function writeState(dir: string, state: State): void {
-  const file = stateFile(dir);
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  renameSync(temporary, file);
+  const { stateFile, stateBackup } = repoPaths(dir);
+  const previous = readText(stateFile);
+  // The state was read (and so checked) under this same lock: it is the last good one.
+  if (previous !== undefined) writeFileAtomic(stateBackup, previous, 0o600);
+  writeFileAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
 }
 
 /** Reads the state under the lock, lets `change` modify it, and writes it back before releasing. */
@@ -68,3 +98,5 @@ export async function updateState<T>(dir: string, change: (state: State) => T | 
 export function withGitLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   return withLock(dir, 'git-metadata', fn);
 }
+
+export type { AgentRecord };

@@ -26,4 +26,15 @@ it("the README's main job provisions three agents on the example app and lists t
     'agent-2 running',
     'agent-3 running',
   ]);
+
+  // The hints it prints work as printed, from the folder it names.
+  const folder = /^Try, from this folder \((.+)\), where npx finds berth/m.exec(demo.stdout)?.[1] ?? '';
+  const hints = demo.stdout.split('\n').filter((line) => line.startsWith('  npx berth '));
+  expect(hints).toHaveLength(2);
+  for (const hint of hints) {
+    const run = await execa('sh', ['-c', hint.trim()], { cwd: folder, reject: false });
+    expect(run.exitCode, `${hint}: ${run.stderr}`).toBe(0);
+  }
+  const after = JSON.parse((await berth(['ls', '--repo', repo, '--json'])).stdout);
+  expect(after.map((a: { name: string }) => a.name)).toEqual(['agent-1', 'agent-2']);
 });

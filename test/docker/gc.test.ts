@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gc as gcLibrary } from '../../src/core/gc.js';
+import { heartbeat } from '../../src/core/lease.js';
 import { repoId } from '../../src/plan/names.js';
+import { readState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';
 import { berth } from '../helpers/cli.js';
 import { docker, TEST_LABEL } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
+import { eventually } from '../helpers/wait.js';
 
 let repo: TestRepo;
 beforeAll(async () => {
@@ -27,42 +30,45 @@ async function gc(...args: string[]) {
   return JSON.parse(result.stdout) as { dryRun: boolean; actions: Array<Record<string, string>> };
 }
 
-function shortLease(): string {
-  const path = join(repo.root, '..', 'short-lease.yaml');
-  writeFileSync(path, 'leaseTtl: 2s\n');
-  return path;
+/** gc as the library runs it, at a moment the test chooses: leases are judged by that clock. */
+async function gcAt(now: number, dryRun = false) {
+  const result = await gcLibrary({ repo: repo.root, now, dryRun });
+  return result as unknown as { dryRun: boolean; actions: Array<Record<string, string>> };
 }
 
+const MINUTE = 60_000;
+
 describe('leases', () => {
-  it('heartbeat renews the lease, and ls shows when it expires', async () => {
+  it('heartbeat renews the lease from the moment it beats, and ls shows when it expires', async () => {
     const agent = await provision('beat');
-    await sleep(1100);
-    const beat = await berth(['heartbeat', 'beat', '--repo', repo.root, '--json']);
-    expect(beat.exitCode).toBe(0);
-    expect(Date.parse(JSON.parse(beat.stdout).leaseExpiresAt)).toBeGreaterThan(
-      Date.parse(agent.leaseExpiresAt),
-    );
+    const later = Date.parse(agent.leaseExpiresAt) + 5 * MINUTE;
+    const beat = await heartbeat({ name: 'beat', repo: repo.root, now: later });
+    expect(beat.leaseExpiresAt).toBe(new Date(later + 30 * MINUTE).toISOString());
+    expect((await gcAt(later + 29 * MINUTE)).actions).toEqual([]);
+    expect((await gcAt(later + 31 * MINUTE, true)).actions.map((a) => a.target)).toEqual(['beat']);
+    await berth(['heartbeat', 'beat', '--repo', repo.root]);
     expect((await berth(['ls', '--repo', repo.root])).stdout).toMatch(/^beat .* expires in (29|30)m /m);
     expect((await berth(['heartbeat', 'nobody', '--repo', repo.root])).exitCode).toBe(2);
+    expect((await berth(['teardown', 'beat', '--repo', repo.root])).exitCode).toBe(0);
   });
 
   it('gc reaps an expired agent but saves its uncommitted work as a patch and keeps its unmerged branch', async () => {
-    const agent = await provision('expired', '--config', shortLease());
+    const agent = await provision('expired');
     writeFileSync(join(agent.worktree, 'committed.txt'), 'done\n');
     await shInAgent(repo.root, 'expired', 'git add committed.txt && git commit -qm done');
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
     writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
 
-    expect((await gc('--dry-run')).actions).toEqual([]);
-    await sleep(2500);
-    const dry = await gc('--dry-run');
+    const expiry = Date.parse(agent.leaseExpiresAt);
+    expect((await gcAt(expiry - 1000, true)).actions).toEqual([]);
+    const dry = await gcAt(expiry + 1000, true);
     expect(dry.actions).toEqual([expect.objectContaining({ kind: 'agent', target: 'expired' })]);
     expect(existsSync(agent.worktree)).toBe(true);
 
-    const { actions } = await gc();
+    const { actions } = await gcAt(expiry + 1000);
     expect(actions).toHaveLength(1);
     expect(actions[0]).toMatchObject({ kind: 'agent', target: 'expired', keptBranch: 'berth/expired' });
-    expect(actions[0]?.reason).toMatch(/lease expired .* ago/);
+    expect(actions[0]?.reason).toMatch(/lease expired 1s ago/);
     const patch = readFileSync(actions[0]?.savedPatch ?? '', 'utf8');
     expect(patch).toContain('+in progress');
     expect(patch).toContain('+{"changed": true}');
@@ -76,15 +82,23 @@ describe('leases', () => {
   });
 
   it('berth exec renews the lease while its command runs', async () => {
-    await provision('busy', '--config', shortLease());
-    const running = berth(['exec', 'busy', '--repo', repo.root, '--', 'sleep', '4']);
-    await sleep(3000);
-    expect((await gc()).actions).toEqual([]);
+    const agent = await provision('busy', '--config', shortLease());
+    const running = berth(['exec', 'busy', '--repo', repo.root, '--', 'sleep', '3']);
+    // The lease moves forward while the command runs (renewed every third of its 2 s time-to-live).
+    const expiry = () =>
+      Date.parse(readState(join(repo.root, '.git', 'berth')).agents.busy?.lease.expiresAt ?? '');
+    await eventually(async () => expect(expiry()).toBeGreaterThan(Date.parse(agent.leaseExpiresAt) + 1000));
     expect((await running).exitCode).toBe(0);
-    await sleep(2500);
-    expect((await gc()).actions.map((a) => a.target)).toEqual(['busy']);
+    expect((await gcAt(expiry() - 1000)).actions).toEqual([]);
+    expect((await gcAt(expiry() + 1000)).actions.map((a) => a.target)).toEqual(['busy']);
   });
 });
+
+function shortLease(): string {
+  const path = join(repo.root, '..', 'short-lease.yaml');
+  writeFileSync(path, 'leaseTtl: 2s\n');
+  return path;
+}
 
 describe('gc of finished work', () => {
   it('reaps an agent whose branch was squash-merged, and deletes the branch', async () => {

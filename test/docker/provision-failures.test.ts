@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, berth } from '../helpers/cli.js';
+import { imageFor, silentImage } from '../helpers/images.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -60,13 +61,6 @@ describe('a provision that cannot be done leaves nothing behind', () => {
         /failed at step "setup": setup command `echo preparing; exit 3` exited with 3 \(log: .*setup\.log\)/,
     },
     {
-      what: 'Postgres and Redis not answering in time',
-      name: 'slow',
-      args: () => ['--config', config('slow', 'healthTimeout: 0.001\n')],
-      exit: 1,
-      error: /failed at step "health": (postgres|redis|postgres and redis) did not answer within 0.001 s/,
-    },
-    {
       what: 'a start ref that does not exist',
       name: 'ref',
       args: () => ['--from', 'no-such-branch'],
@@ -84,6 +78,29 @@ describe('a provision that cannot be done leaves nothing behind', () => {
       expect(await leftovers(repo.root, name)).toEqual(NOTHING);
     });
   }
+
+  it('refuses a Postgres that runs but never answers, and says what it probed and what answered', async () => {
+    const silent = config('silent', `postgres: { image: ${await silentImage()} }\nhealthTimeout: 3\n`);
+    const result = await berth(['provision', 'silent', '--repo', repo.root, '--config', silent]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(
+      /failed at step "health": postgres did not answer within 3 s \(postgres on 127\.0\.0\.1:\d+: connection closed without a reply/,
+    );
+    expect(result.stderr).toMatch(/berth: {3}postgres: container running; probed 127\.0\.0\.1:\d+/);
+    expect(await leftovers(repo.root, 'silent')).toEqual(NOTHING);
+  });
+
+  it('fails at once, with its last lines, when the Postgres container exits', async () => {
+    const exits = config('exits', `postgres: { image: ${await imageFor('redis')} }\nhealthTimeout: 120\n`);
+    const result = await berth(['provision', 'exits', '--repo', repo.root, '--config', exits]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(
+      /failed at step "health": postgres (exited with code \d+|keeps exiting \(restarting\)) before answering/,
+    );
+    expect(result.stderr).toMatch(/berth: {3}postgres \| .*postgres/);
+    // "before answering", not "did not answer within 120 s": the wait looked at the container, not only the port.
+    expect(await leftovers(repo.root, 'exits')).toEqual(NOTHING);
+  });
 
   it('rolls back when interrupted with Ctrl-C in the middle', async () => {
     const slowSetup = config('interrupt', 'hooks:\n  setup:\n    - sleep 60\n');

@@ -1,0 +1,87 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Every file and folder berth writes, named in one place. Nothing here creates anything: the file
+ * helpers (adapters/files.ts) create a folder on the first write into it.
+ */
+
+/** berth's host-wide folder: BERTH_HOME, else /var/lib/berth for root, else the user's XDG state folder. */
+export function hostStateDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
+  if (env.BERTH_HOME) return env.BERTH_HOME;
+  if (uid === 0) return '/var/lib/berth';
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'berth');
+}
+
+export interface HostPaths {
+  root: string;
+  logs: string;
+  /** logs/<name>.log: installs and image builds. */
+  log: (name: string) => string;
+  dockerdLog: string;
+  /** Which Compose host init found (probing Compose v1 costs a Python start). */
+  composeCache: string;
+  /** Scratch folders for image builds. */
+  build: string;
+}
+
+export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
+  const root = hostStateDir(env);
+  const logs = join(root, 'logs');
+  return {
+    root,
+    logs,
+    log: (name) => join(logs, `${name}.log`),
+    dockerdLog: join(root, 'dockerd.log'),
+    composeCache: join(root, 'compose.json'),
+    build: join(root, 'build'),
+  };
+}
+
+/** berth's folder in a repository's common git directory, shared by all its worktrees. */
+export function berthDir(commonGitDir: string): string {
+  return join(commonGitDir, 'berth');
+}
+
+/** A file-system-safe stamp of a moment, for file names. */
+export function stamp(at: number): string {
+  return new Date(at).toISOString().replace(/[:.]/g, '-');
+}
+
+export interface RepoPaths {
+  berthDir: string;
+  stateFile: string;
+  /** The last good state.json, kept beside it for recovery. */
+  stateBackup: string;
+  agentDir: (name: string) => string;
+  composeFile: (name: string) => string;
+  agentLogs: (name: string) => string;
+  /** What outlives an agent: its logs, its task outcome and output. */
+  historyDir: (name: string) => string;
+  historyLogs: (name: string) => string;
+  outcomeFile: (name: string) => string;
+  runLog: (name: string) => string;
+  /** Uncommitted work saved before a removal. */
+  savedPatch: (name: string, at: number) => string;
+  /** Logs of a provision that was rolled back. */
+  failedLogs: (name: string, at: number) => string;
+}
+
+export function repoPaths(dir: string): RepoPaths {
+  const agentDir = (name: string) => join(dir, 'agents', name);
+  const historyDir = (name: string) => join(dir, 'history', name);
+  return {
+    berthDir: dir,
+    stateFile: join(dir, 'state.json'),
+    stateBackup: join(dir, 'state.json.bak'),
+    agentDir,
+    composeFile: (name) => join(agentDir(name), 'compose.yaml'),
+    agentLogs: (name) => join(agentDir(name), 'logs'),
+    historyDir,
+    historyLogs: (name) => join(historyDir(name), 'logs'),
+    outcomeFile: (name) => join(historyDir(name), 'outcome.json'),
+    runLog: (name) => join(historyDir(name), 'run.log'),
+    savedPatch: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.patch`),
+    failedLogs: (name, at) => join(dir, 'failed', `${name}-${stamp(at)}`),
+  };
+}
