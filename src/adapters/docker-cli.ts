@@ -1,7 +1,9 @@
-import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import { EnvironmentError } from '../errors.js';
-import { closeFile, openForAppend } from './files.js';
-import { findExecutable, run } from './process.js';
+import { CappedLog } from './files.js';
+import { findExecutable } from './process.js';
 
 /** Where a command runs: a container, as a user, in a folder. */
 export interface ExecTarget {
@@ -9,6 +11,12 @@ export interface ExecTarget {
   user: string;
   workdir: string;
 }
+
+/**
+ * Every command berth runs in a container starts as `env BERTH_EXEC_ID=<id> <command…>`: the engine
+ * lists it with that argument, so berth can find the process again to stop it.
+ */
+export const EXEC_MARKER = 'BERTH_EXEC_ID';
 
 /** The docker client's path; a clear error when it is not installed. */
 export function dockerBinary(): string {
@@ -37,32 +45,68 @@ export function dockerExecArgs(target: ExecTarget, command: string[], tty = fals
 
 export interface ExecOptions {
   tty?: boolean;
-  /** Output to this file instead of this terminal. */
+  /** Output to this (capped, rotated) log instead of this terminal. */
   logFile?: string;
+  /** When aborted, `stop` is asked to end the command inside the container, and berth waits for it. */
   signal?: AbortSignal;
+  /**
+   * Ends the command (found by its marker) inside the container, as killing the client would not;
+   * false while the command is not (yet) running there.
+   */
+  stop?: (marker: string) => Promise<boolean>;
 }
+
+export interface ExecResult {
+  exitCode: number;
+  /** The command was stopped on the signal. */
+  stopped: boolean;
+}
+
+/** How long the docker client may take to exit once the command in the container was stopped. */
+const CLIENT_GRACE_MS = 15_000;
 
 /** Runs a command in a container; resolves to its exit code (128 + n when killed by signal n). */
-export async function dockerExec(target: ExecTarget, command: string[], options: ExecOptions = {}) {
+export async function dockerExec(
+  target: ExecTarget,
+  command: string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
   const binary = dockerBinary();
-  if (options.logFile) {
-    const result = await run(binary, dockerExecArgs(target, command), {
-      logFile: options.logFile,
-      signal: options.signal,
-    });
-    return result.exitCode;
+  const marker = randomBytes(8).toString('hex');
+  const args = dockerExecArgs(
+    target,
+    ['env', `${EXEC_MARKER}=${marker}`, ...command],
+    options.tty && !options.logFile,
+  );
+  const log = options.logFile ? new CappedLog(options.logFile) : undefined;
+  const child = execa(binary, args, {
+    reject: false,
+    stdin: log ? 'ignore' : 'inherit',
+    stdout: log ? 'pipe' : 'inherit',
+    stderr: log ? 'pipe' : 'inherit',
+    buffer: false,
+  });
+  if (log) {
+    child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
   }
-  const child = spawn(binary, dockerExecArgs(target, command, options.tty), {
-    stdio: 'inherit',
-    signal: options.signal,
-  });
-  return new Promise<number>((resolve, reject) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.name === 'AbortError') resolve(130);
-      else reject(error);
-    });
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
-  });
+  let stopped = false;
+  let exited = false;
+  const onAbort = async () => {
+    stopped = true;
+    const deadline = Date.now() + CLIENT_GRACE_MS;
+    // The signal may come before the engine has started the command: look until it runs or is over.
+    while (!exited && Date.now() < deadline) {
+      if (await (options.stop?.(marker) ?? Promise.resolve(false)).catch(() => false)) break;
+      await sleep(100);
+    }
+    if (!exited) setTimeout(() => child.kill('SIGKILL'), Math.max(0, deadline - Date.now())).unref();
+  };
+  if (options.signal?.aborted) void onAbort();
+  else options.signal?.addEventListener('abort', () => void onAbort(), { once: true });
+  const result = await child;
+  exited = true;
+  log?.close();
+  const exitCode = result.exitCode ?? (result.signal ? 128 + 15 : 1);
+  return { exitCode, stopped };
 }
-
-export { closeFile, openForAppend };

@@ -1,7 +1,10 @@
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import type { EngineStack } from '../plan/engine-stack.js';
+import { EXEC_MARKER } from './docker-cli.js';
 import { appendFile } from './files.js';
+import { namespacePid, processTree, signalAll } from './proc.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -169,10 +172,133 @@ function demultiplex(raw: Buffer): string {
   return offset === 0 ? raw.toString('utf8') : Buffer.concat(parts).toString('utf8');
 }
 
+/** Stops the running containers carrying all of `labels`, giving each `seconds` to exit before a kill. */
+export async function stopLabelled(
+  docker: Docker,
+  labels: Record<string, string>,
+  seconds = 5,
+): Promise<void> {
+  const containers = await docker.listContainers({ filters: labelFilter(labels) });
+  await Promise.all(
+    containers.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .stop({ t: seconds })
+        .catch((error: { statusCode?: number }) => {
+          // 304: already stopped; 404: already gone.
+          if (error.statusCode !== 304 && error.statusCode !== 404) throw error;
+        }),
+    ),
+  );
+}
+
+/**
+ * Stops a command berth started in a container (found by its marker argument): SIGTERM to it and
+ * every process it started, SIGKILL to what is left after `graceMs`. Signals from the host where this
+ * process may (root, or the same user), else from inside the container, as root.
+ */
+export async function stopExec(
+  docker: Docker,
+  containerId: string,
+  marker: string,
+  graceMs = 10_000,
+): Promise<boolean> {
+  const pid = await execPid(docker, containerId, marker);
+  if (pid === undefined) return false;
+  const signalTree = async (signal: NodeJS.Signals) => {
+    const tree = processTree(pid);
+    const refused = signalAll(tree, signal);
+    const inside = refused.map(namespacePid).filter((p): p is number => p !== undefined);
+    if (inside.length > 0)
+      await execAsRoot(docker, containerId, [
+        'kill',
+        `-${signal.replace(/^SIG/, '')}`,
+        ...inside.map(String),
+      ]);
+  };
+  await signalTree('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && processTree(pid).length > 0) await sleep(100);
+  if (processTree(pid).length > 0) await signalTree('SIGKILL');
+  return true;
+}
+
+/** The host pid of a running exec whose command is `env BERTH_EXEC_ID=<marker> …`. */
+async function execPid(docker: Docker, containerId: string, marker: string): Promise<number | undefined> {
+  const info = await docker.getContainer(containerId).inspect();
+  for (const id of info.ExecIDs ?? []) {
+    const exec = await docker
+      .getExec(id)
+      .inspect()
+      .catch(() => undefined);
+    const config = exec?.ProcessConfig as { entrypoint?: string; arguments?: string[] } | undefined;
+    if (
+      exec?.Running &&
+      config?.entrypoint === 'env' &&
+      config.arguments?.[0] === `${EXEC_MARKER}=${marker}`
+    ) {
+      return exec.Pid;
+    }
+  }
+  return undefined;
+}
+
+async function execAsRoot(docker: Docker, containerId: string, command: string[]): Promise<void> {
+  const exec = await docker.getContainer(containerId).exec({ Cmd: command, User: '0' });
+  await exec.start({ Detach: true });
+}
+
+/** Whether the engine answers now (a short ping). */
+export async function engineAnswers(docker: Docker): Promise<boolean> {
+  try {
+    await docker.ping({ abortSignal: AbortSignal.timeout(3000) } as never);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when an error says the engine itself is gone (its socket refused or missing), not a request failed. */
 export function engineGone(error: unknown): boolean {
   const code = connectionErrorCode(error);
   return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EPIPE' || code === 'ECONNRESET';
+}
+
+/** Containers, networks and volumes carrying all of `labels`, each with its own labels. */
+export interface LabelledResources {
+  containers: Array<{ id: string; labels: Record<string, string> }>;
+  networks: Array<{ id: string; labels: Record<string, string> }>;
+  volumes: Array<{ id: string; labels: Record<string, string> }>;
+}
+
+export async function listLabelled(
+  docker: Docker,
+  labels: Record<string, string>,
+): Promise<LabelledResources> {
+  const filters = labelFilter(labels);
+  const [containers, networks, { Volumes }] = await Promise.all([
+    docker.listContainers({ all: true, filters }),
+    docker.listNetworks({ filters }),
+    docker.listVolumes({ filters }),
+  ]);
+  return {
+    containers: containers.map((c) => ({ id: c.Id, labels: c.Labels ?? {} })),
+    networks: networks.map((n) => ({ id: n.Id, labels: n.Labels ?? {} })),
+    volumes: (Volumes ?? []).map((v) => ({ id: v.Name, labels: v.Labels ?? {} })),
+  };
+}
+
+/** Removes the given containers, then networks and volumes (what still uses them goes first). */
+export async function removeResources(docker: Docker, resources: LabelledResources): Promise<void> {
+  await Promise.all(
+    resources.containers.map((c) =>
+      ignoreMissing(docker.getContainer(c.id).remove({ force: true, v: true })),
+    ),
+  );
+  await Promise.all(resources.networks.map((n) => ignoreMissing(docker.getNetwork(n.id).remove())));
+  await Promise.all(
+    resources.volumes.map((v) => ignoreMissing(docker.getVolume(v.id).remove({ force: true }))),
+  );
 }
 
 /** Removes every container, network and volume carrying all of `labels`; returns how many of each. */

@@ -1,11 +1,50 @@
 import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { closeFile, openForAppend } from './files.js';
 import { findExecutable } from './process.js';
 
 const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
+export const DOCKERD_PID_FILE = '/var/run/docker.pid';
+/** The containerd dockerd starts for itself: a killed one leaves this file too. */
+export const CONTAINERD_PID_FILE = '/var/run/docker/containerd/containerd.pid';
 
 export function findDockerd(): string | undefined {
   return findExecutable('dockerd', SBIN_PATH);
+}
+
+/**
+ * A dockerd that was killed leaves its pid file, and the next one refuses to start while that pid looks
+ * alive: a zombie does (an init that does not reap it, as in many containers), or a pid reused by another
+ * program. Removes the file when its process is not a running dockerd; true when it did.
+ */
+export function clearStalePidFile(file = DOCKERD_PID_FILE, program = 'dockerd'): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return false;
+  }
+  if (Number.isInteger(pid) && pid > 0 && isLive(pid, program)) return false;
+  rmSync(file, { force: true });
+  return true;
+}
+
+/** The stale pid files a killed engine leaves (dockerd's and its containerd's); the ones removed. */
+export function clearStaleEnginePidFiles(): string[] {
+  return [
+    [DOCKERD_PID_FILE, 'dockerd'],
+    [CONTAINERD_PID_FILE, 'containerd'],
+  ].flatMap(([file, program]) => (clearStalePidFile(file, program) ? [file as string] : []));
+}
+
+function isLive(pid: number, program: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return stat.includes(`(${program})`) && state !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Starts dockerd in its own session, detached from this process, logging to a file. */

@@ -4,13 +4,16 @@ import {
   closeSync,
   copyFileSync,
   cpSync,
+  createReadStream,
   existsSync,
+  fstatSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -81,4 +84,54 @@ export function installExecutable(from: string, to: string): void {
 export function moveFile(from: string, to: string): void {
   mkdirSync(dirname(to), { recursive: true });
   renameSync(from, to);
+}
+
+/** Logs are capped: past this size a log is rotated to <log>.1 (replacing the older one). */
+export const LOG_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * An append-only log that never grows past `maxBytes`: when a write would pass it, the log moves to
+ * `<path>.1` and a new one starts. At most about twice the cap is on disk per log.
+ */
+export class CappedLog {
+  private fd: number;
+  private size: number;
+
+  constructor(
+    readonly path: string,
+    private readonly maxBytes = LOG_MAX_BYTES,
+  ) {
+    this.fd = openForAppend(path);
+    this.size = fstatSync(this.fd).size;
+  }
+
+  write(chunk: Buffer | string): void {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
+    // A single chunk larger than the cap keeps only its tail.
+    const kept = bytes.length > this.maxBytes ? bytes.subarray(bytes.length - this.maxBytes) : bytes;
+    writeSync(this.fd, kept);
+    this.size += kept.length;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private rotate(): void {
+    closeSync(this.fd);
+    renameSync(this.path, `${this.path}.1`);
+    this.fd = openForAppend(this.path);
+    this.size = 0;
+  }
+}
+
+/** The files of a capped log, oldest first: `<path>.1` (if rotated) and `<path>`. */
+export function logParts(path: string): string[] {
+  return [`${path}.1`, path].filter((part) => existsSync(part));
+}
+
+/** A file's contents in chunks, never all of it in memory. */
+export async function* readChunks(path: string): AsyncGenerator<Buffer> {
+  for await (const chunk of createReadStream(path)) yield chunk as Buffer;
 }

@@ -57,6 +57,8 @@ function failIfNotStarted(result: RunResult, cwd: string): RunResult {
 export interface RepoInfo {
   /** The main working tree's root. */
   root: string;
+  /** The root of the working tree berth was run in: the main one, or a linked worktree. */
+  here: string;
   commonGitDir: string;
 }
 
@@ -89,14 +91,15 @@ export async function repoInfo(dir: string): Promise<RepoInfo> {
     isAbsolute(common ?? '') ? (common as string) : resolve(dir, common ?? '.git'),
   );
   // From inside a linked worktree, the main working tree is the parent of the common git directory.
-  const root = commonGitDir.endsWith('/.git') ? commonGitDir.slice(0, -'/.git'.length) : realpathSync(top);
+  const here = realpathSync(top);
+  const root = commonGitDir.endsWith('/.git') ? commonGitDir.slice(0, -'/.git'.length) : here;
   const head = await git(root, ['rev-parse', '--verify', '-q', 'HEAD^{commit}'], { allowFail: true });
   if (head.exitCode !== 0) {
     throw new UsageError('no-commits', `the repository at ${root} has no commits yet`, {
       hint: 'make a first commit; agents branch off a commit',
     });
   }
-  return { root, commonGitDir };
+  return { root, here, commonGitDir };
 }
 
 /** The commit a ref names, or undefined. `--end-of-options` keeps a ref like `--upload-pack=x` a ref. */
@@ -260,4 +263,10 @@ export async function gitIdentity(root: string): Promise<{ name: string; email: 
   const name = value('user.name');
   const email = value('user.email');
   return name && email ? { name, email } : undefined;
+}
+
+/** Checks out a worktree's submodules; what went wrong, or undefined when they are in place. */
+export async function initSubmodules(worktree: string): Promise<string | undefined> {
+  const result = await git(worktree, ['submodule', 'update', '--init', '--recursive'], { allowFail: true });
+  return result.exitCode === 0 ? undefined : lastLine(result.stderr || result.stdout);
 }

@@ -1,16 +1,19 @@
-import { readFileSync } from 'node:fs';
-
+import { readdirSync, readFileSync } from 'node:fs';
 import type { ProcessId } from '../plan/agent.js';
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or undefined if it is gone. */
-function startTimeOf(pid: number): string | undefined {
+/** Fields after the command name of /proc/<pid>/stat (the name may hold spaces and parentheses). */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or undefined if it is gone. */
+function startTimeOf(pid: number): string | undefined {
+  return statFields(pid)?.[19];
 }
 
 export function currentProcess(): ProcessId {
@@ -20,4 +23,45 @@ export function currentProcess(): ProcessId {
 export function isRunning(owner: ProcessId): boolean {
   const startTime = startTimeOf(owner.pid);
   return startTime !== undefined && startTime === owner.startTime;
+}
+
+/** A process and all its descendants, children after their parents (host pids, from /proc). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const parent = Number(statFields(pid)?.[1]);
+    if (Number.isInteger(parent)) children.set(parent, [...(children.get(parent) ?? []), pid]);
+  }
+  const tree: number[] = [];
+  const visit = (pid: number) => {
+    tree.push(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  if (statFields(root)) visit(root);
+  return tree;
+}
+
+/** The pid a host process has inside its own pid namespace (a container), from /proc/<pid>/status. */
+export function namespacePid(hostPid: number): number | undefined {
+  try {
+    const line = /^NSpid:\s+(.+)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'))?.[1];
+    return line ? Number(line.trim().split(/\s+/).at(-1)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends a signal to each process; returns those this process may not signal (another user's). */
+export function signalAll(pids: number[], signal: NodeJS.Signals): number[] {
+  const refused: number[] = [];
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPERM') refused.push(pid);
+    }
+  }
+  return refused;
 }

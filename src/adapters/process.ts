@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { openForAppend } from './files.js';
+import { execa } from 'execa';
+import { CappedLog } from './files.js';
 
 export interface RunResult {
   exitCode: number;
@@ -10,6 +10,8 @@ export interface RunResult {
   stderr: string;
   /** The program could not be started: not installed, or its working folder is missing. */
   notStarted?: boolean;
+  /** It ran past `timeoutMs` and was killed. */
+  timedOut?: boolean;
 }
 
 export interface RunOptions {
@@ -17,54 +19,72 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   input?: string;
   timeoutMs?: number;
-  /** Append stdout and stderr to this file instead of capturing them. */
+  /** Append stdout and stderr to this (capped, rotated) log instead of capturing them. */
   logFile?: string;
   /** Kills the program when aborted (Ctrl-C during a provision). */
   signal?: AbortSignal;
+  /** Its own process group, killed whole on timeout or abort (a shell line and what it starts). */
+  group?: boolean;
 }
 
+/** How long a program has to exit after SIGTERM before it gets SIGKILL. */
+const KILL_GRACE_MS = 5000;
+
 /**
- * Runs a program with an argument array (never a shell string) and never throws on a non-zero exit.
- * Plain child_process: it is on every command's hot path, and loads in no time.
+ * The one runner of programs: an argument array (never a shell string), never throws on a non-zero
+ * exit, kills what it started when this process exits, and SIGKILLs what ignores SIGTERM.
  */
-export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const log = options.logFile ? openForAppend(options.logFile) : undefined;
-    const output = log ?? 'pipe';
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env as NodeJS.ProcessEnv | undefined,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', output, output],
-      signal: options.signal,
-      timeout: options.timeoutMs,
-      killSignal: 'SIGTERM',
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-    if (options.input !== undefined) child.stdin?.end(options.input);
-    let settled = false;
-    const finish = (result: RunResult) => {
-      if (settled) return;
-      settled = true;
-      if (log !== undefined) closeSync(log);
-      resolve(result);
-    };
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      // ENOENT: not installed; ABORT_ERR: cancelled by the signal, reported like a kill.
-      const notStarted = error.code === 'ENOENT';
-      finish({ exitCode: notStarted ? 127 : 130, stdout: '', stderr: error.message, notStarted });
-    });
-    child.once('close', (code, signal) => {
-      const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
-      finish({
-        exitCode: code ?? (signal ? 128 + (osConstants.signals[signal] ?? 15) : 1),
-        stdout: text(stdout),
-        stderr: text(stderr),
-      });
-    });
+export async function run(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const log = options.logFile ? new CappedLog(options.logFile) : undefined;
+  const child = execa(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: options.env === undefined,
+    reject: false,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    input: options.input,
+    timeout: options.timeoutMs,
+    cancelSignal: options.signal,
+    forceKillAfterDelay: KILL_GRACE_MS,
+    detached: options.group ?? false,
+    buffer: log === undefined,
+    stripFinalNewline: true,
   });
+  if (log) {
+    child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+  }
+  if (options.group && child.pid !== undefined) {
+    // A shell line's children share its group: stop them all, not only the shell.
+    const pid = child.pid;
+    const killGroup = () => {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {}
+    };
+    options.signal?.addEventListener('abort', killGroup, { once: true });
+    if (options.timeoutMs) setTimeout(killGroup, options.timeoutMs).unref();
+  }
+  const result = await child;
+  log?.close();
+  const notStarted = result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT';
+  const signal = result.signal ? osConstants.signals[result.signal] : undefined;
+  return {
+    exitCode: result.exitCode ?? (notStarted ? 127 : signal ? 128 + signal : result.isCanceled ? 130 : 1),
+    stdout: typeof result.stdout === 'string' ? result.stdout : '',
+    stderr:
+      typeof result.stderr === 'string'
+        ? result.stderr
+        : result.exitCode === undefined
+          ? String(result.originalMessage ?? '')
+          : '',
+    ...(notStarted && { notStarted }),
+    ...(result.timedOut && { timedOut: true }),
+  };
 }
 
 /** The absolute path of an executable on PATH, or undefined. */

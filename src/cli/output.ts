@@ -4,11 +4,18 @@ import { messageOf, toBerthError } from '../errors.js';
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Streams bytes to stdout, waiting when it is full (a long log piped to a slow reader). */
+  write: (chunk: string | Buffer) => Promise<void>;
 }
 
 export const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  write: (chunk) =>
+    new Promise((resolve, reject) => {
+      if (process.stdout.write(chunk)) resolve();
+      else process.stdout.once('drain', resolve).once('error', reject);
+    }),
 };
 
 export function printJson(io: Io, value: unknown): void {
@@ -39,4 +46,9 @@ export function reportError(io: Io, error: unknown, json: boolean): number {
   for (const detail of berth.details) io.stderr(`berth:   ${detail}\n`);
   if (process.env.BERTH_DEBUG) io.stderr(`${(error as Error)?.stack ?? ''}\n`);
   return berth.exitCode;
+}
+
+/** A word as a POSIX shell reads it back: as is when it is plain, else in single quotes. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

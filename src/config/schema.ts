@@ -3,14 +3,23 @@ import { DEFAULT_IMAGES } from '../plan/images.js';
 
 const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
+const duration = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+[smhd]$/, 'expected a duration such as "90s", "30m" or "2h"'),
+]);
 
 const hookCommand = z.union([
   shellCommand,
-  z.strictObject({ run: shellCommand, on: z.enum(['agent', 'host']).default('agent') }),
+  z.strictObject({
+    run: shellCommand,
+    on: z.enum(['agent', 'host']).default('agent'),
+    /** This command's time limit, instead of hookTimeout. */
+    timeout: duration.optional(),
+  }),
 ]);
 const hostHookCommand = z.union([
   shellCommand.transform((run) => ({ run, on: 'host' as const })),
-  z.strictObject({ run: shellCommand, on: z.literal('host').default('host') }),
+  z.strictObject({ run: shellCommand, on: z.literal('host').default('host'), timeout: duration.optional() }),
 ]);
 
 const portRange = z
@@ -97,6 +106,8 @@ export const configSchema = z.strictObject({
       folder: z.string().min(1).optional(),
       branchPrefix: z.string().default('berth/'),
       baseRef: z.string().min(1).default('HEAD'),
+      /** Check out the repository's submodules in each agent's worktree (a failure is a warning). */
+      submodules: z.boolean().default(true),
     })
     .prefault({}),
   envFile: z
@@ -118,15 +129,12 @@ export const configSchema = z.strictObject({
       'post-teardown': z.array(hostHookCommand).default([]),
     })
     .prefault({}),
+  /** How long one hook command may run before it is stopped (and the provision rolled back). */
+  hookTimeout: duration.default('10m'),
   /** Seconds to wait for Postgres and Redis to answer after the stack starts. */
   healthTimeout: z.number().positive().max(3600).default(60),
   /** How long an agent lives without a heartbeat (`berth heartbeat`, or `berth exec` running) before gc reaps it. */
-  leaseTtl: z
-    .union([
-      z.number().int().positive(),
-      z.string().regex(/^\d+[smhd]$/, 'expected a duration such as "30m" or "2h"'),
-    ])
-    .default('30m'),
+  leaseTtl: duration.default('30m'),
   /**
    * How the stack is created: through the Engine API (faster; the same containers, names and labels
    * Compose would make), or by running `compose up` on the generated file.

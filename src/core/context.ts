@@ -9,46 +9,56 @@ import type { BerthConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { repoId } from '../plan/names.js';
+import { type Runtime, runtimeFrom } from '../runtime.js';
 import { berthDir, hostPaths, type RepoPaths, repoPaths } from '../state/paths.js';
 import { readState } from '../state/store.js';
 import { connectEngine } from './engine.js';
 
 /** What every agent command needs to know about the repository it works on. */
 export interface RepoContext {
+  /** The main working tree: berth's state and agents belong to the repository as a whole. */
   root: string;
+  /** The working tree the command runs in (a linked worktree, or the main one): its HEAD and berth.yaml. */
+  here: string;
   commonGitDir: string;
   repoId: string;
   /** berth's folder in the common git directory: state, locks, and one folder per agent. */
   berthDir: string;
   paths: RepoPaths;
   docker: Docker;
+  runtime: Runtime;
 }
 
 export interface RepoOptions {
   /** The repository (or any folder inside it); default: the current directory. */
   repo?: string;
+  /** The clock, randomness, environment and process facts; tests fix them. */
+  runtime?: Partial<Runtime>;
 }
 
 export async function openRepo(
   options: RepoOptions,
   needs: { engine: boolean } = { engine: true },
 ): Promise<RepoContext> {
-  const [{ root, commonGitDir }, docker] = await Promise.all([
+  const [{ root, here, commonGitDir }, docker] = await Promise.all([
     repoInfo(options.repo ?? process.cwd()),
     needs.engine ? connectEngine() : connect(),
   ]);
   return {
     root,
+    here,
     commonGitDir,
     repoId: repoId(commonGitDir),
     berthDir: berthDir(commonGitDir),
     paths: repoPaths(berthDir(commonGitDir)),
     docker,
+    runtime: runtimeFrom(options.runtime),
   };
 }
 
+/** berth.yaml of the working tree the command runs in (or the file given). */
 export function loadRepoConfig(context: RepoContext, configPath?: string): BerthConfig {
-  return loadConfig(context.root, configPath);
+  return loadConfig(context.here, configPath);
 }
 
 export function findAgent(context: RepoContext, name: string): AgentRecord | undefined {

@@ -13,7 +13,7 @@ import {
   engineEndpoint,
   engineVersion,
 } from '../adapters/docker.js';
-import { findDockerd, startDockerd } from '../adapters/dockerd.js';
+import { clearStaleEnginePidFiles, findDockerd, startDockerd } from '../adapters/dockerd.js';
 import { installExecutable, removeTree } from '../adapters/files.js';
 import { isRoot } from '../adapters/process.js';
 import { EnvironmentError, messageOf } from '../errors.js';
@@ -91,6 +91,7 @@ export async function ensureEngine(options: EngineOptions): Promise<EngineStatus
   }
 
   const logFile = options.paths.dockerdLog;
+  for (const file of clearStaleEnginePidFiles()) options.progress(`removed ${file}: the process it names is gone`);
   options.progress(`starting dockerd (log: ${logFile})`);
   startDockerd(dockerd, logFile);
   const info = await waitForEngine(docker, options.startTimeoutMs ?? 30_000);

@@ -1,3 +1,4 @@
+import { stopExec } from '../adapters/docker.js';
 import { dockerExec } from '../adapters/docker-cli.js';
 import { readText } from '../adapters/files.js';
 import { UsageError } from '../errors.js';
@@ -7,12 +8,15 @@ import { validateAgentName } from '../plan/names.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
 import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
+import { withSession } from './sessions.js';
 
 export interface ExecOptions extends RepoOptions {
   name: string;
   command: string[];
   /** Attach a TTY (default: when stdin is one). */
   tty?: boolean;
+  /** Stops the command in the container (SIGTERM to berth). */
+  signal?: AbortSignal;
 }
 
 /** Runs a command in the agent's container as the host user, in the worktree; resolves to its exit code. */
@@ -22,26 +26,36 @@ export async function execInAgent(options: ExecOptions): Promise<number> {
       hint: 'put the command after --: berth exec NAME -- npm test',
     });
   }
+  const name = validateAgentName(options.name);
   const context = await openRepo(options);
-  const agent = requireAgent(context, validateAgentName(options.name));
-  return runInAgent(context, agent, options.command, { tty: options.tty });
+  requireAgent(context, name);
+  return withSession(context, name, 'exec', async (agent) => {
+    const result = await runInAgent(context, agent, options.command, options);
+    return result.exitCode;
+  });
 }
 
 /**
  * Runs a command in the agent's container as the host user, in its worktree, renewing the agent's
- * lease while it runs; output to this terminal (with a TTY when there is one) or to a log file.
+ * lease while it runs; output to this terminal (with a TTY when there is one) or to a log file. When
+ * the signal aborts, the command is stopped inside the container (killing the client would not).
  */
 export async function runInAgent(
   context: RepoContext,
   agent: AgentRecord,
   command: string[],
-  options: { tty?: boolean; logFile?: string } = {},
-): Promise<number> {
+  options: { tty?: boolean; logFile?: string; signal?: AbortSignal } = {},
+) {
   const target = await agentExecTarget(context, agent);
   const tty = !options.logFile && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
   const stopRenewing = keepLeaseAlive(context, agent);
   try {
-    return await dockerExec(target, command, { tty, logFile: options.logFile });
+    return await dockerExec(target, command, {
+      tty,
+      logFile: options.logFile,
+      signal: options.signal,
+      stop: (marker) => stopExec(context.docker, target.containerId, marker),
+    });
   } finally {
     stopRenewing();
   }

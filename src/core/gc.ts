@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { listContainers, removeLabelled } from '../adapters/docker.js';
-import { ensureDir, exists, removeTree, writeFile } from '../adapters/files.js';
+import { dirname, join } from 'node:path';
+import { type LabelledResources, listContainers, listLabelled, removeResources } from '../adapters/docker.js';
+import { exists, removeTree } from '../adapters/files.js';
 import {
   branchMerged,
   branchTip,
@@ -10,28 +10,28 @@ import {
   isWorktreeFolder,
   listWorktrees,
   tipContainedElsewhere,
-  uncommittedChanges,
-  uncommittedPatch,
 } from '../adapters/git.js';
-import { isRunning } from '../adapters/proc.js';
 import type { BerthConfig } from '../config/schema.js';
 import type { AgentRecord } from '../plan/agent.js';
-import { relative } from '../plan/duration.js';
-import { AGENT_NAME_PATTERN, agentLabels, LABELS, worktreePath } from '../plan/names.js';
+import { AGENT_NAME_PATTERN, LABELS, parseWorktreeLockReason, worktreePath } from '../plan/names.js';
+import { claims, leaseUnheld, needsMergeFacts, type ReapFacts, reapReason } from '../plan/reap.js';
+import { type Leases, readLeases, updateLeases } from '../state/leases.js';
 import { readState, updateState, withGitLock } from '../state/store.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from './context.js';
-import { archiveLogs } from './history.js';
-import { leaseExpired } from './lease.js';
-import { destroyAgent, dropWorktree } from './teardown.js';
+import { claimRemoval, dropWorktree, removeAgent } from './remove.js';
+import { saveUncommitted } from './saved-work.js';
 
 export interface GcOptions extends RepoOptions {
   dryRun?: boolean;
+  /** Reap merged agents even while their lease is live (their uncommitted work is saved first). */
+  merged?: boolean;
   configPath?: string;
   progress?: (message: string) => void;
+  /** The moment leases are judged at (default: now). */
   now?: number;
 }
 
-export type GcKind = 'agent' | 'containers' | 'worktree' | 'folder' | 'branch';
+export type GcKind = 'agent' | 'containers' | 'worktree' | 'folder' | 'branch' | 'lease';
 
 export interface GcAction {
   kind: GcKind;
@@ -48,168 +48,216 @@ export interface GcResult {
   actions: GcAction[];
 }
 
+/** A lease younger than this may belong to a provision that has not written its record yet. */
+const LEASE_GRACE_MS = 120_000;
+
 /**
- * Reconciles what exists with what berth knows, and removes what nobody needs: expired or orphaned
- * agents, merged agents, unclaimed labelled resources, worktrees, folders and branches berth made.
- * Never touches anything without berth's marks, and never loses a commit or an uncommitted change.
+ * Reconciles what exists with what berth knows, and removes what nobody needs: agents whose lease
+ * expired or whose provision or removal was killed, merged agents (with --merged), unclaimed labelled
+ * resources, worktrees, folders and branches berth made, and host leases nobody holds. Every decision
+ * is made again on a fresh read under the lock before anything is removed; an agent in use is never
+ * reaped; uncommitted work is saved first.
  */
 export async function gc(options: GcOptions = {}): Promise<GcResult> {
-  const context = await openRepo(options);
+  const now = options.now;
+  const context = await openRepo({
+    ...options,
+    runtime: { ...options.runtime, ...(now !== undefined && { now: () => now }) },
+  });
   const config = loadRepoConfig(context, options.configPath);
   const dryRun = options.dryRun ?? false;
   const progress = options.progress ?? (() => {});
   const actions: GcAction[] = [];
-  const act = async (action: GcAction, work: () => Promise<Partial<GcAction> | undefined>) => {
-    const done = dryRun ? action : { ...action, ...(await work()) };
-    progress(`${dryRun ? 'would remove' : 'removed'} ${done.kind} ${done.target}: ${done.reason}`);
-    actions.push(done);
+  const report = (action: GcAction) => {
+    progress(`${dryRun ? 'would remove' : 'removed'} ${action.kind} ${action.target}: ${action.reason}`);
+    actions.push(action);
   };
 
-  for (const agent of Object.values(readState(context.berthDir).agents)) {
-    const reason = await reapReason(context, agent, options.now ?? Date.now());
-    if (reason) await act({ kind: 'agent', target: agent.name, reason }, () => reap(context, agent));
-  }
-  const claimed = new Set(Object.keys(readState(context.berthDir).agents));
-  await sweepResources(context, claimed, act);
-  await sweepWorktrees(context, config, claimed, act);
-  await sweepBranches(context, claimed, act, dryRun);
+  await reapAgents(context, options, dryRun, report);
+  await sweepResources(context, dryRun, report);
+  await withGitLock(context.berthDir, async () => {
+    await sweepWorktrees(context, config, dryRun, report);
+    await sweepBranches(context, dryRun, report);
+  });
+  await sweepLeases(context, dryRun, report);
   return { dryRun, actions };
 }
 
-type Act = (action: GcAction, work: () => Promise<Partial<GcAction> | undefined>) => Promise<void>;
+type Report = (action: GcAction) => void;
 
-async function reapReason(
-  context: RepoContext,
-  agent: AgentRecord,
-  now: number,
-): Promise<string | undefined> {
-  if (agent.status === 'provisioning') {
-    return agent.owner && !isRunning(agent.owner) ? 'its provision was killed part-way' : undefined;
-  }
-  if (leaseExpired(agent, now)) return `its lease expired ${relative(agent.lease.expiresAt, now)}`;
-  if (await mergedAndClean(context, agent))
-    return `its branch ${agent.branch} is merged into ${agent.baseRef}`;
-  const containers = await listContainers(context.docker, agentLabels(context.repoId, agent.name));
-  if (containers.length === 0 && !exists(agent.worktree)) return 'its containers and worktree are gone';
-  return undefined;
-}
-
-/** An agent whose work has landed: it committed something, all of it is in its base, nothing uncommitted. */
-async function mergedAndClean(context: RepoContext, agent: AgentRecord): Promise<boolean> {
-  const tip = await branchTip(context.root, agent.branch);
-  if (!tip || tip === agent.baseCommit) return false;
-  if (!(await branchMerged(context.root, agent.branch, agent.baseRef))) return false;
-  return isWorktreeFolder(agent.worktree) && (await uncommittedChanges(agent.worktree)).length === 0;
-}
-
-async function reap(context: RepoContext, agent: AgentRecord): Promise<Partial<GcAction>> {
-  const savedPatch = isWorktreeFolder(agent.worktree)
-    ? await saveUncommitted(context, agent.name, agent.worktree)
-    : undefined;
-  archiveLogs(context, agent);
-  const { branchOutcome } = await destroyAgent(context, agent, false);
-  return { savedPatch, keptBranch: branchOutcome === 'kept-unmerged' ? agent.branch : undefined };
-}
-
-/** Writes the worktree's uncommitted changes to .git/berth/saved/<name>-<time>.patch; none, nothing. */
-export async function saveUncommitted(
-  context: RepoContext,
-  name: string,
-  worktree: string,
-): Promise<string | undefined> {
-  if ((await uncommittedChanges(worktree)).length === 0) return undefined;
-  const file = context.paths.savedPatch(name, Date.now());
-  const index = join(dirname(file), `.${basename(file)}.index`);
-  ensureDir(dirname(file));
-  try {
-    writeFile(file, await uncommittedPatch(worktree, index), 0o600);
-    return file;
-  } finally {
-    removeTree(index);
-  }
-}
-
-/** Containers, networks and volumes labelled for this repository by an agent berth no longer records. */
-async function sweepResources(context: RepoContext, claimed: Set<string>, act: Act) {
-  const labelled = await listContainers(context.docker, {
+async function reapAgents(context: RepoContext, options: GcOptions, dryRun: boolean, report: Report) {
+  const { runtime } = context;
+  const agents = Object.values(readState(context.berthDir).agents);
+  const containers = await listContainers(context.docker, {
     [LABELS.managed]: 'true',
     [LABELS.repo]: context.repoId,
   });
-  const networks = await context.docker.listNetworks({
-    filters: { label: [`${LABELS.managed}=true`, `${LABELS.repo}=${context.repoId}`] },
-  });
-  const { Volumes } = await context.docker.listVolumes({
-    filters: { label: [`${LABELS.managed}=true`, `${LABELS.repo}=${context.repoId}`] },
-  });
-  const owners = new Set([
-    ...labelled.map((c) => c.labels[LABELS.agent]),
-    ...networks.map((n) => n.Labels?.[LABELS.agent]),
-    ...(Volumes ?? []).map((v) => v.Labels?.[LABELS.agent]),
-  ]);
-  for (const name of owners) {
-    if (!name || claimed.has(name)) continue;
-    await act(
-      { kind: 'containers', target: name, reason: 'labelled by berth, claimed by no agent' },
-      async () => {
-        await removeLabelled(context.docker, agentLabels(context.repoId, name));
-        return undefined;
-      },
-    );
+  for (const agent of agents) {
+    const facts: ReapFacts = {
+      now: runtime.now(),
+      isRunning: runtime.isRunning,
+      merged: needsMergeFacts(agent, options) ? await mergedWork(context, agent) : undefined,
+      stackGone: !containers.some((c) => c.labels[LABELS.agent] === agent.name),
+      worktreeGone: !exists(agent.worktree),
+    };
+    // Git's and Docker's facts were read before; the record, the lease and the processes are read
+    // again under the lock, and the decision made again on them.
+    const decide = (fresh: AgentRecord) =>
+      fresh.instance === agent.instance
+        ? reapReason(fresh, { ...facts, now: runtime.now() }, options)?.text
+        : undefined;
+    if (dryRun) {
+      const fresh = readState(context.berthDir).agents[agent.name];
+      const reason = fresh && decide(fresh);
+      if (reason) report({ kind: 'agent', target: agent.name, reason });
+      continue;
+    }
+    const claimed = await claimRemoval(context, agent.name, decide);
+    if (!claimed) continue;
+    const { branchOutcome, savedPatch } = await removeAgent(context, claimed);
+    report({
+      kind: 'agent',
+      target: agent.name,
+      reason: claimed.removal?.reason ?? '',
+      ...(savedPatch && { savedPatch }),
+      ...(branchOutcome === 'kept-unmerged' && { keptBranch: claimed.branch }),
+    });
   }
 }
 
-/** Worktrees berth locked for an agent that no longer exists, their stale records, and leftover folders. */
-async function sweepWorktrees(context: RepoContext, config: BerthConfig, claimed: Set<string>, act: Act) {
+/** The branch has commits, and all of them are in its base. */
+async function mergedWork(context: RepoContext, agent: AgentRecord): Promise<boolean> {
+  const tip = await branchTip(context.root, agent.branch);
+  if (!tip || tip === agent.baseCommit) return false;
+  return branchMerged(context.root, agent.branch, agent.baseRef);
+}
+
+/**
+ * Containers, networks and volumes labelled for this repository that no recorded agent claims. The
+ * state is read after the listing: whatever a provision made since is claimed by its record already,
+ * and the earlier agent of the same name is told apart by its instance label.
+ */
+async function sweepResources(context: RepoContext, dryRun: boolean, report: Report) {
+  const listed = await listLabelled(context.docker, {
+    [LABELS.managed]: 'true',
+    [LABELS.repo]: context.repoId,
+  });
+  const { agents } = readState(context.berthDir);
+  const unclaimed = (labels: Record<string, string>) =>
+    Boolean(labels[LABELS.agent]) &&
+    !claims(agents, { agent: labels[LABELS.agent] ?? '', instance: labels[LABELS.instance] });
+  const orphans: LabelledResources = {
+    containers: listed.containers.filter((r) => unclaimed(r.labels)),
+    networks: listed.networks.filter((r) => unclaimed(r.labels)),
+    volumes: listed.volumes.filter((r) => unclaimed(r.labels)),
+  };
+  const owners = new Set(
+    [...orphans.containers, ...orphans.networks, ...orphans.volumes].map((r) => r.labels[LABELS.agent] ?? ''),
+  );
+  if (!dryRun) await removeResources(context.docker, orphans);
+  for (const name of [...owners].sort()) {
+    report({ kind: 'containers', target: name, reason: 'labelled by berth, claimed by no agent' });
+  }
+}
+
+/**
+ * Worktrees berth locked for an agent that no longer exists, their stale records, and leftover folders.
+ * Runs under the git lock, with the state read inside it: a provision adds its worktree under the same
+ * lock, after recording its agent.
+ */
+async function sweepWorktrees(context: RepoContext, config: BerthConfig, dryRun: boolean, report: Report) {
   const worktrees = await listWorktrees(context.root);
+  const { agents } = readState(context.berthDir);
   for (const entry of worktrees) {
-    const owner = /^berth agent ([a-z][a-z0-9-]*)$/.exec(entry.lockReason ?? '')?.[1];
-    if (!owner || claimed.has(owner)) continue;
+    const owner = parseWorktreeLockReason(entry.lockReason);
+    if (!owner || claims(agents, owner) || Object.values(agents).some((a) => a.worktree === entry.path))
+      continue;
     const reason = entry.prunable
       ? 'its folder is gone; berth locked it for a removed agent'
-      : `berth made it for agent ${owner}, which no longer exists`;
-    await act({ kind: 'worktree', target: entry.path, reason }, async () => {
-      const savedPatch = isWorktreeFolder(entry.path)
-        ? await saveUncommitted(context, owner, entry.path)
+      : `berth made it for agent ${owner.agent}, which no longer exists`;
+    let savedPatch: string | undefined;
+    if (!dryRun) {
+      savedPatch = isWorktreeFolder(entry.path)
+        ? await saveUncommitted(context, owner.agent, entry.path)
         : undefined;
-      await withGitLock(context.berthDir, () => dropWorktree(context, entry.path));
-      return { savedPatch };
-    });
+      await dropWorktree(context, entry.path);
+    }
+    report({ kind: 'worktree', target: entry.path, reason, ...(savedPatch && { savedPatch }) });
   }
   const folder = dirname(worktreePath(context.root, 'x', config.worktree.folder));
   if (!exists(folder)) return;
   const registered = new Set((await listWorktrees(context.root)).map((entry) => entry.path));
+  const recorded = new Set(Object.values(agents).map((a) => a.worktree));
   for (const name of readdirSync(folder)) {
     const path = join(folder, name);
-    if (!AGENT_NAME_PATTERN.test(name) || claimed.has(name) || registered.has(path)) continue;
-    await act(
-      {
-        kind: 'folder',
-        target: path,
-        reason: 'left in berth worktree folder, registered with no git worktree',
-      },
-      async () => {
-        removeTree(path);
-        return undefined;
-      },
-    );
+    if (!AGENT_NAME_PATTERN.test(name) || agents[name] || registered.has(path) || recorded.has(path))
+      continue;
+    if (!dryRun) removeTree(path);
+    report({
+      kind: 'folder',
+      target: path,
+      reason: 'left in berth worktree folder, registered with no git worktree',
+    });
   }
 }
 
-/** Branches berth created for agents that no longer exist, whose commits are all on other branches. */
-async function sweepBranches(context: RepoContext, claimed: Set<string>, act: Act, dryRun: boolean) {
-  const ledger = readState(context.berthDir).branches ?? {};
+/**
+ * Branches berth created for agents that no longer exist, whose commits are all on other branches.
+ * Runs under the git lock: no provision creates or checks out a branch meanwhile.
+ */
+async function sweepBranches(context: RepoContext, dryRun: boolean, report: Report) {
+  const { agents, branches = {} } = readState(context.berthDir);
   const checkedOut = new Set((await listWorktrees(context.root)).map((entry) => entry.branch));
-  for (const [branch, agent] of Object.entries(ledger)) {
-    if (claimed.has(agent) || checkedOut.has(branch)) continue;
+  const inUse = new Set(Object.values(agents).map((a) => a.branch));
+  for (const [branch, agent] of Object.entries(branches)) {
+    if (agents[agent] || inUse.has(branch) || checkedOut.has(branch)) continue;
     const exists = await isLocalBranch(context.root, branch);
-    const deletable = exists && (await tipContainedElsewhere(context.root, branch));
-    if (exists && !deletable) continue; // it holds commits found nowhere else: never lost
-    const reason = 'berth made it for a removed agent; its commits are all on other branches';
+    if (exists && !(await tipContainedElsewhere(context.root, branch))) continue; // commits found nowhere else
     if (exists) {
-      await act({ kind: 'branch', target: branch, reason }, () =>
-        withGitLock(context.berthDir, () => deleteBranch(context.root, branch)).then(() => undefined),
-      );
+      if (!dryRun) await deleteBranch(context.root, branch);
+      report({
+        kind: 'branch',
+        target: branch,
+        reason: 'berth made it for a removed agent; its commits are all on other branches',
+      });
     }
-    if (!dryRun) await updateState(context.berthDir, (state) => void delete state.branches?.[branch]);
+    if (!dryRun) {
+      await updateState(context.berthDir, (state) => {
+        if (!state.agents[agent]) delete state.branches?.[branch];
+      });
+    }
   }
+}
+
+/** Host leases whose holder's record is gone (a process killed between lease and record, or older berth). */
+async function sweepLeases(context: RepoContext, dryRun: boolean, report: Report) {
+  const { runtime } = context;
+  const held = (lease: { berthDir: string; agent: string; instance: string }) => {
+    try {
+      return claims(readState(lease.berthDir).agents, lease);
+    } catch {
+      return true; // a state berth cannot read: keep its leases rather than guess
+    }
+  };
+  const release = (leases: Leases) => {
+    const released: string[] = [];
+    for (const [kind, table] of [
+      ['port', leases.ports],
+      ['subnet', leases.subnets],
+    ] as const) {
+      for (const [key, lease] of Object.entries(table)) {
+        if (!leaseUnheld(lease.since, held(lease), runtime.now(), LEASE_GRACE_MS)) continue;
+        if (!dryRun) delete table[key];
+        released.push(`${kind} ${key}`);
+        report({
+          kind: 'lease',
+          target: `${kind} ${key}`,
+          reason: `leased to agent ${lease.agent}, whose record is gone`,
+        });
+      }
+    }
+    return released;
+  };
+  if (dryRun) release(structuredClone(readLeases(runtime.env)));
+  else await updateLeases(release, runtime.env);
 }

@@ -1,11 +1,18 @@
 import { copyTree, exists, readText, removeTree, writeFile } from '../adapters/files.js';
-import type { AgentRecord } from '../plan/agent.js';
+import type { AgentRecord, ProcessId } from '../plan/agent.js';
 import type { RepoContext } from './context.js';
 
 /** What happened to an agent's task: kept after the agent is gone, for `berth show` and `berth logs`. */
 export interface TaskOutcome {
   name: string;
   branch: string;
+  /**
+   * running: the command runs (in `runner`); finished: it exited; terminated: it was stopped by a
+   * signal to berth; abandoned: its berth process died without saying (read, never written).
+   */
+  state?: 'running' | 'finished' | 'terminated' | 'abandoned';
+  /** The berth process running the task, while state is running. */
+  runner?: ProcessId;
   /** The agent command's exit code; null when the task was marked complete from outside. */
   exitCode: number | null;
   command?: string[];
@@ -40,7 +47,13 @@ export function writeOutcome(context: RepoContext, outcome: TaskOutcome): void {
   writeFile(context.paths.outcomeFile(outcome.name), `${JSON.stringify(outcome, null, 2)}\n`);
 }
 
+/** The last task's outcome; one whose berth process died while it ran reads as abandoned. */
 export function readOutcome(context: RepoContext, name: string): TaskOutcome | undefined {
   const text = readText(context.paths.outcomeFile(name));
-  return text === undefined ? undefined : (JSON.parse(text) as TaskOutcome);
+  if (text === undefined) return undefined;
+  const outcome = JSON.parse(text) as TaskOutcome;
+  if (outcome.state === 'running' && outcome.runner && !context.runtime.isRunning(outcome.runner)) {
+    return { ...outcome, state: 'abandoned', runner: undefined };
+  }
+  return outcome;
 }

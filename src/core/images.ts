@@ -14,10 +14,11 @@ import { packageRoot } from '../package-root.js';
 import {
   DEBIAN_SUITE,
   DEFAULT_IMAGES,
+  IMAGE_SCHEME,
   type ImageRole,
   type ImageStatus,
   LABEL_FAST_FOR,
-  LABEL_MANAGED,
+  LABEL_IMAGE,
   LABEL_OFFLINE_FOR,
   LABEL_TEMPLATE_HASH,
   OFFLINE_BASE_IMAGE,
@@ -182,7 +183,7 @@ async function buildFromTemplate(context: ImageContext, build: TemplateBuild): P
       files,
       tag: build.tag,
       buildArgs: { BASE: build.base, ...proxyBuildArgs() },
-      labels: { [LABEL_MANAGED]: 'true', ...build.labels },
+      labels: { [LABEL_IMAGE]: build.template, ...build.labels },
       logFile: build.logFile,
     });
   } catch (error) {
@@ -234,7 +235,7 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
 async function removeSupersededImages(context: ImageContext, current: string): Promise<void> {
   const fast = await context.docker.listImages({ filters: { reference: ['berth/postgres-fast'] } });
   const dangling = await context.docker.listImages({
-    filters: { dangling: ['true'], label: [`${LABEL_MANAGED}=true`] },
+    filters: { dangling: ['true'], label: [LABEL_IMAGE] },
   });
   const stale = [
     ...fast.flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag !== current)),
@@ -262,7 +263,7 @@ function proxyBuildArgs(env: NodeJS.ProcessEnv = process.env): Record<string, st
 
 /** Changes whenever a template file or the Node version it installs changes. */
 export function templateHash(template: string): string {
-  const hash = createHash('sha256').update(`${template}\n${DEBIAN_SUITE}\n`);
+  const hash = createHash('sha256').update(`${template}\n${DEBIAN_SUITE}\n${IMAGE_SCHEME}\n`);
   if (template === 'agent') hash.update(`node ${OFFLINE_NODE_MAJOR} npm ${OFFLINE_NPM_MAJOR}\n`);
   const dir = join(TEMPLATES_DIR, template);
   for (const file of readdirSync(dir).sort()) hash.update(`${file}\n`).update(readFileSync(join(dir, file)));

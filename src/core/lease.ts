@@ -1,22 +1,26 @@
-import type { AgentRecord } from '../plan/agent.js';
+import { type AgentRecord, leaseFrom } from '../plan/agent.js';
 import { validateAgentName } from '../plan/names.js';
 import { updateState } from '../state/store.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
-
-export function leaseFrom(ttlSeconds: number, now = Date.now()): AgentRecord['lease'] {
-  return { ttlSeconds, expiresAt: new Date(now + ttlSeconds * 1000).toISOString() };
-}
+import { claimRefusal } from './remove.js';
 
 export function leaseExpired(agent: AgentRecord, now = Date.now()): boolean {
   return Date.parse(agent.lease.expiresAt) <= now;
 }
 
 /** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
-export async function renewLease(context: RepoContext, name: string, now = Date.now()): Promise<string> {
+export async function renewLease(
+  context: RepoContext,
+  name: string,
+  now = context.runtime.now(),
+): Promise<string> {
   requireAgent(context, name);
+  const { runtime } = context;
   return updateState(context.berthDir, (state) => {
     const agent = state.agents[name];
     if (!agent) return '';
+    const refusal = claimRefusal(agent, runtime.isRunning, runtime.self());
+    if (refusal) throw refusal;
     agent.lease = leaseFrom(agent.lease.ttlSeconds, now);
     return agent.lease.expiresAt;
   });

@@ -1,16 +1,17 @@
 import { chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type ComposeCli, compose } from '../adapters/compose.js';
-import { applyStack, removeLabelled } from '../adapters/docker.js';
+import { applyStack, engineAnswers, engineGone as engineLost, removeLabelled } from '../adapters/docker.js';
 import { appendFile, copyTree, ensureDir, exists, removeTree, writeFile } from '../adapters/files.js';
-import { addWorktree, deleteBranch, isLocalBranch, lockWorktree } from '../adapters/git.js';
+import { addWorktree, deleteBranch, initSubmodules, isLocalBranch, lockWorktree } from '../adapters/git.js';
 import type { BerthConfig } from '../config/schema.js';
-import { BerthError, interrupted, messageOf, UsageError } from '../errors.js';
+import { BerthError, EnvironmentError, messageOf, UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
+import { leaseFrom } from '../plan/agent.js';
 import { type HostFacts, planCompose, renderCompose } from '../plan/compose.js';
 import { planEngineStack } from '../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../plan/env.js';
-import { agentLabels, validateAgentName } from '../plan/names.js';
+import { agentLabels, validateAgentName, worktreeLockReason } from '../plan/names.js';
 import { updateState, withGitLock } from '../state/store.js';
 import {
   findAgent,
@@ -23,11 +24,11 @@ import {
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
 import { hostFacts, resolveStackImages } from './host-facts.js';
-import { leaseFrom } from './lease.js';
 import { alreadyProvisioned, type BranchTarget, planBranch, reserve } from './provision-plan.js';
 import { waitUntilReady } from './readiness.js';
+import { dropRecord, dropWorktree } from './remove.js';
+import { asStepFailure, type StepFailure, Steps } from './steps.js';
 import { type AgentSummary, summarize } from './summary.js';
-import { dropWorktree } from './teardown.js';
 
 export interface ProvisionOptions extends RepoOptions {
   name: string;
@@ -66,25 +67,15 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   seed: 'running seed hooks',
   record: 'recording the agent',
 };
+const HOOK_STEPS = ['setup', 'migrate', 'seed'] as const;
 
 /**
  * For crash-safety tests: BERTH_TEST_CRASH_AFTER=<step> kills this process with SIGKILL right after
  * that step, as a crash or `kill -9` would, so tests can check that `berth gc` cleans up after any step.
  */
-function crashForTest(completed: ProvisionStep): void {
-  if (process.env.BERTH_TEST_CRASH_AFTER === completed) process.kill(process.pid, 'SIGKILL');
+function crashForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): void {
+  if (env.BERTH_TEST_CRASH_AFTER === completed) process.kill(process.pid, 'SIGKILL');
 }
-
-class StepFailure extends Error {
-  constructor(
-    readonly step: ProvisionStep,
-    override readonly cause: unknown,
-  ) {
-    super(messageOf(cause));
-  }
-}
-
-type Undo = () => Promise<unknown> | unknown;
 
 /**
  * Gives an agent its worktree, container, Postgres and Redis; on any failure, undoes what it made.
@@ -95,87 +86,94 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
   const context = await openRepo(options);
   const config = loadRepoConfig(context, options.configPath);
   const progress = options.progress ?? (() => {});
-  if (findAgent(context, name)) throw alreadyProvisioned(context, name);
+  const existing = findAgent(context, name);
+  if (existing) throw alreadyProvisioned(context, name, existing);
   const [composeCli, stack, target, host] = await Promise.all([
-    knownCompose(),
+    knownCompose(context.runtime.env),
     resolveStackImages(context.docker, config),
     planBranch(context, name, config, options),
     hostFacts(context),
   ]);
 
   const dir = context.paths.agentDir(name);
-  const undo: Undo[] = [];
-  // The first failure stops the other branch too: a health wait need not run on once the worktree failed.
-  const stop = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const step = async <T>(id: ProvisionStep, work: () => Promise<T> | T): Promise<T> => {
-    if (signal.aborted) throw new StepFailure(id, interrupted());
-    progress(`${name}: ${STEP_TEXT[id]}`);
-    if (exists(join(dir, 'logs')))
-      appendFile(join(dir, 'logs', 'provision.log'), `${new Date().toISOString()} ${id}\n`);
-    try {
-      const result = await work();
-      crashForTest(id);
-      return result;
-    } catch (error) {
-      stop.abort();
-      if (error instanceof StepFailure) throw error;
-      throw new StepFailure(id, options.signal?.aborted ? interrupted() : error);
-    }
-  };
+  const provisionLog = join(context.paths.agentLogs(name), 'provision.log');
+  const silent = (id: ProvisionStep) =>
+    (HOOK_STEPS as readonly string[]).includes(id) && config.hooks[id as 'setup'].length === 0;
+  const steps = new Steps<ProvisionStep>({
+    onStep: (id) => {
+      if (!silent(id)) progress(`${name}: ${STEP_TEXT[id]}`);
+      if (exists(dirname(provisionLog))) appendFile(provisionLog, `${new Date().toISOString()} ${id}\n`);
+    },
+    afterStep: (id) => crashForTest(context.runtime.env, id),
+    signal: options.signal,
+  });
+  let agent: AgentRecord | undefined;
   let stackStarted = false;
-
   try {
-    const agent = await step('reserve', () =>
-      reserve(context, config, name, target, stack, dir, options.configPath),
+    agent = await steps.run('reserve', () =>
+      reserve(context, config, name, target, stack, options.configPath),
     );
-    undo.push(() => forget(context, agent));
-    undo.push(() => removeTree(dir));
-    const document = await step('files', () => writeFiles(agent, config, host, dir));
-
+    const made = agent;
+    steps.undo('agent folder', () => removeTree(dir));
+    const document = await steps.run('files', () => writeFiles(made, config, host));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
-    undo.push(() => withGitLock(context.berthDir, () => undoWorktree(context, agent)));
-    undo.push(() => removeLabelled(context.docker, agentLabels(context.repoId, name)));
+    steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
+    steps.undo('containers, networks and volumes', () =>
+      removeLabelled(context.docker, agentLabels(context.repoId, name)),
+    );
     // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
-    ensureDir(agent.worktree);
-    const results = await Promise.allSettled([
-      step('worktree', () => addWorktreeWithEnv(context, agent, config, target)),
-      (async () => {
-        await step('start', () => {
+    ensureDir(made.worktree);
+    await steps.parallel(
+      () => steps.run('worktree', () => addWorktreeWithEnv(context, made, config, target, progress)),
+      async () => {
+        await steps.run('start', () => {
           stackStarted = true;
-          return startStack(context, agent, config, composeCli, document, signal);
+          return startStack(context, made, config, composeCli, document, steps.signal);
         });
-        await step('health', () => waitUntilReady(context, agent, config.healthTimeout * 1000, signal));
-      })(),
-    ]);
-    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (failed) throw failed.reason;
-
-    for (const hook of ['setup', 'migrate', 'seed'] as const) {
-      await step(hook, () => runHooks(context, agent, hook, config.hooks[hook], { signal }));
+        await steps.run('health', () =>
+          waitUntilReady(context, made, config.healthTimeout * 1000, steps.signal),
+        );
+      },
+    );
+    for (const hook of HOOK_STEPS) {
+      await steps.run(hook, () =>
+        runHooks(context, made, hook, config.hooks[hook], {
+          signal: steps.signal,
+          timeout: config.hookTimeout,
+        }),
+      );
     }
-    const ready = await step('record', () => markReady(context, name));
+    const ready = await steps.run('record', () => markReady(context, made));
     progress(`${name}: ready`);
-    return summarize(ready ?? agent, 'running', options.showSecrets);
+    return summarize(ready, 'running', options.showSecrets);
   } catch (error) {
-    const failure = error instanceof StepFailure ? error : new StepFailure('reserve', error);
+    const failure = asStepFailure<ProvisionStep>(error, 'reserve');
+    if (!agent) throw describeFailure(name, failure, undefined, false);
     progress(`${name}: failed at ${failure.step}; rolling back`);
-    if (stackStarted) await saveContainerLogs(composeCli, context, name, dir);
-    const keptLogs = keepLogs(context, dir, name);
-    for (const action of undo.reverse()) {
-      try {
-        await action();
-      } catch (rollbackError) {
-        progress(`${name}: rollback step failed: ${messageOf(rollbackError)}`);
-      }
-    }
-    throw describeFailure(name, failure, dir, keptLogs);
+    const answered = await engineAnswers(context.docker);
+    if (stackStarted && answered) await saveContainerLogs(composeCli, agent).catch(() => {});
+    const keptLogs = keepLogs(context, name);
+    const { failed } = await steps.rollback();
+    for (const undo of failed)
+      progress(`${name}: could not remove its ${undo.what}: ${messageOf(undo.error)}`);
+    // The engine may go down while the rollback runs: a refused connection then says so too.
+    const engineGone =
+      !answered || failed.some((undo) => engineLost(undo.error)) || !(await engineAnswers(context.docker));
+    // The record goes last, and only when everything it names is gone: else gc finishes the job later.
+    if (failed.length === 0) await dropRecord(context, agent);
+    else
+      await markFailed(
+        context,
+        agent,
+        engineGone ? 'the Docker engine went away' : messageOf(failed[0]?.error),
+      );
+    throw describeFailure(name, failure, keptLogs, engineGone);
   }
 }
 
 /** The compose file: the exact description of the stack, whichever way it is applied. */
-function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts, dir: string) {
-  ensureDir(join(dir, 'logs'), 0o700);
+function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts) {
+  ensureDir(join(agent.stateDir, 'logs'), 0o700);
   const document = planCompose(agent, config, host);
   writeFile(agent.composeFile, renderCompose(document), 0o600);
   return document;
@@ -186,6 +184,7 @@ async function addWorktreeWithEnv(
   agent: AgentRecord,
   config: BerthConfig,
   target: BranchTarget,
+  progress: (message: string) => void,
 ) {
   await withGitLock(context.berthDir, async () => {
     await addWorktree(
@@ -194,8 +193,15 @@ async function addWorktreeWithEnv(
       agent.branch,
       target.created ? target.startCommit : undefined,
     );
-    await lockWorktree(context.root, agent.worktree, `berth agent ${agent.name}`);
+    await lockWorktree(context.root, agent.worktree, worktreeLockReason(agent.name, agent.instance));
     excludeFromGit(context.commonGitDir, config.envFile);
+    if (config.worktree.submodules && exists(join(agent.worktree, '.gitmodules'))) {
+      const problem = await initSubmodules(agent.worktree);
+      if (problem)
+        progress(
+          `${agent.name}: warning: its submodules could not be initialised (${problem}); they are empty`,
+        );
+    }
   });
   const header = `berth agent ${agent.name}: generated, not committed`;
   writeFile(agent.envFile, renderEnvFile(agentEnv(agent, 'host'), header), 0o600);
@@ -226,28 +232,33 @@ async function startStack(
     logFile,
     signal,
   });
-  if (signal.aborted) throw interrupted();
   if (up.exitCode !== 0)
     throw new BerthError('compose-up-failed', `compose up exited with ${up.exitCode}`, { logFile });
 }
 
-async function markReady(context: RepoContext, name: string) {
+async function markReady(context: RepoContext, agent: AgentRecord): Promise<AgentRecord> {
   // A task outcome of an earlier agent with this name is history, not this agent's.
-  removeTree(context.paths.outcomeFile(name));
+  removeTree(context.paths.outcomeFile(agent.name));
+  const { runtime } = context;
   return updateState(context.berthDir, (state) => {
-    const record = state.agents[name];
-    if (!record) return undefined;
+    const record = state.agents[agent.name];
+    if (!record)
+      throw new BerthError('record-lost', `the record of ${agent.name} disappeared while it was provisioned`);
     record.status = 'ready';
     record.owner = undefined;
-    record.lease = leaseFrom(record.lease.ttlSeconds);
-    return { ...record };
+    record.lease = leaseFrom(record.lease.ttlSeconds, runtime.now());
+    return structuredClone(record);
   });
 }
 
-async function forget(context: RepoContext, agent: AgentRecord) {
+/** A provision whose rollback could not finish: its record stays (with its leases), for gc. */
+async function markFailed(context: RepoContext, agent: AgentRecord, failure: string) {
   await updateState(context.berthDir, (state) => {
-    delete state.agents[agent.name];
-    if (state.branches?.[agent.branch] === agent.name) delete state.branches[agent.branch];
+    const record = state.agents[agent.name];
+    if (!record || record.instance !== agent.instance) return;
+    record.status = 'failed';
+    record.failure = failure;
+    record.owner = undefined;
   });
 }
 
@@ -260,41 +271,45 @@ async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<v
 }
 
 /** The containers are about to go: keep what they said. */
-async function saveContainerLogs(cli: ComposeCli, context: RepoContext, name: string, dir: string) {
-  const agent = findAgent(context, name);
-  if (!agent || !exists(agent.composeFile)) return;
-  const logFile = join(dir, 'logs', 'containers.log');
-  await compose(cli, agent.composeProject, agent.composeFile, ['logs', '--no-color'], { logFile }).catch(
-    () => {},
-  );
+async function saveContainerLogs(cli: ComposeCli, agent: AgentRecord) {
+  if (!exists(agent.composeFile)) return;
+  const logFile = join(agent.stateDir, 'logs', 'containers.log');
+  await compose(cli, agent.composeProject, agent.composeFile, ['logs', '--no-color'], { logFile });
 }
 
 /** A rolled-back provision leaves its logs (nothing else) in berth's folder, for the error to point at. */
-function keepLogs(context: RepoContext, dir: string, name: string): string | undefined {
-  const logs = join(dir, 'logs');
+function keepLogs(context: RepoContext, name: string): string | undefined {
+  const logs = context.paths.agentLogs(name);
   if (!exists(logs)) return undefined;
-  const kept = context.paths.failedLogs(name, Date.now());
-  copyTree(logs, kept);
-  return kept;
+  const kept = context.paths.failedLogs(name, context.runtime.now());
+  try {
+    copyTree(logs, kept);
+    return kept;
+  } catch {
+    return undefined; // only a copy for the error to point at: the rollback matters more
+  }
 }
 
 function describeFailure(
   name: string,
-  failure: StepFailure,
-  dir: string,
+  failure: StepFailure<ProvisionStep>,
   keptLogs: string | undefined,
+  engineGone: boolean,
 ): BerthError {
   const error = failure.cause;
   if (error instanceof UsageError) return error;
   const cause = messageOf(error).split('\n')[0];
+  const where = `provisioning ${name} failed at step "${failure.step}"`;
+  if (engineGone) {
+    return new EnvironmentError('engine-gone', `${where}: the Docker engine went away (${cause})`, {
+      hint: 'start it again (berth host init), then run berth gc: it removes what this provision left',
+      cause: error,
+    });
+  }
   const berth = error instanceof BerthError ? error : undefined;
-  const logsDir = join(dir, 'logs');
-  const stepLog = berth?.logFile?.startsWith(logsDir)
-    ? berth.logFile.slice(logsDir.length)
-    : '/provision.log';
-  const logFile = keptLogs && exists(join(keptLogs, stepLog)) ? join(keptLogs, stepLog) : keptLogs;
-  const message = `provisioning ${name} failed at step "${failure.step}": ${cause}`;
-  return new BerthError(berth?.code ?? 'provision-failed', message, {
+  const stepLog = berth?.logFile ? berth.logFile.split('/').at(-1) : 'provision.log';
+  const logFile = keptLogs && stepLog && exists(join(keptLogs, stepLog)) ? join(keptLogs, stepLog) : keptLogs;
+  return new BerthError(berth?.code ?? 'provision-failed', `${where}: ${cause}`, {
     hint: berth?.hint ?? 'everything it made was removed; fix the cause and run it again',
     exitCode: berth?.exitCode,
     logFile,

@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerLogTail, engineGone, listContainers } from '../adapters/docker.js';
+import { hostRoutes } from '../adapters/host-net.js';
 import { type ProbeAnswer, postgresAnswers, redisAnswers } from '../adapters/probe.js';
 import { BerthError, EnvironmentError, interrupted, messageOf } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
+import { overlaps } from '../plan/allocate.js';
 import { databaseUrl } from '../plan/env.js';
 import { agentLabels } from '../plan/names.js';
 import type { RepoContext } from './context.js';
@@ -107,10 +109,19 @@ function notReady(
         .map((s) => `${s} on 127.0.0.1:${port(s)}: ${answers.get(s) ?? 'no answer'}`)
         .join('; ')})`
     : `${exited.map((p) => `${p.service} ${p.state}`).join(' and ')} before answering`;
-  const details = problems.flatMap((p) => [
-    `${p.service}: container ${p.state}; probed 127.0.0.1:${port(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
-    ...p.lastLines.map((line) => `${p.service} | ${line}`),
-  ]);
+  const routes = hostRoutes().filter((route) => overlaps(route.subnet, agent.subnet));
+  const conflict =
+    routes.length > 1
+      ? [
+          `the host routes ${agent.subnet} through ${routes.map((r) => r.iface).join(' and ')}: another network (one a stopped engine left?) overlaps the agent's`,
+        ]
+      : [];
+  const details = problems
+    .flatMap((p) => [
+      `${p.service}: container ${p.state}; probed 127.0.0.1:${port(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
+      ...p.lastLines.map((line) => `${p.service} | ${line}`),
+    ])
+    .concat(conflict);
   return new BerthError('health-timeout', message, {
     hint: exited.length
       ? "the container's last lines are below; check the image and its settings in berth.yaml"

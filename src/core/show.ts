@@ -1,10 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { exists, logParts, readChunks } from '../adapters/files.js';
 import { UsageError } from '../errors.js';
 import { validateAgentName } from '../plan/names.js';
 import { findAgent, openRepo, type RepoOptions } from './context.js';
 import { readOutcome, type TaskOutcome } from './history.js';
-import { HOOK_NAMES, type HookName } from './hooks.js';
+import { HOOK_NAMES, type HookName, hookLog } from './hooks.js';
 import { type AgentListing, listAgents } from './list.js';
 
 export interface ShowResult {
@@ -28,8 +27,13 @@ export async function show(options: RepoOptions & { name: string }): Promise<Sho
   return { name, agent, outcome };
 }
 
-/** The agent's hook logs (one hook, or all in stage order): from the agent, or from its history once gone. */
-export async function hookLogs(options: RepoOptions & { name: string; hook?: string }): Promise<string> {
+/**
+ * The agent's hook logs (one hook, or all in stage order), from the agent or from its history once it is
+ * gone, as a stream of chunks: a hook that printed a lot is never read into memory whole.
+ */
+export async function* hookLogs(
+  options: RepoOptions & { name: string; hook?: string },
+): AsyncGenerator<string | Buffer> {
   const name = validateAgentName(options.name);
   if (options.hook !== undefined && !(HOOK_NAMES as readonly string[]).includes(options.hook)) {
     throw new UsageError('bad-hook', `there is no hook named "${options.hook}"`, {
@@ -39,15 +43,18 @@ export async function hookLogs(options: RepoOptions & { name: string; hook?: str
   const context = await openRepo(options, { engine: false });
   const agent = findAgent(context, name);
   const dir = agent ? context.paths.agentLogs(name) : context.paths.historyLogs(name);
-  if (!existsSync(dir)) {
+  if (!exists(dir)) {
     throw new UsageError('no-logs', `no logs for "${name}"`, {
       hint: 'hooks write logs when they run; see `berth ls`',
     });
   }
   const wanted: HookName[] = options.hook ? [options.hook as HookName] : [...HOOK_NAMES];
-  const present = new Set(readdirSync(dir));
-  return wanted
-    .filter((hook) => present.has(`${hook}.log`))
-    .map((hook) => `==> ${hook} <==\n${readFileSync(join(dir, `${hook}.log`), 'utf8')}`)
-    .join('\n');
+  let first = true;
+  for (const hook of wanted) {
+    const parts = logParts(hookLog(dir, hook));
+    if (parts.length === 0) continue;
+    yield `${first ? '' : '\n'}==> ${hook} <==\n`;
+    first = false;
+    for (const part of parts) yield* readChunks(part);
+  }
 }

@@ -59,6 +59,6 @@ export async function sync(
     );
   });
   const config = loadRepoConfig(context, agent.configFile);
-  await runHooks(context, agent, 'setup', config.hooks.setup);
+  await runHooks(context, agent, 'setup', config.hooks.setup, { timeout: config.hookTimeout });
   return { name: agent.name, branch: agent.branch, onto, fetched: Boolean(remotes) };
 }

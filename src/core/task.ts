@@ -1,12 +1,12 @@
-import { branchMerged, git, isWorktreeFolder } from '../adapters/git.js';
+import { branchMerged, git } from '../adapters/git.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { validateAgentName } from '../plan/names.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from './context.js';
 import { runInAgent } from './exec.js';
-import { saveUncommitted } from './gc.js';
 import { type ExitPolicy, type TaskOutcome, writeOutcome } from './history.js';
 import { type ProvisionOptions, provision } from './provision.js';
+import { withSession } from './sessions.js';
 import { removeWithHooks } from './teardown.js';
 
 export interface RunOptions extends Omit<ProvisionOptions, 'name'> {
@@ -17,6 +17,8 @@ export interface RunOptions extends Omit<ProvisionOptions, 'name'> {
   tty?: boolean;
   /** Send the command's output here instead of this terminal (for many tasks at once). */
   logFile?: string;
+  /** SIGTERM or SIGINT to berth: the command in the container is stopped, the outcome recorded. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -34,15 +36,36 @@ export async function runTask(options: RunOptions): Promise<TaskOutcome> {
   let context = await openRepo(options);
   if (!findAgent(context, name)) await provision({ ...options, name });
   context = await openRepo(options);
-  const agent = requireAgent(context, name);
-  const startedAt = new Date();
-  const exitCode = await runInAgent(context, agent, options.command, options);
-  return finish(context, agent, {
-    exitCode,
-    command: options.command,
-    startedAt,
-    onExit: options.onExit ?? 'keep',
-    progress: options.progress,
+  requireAgent(context, name);
+  const { runtime } = context;
+  return withSession(context, name, 'run', async (agent) => {
+    const startedAt = new Date(runtime.now());
+    const running: TaskOutcome = {
+      name,
+      branch: agent.branch,
+      state: 'running',
+      runner: runtime.self(),
+      exitCode: null,
+      command: options.command,
+      startedAt: startedAt.toISOString(),
+      endedAt: startedAt.toISOString(),
+      durationMs: 0,
+      commits: 0,
+      diffStat: '',
+      onExit: options.onExit ?? 'keep',
+      result: 'kept',
+    };
+    writeOutcome(context, running);
+    const { exitCode, stopped } = await runInAgent(context, agent, options.command, options);
+    if (stopped) options.progress?.(`${name}: stopped by a signal; the command in the container was stopped`);
+    return finish(context, agent, {
+      exitCode,
+      state: stopped ? 'terminated' : 'finished',
+      command: options.command,
+      startedAt,
+      onExit: options.onExit ?? 'keep',
+      progress: options.progress,
+    });
   });
 }
 
@@ -54,6 +77,7 @@ export async function completeTask(
   const agent = requireAgent(context, validateAgentName(options.name));
   return finish(context, agent, {
     exitCode: null,
+    state: 'finished',
     startedAt: new Date(agent.createdAt),
     onExit: options.onExit ?? 'keep',
     progress: options.progress,
@@ -62,6 +86,7 @@ export async function completeTask(
 
 interface Finish {
   exitCode: number | null;
+  state: 'finished' | 'terminated';
   command?: string[];
   startedAt: Date;
   onExit: ExitPolicy;
@@ -69,11 +94,12 @@ interface Finish {
 }
 
 async function finish(context: RepoContext, agent: AgentRecord, done: Finish): Promise<TaskOutcome> {
-  const endedAt = new Date();
+  const endedAt = new Date(context.runtime.now());
   const work = await branchWork(context, agent);
   const outcome: TaskOutcome = {
     name: agent.name,
     branch: agent.branch,
+    state: done.state,
     exitCode: done.exitCode,
     command: done.command,
     startedAt: done.startedAt.toISOString(),
@@ -97,7 +123,9 @@ async function branchWork(context: RepoContext, agent: AgentRecord) {
   const stat = await git(
     context.root,
     ['diff', '--shortstat', agent.baseCommit, `refs/heads/${agent.branch}`],
-    { allowFail: true },
+    {
+      allowFail: true,
+    },
   );
   return { commits: Number(count.stdout.trim()) || 0, diffStat: stat.stdout.trim() };
 }
@@ -112,14 +140,16 @@ async function applyExitPolicy(
   if (policy === 'teardown-if-merged' && !(await branchMerged(context.root, agent.branch, agent.baseRef))) {
     return { result: 'kept-unmerged', message: `${agent.branch} is not merged into ${agent.baseRef}: kept` };
   }
-  // The task is over: its uncommitted work is saved, not lost, before the worktree goes.
-  const savedPatch = isWorktreeFolder(agent.worktree)
-    ? await saveUncommitted(context, agent.name, agent.worktree)
-    : undefined;
+  // The task is over: its uncommitted work is saved (by the removal, once the agent has stopped).
   try {
-    await removeWithHooks(context, agent, { force: false, progress });
-    return { result: 'torn-down', savedPatch };
+    const removed = await removeWithHooks(
+      context,
+      agent,
+      { force: false, progress },
+      `its task ended (--on-exit ${policy})`,
+    );
+    return { result: 'torn-down', savedPatch: removed.savedPatch };
   } catch (error) {
-    return { result: 'teardown-failed', savedPatch, message: (error as Error).message };
+    return { result: 'teardown-failed', message: (error as Error).message };
   }
 }

@@ -1,38 +1,33 @@
 import { removeLabelled } from '../adapters/docker.js';
-import { exists, removeTree } from '../adapters/files.js';
-import {
-  branchMerged,
-  deleteBranch,
-  forgetWorktree,
-  isLocalBranch,
-  isWorktreeFolder,
-  listWorktrees,
-  removeWorktree,
-  uncommittedChanges,
-} from '../adapters/git.js';
+import { exists } from '../adapters/files.js';
+import { isWorktreeFolder, uncommittedChanges } from '../adapters/git.js';
 import { loadConfig } from '../config/load.js';
 import { BerthError, isBerthError, messageOf } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
 import { agentLabels, validateAgentName } from '../plan/names.js';
-import { updateState, withGitLock } from '../state/store.js';
+import { liveSessions } from '../plan/reap.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions } from './context.js';
-import { archiveLogs } from './history.js';
 import { runHooks } from './hooks.js';
+import {
+  type BranchOutcome,
+  claimRefusal,
+  claimRemoval,
+  type Removed,
+  releaseClaim,
+  removeAgent,
+} from './remove.js';
+
+export type { BranchOutcome, Removed };
 
 export interface TeardownOptions extends RepoOptions {
   name: string;
-  /** Tear down even with uncommitted changes in the worktree (they are lost). */
+  /**
+   * Tear down even with uncommitted changes in the worktree, a failing teardown hook, or a command
+   * running in it (uncommitted work is saved as a patch first).
+   */
   force?: boolean;
   keepBranch?: boolean;
   progress?: (message: string) => void;
-}
-
-export type BranchOutcome = 'deleted' | 'kept-unmerged' | 'kept-by-request' | 'kept-not-created' | 'none';
-
-export interface Removed {
-  containers: number;
-  networks: number;
-  volumes: number;
 }
 
 export interface TeardownResult {
@@ -43,6 +38,8 @@ export interface TeardownResult {
   branchOutcome: BranchOutcome;
   worktree?: string;
   resources: Removed;
+  /** Uncommitted work, saved before the worktree went. */
+  savedPatch?: string;
 }
 
 /** Removes an agent's containers, network, volumes, worktree and state; keeps unmerged work. Idempotent. */
@@ -56,36 +53,71 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
     const removed = resources.containers + resources.networks + resources.volumes > 0;
     return { name, removed, branchOutcome: 'none', resources };
   }
-
   if (isWorktreeFolder(agent.worktree) && !options.force) {
     const changes = await uncommittedChanges(agent.worktree);
     if (changes.length > 0) {
       throw new BerthError(
         'uncommitted-changes',
         `agent ${name} has ${changes.length} uncommitted change(s) in ${agent.worktree}`,
-        { hint: `commit them (berth exec ${name} -- git commit -am …), or pass --force to discard them` },
+        {
+          hint: `commit them, untracked files too (berth exec ${name} -- sh -c 'git add -A && git commit -m wip'), or pass --force to save them as a patch and tear down`,
+        },
       );
     }
   }
-  return removeWithHooks(context, agent, options);
+  return removeWithHooks(context, agent, options, 'torn down by berth teardown');
 }
 
-/** Teardown hooks, then removal, then post-teardown hooks on the host. */
+/**
+ * Claims the agent, runs its teardown hooks, removes it, then runs the post-teardown hooks on the host.
+ * Refuses (removing nothing) while another berth process makes or removes it, or, unless forced, while a
+ * command runs in it.
+ */
 export async function removeWithHooks(
   context: RepoContext,
   agent: AgentRecord,
   options: Pick<TeardownOptions, 'force' | 'keepBranch' | 'progress'>,
+  reason: string,
 ): Promise<TeardownResult> {
   const { name } = agent;
   const progress = options.progress ?? (() => {});
-  const { hooks } = loadConfig(
+  const { runtime } = context;
+  let refusal: BerthError | undefined;
+  const claimed = await claimRemoval(context, name, (fresh) => {
+    refusal = claimRefusal(fresh, runtime.isRunning, runtime.self());
+    const self = runtime.self();
+    const running = liveSessions(fresh, runtime).filter(
+      (s) => s.process.pid !== self.pid || s.process.startTime !== self.startTime,
+    );
+    if (!refusal && running.length > 0 && !options.force) {
+      refusal = new BerthError(
+        'agent-in-use',
+        `agent ${name} is in use: ${running.map((s) => `berth ${s.kind} (pid ${s.process.pid})`).join(', ')} runs in it`,
+        {
+          hint: 'wait for it to finish, or pass --force to stop it (uncommitted work is saved first)',
+        },
+      );
+    }
+    return refusal ? undefined : reason;
+  });
+  if (refusal) throw refusal;
+  if (!claimed)
+    return {
+      name,
+      removed: false,
+      branchOutcome: 'none',
+      resources: { containers: 0, networks: 0, volumes: 0 },
+    };
+
+  const { hooks, hookTimeout } = loadConfig(
     context.root,
-    agent.configFile && exists(agent.configFile) ? agent.configFile : undefined,
+    claimed.configFile && exists(claimed.configFile) ? claimed.configFile : undefined,
   );
   try {
-    await runHooks(context, agent, 'teardown', hooks.teardown);
+    await runHooks(context, claimed, 'teardown', hooks.teardown, { timeout: hookTimeout });
   } catch (error) {
     if (!options.force) {
+      await releaseClaim(context, name);
       throw new BerthError(
         'teardown-hook-failed',
         `${messageOf(error)}; the environment of ${name} was kept`,
@@ -98,51 +130,21 @@ export async function removeWithHooks(
     progress(`${name}: ${messageOf(error)}; removing anyway (--force)`);
   }
   progress(`${name}: removing containers, network, volumes and worktree`);
-  archiveLogs(context, agent);
-  const { resources, branchOutcome } = await destroyAgent(context, agent, options.keepBranch ?? false);
-  await runHooks(context, agent, 'post-teardown', hooks['post-teardown'], {
+  const { resources, branchOutcome, savedPatch } = await removeAgent(context, claimed, {
+    keepBranch: options.keepBranch,
+    progress,
+  });
+  await runHooks(context, claimed, 'post-teardown', hooks['post-teardown'], {
     logDir: context.paths.historyLogs(name),
+    timeout: hookTimeout,
   });
-  return { name, removed: true, branch: agent.branch, branchOutcome, worktree: agent.worktree, resources };
-}
-
-/**
- * Removes everything of a recorded agent, the record last, so that a crash part-way leaves a record
- * that `berth gc` finishes. Uncommitted changes are lost: callers check or save them first.
- */
-export async function destroyAgent(context: RepoContext, agent: AgentRecord, keepBranch: boolean) {
-  // The stack goes by label through the Engine API (the same as `compose down -v`, faster, and it also
-  // finds what a killed provision left before its compose file existed), while git removes the worktree.
-  const [resources, branchOutcome] = await Promise.all([
-    removeLabelled(context.docker, agentLabels(context.repoId, agent.name)),
-    withGitLock(context.berthDir, async () => {
-      await dropWorktree(context, agent.worktree);
-      return settleBranch(context, agent, keepBranch);
-    }),
-  ]);
-  await updateState(context.berthDir, (state) => {
-    delete state.agents[agent.name];
-    // Deleted, or kept for the user: either way berth no longer answers for the branch.
-    if (state.branches) delete state.branches[agent.branch];
-  });
-  removeTree(agent.stateDir);
-  return { resources, branchOutcome };
-}
-
-/** Removes a worktree berth made, whatever state a crash left it in: registered, half-made, or gone. */
-export async function dropWorktree(context: RepoContext, path: string): Promise<void> {
-  const registered = (await listWorktrees(context.root)).some((entry) => entry.path === path);
-  if (registered && exists(path)) await removeWorktree(context.root, path);
-  removeTree(path);
-  forgetWorktree(context.commonGitDir, path);
-}
-
-/** Deletes the branch only when berth made it and its content is already in its base. */
-async function settleBranch(context: RepoContext, agent: AgentRecord, keep: boolean): Promise<BranchOutcome> {
-  if (keep) return 'kept-by-request';
-  if (!agent.createdBranch) return 'kept-not-created';
-  if (!(await isLocalBranch(context.root, agent.branch))) return 'none';
-  if (!(await branchMerged(context.root, agent.branch, agent.baseRef))) return 'kept-unmerged';
-  await deleteBranch(context.root, agent.branch);
-  return 'deleted';
+  return {
+    name,
+    removed: true,
+    branch: claimed.branch,
+    branchOutcome,
+    worktree: claimed.worktree,
+    resources,
+    ...(savedPatch && { savedPatch }),
+  };
 }

@@ -46,12 +46,101 @@ export const agentRecordSchema = z.object({
   redisEnabled: z.boolean(),
   /** Container port of each app port, by name; the first is the app's PORT. */
   appPorts: z.record(z.string(), z.number().int()),
-  status: z.enum(['provisioning', 'ready']),
+  /**
+   * provisioning: being made (by `owner`); ready; removing: being removed (by `removal.by`: provision,
+   * exec, heartbeat, run and teardown refuse it meanwhile); failed: a provision that could not be undone
+   * (the engine went away), left for gc.
+   */
+  status: z.enum(['provisioning', 'ready', 'removing', 'failed']),
   /** The berth process provisioning it, while status is provisioning: gc reaps it if that process died. */
   owner: processIdSchema.optional(),
+  /** Who removes it and why, while status is removing: gc finishes it if that process died. */
+  removal: z.object({ by: processIdSchema, reason: z.string(), since: z.string() }).optional(),
+  /** Why a provision failed, when status is failed. */
+  failure: z.string().optional(),
+  /** Commands running in it now (`berth exec`, `berth run`): while one runs, gc never reaps it. */
+  sessions: z
+    .array(z.object({ process: processIdSchema, kind: z.enum(['exec', 'run']), since: z.string() }))
+    .optional(),
+  /**
+   * A random id of this provision, on its labels too: resources of an earlier agent of the same name
+   * are told apart from this one's.
+   */
+  instance: z.string().optional(),
   createdAt: z.string(),
   /** Renewed by heartbeats; once past, gc reaps the agent (saving uncommitted work first). */
   lease: z.object({ ttlSeconds: z.number(), expiresAt: z.string() }),
 });
 
 export type AgentRecord = z.output<typeof agentRecordSchema>;
+
+/** Everything the record of a new agent is made from: decided, leased or drawn before. */
+export interface AgentRecordInput {
+  name: string;
+  repoId: string;
+  target: { branch: string; created: boolean; startCommit: string; baseRef: string; worktree: string };
+  composeProject: string;
+  composeFile: string;
+  stateDir: string;
+  envFile: string;
+  configFile?: string;
+  labels: Record<string, string>;
+  leased: { ports: Record<string, number>; subnet: string; publishSubnet?: string };
+  passwords: { postgres: string; redis: string };
+  user: { uid: number; gid: number };
+  images: AgentRecord['images'];
+  postgres: AgentRecord['postgres'];
+  redisEnabled: boolean;
+  appPorts: Record<string, number>;
+  instance: string;
+  owner: ProcessId;
+  now: number;
+  leaseTtlSeconds: number;
+}
+
+/** The record of an agent about to be made: status provisioning, owned by the process making it. */
+export function planAgentRecord(input: AgentRecordInput): AgentRecord {
+  return {
+    name: input.name,
+    repoId: input.repoId,
+    branch: input.target.branch,
+    createdBranch: input.target.created,
+    baseRef: input.target.baseRef,
+    baseCommit: input.target.startCommit,
+    worktree: input.target.worktree,
+    composeProject: input.composeProject,
+    labels: input.labels,
+    composeFile: input.composeFile,
+    envFile: input.envFile,
+    stateDir: input.stateDir,
+    ...(input.configFile && { configFile: input.configFile }),
+    ports: input.leased.ports,
+    subnet: input.leased.subnet,
+    ...(input.leased.publishSubnet && { publishSubnet: input.leased.publishSubnet }),
+    passwords: input.passwords,
+    user: input.user,
+    images: input.images,
+    postgres: input.postgres,
+    redisEnabled: input.redisEnabled,
+    appPorts: input.appPorts,
+    status: 'provisioning',
+    owner: input.owner,
+    instance: input.instance,
+    createdAt: new Date(input.now).toISOString(),
+    lease: leaseFrom(input.leaseTtlSeconds, input.now),
+  };
+}
+
+export function leaseFrom(ttlSeconds: number, now: number): AgentRecord['lease'] {
+  return { ttlSeconds, expiresAt: new Date(now + ttlSeconds * 1000).toISOString() };
+}
+
+/** URL-safe, so it needs no escaping in DATABASE_URL or REDIS_URL. */
+export function secretFrom(bytes: Buffer): string {
+  return bytes.toString('base64url');
+}
+
+/** The host ports an agent leases, by name: Postgres, Redis when enabled, then each app port. */
+export function leasedPortNames(redisEnabled: boolean, appPorts: Record<string, number>): string[] {
+  return ['postgres', ...(redisEnabled ? ['redis'] : []), ...Object.keys(appPorts)];
+}

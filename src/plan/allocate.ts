@@ -49,7 +49,7 @@ export function parseCidr(cidr: string): { base: number; prefix: number } {
   return { base: Math.floor(ipToNumber(ip) / size) * size, prefix: bits };
 }
 
-function overlaps(a: string, b: string): boolean {
+export function overlaps(a: string, b: string): boolean {
   const x = parseCidr(a);
   const y = parseCidr(b);
   const xEnd = x.base + 2 ** (32 - x.prefix);

@@ -82,17 +82,30 @@ export const NO_CRASH_SAFETY = [
  * goes with the container. With the pre-initialised image it runs on the cluster made at build time,
  * in the container's own layer: nothing is copied at start. Else it lives in memory (tmpfs).
  */
-function postgresStorage(agent: AgentRecord): {
-  volumes?: string[];
-  tmpfs?: string[];
-  command?: string[];
-  env: EnvMap;
-} {
-  if (!ephemeral(agent)) return { volumes: [`pgdata:${PGDATA}`], env: {} };
-  if (!agent.postgres.preinitialised) return { tmpfs: [PGDATA], command: NO_CRASH_SAFETY, env: {} };
+function postgresStorage(agent: AgentRecord): { volumes: Mount[]; command?: string[]; env: EnvMap } {
+  if (!ephemeral(agent)) return { volumes: [volume('pgdata', PGDATA)], env: {} };
+  if (!agent.postgres.preinitialised) return { volumes: [tmpfs(PGDATA)], command: NO_CRASH_SAFETY, env: {} };
   // The image declares PGDATA's default folder a volume: a tmpfs there keeps Docker from making one.
-  return { tmpfs: [PGDATA], command: NO_CRASH_SAFETY, env: { PGDATA: PREINITIALISED_PGDATA } };
+  return { volumes: [tmpfs(PGDATA)], command: NO_CRASH_SAFETY, env: { PGDATA: PREINITIALISED_PGDATA } };
 }
+
+/**
+ * A mount in Compose's long syntax: the short "source:target" one cannot hold a path with a colon,
+ * and a repository may live under one.
+ */
+export type Mount =
+  | { type: 'bind'; source: string; target: string; read_only?: boolean }
+  | { type: 'volume'; source: string; target: string }
+  | { type: 'tmpfs'; target: string };
+
+const bind = (source: string, target = source, readOnly = false): Mount => ({
+  type: 'bind',
+  source,
+  target,
+  ...(readOnly && { read_only: true }),
+});
+const volume = (source: string, target: string): Mount => ({ type: 'volume', source, target });
+const tmpfs = (target: string): Mount => ({ type: 'tmpfs', target });
 
 const publish = (hostPort: number | undefined, containerPort: number) =>
   `127.0.0.1:${hostPort}:${containerPort}`;
@@ -113,8 +126,13 @@ export function planCompose(
   // Without outbound access, Postgres and Redis publish through a network the agent is not on.
   const serviceNetworks = agent.publishSubnet ? { private: {}, published: {} } : network;
   const { resources } = config.agent;
-  const volumes = [`${agent.worktree}:${agent.worktree}`, `${host.commonGitDir}:${host.commonGitDir}`];
-  if (host.caBundle) volumes.push(`${host.caBundle}:${CONTAINER_CA_PATH}:ro`);
+  const volumes = [
+    bind(agent.worktree),
+    bind(host.commonGitDir),
+    ...(host.caBundle ? [bind(host.caBundle, CONTAINER_CA_PATH, true)] : []),
+    // Other agents' passwords live in berth's folder inside the shared git directory: hide it.
+    tmpfs(host.berthDir),
+  ];
 
   const services: Record<string, unknown> = {
     agent: {
@@ -125,8 +143,6 @@ export function planCompose(
       working_dir: agent.worktree,
       environment: containerEnvironment(agent, config, host),
       volumes,
-      // Other agents' passwords live in berth's folder inside the shared git directory: hide it.
-      tmpfs: [host.berthDir],
       ...(Object.keys(agent.appPorts).length > 0 && {
         ports: Object.entries(agent.appPorts).map(([name, port]) => publish(agent.ports[name], port)),
       }),
@@ -147,8 +163,7 @@ export function planCompose(
         POSTGRES_DB: agent.postgres.database,
         ...storage.env,
       },
-      ...(storage.volumes && { volumes: storage.volumes }),
-      ...(storage.tmpfs && { tmpfs: storage.tmpfs }),
+      volumes: storage.volumes,
       ...(storage.command && { command: storage.command }),
       ports: [publish(agent.ports.postgres, 5432)],
       networks: serviceNetworks,
@@ -162,7 +177,7 @@ export function planCompose(
     services.redis = {
       image: agent.images.redis,
       command: ['redis-server', '--requirepass', agent.passwords.redis, '--save', '60', '1'],
-      volumes: ['redisdata:/data'],
+      volumes: [volume('redisdata', '/data')],
       ports: [publish(agent.ports.redis, 6379)],
       networks: serviceNetworks,
       labels,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
-import type { ComposeVariant } from '../adapters/compose.js';
+import type { Mount } from './compose.js';
+import type { ComposeVariant } from './compose-source.js';
 
 /**
  * The Engine API calls that create what a compose document describes, as Compose itself would (same
@@ -20,8 +21,7 @@ interface Service {
   user?: string;
   working_dir?: string;
   init?: boolean;
-  volumes?: string[];
-  tmpfs?: string[];
+  volumes?: Mount[];
   ports?: string[];
   networks?: Record<string, unknown>;
   labels?: Record<string, string>;
@@ -99,9 +99,12 @@ function containerOptions(
     exposed[`${containerPort}/tcp`] = {};
     bindings[`${containerPort}/tcp`] = [{ HostIp: hostIp, HostPort: hostPort }];
   }
-  // Short volume syntax: an absolute source is a bind mount, any other a named volume of the project.
-  const binds = (spec.volumes ?? []).map((volume) =>
-    volume.startsWith('/') ? volume : context.scoped(volume),
+  const mounts = (spec.volumes ?? []).map((mount) =>
+    mount.type === 'tmpfs'
+      ? { Type: 'tmpfs', Target: mount.target }
+      : mount.type === 'volume'
+        ? { Type: 'volume', Source: context.scoped(mount.source), Target: mount.target }
+        : { Type: 'bind', Source: mount.source, Target: mount.target, ReadOnly: mount.read_only ?? false },
   );
   const networkNames = Object.keys(spec.networks ?? {}).map(context.scoped);
   return {
@@ -123,8 +126,7 @@ function containerOptions(
     },
     HostConfig: {
       Init: spec.init,
-      Binds: binds,
-      Tmpfs: Object.fromEntries((spec.tmpfs ?? []).map((path) => [path, ''])),
+      Mounts: mounts,
       PortBindings: bindings,
       NetworkMode: networkNames[0],
       RestartPolicy: { Name: spec.restart ?? 'no' },

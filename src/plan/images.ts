@@ -21,7 +21,13 @@ export function offlineImage(role: ImageRole): string {
   return `berth-offline/${role}:${DEBIAN_SUITE}`;
 }
 
-export const LABEL_MANAGED = 'dev.berth.managed';
+/**
+ * On images berth builds: their own key, not dev.berth.managed, which containers would inherit (a
+ * container a user starts from one is not berth's). The value says which: offline, postgres-fast.
+ */
+export const LABEL_IMAGE = 'dev.berth.image';
+/** Changes when the way berth labels its images changes: images built the old way are rebuilt. */
+export const IMAGE_SCHEME = '2';
 /** On offline images: a hash of the template they were built from, so a changed template rebuilds. */
 export const LABEL_TEMPLATE_HASH = 'dev.berth.template-hash';
 export const LABEL_OFFLINE_FOR = 'dev.berth.offline-for';

@@ -44,6 +44,8 @@ export const LABELS = {
   managed: 'dev.berth.managed',
   agent: 'dev.berth.agent',
   repo: 'dev.berth.repo',
+  /** One provision of an agent: tells its resources apart from an earlier agent's of the same name. */
+  instance: 'dev.berth.instance',
 } as const;
 
 export function agentLabels(repo: string, name: string): Record<string, string> {
@@ -70,4 +72,17 @@ export function extraLabels(spec: string | undefined): Record<string, string> {
     labels[match[1]] = match[2] ?? '';
   }
   return labels;
+}
+
+/** The reason berth locks an agent's worktree with: how gc knows berth made it, and for which agent. */
+export function worktreeLockReason(name: string, instance?: string): string {
+  return instance ? `berth agent ${name} ${instance}` : `berth agent ${name}`;
+}
+
+export function parseWorktreeLockReason(
+  reason: string | undefined,
+): { agent: string; instance?: string } | undefined {
+  const match = /^berth agent ([a-z][a-z0-9-]*)(?: ([0-9a-f]+))?$/.exec(reason ?? '');
+  if (!match?.[1]) return undefined;
+  return { agent: match[1], ...(match[2] && { instance: match[2] }) };
 }

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -16,10 +16,11 @@ export interface TestRepo {
 
 /** A real git repository in a temporary folder: the example app, or a few files. */
 export async function makeRepo(
-  options: { example?: boolean; files?: Record<string, string> } = {},
+  options: { example?: boolean; files?: Record<string, string>; parentName?: string } = {},
 ): Promise<TestRepo> {
   const parent = mkdtempSync(join(tmpdir(), 'berth-repo-'));
-  const root = join(parent, 'project');
+  const root = join(parent, options.parentName ?? '', 'project');
+  mkdirSync(root, { recursive: true });
   if (options.example) {
     cpSync('examples/notes-app', root, { recursive: true, filter: (path) => !path.includes('node_modules') });
   } else {

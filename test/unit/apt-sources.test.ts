@@ -1,12 +1,18 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isDebianLike, parseOsRelease } from '../../src/adapters/apt.js';
 import { DEFAULT_DEBIAN_MIRROR, debianMirror, parseAptSources } from '../../src/adapters/debootstrap.js';
 
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function aptDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-apt-'));
+  const dir = mkdtempSync(join(tmpdir(), 'berth-apt-test-'));
+  made.push(dir);
   mkdirSync(join(dir, 'sources.list.d'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;

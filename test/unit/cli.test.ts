@@ -7,7 +7,12 @@ import { EnvironmentError } from '../../src/errors.js';
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  return { io: { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) }, out, err };
+  const io = {
+    stdout: (t: string) => void out.push(t),
+    stderr: (t: string) => void err.push(t),
+    write: async (chunk: string | Buffer) => void out.push(String(chunk)),
+  };
+  return { io, out, err };
 }
 
 describe('the command line', () => {

@@ -59,11 +59,16 @@ describe('the compose document', () => {
     expect(agent.working_dir).toBe('/src/app.worktrees/fix-login');
     expect(agent.init).toBe(true);
     expect(agent.volumes).toEqual([
-      '/src/app.worktrees/fix-login:/src/app.worktrees/fix-login',
-      '/src/app/.git:/src/app/.git',
-      '/etc/ssl/certs/ca-certificates.crt:/etc/berth/host-ca.crt:ro',
+      { type: 'bind', source: '/src/app.worktrees/fix-login', target: '/src/app.worktrees/fix-login' },
+      { type: 'bind', source: '/src/app/.git', target: '/src/app/.git' },
+      {
+        type: 'bind',
+        source: '/etc/ssl/certs/ca-certificates.crt',
+        target: '/etc/berth/host-ca.crt',
+        read_only: true,
+      },
+      { type: 'tmpfs', target: '/src/app/.git/berth' },
     ]);
-    expect(agent.tmpfs).toEqual(['/src/app/.git/berth']);
     expect(agent.security_opt).toEqual(['no-new-privileges:true']);
     expect([agent.cpus, agent.mem_limit, agent.pids_limit]).toEqual([1.5, '1g', 256]);
     expect(agent.environment).toMatchObject({

@@ -61,14 +61,21 @@ describe('the Engine API plan of a compose document', () => {
       NanoCpus: 1.5e9,
       Memory: 1024 ** 3,
       PidsLimit: 256,
-      Tmpfs: { '/src/app/.git/berth': '' },
     });
-    expect(agent.HostConfig.Binds).toEqual([
-      '/src/app.worktrees/fix-login:/src/app.worktrees/fix-login',
-      '/src/app/.git:/src/app/.git',
+    expect(agent.HostConfig.Mounts).toEqual([
+      {
+        Type: 'bind',
+        Source: '/src/app.worktrees/fix-login',
+        Target: '/src/app.worktrees/fix-login',
+        ReadOnly: false,
+      },
+      { Type: 'bind', Source: '/src/app/.git', Target: '/src/app/.git', ReadOnly: false },
+      { Type: 'tmpfs', Target: '/src/app/.git/berth' },
     ]);
-    const postgres = stack.containers[1]?.options as { HostConfig: { Binds: string[] } };
-    expect(postgres.HostConfig.Binds).toEqual(['berth-0123456789-fix-login_pgdata:/var/lib/postgresql/data']);
+    const postgres = stack.containers[1]?.options as { HostConfig: { Mounts: unknown[] } };
+    expect(postgres.HostConfig.Mounts).toEqual([
+      { Type: 'volume', Source: 'berth-0123456789-fix-login_pgdata', Target: '/var/lib/postgresql/data' },
+    ]);
     expect(stack.containers[1]?.options.NetworkingConfig).toEqual({
       EndpointsConfig: { 'berth-0123456789-fix-login_private': { Aliases: ['postgres'] } },
     });
@@ -98,7 +105,7 @@ describe('ephemeral Postgres storage', () => {
       '-c',
       'full_page_writes=off',
     ]);
-    expect(doc.services.postgres.volumes).toBeUndefined();
+    expect(doc.services.postgres.volumes).toEqual([{ type: 'tmpfs', target: '/var/lib/postgresql/data' }]);
     expect(Object.keys(doc.volumes)).toEqual(['redisdata']);
   });
 
@@ -108,7 +115,7 @@ describe('ephemeral Postgres storage', () => {
     });
     // biome-ignore lint/suspicious/noExplicitAny: plain data
     const doc = planCompose(agent, config, host) as any;
-    expect(doc.services.postgres.tmpfs).toEqual(['/var/lib/postgresql/data']);
+    expect(doc.services.postgres.volumes).toEqual([{ type: 'tmpfs', target: '/var/lib/postgresql/data' }]);
     expect(doc.services.postgres.environment.PGDATA).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type CliContext, withRepo } from './_shared.js';
+import { type CliContext, interruptible, withRepo } from './_shared.js';
 
 export function registerExec(program: Command, { setExitCode }: CliContext): void {
   withRepo(
@@ -10,7 +10,7 @@ export function registerExec(program: Command, { setExitCode }: CliContext): voi
       .argument('<command...>', 'the command, after --'),
   ).action(async (name: string, command: string[], options: { repo?: string }) => {
     const { execInAgent } = await import('../../core/exec.js');
-    setExitCode(await execInAgent({ name, command, repo: options.repo }));
+    setExitCode(await interruptible((signal) => execInAgent({ name, command, repo: options.repo, signal })));
   });
 
   withRepo(

@@ -9,11 +9,23 @@ export function registerGc(program: Command, { io }: CliContext): void {
       'remove what crashed or finished agents left: expired, merged or orphaned agents and resources',
     )
     .option('--dry-run', 'say what would be removed, and change nothing')
+    .option('--merged', 'also remove merged agents whose lease is live (uncommitted work is saved first)')
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
   withJson(withRepo(command)).action(
-    async (options: { repo?: string; dryRun?: boolean; json?: boolean; config?: string }) => {
+    async (options: {
+      repo?: string;
+      dryRun?: boolean;
+      merged?: boolean;
+      json?: boolean;
+      config?: string;
+    }) => {
       const { gc } = await import('../../core/gc.js');
-      const result = await gc({ repo: options.repo, dryRun: options.dryRun, configPath: options.config });
+      const result = await gc({
+        repo: options.repo,
+        dryRun: options.dryRun,
+        merged: options.merged,
+        configPath: options.config,
+      });
       if (options.json) return printJson(io, result);
       const verb = result.dryRun ? 'would remove' : 'removed';
       for (const action of result.actions) {

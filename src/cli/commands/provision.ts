@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson, progressTo } from '../output.js';
+import { printJson, progressTo, shellQuote } from '../output.js';
 import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
 interface Options {
@@ -39,7 +39,7 @@ export function registerProvision(program: Command, { io }: CliContext): void {
     io.stdout(`branch    ${agent.branch}\n`);
     io.stdout(`worktree  ${agent.worktree}\n`);
     io.stdout(`env file  ${agent.envFile}\n`);
-    io.stdout(`compose   -p ${agent.composeProject} -f ${agent.composeFile}\n`);
+    io.stdout(`compose   -p ${agent.composeProject} -f ${shellQuote(agent.composeFile)}\n`);
     for (const [service, port] of Object.entries(agent.ports))
       io.stdout(`${service.padEnd(9)} 127.0.0.1:${port}\n`);
   });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ExitPolicy, TaskOutcome } from '../../core/history.js';
 import { UsageError } from '../../errors.js';
 import { printJson, progressTo } from '../output.js';
-import { type CliContext, withJson, withRepo } from './_shared.js';
+import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
 const POLICIES = ['keep', 'teardown', 'teardown-if-merged'];
 
@@ -17,7 +17,16 @@ function exitPolicy(value: string | undefined): ExitPolicy | undefined {
 }
 
 export function describeOutcome(outcome: TaskOutcome): string {
-  const code = outcome.exitCode === null ? 'completed' : `exited with ${outcome.exitCode}`;
+  const code =
+    outcome.state === 'abandoned'
+      ? 'abandoned: its berth process died while the command ran'
+      : outcome.state === 'running'
+        ? 'still running'
+        : outcome.state === 'terminated'
+          ? `stopped by a signal (exit ${outcome.exitCode})`
+          : outcome.exitCode === null
+            ? 'completed'
+            : `exited with ${outcome.exitCode}`;
   const lines = [
     `${outcome.name}: ${code} after ${(outcome.durationMs / 1000).toFixed(1)} s; ${outcome.commits} commit(s) on ${outcome.branch}${outcome.diffStat ? ` (${outcome.diffStat})` : ''}`,
     `on exit: ${outcome.onExit} -> ${outcome.result}${outcome.message ? `: ${outcome.message}` : ''}`,
@@ -45,15 +54,19 @@ export function registerTaskCommands(program: Command, { io, setExitCode }: CliC
       options: { repo?: string; from?: string; config?: string; onExit?: string },
     ) => {
       const { runTask } = await import('../../core/task.js');
-      const outcome = await runTask({
-        name,
-        command,
-        repo: options.repo,
-        from: options.from,
-        configPath: options.config,
-        onExit: exitPolicy(options.onExit),
-        progress: progressTo(io),
-      });
+      const onExit = exitPolicy(options.onExit);
+      const outcome = await interruptible((signal) =>
+        runTask({
+          name,
+          command,
+          repo: options.repo,
+          from: options.from,
+          configPath: options.config,
+          onExit,
+          progress: progressTo(io),
+          signal,
+        }),
+      );
       io.stderr(
         describeOutcome(outcome)
           .replace(/^/gm, 'berth: ')
@@ -128,6 +141,7 @@ export function registerTaskCommands(program: Command, { io, setExitCode }: CliC
       .option('--hook <name>', 'one hook: setup, migrate, seed, teardown, post-teardown'),
   ).action(async (name: string, options: { repo?: string; hook?: string }) => {
     const { hookLogs } = await import('../../core/show.js');
-    io.stdout(await hookLogs({ name, repo: options.repo, hook: options.hook }));
+    for await (const chunk of hookLogs({ name, repo: options.repo, hook: options.hook }))
+      await io.write(chunk);
   });
 }

@@ -1,0 +1,93 @@
+import type { AgentRecord } from './agent.js';
+import { relative } from './duration.js';
+
+/** What gc knows about one agent when it decides: read fresh, under the state lock, but for git's facts. */
+export interface ReapFacts {
+  now: number;
+  /** Whether a recorded process (the provisioning owner, the remover, a session) still runs. */
+  isRunning: (process: NonNullable<AgentRecord['owner']>) => boolean;
+  /** The branch has commits, and all of them are in its base (by ancestry or by content). */
+  merged?: boolean;
+  /** None of the agent's containers exists. */
+  stackGone: boolean;
+  worktreeGone: boolean;
+}
+
+export interface ReapOptions {
+  /** Reap merged agents even while their lease is live (their work is saved first). */
+  merged?: boolean;
+}
+
+/** Why an agent is being removed, for the record and the report. */
+export interface ReapReason {
+  kind: 'removal-interrupted' | 'provision-killed' | 'provision-failed' | 'lease-expired' | 'merged' | 'gone';
+  text: string;
+}
+
+/** Running `berth exec` and `berth run` commands in the agent: while any runs, it is in use. */
+export function liveSessions(agent: AgentRecord, facts: Pick<ReapFacts, 'isRunning'>) {
+  return (agent.sessions ?? []).filter((session) => facts.isRunning(session.process));
+}
+
+/**
+ * Whether gc removes an agent, and why. An agent in use (a running exec or run, or, unless --merged, a
+ * live lease) is never removed; nor is one another live process is making or removing.
+ */
+export function reapReason(
+  agent: AgentRecord,
+  facts: ReapFacts,
+  options: ReapOptions = {},
+): ReapReason | undefined {
+  if (agent.status === 'removing') {
+    if (agent.removal && facts.isRunning(agent.removal.by)) return undefined;
+    return {
+      kind: 'removal-interrupted',
+      text: `its removal (${agent.removal?.reason ?? 'unknown'}) was interrupted`,
+    };
+  }
+  if (agent.status === 'provisioning') {
+    if (!agent.owner || facts.isRunning(agent.owner)) return undefined;
+    return { kind: 'provision-killed', text: 'its provision was killed part-way' };
+  }
+  if (agent.status === 'failed') {
+    return {
+      kind: 'provision-failed',
+      text: `its provision failed and could not be undone then (${agent.failure ?? 'unknown'})`,
+    };
+  }
+  if (liveSessions(agent, facts).length > 0) return undefined;
+  const expired = Date.parse(agent.lease.expiresAt) <= facts.now;
+  if (expired)
+    return { kind: 'lease-expired', text: `its lease expired ${relative(agent.lease.expiresAt, facts.now)}` };
+  if (options.merged && facts.merged) {
+    return { kind: 'merged', text: `its branch ${agent.branch} is merged into ${agent.baseRef}` };
+  }
+  if (facts.stackGone && facts.worktreeGone)
+    return { kind: 'gone', text: 'its containers and worktree are gone' };
+  return undefined;
+}
+
+/** Whether a decision needs git's facts about the branch: only `gc --merged` asks about merges. */
+export function needsMergeFacts(agent: AgentRecord, options: ReapOptions): boolean {
+  return Boolean(options.merged) && agent.status === 'ready';
+}
+
+/** A labelled resource's owner: the agent it was made for, and which provision of that agent. */
+export interface ResourceOwner {
+  agent: string;
+  instance?: string | undefined;
+}
+
+/**
+ * Whether the state claims a resource: its agent is recorded, and it is that provision's (a resource of
+ * an earlier agent with the same name is not claimed by the new one).
+ */
+export function claims(agents: Record<string, AgentRecord>, owner: ResourceOwner): boolean {
+  const record = agents[owner.agent];
+  return record !== undefined && (record.instance ?? '') === (owner.instance ?? '');
+}
+
+/** A host lease nobody holds any more (its agent's record is gone), once it is older than `graceMs`. */
+export function leaseUnheld(since: string, held: boolean, now: number, graceMs: number): boolean {
+  return !held && Date.parse(since) + graceMs <= now;
+}

@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import { currentProcess, isRunning } from './adapters/proc.js';
+import type { ProcessId } from './plan/agent.js';
+
+/**
+ * What berth reads from the world that is neither git nor Docker: the clock, randomness, the
+ * environment and the processes. Library functions take it injected, so tests can fix it.
+ */
+export interface Runtime {
+  now: () => number;
+  randomBytes: (size: number) => Buffer;
+  env: NodeJS.ProcessEnv;
+  /** This process, so that others can tell whether it still runs. */
+  self: () => ProcessId;
+  isRunning: (process: ProcessId) => boolean;
+}
+
+export const systemRuntime: Runtime = {
+  now: () => Date.now(),
+  randomBytes: (size) => randomBytes(size),
+  get env() {
+    return process.env;
+  },
+  self: () => currentProcess(),
+  isRunning: (process) => isRunning(process),
+};
+
+export function runtimeFrom(partial: Partial<Runtime> = {}): Runtime {
+  return {
+    now: partial.now ?? systemRuntime.now,
+    randomBytes: partial.randomBytes ?? systemRuntime.randomBytes,
+    env: partial.env ?? process.env,
+    self: partial.self ?? systemRuntime.self,
+    isRunning: partial.isRunning ?? systemRuntime.isRunning,
+  };
+}
