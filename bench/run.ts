@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import type Docker from 'dockerode';
 import { connect } from '../src/adapters/docker.js';
 import { configSchema } from '../src/config/schema.js';
-import { resolveStackImages } from '../src/core/host-facts.js';
+import { resolveStackImages } from '../src/core/agent/stack-facts.js';
 import { offlineImage } from '../src/plan/images.js';
 import { repoId } from '../src/plan/names.js';
 import { idleCost } from './idle.js';

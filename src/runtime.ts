@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { currentProcess, isRunning } from './adapters/proc.js';
+import { currentProcess, isRunning } from './adapters/processes.js';
 import type { ProcessId } from './plan/agent.js';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 import { removeTree, writeFile } from './files.js';
-import { findExecutable, isRoot, run } from './process.js';
+import { findExecutable, isRoot, run } from './run.js';
 
 /** True on Debian, Ubuntu and their derivatives, where berth can install what it needs with apt. */
 export function isDebianLike(osRelease = readOsRelease()): boolean {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { EnvironmentError } from '../errors.js';
 import { CappedLog } from './files.js';
-import { findExecutable } from './process.js';
+import { findExecutable } from './run.js';
 
 /** Where a command runs: a container, as a user, in a folder. */
 export interface ExecTarget {

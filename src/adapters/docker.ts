@@ -4,9 +4,12 @@ import Docker from 'dockerode';
 import type { EngineStack } from '../plan/engine-stack.js';
 import { EXEC_MARKER } from './docker-cli.js';
 import { appendFile } from './files.js';
-import { namespacePid, processTree, signalAll } from './proc.js';
+import { namespacePid, processTree, signalAll } from './processes.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/** A client of the engine: the one type the rest of berth knows of the Docker client library. */
+export type Engine = Docker;
 
 /** Where the Docker engine is expected: DOCKER_HOST, else the default socket. */
 export type EngineEndpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; url: string };
@@ -117,6 +120,28 @@ export async function importImage(
   const [repo, version] = splitTag(tag);
   const stream = (await docker.importImage(tar, { repo, tag: version })) as unknown as Readable;
   await followProgress(docker, stream, logFile);
+}
+
+/** Tags of images whose repository is `repository` (all its tags), and untagged images with `label`. */
+export async function listImages(docker: Docker, query: { repository?: string; danglingWithLabel?: string }) {
+  if (query.repository) {
+    const images = await docker.listImages({ filters: { reference: [query.repository] } });
+    return images.flatMap((image) => image.RepoTags ?? []);
+  }
+  const images = await docker.listImages({
+    filters: { dangling: ['true'], label: [query.danglingWithLabel ?? ''] },
+  });
+  return images.map((image) => image.Id);
+}
+
+/** Removes images by tag or id; one a container still uses stays (the engine refuses), silently. */
+export async function removeImages(docker: Docker, refs: string[]): Promise<void> {
+  for (const ref of refs) {
+    await docker
+      .getImage(ref)
+      .remove()
+      .catch(() => {});
+  }
 }
 
 function splitTag(ref: string): [string, string] {

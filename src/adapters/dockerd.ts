@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { closeFile, openForAppend } from './files.js';
-import { findExecutable } from './process.js';
+import { findExecutable } from './run.js';
 
 const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
 export const DOCKERD_PID_FILE = '/var/run/docker.pid';

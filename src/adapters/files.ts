@@ -8,14 +8,17 @@ import {
   existsSync,
   fstatSync,
   mkdirSync,
+  mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * The small file operations berth's stories use. Every write creates its folder first: on a fresh host
@@ -24,6 +27,8 @@ import { dirname } from 'node:path';
 export function writeFile(path: string, text: string, mode?: number): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text, mode === undefined ? undefined : { mode });
+  // The mode given applies to a file that was there before, too.
+  if (mode !== undefined) chmodSync(path, mode);
 }
 
 /** Writes through a temporary file and a rename, so a reader never sees half of it. */
@@ -134,4 +139,35 @@ export function logParts(path: string): string[] {
 /** A file's contents in chunks, never all of it in memory. */
 export async function* readChunks(path: string): AsyncGenerator<Buffer> {
   for await (const chunk of createReadStream(path)) yield chunk as Buffer;
+}
+
+/** The names in a folder, sorted; none when it does not exist. */
+export function listDir(path: string): string[] {
+  try {
+    return readdirSync(path).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+export function readBytes(path: string): Buffer {
+  return readFileSync(path);
+}
+
+export function copyFile(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(from, to);
+}
+
+/** A new empty folder under `parent` (made if missing), named `<prefix><random>`. */
+export function makeTempDir(parent: string, prefix: string): string {
+  mkdirSync(parent, { recursive: true });
+  return mkdtempSync(join(parent, prefix));
+}
+
+/** Who owns a path: its files keep that owner when an agent writes them. */
+export function ownerOf(path: string): { uid: number; gid: number } {
+  const { uid, gid } = statSync(path);
+  return { uid, gid };
 }

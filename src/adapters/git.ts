@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BerthError, EnvironmentError, UsageError } from '../errors.js';
-import { findExecutable, type RunResult, run } from './process.js';
+import { findExecutable, type RunResult, run } from './run.js';
 
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
 export async function git(cwd: string, args: string[], options: { allowFail?: boolean } = {}) {
@@ -104,6 +104,8 @@ export async function repoInfo(dir: string): Promise<RepoInfo> {
 
 /** The commit a ref names, or undefined. `--end-of-options` keeps a ref like `--upload-pack=x` a ref. */
 export async function resolveCommit(root: string, ref: string): Promise<string | undefined> {
+  // No ref begins with "-": such a word is an option smuggled in as a ref, never a commit.
+  if (ref.startsWith('-')) return undefined;
   const result = await git(root, ['rev-parse', '--verify', '-q', '--end-of-options', `${ref}^{commit}`], {
     allowFail: true,
   });
@@ -269,4 +271,51 @@ export async function gitIdentity(root: string): Promise<{ name: string; email: 
 export async function initSubmodules(worktree: string): Promise<string | undefined> {
   const result = await git(worktree, ['submodule', 'update', '--init', '--recursive'], { allowFail: true });
   return result.exitCode === 0 ? undefined : lastLine(result.stderr || result.stdout);
+}
+
+/** Commits on `branch` that are not in `base` (the agent's work, counted against its base as it is now). */
+export async function commitCount(root: string, base: string, branch: string): Promise<number> {
+  const result = await git(root, ['rev-list', '--count', `${base}..refs/heads/${branch}`], {
+    allowFail: true,
+  });
+  return Number(result.stdout.trim()) || 0;
+}
+
+/** `git diff --shortstat` between two commits ("" when they hold the same files). */
+export async function diffShortStat(root: string, from: string, to: string): Promise<string> {
+  const result = await git(root, ['diff', '--shortstat', '--end-of-options', from, to], { allowFail: true });
+  return result.stdout.trim();
+}
+
+/** The commit both have in common, from which the branch's work is counted. */
+export async function mergeBase(root: string, a: string, b: string): Promise<string | undefined> {
+  const result = await git(root, ['merge-base', '--end-of-options', a, b], { allowFail: true });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+export async function hasRemotes(root: string): Promise<boolean> {
+  return (await git(root, ['remote'])).stdout.trim() !== '';
+}
+
+export async function fetchAll(root: string): Promise<void> {
+  await git(root, ['fetch', '--all', '--prune', '--quiet']);
+}
+
+/** The upstream of a local branch (e.g. "origin/main"), or undefined. */
+export async function upstreamOf(root: string, branch: string): Promise<string | undefined> {
+  const result = await git(root, ['rev-parse', '--abbrev-ref', '--verify', '-q', `${branch}@{upstream}`], {
+    allowFail: true,
+  });
+  return result.exitCode === 0 && result.stdout.trim() ? result.stdout.trim() : undefined;
+}
+
+export type RebaseResult = { ok: true } | { ok: false; conflicts: string[] };
+
+/** Rebases the worktree's branch onto `onto`; on a conflict, aborts (nothing changed) and names the files. */
+export async function rebaseOrAbort(worktree: string, onto: string): Promise<RebaseResult> {
+  const rebase = await git(worktree, ['rebase', '--end-of-options', onto], { allowFail: true });
+  if (rebase.exitCode === 0) return { ok: true };
+  const conflicted = await git(worktree, ['diff', '--name-only', '--diff-filter=U'], { allowFail: true });
+  await git(worktree, ['rebase', '--abort'], { allowFail: true });
+  return { ok: false, conflicts: conflicted.stdout.split('\n').filter(Boolean) };
 }

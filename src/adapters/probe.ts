@@ -1,13 +1,4 @@
-import { createServer, Socket } from 'node:net';
-
-/** True when nothing listens on 127.0.0.1:port (a bind succeeds). */
-export function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
+import { Socket } from 'node:net';
 
 /** Whether a service answered as it should, and if not, what it did instead (for the error). */
 export type ProbeAnswer = { ok: true } | { ok: false; answer: string };

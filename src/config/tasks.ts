@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { EXIT_POLICIES, type ExitPolicy } from '../plan/exit.js';
 import { AGENT_NAME_PATTERN } from '../plan/names.js';
 
 const task = z.strictObject({
@@ -11,7 +12,7 @@ const task = z.strictObject({
   from: z.string().min(1).optional(),
   /** A shell line (run with sh -c) or an argument list. */
   command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
-  onExit: z.enum(['keep', 'teardown', 'teardown-if-merged']).default('keep'),
+  onExit: z.enum(EXIT_POLICIES).default('keep'),
 });
 
 const tasksFile = z.union([z.array(task).min(1), z.strictObject({ tasks: z.array(task).min(1) })]);
@@ -20,7 +21,7 @@ export interface Task {
   name: string;
   from?: string;
   command: string[];
-  onExit: 'keep' | 'teardown' | 'teardown-if-merged';
+  onExit: ExitPolicy;
 }
 
 /** A YAML list of tasks (or `tasks:` holding one): name, from, command, onExit. */

@@ -1,9 +1,9 @@
-import type Docker from 'dockerode';
 import { type ComposeCli, chooseCompose, composeMissing, detectAllCompose } from '../adapters/compose.js';
+import type { Engine } from '../adapters/docker.js';
 import { connect } from '../adapters/docker.js';
 import { readText, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
-import { findExecutable } from '../adapters/process.js';
+import { findExecutable } from '../adapters/run.js';
 import { loadConfig } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
@@ -12,7 +12,7 @@ import { repoId } from '../plan/names.js';
 import { type Runtime, runtimeFrom } from '../runtime.js';
 import { berthDir, hostPaths, type RepoPaths, repoPaths } from '../state/paths.js';
 import { readState } from '../state/store.js';
-import { connectEngine } from './engine.js';
+import { connectEngine } from './host/engine.js';
 
 /** What every agent command needs to know about the repository it works on. */
 export interface RepoContext {
@@ -25,7 +25,7 @@ export interface RepoContext {
   /** berth's folder in the common git directory: state, locks, and one folder per agent. */
   berthDir: string;
   paths: RepoPaths;
-  docker: Docker;
+  docker: Engine;
   runtime: Runtime;
 }
 

@@ -1,7 +1,6 @@
-import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type LabelledResources, listContainers, listLabelled, removeResources } from '../adapters/docker.js';
-import { exists, removeTree } from '../adapters/files.js';
+import { exists, listDir, removeTree } from '../adapters/files.js';
 import {
   branchMerged,
   branchTip,
@@ -13,13 +12,19 @@ import {
 } from '../adapters/git.js';
 import type { BerthConfig } from '../config/schema.js';
 import type { AgentRecord } from '../plan/agent.js';
-import { AGENT_NAME_PATTERN, LABELS, parseWorktreeLockReason, worktreePath } from '../plan/names.js';
+import {
+  AGENT_NAME_PATTERN,
+  LABELS,
+  parseWorktreeLockReason,
+  repoLabels,
+  worktreePath,
+} from '../plan/names.js';
 import { claims, leaseUnheld, needsMergeFacts, type ReapFacts, reapReason } from '../plan/reap.js';
 import { type Leases, readLeases, updateLeases } from '../state/leases.js';
 import { readState, updateState, withGitLock } from '../state/store.js';
+import { claimRemoval, dropWorktree, removeAgent } from './agent/remove.js';
+import { saveUncommitted } from './agent/saved-work.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from './context.js';
-import { claimRemoval, dropWorktree, removeAgent } from './remove.js';
-import { saveUncommitted } from './saved-work.js';
 
 export interface GcOptions extends RepoOptions {
   dryRun?: boolean;
@@ -88,10 +93,7 @@ type Report = (action: GcAction) => void;
 async function reapAgents(context: RepoContext, options: GcOptions, dryRun: boolean, report: Report) {
   const { runtime } = context;
   const agents = Object.values(readState(context.berthDir).agents);
-  const containers = await listContainers(context.docker, {
-    [LABELS.managed]: 'true',
-    [LABELS.repo]: context.repoId,
-  });
+  const containers = await listContainers(context.docker, repoLabels(context.repoId));
   for (const agent of agents) {
     const facts: ReapFacts = {
       now: runtime.now(),
@@ -138,10 +140,7 @@ async function mergedWork(context: RepoContext, agent: AgentRecord): Promise<boo
  * and the earlier agent of the same name is told apart by its instance label.
  */
 async function sweepResources(context: RepoContext, dryRun: boolean, report: Report) {
-  const listed = await listLabelled(context.docker, {
-    [LABELS.managed]: 'true',
-    [LABELS.repo]: context.repoId,
-  });
+  const listed = await listLabelled(context.docker, repoLabels(context.repoId));
   const { agents } = readState(context.berthDir);
   const unclaimed = (labels: Record<string, string>) =>
     Boolean(labels[LABELS.agent]) &&
@@ -188,7 +187,7 @@ async function sweepWorktrees(context: RepoContext, config: BerthConfig, dryRun:
   if (!exists(folder)) return;
   const registered = new Set((await listWorktrees(context.root)).map((entry) => entry.path));
   const recorded = new Set(Object.values(agents).map((a) => a.worktree));
-  for (const name of readdirSync(folder)) {
+  for (const name of listDir(folder)) {
     const path = join(folder, name);
     if (!AGENT_NAME_PATTERN.test(name) || agents[name] || registered.has(path) || recorded.has(path))
       continue;

@@ -4,6 +4,10 @@ import { z } from 'zod';
 export const processIdSchema = z.object({ pid: z.number().int(), startTime: z.string() });
 export type ProcessId = z.output<typeof processIdSchema>;
 
+export function sameProcess(a: ProcessId, b: ProcessId): boolean {
+  return a.pid === b.pid && a.startTime === b.startTime;
+}
+
 /**
  * What berth records of one agent in the repository's state.json: enough to run, list and tear it down
  * without the config. The schema checks the file on every read.

@@ -10,30 +10,6 @@ export function parsePortRange(range: string): PortRange {
   return { low, high };
 }
 
-/**
- * Picks `count` ports from the range that are neither taken nor refused by `isFree` (a bind probe).
- * Pure but for the probe, which the caller supplies.
- */
-export async function pickPorts(
-  count: number,
-  range: PortRange,
-  taken: ReadonlySet<number>,
-  isFree: (port: number) => Promise<boolean>,
-): Promise<number[]> {
-  const picked: number[] = [];
-  for (let port = range.low; port <= range.high && picked.length < count; port++) {
-    if (taken.has(port)) continue;
-    if (await isFree(port)) picked.push(port);
-  }
-  if (picked.length < count) {
-    throw new UsageError('no-free-port', `no free port in ${range.low}-${range.high}`, {
-      hint: 'tear down agents you no longer need, or widen ports.range in berth.yaml',
-      exitCode: 1,
-    });
-  }
-  return picked;
-}
-
 function ipToNumber(ip: string): number {
   return ip.split('.').reduce((sum, part) => sum * 256 + Number(part), 0);
 }

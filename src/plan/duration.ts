@@ -8,18 +8,18 @@ export function parseDuration(value: string | number): number {
   return Number(match[1]) * (UNITS[match[2] as string] ?? 1);
 }
 
-/** "in 29m", "3h ago": how far a moment is from now, in its largest unit. */
+/** "45s", "29m", "3h", "2d": a span of time in its largest unit. */
+export function span(milliseconds: number): string {
+  const size = Math.abs(Math.round(milliseconds / 1000));
+  if (size < 60) return `${size}s`;
+  if (size < 3600) return `${Math.floor(size / 60)}m`;
+  if (size < 86400) return `${Math.floor(size / 3600)}h`;
+  return `${Math.floor(size / 86400)}d`;
+}
+
+/** "in 29m", "3h ago": how far a moment is from now. */
 export function relative(iso: string, now = Date.now()): string {
-  const seconds = Math.round((Date.parse(iso) - now) / 1000);
-  const size = Math.abs(seconds);
-  const text =
-    size < 60
-      ? `${size}s`
-      : size < 3600
-        ? `${Math.floor(size / 60)}m`
-        : size < 86400
-          ? `${Math.floor(size / 3600)}h`
-          : `${Math.floor(size / 86400)}d`;
+  const text = span(Date.parse(iso) - now);
   // A moment already past reads "ago" even when it rounds to 0 s.
   return Date.parse(iso) > now ? `in ${text}` : `${text} ago`;
 }

@@ -48,8 +48,14 @@ export const LABELS = {
   instance: 'dev.berth.instance',
 } as const;
 
+/** The labels of everything berth made for one repository. */
+export function repoLabels(repo: string): Record<string, string> {
+  return { [LABELS.managed]: 'true', [LABELS.repo]: repo };
+}
+
+/** The labels of everything berth made for one agent (of any of its provisions). */
 export function agentLabels(repo: string, name: string): Record<string, string> {
-  return { [LABELS.managed]: 'true', [LABELS.agent]: name, [LABELS.repo]: repo };
+  return { ...repoLabels(repo), [LABELS.agent]: name };
 }
 
 /**

@@ -198,14 +198,15 @@ describe('bad input: a clear error, a non-zero exit, and nothing created or lost
     expect((await execa('git', ['worktree', 'list'], { cwd: empty })).stdout.split('\n')).toHaveLength(1);
   });
 
-  it('works on a detached HEAD: the branch starts at that commit and is merged into it', async () => {
+  it('works on a detached HEAD: the branch starts at that commit', async () => {
     const head = await repo.git('rev-parse', 'HEAD');
     await repo.git('checkout', '-q', '--detach');
     try {
       const result = await berth(['provision', 'detached', '--repo', repo.root, '--json']);
       expect(result.exitCode, result.stderr).toBe(0);
+      expect(await repo.git('rev-parse', 'berth/detached')).toBe(head);
       const down = await berth(['teardown', 'detached', '--repo', repo.root, '--json']);
-      expect(JSON.parse(down.stdout).branchOutcome).toBe('deleted');
+      expect(JSON.parse(down.stdout).branchOutcome).toBe('deleted-empty');
     } finally {
       await repo.git('checkout', '-q', 'main');
     }

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROVISION_STEPS } from '../../src/core/provision.js';
+import { PROVISION_STEPS } from '../../src/core/agent/provision.js';
 import { BIN, berth } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { currentProcess } from '../../src/adapters/proc.js';
+import { currentProcess } from '../../src/adapters/processes.js';
 import { readState, updateState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';
 import { BIN, berth } from '../helpers/cli.js';

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { heartbeat } from '../../src/core/agent/lease.js';
 import { gc as gcLibrary } from '../../src/core/gc.js';
-import { heartbeat } from '../../src/core/lease.js';
 import { repoId } from '../../src/plan/names.js';
 import { readState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';

@@ -1,112 +1,84 @@
 import pg from 'pg';
 import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveImage } from '../../src/core/images.js';
-import { DEFAULT_IMAGES } from '../../src/plan/images.js';
-import { dockerExec, startContainer } from '../helpers/containers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { resolveStackImages } from '../../src/core/agent/stack-facts.js';
+import { PREINITIALISED_PGDATA } from '../../src/plan/compose.js';
+import { startContainer } from '../helpers/containers.js';
 import { docker, removeTestResources } from '../helpers/docker.js';
-import { eventually } from '../helpers/wait.js';
+import { imageFor } from '../helpers/images.js';
 
-const client = docker();
+afterAll(() => removeTestResources(docker()));
 
-async function imageFor(role: keyof typeof DEFAULT_IMAGES): Promise<string> {
-  const image = await resolveImage(client, role, DEFAULT_IMAGES[role]);
-  if (!image) throw new Error(`no ${role} image: run berth host init`);
-  return image;
-}
-
-afterAll(() => removeTestResources(client));
-
-describe('the postgres image berth runs', () => {
-  let port: number;
-  let id: string;
-  const password = 'pa ss"word';
-
-  beforeAll(async () => {
-    const started = await startContainer(client, {
-      image: await imageFor('postgres'),
-      env: { POSTGRES_USER: 'agent', POSTGRES_PASSWORD: password, POSTGRES_DB: 'work-db' },
-      publish: 5432,
-    });
-    port = started.hostPort ?? 0;
-    id = started.id;
-  });
-
-  it('creates the user and database from POSTGRES_* and answers pg_isready', async () => {
-    await eventually(async () => {
-      const ready = await dockerExec(id, ['pg_isready', '-U', 'agent', '-d', 'work-db']);
-      if (ready.exitCode !== 0) throw new Error(ready.stdout);
+describe('the Postgres berth runs (its cluster made when the image was built)', () => {
+  it('answers as the agent`s own user, password and database, and nothing else', async () => {
+    const { images, postgresPreinitialised } = await resolveStackImages(docker(), parseConfig(''));
+    expect(postgresPreinitialised).toBe(true);
+    const password = 'pa ss"word';
+    const { address } = await startContainer({
+      image: images.postgres,
+      env: {
+        POSTGRES_USER: 'agent',
+        POSTGRES_PASSWORD: password,
+        POSTGRES_DB: 'work-db',
+        PGDATA: PREINITIALISED_PGDATA,
+      },
+      readyWhen: /database system is ready to accept connections/,
     });
     const connection = new pg.Client({
-      host: '127.0.0.1',
-      port,
+      host: address,
+      port: 5432,
       user: 'agent',
       password,
       database: 'work-db',
     });
-    await eventually(() => connection.connect());
-    const { rows } = await connection.query('SELECT current_user AS who, current_database() AS db');
+    await connection.connect();
+    const { rows } = await connection.query(
+      "SELECT current_user AS who, current_database() AS db, (SELECT count(*) FROM pg_database WHERE datname = 'berth_placeholder')::int AS placeholders",
+    );
     await connection.end();
-    expect(rows[0]).toEqual({ who: 'agent', db: 'work-db' });
-  });
+    expect(rows[0]).toEqual({ who: 'agent', db: 'work-db', placeholders: 0 });
 
-  it('keeps its data in a volume at PGDATA', async () => {
-    const info = await client.getContainer(id).inspect();
-    const mount = info.Mounts.find((m) => m.Destination === '/var/lib/postgresql/data');
-    expect(mount?.Type).toBe('volume');
-  });
-
-  it('refuses a wrong password from the network', async () => {
-    const connection = new pg.Client({
-      host: '127.0.0.1',
-      port,
+    const wrong = new pg.Client({
+      host: address,
+      port: 5432,
       user: 'agent',
       password: 'wrong',
       database: 'work-db',
     });
-    await expect(connection.connect()).rejects.toThrow(/password authentication failed/);
+    await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
   });
 });
 
-describe('the redis image berth runs', () => {
+describe('the Redis berth runs', () => {
   it('listens on 6379 and requires the password given with --requirepass', async () => {
-    const { hostPort } = await startContainer(client, {
+    const { address } = await startContainer({
       image: await imageFor('redis'),
       cmd: ['redis-server', '--requirepass', 'r3dis'],
-      publish: 6379,
+      readyWhen: /Ready to accept connections/,
     });
-    const url = `redis://127.0.0.1:${hostPort}`;
-    const anonymous = createClient({ url });
+    const anonymous = createClient({ url: `redis://${address}:6379` });
     anonymous.on('error', () => {});
-    await eventually(() => anonymous.connect().then(() => undefined));
+    await anonymous.connect();
     await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
     await anonymous.quit();
 
-    const authed = createClient({ url, password: 'r3dis' });
+    const authed = createClient({ url: `redis://${address}:6379`, password: 'r3dis' });
     await authed.connect();
     expect(await authed.ping()).toBe('PONG');
     await authed.quit();
-  });
-
-  it('runs without a password too', async () => {
-    const { hostPort } = await startContainer(client, { image: await imageFor('redis'), publish: 6379 });
-    const open = createClient({ url: `redis://127.0.0.1:${hostPort}` });
-    open.on('error', () => {});
-    await eventually(() => open.connect().then(() => undefined));
-    expect(await open.set('k', 'v')).toBe('OK');
-    await open.quit();
   });
 });
 
 describe('the agent image berth runs', () => {
   it('has git and a current Node with npm', async () => {
-    const { id } = await startContainer(client, {
+    const { container } = await startContainer({
       image: await imageFor('agent'),
       cmd: ['sleep', 'infinity'],
     });
-    const node = await dockerExec(id, ['node', '--version']);
-    expect(Number(/^v(\d+)/.exec(node.stdout)?.[1])).toBeGreaterThanOrEqual(22);
-    expect((await dockerExec(id, ['npm', '--version'])).exitCode).toBe(0);
-    expect((await dockerExec(id, ['git', '--version'])).stdout).toMatch(/^git version/);
+    const node = await container.exec(['node', '--version']);
+    expect(Number(/^v(\d+)/.exec(node.output)?.[1])).toBeGreaterThanOrEqual(22);
+    expect((await container.exec(['npm', '--version'])).exitCode).toBe(0);
+    expect((await container.exec(['git', '--version'])).output).toMatch(/^git version/);
   });
 });

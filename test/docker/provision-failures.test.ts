@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shInAgent } from '../helpers/agent.js';
 import { BIN, berth } from '../helpers/cli.js';
 import { imageFor, silentImage } from '../helpers/images.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
@@ -157,11 +158,18 @@ describe('teardown', () => {
     expect(await leftovers(repo.root, 'dirty')).toEqual(NOTHING);
   });
 
-  it('deletes a branch that is merged into its base, and keeps it with --keep-branch', async () => {
+  it('deletes a branch that is merged into its base, or has no commits, and keeps it with --keep-branch', async () => {
     expect((await berth(['provision', 'merged', '--repo', repo.root])).exitCode).toBe(0);
+    await shInAgent(repo.root, 'merged', 'echo m > m.txt && git add m.txt && git commit -qm merged-work');
+    await repo.git('merge', '-q', '--ff-only', 'berth/merged');
     const done = await berth(['teardown', 'merged', '--repo', repo.root, '--json']);
     expect(JSON.parse(done.stdout).branchOutcome).toBe('deleted');
     expect(await leftovers(repo.root, 'merged')).toEqual(NOTHING);
+
+    expect((await berth(['provision', 'empty', '--repo', repo.root])).exitCode).toBe(0);
+    const empty = await berth(['teardown', 'empty', '--repo', repo.root]);
+    expect(empty.stdout).toContain('branch berth/empty had no commits of its own: deleted');
+    expect(await leftovers(repo.root, 'empty')).toEqual(NOTHING);
 
     expect((await berth(['provision', 'kept', '--repo', repo.root])).exitCode).toBe(0);
     const kept = await berth(['teardown', 'kept', '--repo', repo.root, '--keep-branch']);

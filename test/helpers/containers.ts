@@ -1,47 +1,27 @@
-import type Docker from 'dockerode';
-import { execa } from 'execa';
+import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { TEST_LABEL } from './docker.js';
+
+// No registry is reachable here, so no reaper image: the suite's own label sweep removes what tests
+// start (test/helpers/docker-global-setup.ts), even after a crash.
+process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
 
 export interface StartOptions {
   image: string;
   env?: Record<string, string>;
   cmd?: string[];
-  /** Container port to publish on 127.0.0.1 at a port the engine picks. */
-  publish?: number;
-  network?: string;
-  alias?: string;
-  binds?: string[];
-  workingDir?: string;
-  user?: string;
+  /** A log line that says the container is ready. */
+  readyWhen?: RegExp;
 }
 
-/** Starts a labelled test container; returns it and, if asked, the host port it is published at. */
-export async function startContainer(docker: Docker, options: StartOptions) {
-  const portKey = options.publish ? `${options.publish}/tcp` : undefined;
-  const container = await docker.createContainer({
-    Image: options.image,
-    Env: Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`),
-    Cmd: options.cmd,
-    Labels: { [TEST_LABEL]: 'true' },
-    WorkingDir: options.workingDir,
-    User: options.user,
-    ExposedPorts: portKey ? { [portKey]: {} } : undefined,
-    HostConfig: {
-      PortBindings: portKey ? { [portKey]: [{ HostIp: '127.0.0.1', HostPort: '' }] } : undefined,
-      NetworkMode: options.network,
-      Binds: options.binds,
-    },
-    NetworkingConfig: options.network
-      ? { EndpointsConfig: { [options.network]: { Aliases: options.alias ? [options.alias] : [] } } }
-      : undefined,
-  });
-  await container.start();
-  const info = await container.inspect();
-  const hostPort = portKey ? Number(info.NetworkSettings.Ports[portKey]?.[0]?.HostPort) : undefined;
-  return { container, id: container.id, hostPort };
-}
-
-export async function dockerExec(id: string, command: string[]) {
-  const result = await execa('docker', ['exec', id, ...command], { reject: false });
-  return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+/**
+ * Starts a labelled test container from a local image. Nothing is published: the host reaches it at
+ * its address on the default bridge.
+ */
+export async function startContainer(options: StartOptions) {
+  let container = new GenericContainer(options.image).withLabels({ [TEST_LABEL]: 'true' });
+  if (options.env) container = container.withEnvironment(options.env);
+  if (options.cmd) container = container.withCommand(options.cmd);
+  if (options.readyWhen) container = container.withWaitStrategy(Wait.forLogMessage(options.readyWhen));
+  const started: StartedTestContainer = await container.start();
+  return { container: started, address: started.getIpAddress('bridge') };
 }

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { resolveImage } from '../../src/core/images.js';
+import { resolveImage } from '../../src/core/host/images.js';
 import { DEFAULT_IMAGES, type ImageRole } from '../../src/plan/images.js';
 import { docker, TEST_LABEL } from './docker.js';
 

@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { teardown } from '../../src/core/teardown.js';
+import { teardown } from '../../src/core/agent/teardown.js';
 import { readState } from '../../src/state/store.js';
 
 export interface TestRepo {

@@ -1,3 +1,3 @@
-import { TEST_LABELS } from '../helpers/repo.js';
+import { TEST_LABELS } from './repo.js';
 
 process.env.BERTH_LABELS = TEST_LABELS;

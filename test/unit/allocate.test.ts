@@ -1,24 +1,32 @@
-import { describe, expect, it } from 'vitest';
-import { parsePortRange, pickPorts, pickSubnet } from '../../src/plan/allocate.js';
+import { createServer, type Server } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePorts } from '../../src/adapters/ports.js';
+import { parsePortRange, pickSubnet } from '../../src/plan/allocate.js';
 
-const free = async () => true;
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+});
+
+/** A port in use on 127.0.0.1, as another program would hold it. */
+async function hold(port: number): Promise<void> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  servers.push(server);
+}
 
 describe('port leases', () => {
-  it('skips ports leased or published already, and ports the probe finds bound', async () => {
-    const bound = new Set([20003]);
-    const ports = await pickPorts(
-      3,
-      parsePortRange('20000-20010'),
-      new Set([20000, 20002]),
-      async (p) => !bound.has(p),
-    );
-    expect(ports).toEqual([20001, 20004, 20005]);
+  it('skips ports leased or published already, and ports in use on the host', async () => {
+    await hold(29803);
+    const ports = await freePorts(3, parsePortRange('29800-29810'), new Set([29800, 29802]));
+    expect(ports).toEqual([29801, 29804, 29805]);
   });
 
   it('says which range is exhausted', async () => {
-    const range = parsePortRange('20000-20010');
-    const taken = new Set(Array.from({ length: 10 }, (_, i) => 20000 + i));
-    await expect(pickPorts(2, range, taken, free)).rejects.toThrow('no free port in 20000-20010');
+    const range = parsePortRange('29820-29825');
+    const taken = new Set([29820, 29821, 29822, 29823]);
+    await hold(29824);
+    await expect(freePorts(2, range, taken)).rejects.toThrow('no free port in 29820-29825');
   });
 });
 

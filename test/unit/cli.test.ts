@@ -23,10 +23,33 @@ describe('the command line', () => {
     expect(out.join('')).toBe(`${version}\n`);
   });
 
-  it('lists its commands', async () => {
+  it('lists every command with what it does', async () => {
     const { io, out } = capture();
     expect(await runCli(['--help'], io)).toBe(0);
-    expect(out.join('')).toMatch(/host/);
+    const listed = [
+      ...out.join('').matchAll(/^ {2}([a-z-]+)(?: \[options\])?(?: [^ ]+)*? {2,}(\S.*)$/gm),
+    ].map((m) => m[1]);
+    expect(listed.sort()).toEqual(
+      [
+        'complete',
+        'config',
+        'env',
+        'exec',
+        'gc',
+        'heartbeat',
+        'help',
+        'host',
+        'logs',
+        'ls',
+        'provision',
+        'run',
+        'shell',
+        'show',
+        'sync',
+        'teardown',
+        'up',
+      ].sort(),
+    );
   });
 
   it('exits 2 on an unknown command', async () => {

@@ -41,16 +41,3 @@ export function registerGc(program: Command, { io }: CliContext): void {
     },
   );
 }
-
-export function registerHeartbeat(program: Command, { io }: CliContext): void {
-  withJson(
-    withRepo(
-      program.command('heartbeat').description("renew an agent's lease").argument('<name>', 'the agent'),
-    ),
-  ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
-    const { heartbeat } = await import('../../core/lease.js');
-    const result = await heartbeat({ name, repo: options.repo });
-    if (options.json) return printJson(io, result);
-    io.stdout(`${name}: lease renewed until ${result.leaseExpiresAt}\n`);
-  });
-}

@@ -11,7 +11,7 @@ export function registerHostInit(host: Command, io: Io): void {
     )
     .option('--json', 'print one JSON object')
     .action(async (options: { install?: boolean; json?: boolean }) => {
-      const { hostInit } = await import('../../core/host-init.js');
+      const { hostInit } = await import('../../core/host/init.js');
       const result = await hostInit({ install: options.install ?? false, progress: progressTo(io) });
       if (options.json) return printJson(io, { outcome: 'success', ...result });
       const { engine, compose } = result;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { relative } from '../../plan/duration.js';
+import { relative, span } from '../../plan/duration.js';
 import { printJson } from '../output.js';
-import { age, type CliContext, table, withJson, withRepo } from './_shared.js';
+import { type CliContext, table, withJson, withRepo } from './_shared.js';
 
 export function registerLs(program: Command, { io }: CliContext): void {
   const command = program
@@ -10,7 +10,7 @@ export function registerLs(program: Command, { io }: CliContext): void {
   withJson(withRepo(command))
     .option('--show-secrets', 'print passwords in URLs')
     .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean }) => {
-      const { listAgents } = await import('../../core/list.js');
+      const { listAgents } = await import('../../core/agent/list.js');
       const agents = await listAgents({ repo: options.repo, showSecrets: options.showSecrets });
       if (options.json) return printJson(io, agents);
       if (agents.length === 0) return io.stdout('no agents\n');
@@ -22,7 +22,7 @@ export function registerLs(program: Command, { io }: CliContext): void {
         Object.entries(a.ports)
           .map(([service, port]) => `${service}:${port}`)
           .join(' '),
-        age(a.createdAt),
+        span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
         leaseText(a.leaseExpiresAt),
         a.worktree,
       ]);

@@ -21,7 +21,7 @@ export function registerProvision(program: Command, { io }: CliContext): void {
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)')
     .option('--show-secrets', 'print passwords in URLs');
   withJson(withRepo(command)).action(async (name: string, options: Options) => {
-    const { provision } = await import('../../core/provision.js');
+    const { provision } = await import('../../core/agent/provision.js');
     const agent = await interruptible((signal) =>
       provision({
         name,

@@ -1,15 +1,7 @@
 import type { Command } from 'commander';
-import type { BranchOutcome } from '../../core/teardown.js';
+import { describeBranchOutcome } from '../../plan/branch.js';
 import { printJson, progressTo } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
-
-const BRANCH_MESSAGES: Record<BranchOutcome, (branch: string) => string> = {
-  deleted: (b) => `branch ${b} was merged: deleted`,
-  'kept-unmerged': (b) => `branch ${b} has unmerged commits: kept`,
-  'kept-by-request': (b) => `branch ${b} kept (--keep-branch)`,
-  'kept-not-created': (b) => `branch ${b} was not created by berth: kept`,
-  none: () => '',
-};
 
 export function registerTeardown(program: Command, { io }: CliContext): void {
   const command = program
@@ -23,12 +15,12 @@ export function registerTeardown(program: Command, { io }: CliContext): void {
       name: string,
       options: { repo?: string; force?: boolean; keepBranch?: boolean; json?: boolean },
     ) => {
-      const { teardown } = await import('../../core/teardown.js');
+      const { teardown } = await import('../../core/agent/teardown.js');
       const result = await teardown({ name, ...options, progress: progressTo(io) });
       if (options.json) return printJson(io, result);
       if (!result.removed) return io.stdout(`${name}: nothing to tear down\n`);
       io.stdout(`${name}: torn down\n`);
-      const branchLine = BRANCH_MESSAGES[result.branchOutcome](result.branch ?? '');
+      const branchLine = describeBranchOutcome(result.branchOutcome, result.branch ?? '');
       if (branchLine) io.stdout(`${branchLine}\n`);
     },
   );

@@ -40,7 +40,7 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
     );
   withJson(withRepo(command)).action(async (names: string[], options: Options) => {
     if (options.tasks) return runTasks(names, options, { io, setExitCode });
-    const { up } = await import('../../core/up.js');
+    const { up } = await import('../../core/task/up.js');
     const outcomes = await interruptible((signal) =>
       up({
         names,
@@ -86,7 +86,7 @@ async function runTasks(names: string[], options: Options, { io, setExitCode }: 
       },
     );
   }
-  const { upTasks } = await import('../../core/up-tasks.js');
+  const { upTasks } = await import('../../core/task/up-tasks.js');
   const results = await interruptible((signal) =>
     upTasks({
       tasksFile: options.tasks as string,

@@ -1,0 +1,35 @@
+import type { TaskOutcome } from '../../core/task/history.js';
+import { UsageError } from '../../errors.js';
+import { describeBranchOutcome } from '../../plan/branch.js';
+import { EXIT_POLICIES, type ExitPolicy } from '../../plan/exit.js';
+
+export function exitPolicy(value: string | undefined): ExitPolicy | undefined {
+  if (value === undefined) return undefined;
+  if (!(EXIT_POLICIES as readonly string[]).includes(value)) {
+    throw new UsageError('bad-policy', `--on-exit takes ${EXIT_POLICIES.join(', ')}, not "${value}"`, {
+      hint: 'keep leaves the environment; teardown removes it, keeping the branch and any unsaved work as a patch',
+    });
+  }
+  return value as ExitPolicy;
+}
+
+export function describeOutcome(outcome: TaskOutcome): string {
+  const code =
+    outcome.state === 'abandoned'
+      ? 'abandoned: its berth process died while the command ran'
+      : outcome.state === 'running'
+        ? 'still running'
+        : outcome.state === 'terminated'
+          ? `stopped by a signal (exit ${outcome.exitCode})`
+          : outcome.exitCode === null
+            ? 'completed'
+            : `exited with ${outcome.exitCode}`;
+  const lines = [
+    `${outcome.name}: ${code} after ${(outcome.durationMs / 1000).toFixed(1)} s; ${outcome.commits} commit(s) on ${outcome.branch}${outcome.diffStat ? ` (${outcome.diffStat})` : ''}`,
+    `on exit: ${outcome.onExit} -> ${outcome.result}${outcome.message ? `: ${outcome.message}` : ''}`,
+  ];
+  if (outcome.savedPatch) lines.push(`uncommitted changes saved to ${outcome.savedPatch}`);
+  const branch = outcome.branchOutcome && describeBranchOutcome(outcome.branchOutcome, outcome.branch);
+  if (branch) lines.push(branch);
+  return `${lines.join('\n')}\n`;
+}

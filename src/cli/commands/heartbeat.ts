@@ -1,0 +1,16 @@
+import type { Command } from 'commander';
+import { printJson } from '../output.js';
+import { type CliContext, withJson, withRepo } from './_shared.js';
+
+export function registerHeartbeat(program: Command, { io }: CliContext): void {
+  withJson(
+    withRepo(
+      program.command('heartbeat').description("renew an agent's lease").argument('<name>', 'the agent'),
+    ),
+  ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
+    const { heartbeat } = await import('../../core/agent/lease.js');
+    const result = await heartbeat({ name, repo: options.repo });
+    if (options.json) return printJson(io, result);
+    io.stdout(`${name}: lease renewed until ${result.leaseExpiresAt}\n`);
+  });
+}

@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { printJson } from '../output.js';
+import { type CliContext, withJson, withRepo } from './_shared.js';
+
+export function registerSync(program: Command, { io }: CliContext): void {
+  withJson(
+    withRepo(
+      program
+        .command('sync')
+        .description("fetch, rebase the agent's branch on its base, and run the setup hooks again")
+        .argument('<name>', 'the agent'),
+    ),
+  ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
+    const { sync } = await import('../../core/agent/sync.js');
+    const result = await sync({ name, repo: options.repo });
+    if (options.json) return printJson(io, result);
+    io.stdout(
+      `${name}: ${result.branch} rebased on ${result.onto}${result.fetched ? ' (fetched first)' : ''}; setup ran again\n`,
+    );
+  });
+}

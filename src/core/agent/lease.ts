@@ -1,0 +1,42 @@
+import { type AgentRecord, leaseFrom } from '../../plan/agent.js';
+import { validateAgentName } from '../../plan/names.js';
+import { updateState } from '../../state/store.js';
+import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
+import { claimRefusal } from './remove.js';
+
+/** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
+export async function renewLease(
+  context: RepoContext,
+  name: string,
+  now = context.runtime.now(),
+): Promise<string> {
+  requireAgent(context, name);
+  const { runtime } = context;
+  return updateState(context.berthDir, (state) => {
+    const agent = state.agents[name];
+    if (!agent) return '';
+    const refusal = claimRefusal(agent, runtime.isRunning, runtime.self());
+    if (refusal) throw refusal;
+    agent.lease = leaseFrom(agent.lease.ttlSeconds, now);
+    return agent.lease.expiresAt;
+  });
+}
+
+export async function heartbeat(
+  options: RepoOptions & { name: string; now?: number },
+): Promise<{ name: string; leaseExpiresAt: string }> {
+  const context = await openRepo(options, { engine: false });
+  const name = validateAgentName(options.name);
+  return { name, leaseExpiresAt: await renewLease(context, name, options.now) };
+}
+
+/** Renews the lease now and every third of its time-to-live until stopped (while `berth exec` runs). */
+export function keepLeaseAlive(context: RepoContext, agent: AgentRecord): () => void {
+  void renewLease(context, agent.name).catch(() => {});
+  const timer = setInterval(
+    () => void renewLease(context, agent.name).catch(() => {}),
+    Math.max(1000, (agent.lease.ttlSeconds * 1000) / 3),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}

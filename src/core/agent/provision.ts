@@ -1,0 +1,329 @@
+import { dirname, join } from 'node:path';
+import { type ComposeCli, compose } from '../../adapters/compose.js';
+import {
+  applyStack,
+  engineAnswers,
+  engineGone as engineLost,
+  removeLabelled,
+} from '../../adapters/docker.js';
+import { appendFile, copyTree, ensureDir, exists, removeTree, writeFile } from '../../adapters/files.js';
+import {
+  addWorktree,
+  deleteBranch,
+  initSubmodules,
+  isLocalBranch,
+  lockWorktree,
+} from '../../adapters/git.js';
+import type { BerthConfig } from '../../config/schema.js';
+import { BerthError, EnvironmentError, messageOf, UsageError } from '../../errors.js';
+import type { AgentRecord } from '../../plan/agent.js';
+import { leaseFrom } from '../../plan/agent.js';
+import { type HostFacts, planCompose, renderCompose } from '../../plan/compose.js';
+import { planEngineStack } from '../../plan/engine-stack.js';
+import { agentEnv, renderEnvFile } from '../../plan/env.js';
+import { agentLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import { updateState, withGitLock } from '../../state/store.js';
+import {
+  findAgent,
+  knownCompose,
+  loadRepoConfig,
+  openRepo,
+  type RepoContext,
+  type RepoOptions,
+} from '../context.js';
+import { excludeFromGit } from './exclude.js';
+import { runHooks } from './hooks.js';
+import { waitUntilReady } from './readiness.js';
+import { dropRecord, dropWorktree } from './remove.js';
+import { alreadyProvisioned, type BranchTarget, planBranch, reserve } from './reserve.js';
+import { hostFacts, resolveStackImages } from './stack-facts.js';
+import { asStepFailure, type StepFailure, Steps } from './steps.js';
+import { type AgentSummary, summarize } from './summary.js';
+
+export interface ProvisionOptions extends RepoOptions {
+  name: string;
+  /** The commit the new branch starts from; default: config worktree.baseRef (HEAD). */
+  from?: string;
+  /** A branch to work on: an existing one is continued, a new one is created. */
+  branch?: string;
+  configPath?: string;
+  progress?: (message: string) => void;
+  /** Aborts between steps (Ctrl-C); what was made is rolled back. */
+  signal?: AbortSignal;
+  /** Passwords in the returned URLs. */
+  showSecrets?: boolean;
+}
+
+export const PROVISION_STEPS = [
+  'reserve',
+  'files',
+  'worktree',
+  'start',
+  'health',
+  'setup',
+  'migrate',
+  'seed',
+  'record',
+] as const;
+export type ProvisionStep = (typeof PROVISION_STEPS)[number];
+const STEP_TEXT: Record<ProvisionStep, string> = {
+  reserve: 'reserving ports, subnet and name',
+  files: 'writing the compose file',
+  worktree: 'adding the worktree and its env file',
+  start: 'starting the stack',
+  health: 'waiting for postgres and redis',
+  setup: 'running setup hooks',
+  migrate: 'running migrate hooks',
+  seed: 'running seed hooks',
+  record: 'recording the agent',
+};
+const HOOK_STEPS = ['setup', 'migrate', 'seed'] as const;
+
+/**
+ * For crash-safety tests: BERTH_TEST_CRASH_AFTER=<step> kills this process with SIGKILL right after
+ * that step, as a crash or `kill -9` would, so tests can check that `berth gc` cleans up after any step.
+ */
+function crashForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): void {
+  if (env.BERTH_TEST_CRASH_AFTER === completed) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Gives an agent its worktree, container, Postgres and Redis; on any failure, undoes what it made.
+ * The worktree and the stack are made at the same time: neither needs the other until setup.
+ */
+export async function provision(options: ProvisionOptions): Promise<AgentSummary> {
+  const name = validateAgentName(options.name);
+  const context = await openRepo(options);
+  const config = loadRepoConfig(context, options.configPath);
+  const progress = options.progress ?? (() => {});
+  const existing = findAgent(context, name);
+  if (existing) throw alreadyProvisioned(context, name, existing);
+  const [composeCli, stack, target, host] = await Promise.all([
+    knownCompose(context.runtime.env),
+    resolveStackImages(context.docker, config),
+    planBranch(context, name, config, options),
+    hostFacts(context),
+  ]);
+
+  const dir = context.paths.agentDir(name);
+  const provisionLog = join(context.paths.agentLogs(name), 'provision.log');
+  const silent = (id: ProvisionStep) =>
+    (HOOK_STEPS as readonly string[]).includes(id) && config.hooks[id as 'setup'].length === 0;
+  const steps = new Steps<ProvisionStep>({
+    onStep: (id) => {
+      if (!silent(id)) progress(`${name}: ${STEP_TEXT[id]}`);
+      if (exists(dirname(provisionLog)))
+        appendFile(provisionLog, `${new Date(context.runtime.now()).toISOString()} ${id}\n`);
+    },
+    afterStep: (id) => crashForTest(context.runtime.env, id),
+    signal: options.signal,
+  });
+  let agent: AgentRecord | undefined;
+  let stackStarted = false;
+  try {
+    agent = await steps.run('reserve', () =>
+      reserve(context, config, name, target, stack, options.configPath),
+    );
+    const made = agent;
+    steps.undo('agent folder', () => removeTree(dir));
+    const document = await steps.run('files', () => writeFiles(made, config, host));
+    // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
+    steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
+    steps.undo('containers, networks and volumes', () =>
+      removeLabelled(context.docker, agentLabels(context.repoId, name)),
+    );
+    // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
+    ensureDir(made.worktree);
+    await steps.parallel(
+      () => steps.run('worktree', () => addWorktreeWithEnv(context, made, config, target, progress)),
+      async () => {
+        await steps.run('start', () => {
+          stackStarted = true;
+          return startStack(context, made, config, composeCli, document, steps.signal);
+        });
+        await steps.run('health', () =>
+          waitUntilReady(context, made, config.healthTimeout * 1000, steps.signal),
+        );
+      },
+    );
+    for (const hook of HOOK_STEPS) {
+      await steps.run(hook, () =>
+        runHooks(context, made, hook, config.hooks[hook], {
+          signal: steps.signal,
+          timeout: config.hookTimeout,
+        }),
+      );
+    }
+    const ready = await steps.run('record', () => markReady(context, made));
+    progress(`${name}: ready`);
+    return summarize(ready, 'running', options.showSecrets);
+  } catch (error) {
+    const failure = asStepFailure<ProvisionStep>(error, 'reserve');
+    if (!agent) throw describeFailure(name, failure, undefined, false);
+    progress(`${name}: failed at ${failure.step}; rolling back`);
+    const answered = await engineAnswers(context.docker);
+    if (stackStarted && answered) await saveContainerLogs(composeCli, agent).catch(() => {});
+    const keptLogs = keepLogs(context, name);
+    const { failed } = await steps.rollback();
+    for (const undo of failed)
+      progress(`${name}: could not remove its ${undo.what}: ${messageOf(undo.error)}`);
+    // The engine may go down while the rollback runs: a refused connection then says so too.
+    const engineGone =
+      !answered || failed.some((undo) => engineLost(undo.error)) || !(await engineAnswers(context.docker));
+    // The record goes last, and only when everything it names is gone: else gc finishes the job later.
+    if (failed.length === 0) await dropRecord(context, agent);
+    else
+      await markFailed(
+        context,
+        agent,
+        engineGone ? 'the Docker engine went away' : messageOf(failed[0]?.error),
+      );
+    throw describeFailure(name, failure, keptLogs, engineGone);
+  }
+}
+
+/** The compose file: the exact description of the stack, whichever way it is applied. */
+function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts) {
+  ensureDir(join(agent.stateDir, 'logs'), 0o700);
+  const document = planCompose(agent, config, host);
+  writeFile(agent.composeFile, renderCompose(document), 0o600);
+  return document;
+}
+
+async function addWorktreeWithEnv(
+  context: RepoContext,
+  agent: AgentRecord,
+  config: BerthConfig,
+  target: BranchTarget,
+  progress: (message: string) => void,
+) {
+  await withGitLock(context.berthDir, async () => {
+    await addWorktree(
+      context.root,
+      agent.worktree,
+      agent.branch,
+      target.created ? target.startCommit : undefined,
+    );
+    await lockWorktree(context.root, agent.worktree, worktreeLockReason(agent.name, agent.instance));
+    excludeFromGit(context.commonGitDir, config.envFile);
+    if (config.worktree.submodules && exists(join(agent.worktree, '.gitmodules'))) {
+      const problem = await initSubmodules(agent.worktree);
+      if (problem)
+        progress(
+          `${agent.name}: warning: its submodules could not be initialised (${problem}); they are empty`,
+        );
+    }
+  });
+  const header = `berth agent ${agent.name}: generated, not committed`;
+  writeFile(agent.envFile, renderEnvFile(agentEnv(agent, 'host'), header), 0o600);
+}
+
+/** Through the Engine API (faster), or `compose up` when the config asks for it: the same result. */
+async function startStack(
+  context: RepoContext,
+  agent: AgentRecord,
+  config: BerthConfig,
+  composeCli: ComposeCli,
+  document: Record<string, unknown>,
+  signal: AbortSignal,
+) {
+  if (config.apply === 'api') {
+    const stack = planEngineStack(document, {
+      project: agent.composeProject,
+      composeFile: agent.composeFile,
+      variant: composeCli.variant,
+      composeVersion: composeCli.version,
+    });
+    await applyStack(context.docker, stack);
+    return;
+  }
+  const logFile = join(agent.stateDir, 'logs', 'provision.log');
+  const up = await compose(composeCli, agent.composeProject, agent.composeFile, ['up', '-d'], {
+    logFile,
+    signal,
+  });
+  if (up.exitCode !== 0)
+    throw new BerthError('compose-up-failed', `compose up exited with ${up.exitCode}`, { logFile });
+}
+
+async function markReady(context: RepoContext, agent: AgentRecord): Promise<AgentRecord> {
+  // A task outcome of an earlier agent with this name is history, not this agent's.
+  removeTree(context.paths.outcomeFile(agent.name));
+  const { runtime } = context;
+  return updateState(context.berthDir, (state) => {
+    const record = state.agents[agent.name];
+    if (!record)
+      throw new BerthError('record-lost', `the record of ${agent.name} disappeared while it was provisioned`);
+    record.status = 'ready';
+    record.owner = undefined;
+    record.lease = leaseFrom(record.lease.ttlSeconds, runtime.now());
+    return structuredClone(record);
+  });
+}
+
+/** A provision whose rollback could not finish: its record stays (with its leases), for gc. */
+async function markFailed(context: RepoContext, agent: AgentRecord, failure: string) {
+  await updateState(context.berthDir, (state) => {
+    const record = state.agents[agent.name];
+    if (!record || record.instance !== agent.instance) return;
+    record.status = 'failed';
+    record.failure = failure;
+    record.owner = undefined;
+  });
+}
+
+/** Rollback of the worktree step: the worktree, and the branch if this provision made it. */
+async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<void> {
+  await dropWorktree(context, agent.worktree);
+  if (agent.createdBranch && (await isLocalBranch(context.root, agent.branch))) {
+    await deleteBranch(context.root, agent.branch);
+  }
+}
+
+/** The containers are about to go: keep what they said. */
+async function saveContainerLogs(cli: ComposeCli, agent: AgentRecord) {
+  if (!exists(agent.composeFile)) return;
+  const logFile = join(agent.stateDir, 'logs', 'containers.log');
+  await compose(cli, agent.composeProject, agent.composeFile, ['logs', '--no-color'], { logFile });
+}
+
+/** A rolled-back provision leaves its logs (nothing else) in berth's folder, for the error to point at. */
+function keepLogs(context: RepoContext, name: string): string | undefined {
+  const logs = context.paths.agentLogs(name);
+  if (!exists(logs)) return undefined;
+  const kept = context.paths.failedLogs(name, context.runtime.now());
+  try {
+    copyTree(logs, kept);
+    return kept;
+  } catch {
+    return undefined; // only a copy for the error to point at: the rollback matters more
+  }
+}
+
+function describeFailure(
+  name: string,
+  failure: StepFailure<ProvisionStep>,
+  keptLogs: string | undefined,
+  engineGone: boolean,
+): BerthError {
+  const error = failure.cause;
+  if (error instanceof UsageError) return error;
+  const cause = messageOf(error).split('\n')[0];
+  const where = `provisioning ${name} failed at step "${failure.step}"`;
+  if (engineGone) {
+    return new EnvironmentError('engine-gone', `${where}: the Docker engine went away (${cause})`, {
+      hint: 'start it again (berth host init), then run berth gc: it removes what this provision left',
+      cause: error,
+    });
+  }
+  const berth = error instanceof BerthError ? error : undefined;
+  const stepLog = berth?.logFile ? berth.logFile.split('/').at(-1) : 'provision.log';
+  const logFile = keptLogs && stepLog && exists(join(keptLogs, stepLog)) ? join(keptLogs, stepLog) : keptLogs;
+  return new BerthError(berth?.code ?? 'provision-failed', `${where}: ${cause}`, {
+    hint: berth?.hint ?? 'everything it made was removed; fix the cause and run it again',
+    exitCode: berth?.exitCode,
+    logFile,
+    details: berth?.details,
+    cause: error,
+  });
+}

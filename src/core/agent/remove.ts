@@ -1,0 +1,169 @@
+import { removeLabelled, stopLabelled } from '../../adapters/docker.js';
+import { exists, removeTree } from '../../adapters/files.js';
+import {
+  branchMerged,
+  commitCount,
+  deleteBranch,
+  forgetWorktree,
+  isLocalBranch,
+  isWorktreeFolder,
+  listWorktrees,
+  removeWorktree,
+} from '../../adapters/git.js';
+import { type BerthError, UsageError } from '../../errors.js';
+import { type AgentRecord, sameProcess } from '../../plan/agent.js';
+import { type BranchOutcome, settleBranch } from '../../plan/branch.js';
+import { agentLabels } from '../../plan/names.js';
+import { releaseLeases, updateLeases } from '../../state/leases.js';
+import { updateState, withGitLock } from '../../state/store.js';
+import type { RepoContext } from '../context.js';
+import { archiveLogs } from '../task/history.js';
+import { saveUncommitted } from './saved-work.js';
+
+export type { BranchOutcome };
+
+export interface Removed {
+  containers: number;
+  networks: number;
+  volumes: number;
+}
+
+export interface RemovalResult {
+  resources: Removed;
+  branchOutcome: BranchOutcome;
+  /** Uncommitted work found once the agent had stopped, saved before its worktree went. */
+  savedPatch?: string;
+}
+
+/**
+ * Marks an agent as being removed by this process, on a fresh read under the state lock, if `decide`
+ * (given that fresh record) still agrees; from then on provision, exec, heartbeat, run and teardown see
+ * it and refuse. Returns the marked record, or undefined when the agent is gone or `decide` says no.
+ */
+export async function claimRemoval(
+  context: RepoContext,
+  name: string,
+  decide: (fresh: AgentRecord) => string | undefined,
+): Promise<AgentRecord | undefined> {
+  const { runtime } = context;
+  return updateState(context.berthDir, (state) => {
+    const fresh = state.agents[name];
+    const reason = fresh && decide(fresh);
+    if (!fresh || !reason) return undefined;
+    fresh.status = 'removing';
+    fresh.removal = { by: runtime.self(), reason, since: new Date(runtime.now()).toISOString() };
+    return structuredClone(fresh);
+  });
+}
+
+/** Undoes a claim that did not go ahead (a teardown hook failed): the agent is ready again. */
+export async function releaseClaim(context: RepoContext, name: string): Promise<void> {
+  await updateState(context.berthDir, (state) => {
+    const agent = state.agents[name];
+    if (agent?.status !== 'removing') return;
+    agent.status = 'ready';
+    agent.removal = undefined;
+  });
+}
+
+/** Why a live agent cannot be claimed now, as an error for the command that asked; undefined if it can. */
+export function claimRefusal(
+  agent: AgentRecord,
+  isRunning: (process: NonNullable<AgentRecord['owner']>) => boolean,
+  self: NonNullable<AgentRecord['owner']>,
+): BerthError | undefined {
+  if (agent.status === 'removing' && agent.removal && isRunning(agent.removal.by)) {
+    if (sameProcess(agent.removal.by, self)) return undefined;
+    return beingRemoved(agent);
+  }
+  if (agent.status === 'provisioning' && agent.owner && isRunning(agent.owner)) {
+    return new UsageError(
+      'agent-provisioning',
+      `agent ${agent.name} is still being provisioned (pid ${agent.owner.pid})`,
+      {
+        hint: 'wait for its provision to finish (berth ls), then try again',
+      },
+    );
+  }
+  return undefined;
+}
+
+export function beingRemoved(agent: AgentRecord): UsageError {
+  return new UsageError(
+    'agent-being-removed',
+    `agent ${agent.name} is being removed (${agent.removal?.reason ?? 'by berth'})`,
+    {
+      hint: 'wait until it is gone (berth ls shows it meanwhile)',
+    },
+  );
+}
+
+/**
+ * Removes a claimed agent: stops its container, then saves what is uncommitted in its worktree (so
+ * nothing the agent wrote until it stopped is lost), removes its stack and worktree, settles its branch,
+ * and drops its record and leases last, so a crash part-way leaves a record `berth gc` finishes.
+ */
+export async function removeAgent(
+  context: RepoContext,
+  agent: AgentRecord,
+  options: { keepBranch?: boolean; progress?: (message: string) => void } = {},
+): Promise<RemovalResult> {
+  const labels = agentLabels(context.repoId, agent.name);
+  await stopLabelled(context.docker, { ...labels, 'com.docker.compose.service': 'agent' });
+  const savedPatch = isWorktreeFolder(agent.worktree)
+    ? await saveUncommitted(context, agent.name, agent.worktree)
+    : undefined;
+  if (savedPatch) options.progress?.(`${agent.name}: uncommitted changes saved to ${savedPatch}`);
+  archiveLogs(context, agent);
+  // The stack goes by label through the Engine API (the same as `compose down -v`, and it also finds
+  // what a killed provision left before its compose file existed), while git removes the worktree.
+  const [resources, branchOutcome] = await Promise.all([
+    removeLabelled(context.docker, labels),
+    withGitLock(context.berthDir, async () => {
+      await dropWorktree(context, agent.worktree);
+      return settleAgentBranch(context, agent, options.keepBranch ?? false);
+    }),
+  ]);
+  await dropRecord(context, agent);
+  removeTree(agent.stateDir);
+  return { resources, branchOutcome, ...(savedPatch && { savedPatch }) };
+}
+
+/**
+ * Drops an agent's record and the host leases it holds. Its branch is no longer berth's to answer for:
+ * deleted, or kept for the user.
+ */
+export async function dropRecord(context: RepoContext, agent: AgentRecord): Promise<void> {
+  await updateState(context.berthDir, async (state) => {
+    const recorded = state.agents[agent.name];
+    if (recorded && recorded.instance === agent.instance) delete state.agents[agent.name];
+    if (state.branches?.[agent.branch] === agent.name) delete state.branches[agent.branch];
+    if (agent.instance) {
+      const holder = { repoId: context.repoId, agent: agent.name, instance: agent.instance };
+      await updateLeases((leases) => releaseLeases(leases, holder), context.runtime.env);
+    }
+  });
+}
+
+/** Removes a worktree berth made, whatever state a crash left it in: registered, half-made, or gone. */
+export async function dropWorktree(context: RepoContext, path: string): Promise<void> {
+  const registered = (await listWorktrees(context.root)).some((entry) => entry.path === path);
+  if (registered && exists(path)) await removeWorktree(context.root, path);
+  removeTree(path);
+  forgetWorktree(context.commonGitDir, path);
+}
+
+/** Reads what settling the branch needs to know, lets the plan decide, and deletes it if so. */
+async function settleAgentBranch(
+  context: RepoContext,
+  agent: AgentRecord,
+  keep: boolean,
+): Promise<BranchOutcome> {
+  const exists = keep || !agent.createdBranch ? false : await isLocalBranch(context.root, agent.branch);
+  // Nothing committed beyond where it started: an empty branch, not a merged one.
+  const hasOwnCommits = exists && (await commitCount(context.root, agent.baseCommit, agent.branch)) > 0;
+  const merged = hasOwnCommits && (await branchMerged(context.root, agent.branch, agent.baseRef));
+  const decision = settleBranch({ keep, created: agent.createdBranch, exists, hasOwnCommits, merged });
+  if (decision.delete) await deleteBranch(context.root, agent.branch);
+  return decision.outcome;
+}

@@ -1,0 +1,200 @@
+import { join, resolve } from 'node:path';
+import { publishedPorts, subnetsInUse } from '../../adapters/docker.js';
+import { exists, ownerOf } from '../../adapters/files.js';
+import {
+  currentBranch,
+  isLocalBranch,
+  isValidBranchName,
+  listWorktrees,
+  resolveCommit,
+} from '../../adapters/git.js';
+import { hostRoutes } from '../../adapters/host-net.js';
+import { freePorts } from '../../adapters/ports.js';
+import { CONFIG_FILE } from '../../config/load.js';
+import type { BerthConfig } from '../../config/schema.js';
+import { UsageError } from '../../errors.js';
+import { type AgentRecord, leasedPortNames, planAgentRecord, secretFrom } from '../../plan/agent.js';
+import { parsePortRange, pickSubnet } from '../../plan/allocate.js';
+import { parseDuration } from '../../plan/duration.js';
+import {
+  agentLabels,
+  branchName,
+  composeProject,
+  extraLabels,
+  LABELS,
+  worktreePath,
+} from '../../plan/names.js';
+import { updateLeases } from '../../state/leases.js';
+import { updateState } from '../../state/store.js';
+import type { RepoContext } from '../context.js';
+
+export interface BranchTarget {
+  branch: string;
+  created: boolean;
+  startCommit: string;
+  baseRef: string;
+  worktree: string;
+}
+
+/** Checks everything about the branch and folder before anything is made. */
+export async function planBranch(
+  context: RepoContext,
+  name: string,
+  config: BerthConfig,
+  options: { from?: string; branch?: string },
+): Promise<BranchTarget> {
+  const from = options.from ?? config.worktree.baseRef;
+  // HEAD is the working tree's own: from a linked worktree, the agent starts from that worktree's HEAD.
+  const startCommit = await resolveCommit(context.here, from);
+  if (!startCommit) {
+    throw new UsageError('bad-ref', `"${from}" does not name a commit in ${context.root}`, {
+      hint: 'pass --from with a branch, tag or commit that exists (git log --oneline)',
+    });
+  }
+  const baseRef = from === 'HEAD' ? ((await currentBranch(context.here)) ?? startCommit) : from;
+  const branch = options.branch ?? branchName(config.worktree.branchPrefix, name);
+  if (!(await isValidBranchName(context.root, branch))) {
+    throw new UsageError('bad-branch', `"${branch}" is not a valid branch name`, {
+      hint: 'see `git check-ref-format --help`; use letters, digits, "/", "-" and "."',
+    });
+  }
+  const branchExists = await isLocalBranch(context.root, branch);
+  if (branchExists && !options.branch) {
+    throw new UsageError('branch-exists', `branch ${branch} already exists`, {
+      hint: `continue on it with --branch ${branch}, or delete it (git branch -d ${branch})`,
+    });
+  }
+  if (branchExists) {
+    const checkedOut = (await listWorktrees(context.root)).find((entry) => entry.branch === branch);
+    if (checkedOut) {
+      throw new UsageError('branch-checked-out', `branch ${branch} is checked out at ${checkedOut.path}`, {
+        hint: 'a branch can be checked out in one worktree only; pick another branch',
+      });
+    }
+  }
+  const worktree = worktreePath(context.root, name, config.worktree.folder);
+  if (exists(worktree)) {
+    throw new UsageError('worktree-exists', `${worktree} already exists`, {
+      hint: 'remove that folder, or set worktree.folder in berth.yaml',
+    });
+  }
+  return { branch, created: !branchExists, startCommit, baseRef, worktree };
+}
+
+/**
+ * Leases host ports and subnets from the host-wide store and records the agent as provisioning, under
+ * the repository's state lock and then the host's lease lock (always in that order).
+ */
+export async function reserve(
+  context: RepoContext,
+  config: BerthConfig,
+  name: string,
+  target: BranchTarget,
+  stack: { images: AgentRecord['images']; postgresPreinitialised: boolean },
+  configFile?: string,
+): Promise<AgentRecord> {
+  const { runtime } = context;
+  const [dockerPorts, dockerSubnets] = await Promise.all([
+    publishedPorts(context.docker),
+    subnetsInUse(context.docker),
+  ]);
+  const owner = ownerOf(context.root);
+  const labels = extraLabels(runtime.env.BERTH_LABELS);
+  return updateState(context.berthDir, async (state) => {
+    if (state.agents[name]) throw alreadyProvisioned(context, name, state.agents[name]);
+    const instance = runtime.randomBytes(6).toString('hex');
+    const portNames = leasedPortNames(config.redis.enabled, config.ports.app);
+    const leased = await updateLeases(async (leases) => {
+      // Records from before host-wide leases hold ports the store does not know: count them too.
+      const recorded = Object.values(state.agents);
+      const taken = new Set([
+        ...dockerPorts,
+        ...Object.keys(leases.ports).map(Number),
+        ...recorded.flatMap((agent) => Object.values(agent.ports)),
+      ]);
+      const ports = await freePorts(portNames.length, parsePortRange(config.ports.range), taken);
+      const inUse = [
+        ...dockerSubnets,
+        // What the host routes already (a bridge a dead engine left, a VPN): the engine does not know them.
+        ...hostRoutes().map((route) => route.subnet),
+        ...Object.keys(leases.subnets),
+        ...recorded.flatMap((agent) => [agent.subnet, agent.publishSubnet ?? '']),
+      ].filter(Boolean);
+      const { subnetPool, subnetPrefix } = config.network;
+      const subnet = pickSubnet(subnetPool, subnetPrefix, inUse);
+      // Without outbound access the private network is internal, and an internal network drops published
+      // ports: Postgres and Redis publish through a second network the agent is not on.
+      const publishSubnet = config.network.outbound
+        ? undefined
+        : pickSubnet(subnetPool, subnetPrefix, [...inUse, subnet]);
+      const lease = {
+        repoId: context.repoId,
+        berthDir: context.berthDir,
+        agent: name,
+        instance,
+        since: new Date(runtime.now()).toISOString(),
+      };
+      for (const port of ports) leases.ports[String(port)] = lease;
+      for (const cidr of [subnet, publishSubnet]) if (cidr) leases.subnets[cidr] = lease;
+      return {
+        ports: Object.fromEntries(portNames.map((portName, index) => [portName, ports[index] as number])),
+        subnet,
+        ...(publishSubnet && { publishSubnet }),
+      };
+    }, runtime.env);
+    const agent = planAgentRecord({
+      name,
+      repoId: context.repoId,
+      target,
+      composeProject: composeProject(context.repoId, name),
+      composeFile: context.paths.composeFile(name),
+      stateDir: context.paths.agentDir(name),
+      envFile: join(target.worktree, config.envFile),
+      configFile: configFile ? resolve(configFile) : configOfLinkedWorktree(context),
+      labels: { ...labels, ...agentLabels(context.repoId, name), [LABELS.instance]: instance },
+      leased,
+      passwords: {
+        postgres: secretFrom(runtime.randomBytes(18)),
+        redis: secretFrom(runtime.randomBytes(18)),
+      },
+      user: { uid: owner.uid, gid: owner.gid },
+      images: stack.images,
+      postgres: {
+        user: config.postgres.user,
+        database: config.postgres.database,
+        storage: config.postgres.storage,
+        preinitialised: stack.postgresPreinitialised,
+      },
+      redisEnabled: config.redis.enabled,
+      appPorts: config.ports.app,
+      instance,
+      owner: runtime.self(),
+      now: runtime.now(),
+      leaseTtlSeconds: parseDuration(config.leaseTtl),
+    });
+    state.agents[name] = agent;
+    if (target.created) state.branches = { ...state.branches, [target.branch]: name };
+    return agent;
+  });
+}
+
+/** The berth.yaml a provision from a linked worktree read, for its teardown hooks to read again. */
+function configOfLinkedWorktree(context: RepoContext): string | undefined {
+  const file = join(context.here, CONFIG_FILE);
+  return context.here !== context.root && exists(file) ? file : undefined;
+}
+
+export function alreadyProvisioned(context: RepoContext, name: string, agent?: AgentRecord): UsageError {
+  if (agent?.status === 'removing') {
+    return new UsageError(
+      'agent-being-removed',
+      `agent "${name}" is being removed (${agent.removal?.reason})`,
+      {
+        hint: `wait until it is gone (berth ls), then provision it again`,
+      },
+    );
+  }
+  return new UsageError('agent-exists', `agent "${name}" is already provisioned in ${context.root}`, {
+    hint: `use it (berth exec ${name} -- …), or tear it down first (berth teardown ${name})`,
+  });
+}

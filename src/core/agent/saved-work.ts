@@ -1,0 +1,25 @@
+import { basename, dirname, join } from 'node:path';
+import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
+import { uncommittedChanges, uncommittedPatch } from '../../adapters/git.js';
+import type { RepoContext } from '../context.js';
+
+/**
+ * Writes the worktree's uncommitted changes (untracked files too) to .git/berth/saved/<name>-<time>.patch,
+ * a patch that applies to the branch; when there are none, nothing, and undefined.
+ */
+export async function saveUncommitted(
+  context: RepoContext,
+  name: string,
+  worktree: string,
+): Promise<string | undefined> {
+  if ((await uncommittedChanges(worktree)).length === 0) return undefined;
+  const file = context.paths.savedPatch(name, context.runtime.now());
+  const index = join(dirname(file), `.${basename(file)}.index`);
+  ensureDir(dirname(file));
+  try {
+    writeFile(file, await uncommittedPatch(worktree, index), 0o600);
+    return file;
+  } finally {
+    removeTree(index);
+  }
+}

@@ -1,0 +1,73 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Engine } from '../../adapters/docker.js';
+import { inspectImage, pullImage } from '../../adapters/docker.js';
+import { gitIdentity } from '../../adapters/git.js';
+import type { BerthConfig } from '../../config/schema.js';
+import { EnvironmentError } from '../../errors.js';
+import type { AgentRecord } from '../../plan/agent.js';
+import type { HostFacts } from '../../plan/compose.js';
+import { DEFAULT_IMAGES, type ImageRole, offlineImage } from '../../plan/images.js';
+import type { RepoContext } from '../context.js';
+import { fastPostgresTag, hostCaBundle } from '../host/images.js';
+
+export async function hostFacts(context: RepoContext): Promise<HostFacts> {
+  return {
+    commonGitDir: context.commonGitDir,
+    berthDir: context.berthDir,
+    caBundle: hostCaBundle(),
+    gitIdentity: await gitIdentity(context.root),
+  };
+}
+
+/**
+ * The image to run for each service: the configured one if present (or pullable), else, for berth's
+ * defaults, the offline stand-in `berth host init` built. Checked before anything is made.
+ */
+export async function resolveStackImages(
+  docker: Engine,
+  config: BerthConfig,
+): Promise<{ images: AgentRecord['images']; postgresPreinitialised: boolean }> {
+  const wanted: Record<ImageRole, string> = {
+    agent: config.agent.image,
+    postgres: config.postgres.image,
+    redis: config.redis.image,
+  };
+  const roles = (Object.keys(wanted) as ImageRole[]).filter(
+    (role) => role !== 'redis' || config.redis.enabled,
+  );
+  const resolved = await Promise.all(
+    roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role])]),
+  );
+  const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
+  const fast = config.postgres.preinit ? await preinitialised(docker, images.postgres) : undefined;
+  return { images: { ...images, postgres: fast ?? images.postgres }, postgresPreinitialised: Boolean(fast) };
+}
+
+/** The derived image whose cluster was initialised at build time, when `berth host init` made one. */
+async function preinitialised(docker: Engine, postgres: string): Promise<string | undefined> {
+  const base = await inspectImage(docker, postgres);
+  const fast = base && fastPostgresTag(base.id);
+  return fast && (await inspectImage(docker, fast)) ? fast : undefined;
+}
+
+async function resolveOne(docker: Engine, role: ImageRole, image: string): Promise<string> {
+  if (await inspectImage(docker, image)) return image;
+  if (image === DEFAULT_IMAGES[role] && (await inspectImage(docker, offlineImage(role))))
+    return offlineImage(role);
+  try {
+    await pullImage(docker, image, join(tmpdir(), 'berth-pull.log'));
+    return image;
+  } catch {
+    throw new EnvironmentError(
+      'image-missing',
+      `the ${role} image ${image} is not on this host and cannot be pulled`,
+      {
+        hint:
+          image === DEFAULT_IMAGES[role]
+            ? 'run `berth host init` to get or build it'
+            : `check the image name in berth.yaml, or build or pull it first (docker pull ${image})`,
+      },
+    );
+  }
+}

@@ -1,0 +1,148 @@
+import { removeLabelled } from '../../adapters/docker.js';
+import { exists } from '../../adapters/files.js';
+import { isWorktreeFolder, uncommittedChanges } from '../../adapters/git.js';
+import { loadConfig } from '../../config/load.js';
+import { BerthError, isBerthError, messageOf } from '../../errors.js';
+import { type AgentRecord, sameProcess } from '../../plan/agent.js';
+import { agentLabels, validateAgentName } from '../../plan/names.js';
+import { liveSessions } from '../../plan/reap.js';
+import { findAgent, openRepo, type RepoContext, type RepoOptions } from '../context.js';
+import { runHooks } from './hooks.js';
+import {
+  type BranchOutcome,
+  claimRefusal,
+  claimRemoval,
+  type Removed,
+  releaseClaim,
+  removeAgent,
+} from './remove.js';
+
+export type { BranchOutcome, Removed };
+
+export interface TeardownOptions extends RepoOptions {
+  name: string;
+  /**
+   * Tear down even with uncommitted changes in the worktree, a failing teardown hook, or a command
+   * running in it (uncommitted work is saved as a patch first).
+   */
+  force?: boolean;
+  keepBranch?: boolean;
+  progress?: (message: string) => void;
+}
+
+export interface TeardownResult {
+  name: string;
+  /** False when there was nothing to tear down (a second run). */
+  removed: boolean;
+  branch?: string;
+  branchOutcome: BranchOutcome;
+  worktree?: string;
+  resources: Removed;
+  /** Uncommitted work, saved before the worktree went. */
+  savedPatch?: string;
+}
+
+/** Removes an agent's containers, network, volumes, worktree and state; keeps unmerged work. Idempotent. */
+export async function teardown(options: TeardownOptions): Promise<TeardownResult> {
+  const name = validateAgentName(options.name);
+  const context = await openRepo(options);
+  const agent = findAgent(context, name);
+  if (!agent) {
+    // Nothing recorded: still sweep what a killed provision may have left with this agent's labels.
+    const resources = await removeLabelled(context.docker, agentLabels(context.repoId, name));
+    const removed = resources.containers + resources.networks + resources.volumes > 0;
+    return { name, removed, branchOutcome: 'none', resources };
+  }
+  if (isWorktreeFolder(agent.worktree) && !options.force) {
+    const changes = await uncommittedChanges(agent.worktree);
+    if (changes.length > 0) {
+      throw new BerthError(
+        'uncommitted-changes',
+        `agent ${name} has ${changes.length} uncommitted change(s) in ${agent.worktree}`,
+        {
+          hint: `commit them, untracked files too (berth exec ${name} -- sh -c 'git add -A && git commit -m wip'), or pass --force to save them as a patch and tear down`,
+        },
+      );
+    }
+  }
+  return removeWithHooks(context, agent, options, 'torn down by berth teardown');
+}
+
+/**
+ * Claims the agent, runs its teardown hooks, removes it, then runs the post-teardown hooks on the host.
+ * Refuses (removing nothing) while another berth process makes or removes it, or, unless forced, while a
+ * command runs in it.
+ */
+export async function removeWithHooks(
+  context: RepoContext,
+  agent: AgentRecord,
+  options: Pick<TeardownOptions, 'force' | 'keepBranch' | 'progress'>,
+  reason: string,
+): Promise<TeardownResult> {
+  const { name } = agent;
+  const progress = options.progress ?? (() => {});
+  const { runtime } = context;
+  let refusal: BerthError | undefined;
+  const claimed = await claimRemoval(context, name, (fresh) => {
+    refusal = claimRefusal(fresh, runtime.isRunning, runtime.self());
+    const self = runtime.self();
+    const running = liveSessions(fresh, runtime).filter((session) => !sameProcess(session.process, self));
+    if (!refusal && running.length > 0 && !options.force) {
+      refusal = new BerthError(
+        'agent-in-use',
+        `agent ${name} is in use: ${running.map((s) => `berth ${s.kind} (pid ${s.process.pid})`).join(', ')} runs in it`,
+        {
+          hint: 'wait for it to finish, or pass --force to stop it (uncommitted work is saved first)',
+        },
+      );
+    }
+    return refusal ? undefined : reason;
+  });
+  if (refusal) throw refusal;
+  if (!claimed)
+    return {
+      name,
+      removed: false,
+      branchOutcome: 'none',
+      resources: { containers: 0, networks: 0, volumes: 0 },
+    };
+
+  const { hooks, hookTimeout } = loadConfig(
+    context.root,
+    claimed.configFile && exists(claimed.configFile) ? claimed.configFile : undefined,
+  );
+  try {
+    await runHooks(context, claimed, 'teardown', hooks.teardown, { timeout: hookTimeout });
+  } catch (error) {
+    if (!options.force) {
+      await releaseClaim(context, name);
+      throw new BerthError(
+        'teardown-hook-failed',
+        `${messageOf(error)}; the environment of ${name} was kept`,
+        {
+          hint: 'fix the hook (hooks.teardown in berth.yaml), or pass --force to remove the environment anyway',
+          logFile: isBerthError(error) ? error.logFile : undefined,
+        },
+      );
+    }
+    progress(`${name}: ${messageOf(error)}; removing anyway (--force)`);
+  }
+  progress(`${name}: removing containers, network, volumes and worktree`);
+  const { resources, branchOutcome, savedPatch } = await removeAgent(context, claimed, {
+    keepBranch: options.keepBranch,
+    progress,
+  });
+  await runHooks(context, claimed, 'post-teardown', hooks['post-teardown'], {
+    logDir: context.paths.historyLogs(name),
+    timeout: hookTimeout,
+  });
+  return {
+    name,
+    removed: true,
+    branch: claimed.branch,
+    branchOutcome,
+    worktree: claimed.worktree,
+    resources,
+    ...(savedPatch && { savedPatch }),
+  };
+}

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { parseRoutes } from '../../src/adapters/host-net.js';
+import { planAgentRecord } from '../../src/plan/agent.js';
+import { settleBranch } from '../../src/plan/branch.js';
+import { exitDecision } from '../../src/plan/exit.js';
+import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
+import { agentFixture } from '../helpers/agent-fixture.js';
+
+const NOW = Date.parse('2026-11-25T12:00:00.000Z');
+const alive = { pid: 10, startTime: '100' };
+const dead = { pid: 11, startTime: '200' };
+const isRunning = (process: { pid: number }) => process.pid === alive.pid;
+const facts = { now: NOW, isRunning, stackGone: false, worktreeGone: false };
+const live = { ttlSeconds: 1800, expiresAt: new Date(NOW + 60_000).toISOString() };
+const expired = { ttlSeconds: 1800, expiresAt: new Date(NOW - 61_000).toISOString() };
+
+describe('what gc reaps', () => {
+  it('leaves a provision in progress, and reaps one whose process died', () => {
+    expect(reapReason(agentFixture({ status: 'provisioning', owner: alive }), facts)).toBeUndefined();
+    expect(reapReason(agentFixture({ status: 'provisioning', owner: dead }), facts)?.kind).toBe(
+      'provision-killed',
+    );
+  });
+
+  it('leaves an agent another live process removes, and finishes one whose remover died', () => {
+    const removal = { reason: 'teardown', since: new Date(NOW).toISOString() };
+    expect(
+      reapReason(agentFixture({ status: 'removing', removal: { ...removal, by: alive } }), facts),
+    ).toBeUndefined();
+    expect(
+      reapReason(agentFixture({ status: 'removing', removal: { ...removal, by: dead } }), facts),
+    ).toMatchObject({
+      kind: 'removal-interrupted',
+      text: 'its removal (teardown) was interrupted',
+    });
+  });
+
+  it('reaps an expired lease, but never while a command runs in the agent', () => {
+    expect(reapReason(agentFixture({ lease: expired }), facts)).toMatchObject({
+      kind: 'lease-expired',
+      text: 'its lease expired 1m ago',
+    });
+    const session = { process: alive, kind: 'exec' as const, since: new Date(NOW).toISOString() };
+    expect(reapReason(agentFixture({ lease: expired, sessions: [session] }), facts)).toBeUndefined();
+    const killedSession = { ...session, process: dead };
+    expect(reapReason(agentFixture({ lease: expired, sessions: [killedSession] }), facts)?.kind).toBe(
+      'lease-expired',
+    );
+  });
+
+  it('reaps a merged agent with a live lease only when asked (gc --merged)', () => {
+    const merged = { ...facts, merged: true };
+    expect(reapReason(agentFixture({ lease: live }), merged)).toBeUndefined();
+    expect(reapReason(agentFixture({ lease: live }), merged, { merged: true })?.kind).toBe('merged');
+    expect(
+      reapReason(agentFixture({ lease: live }), { ...facts, merged: false }, { merged: true }),
+    ).toBeUndefined();
+  });
+
+  it('reaps an agent whose stack and worktree are both gone, and a provision that failed', () => {
+    expect(
+      reapReason(agentFixture({ lease: live }), { ...facts, stackGone: true, worktreeGone: true })?.kind,
+    ).toBe('gone');
+    expect(reapReason(agentFixture({ lease: live }), { ...facts, stackGone: true })).toBeUndefined();
+    expect(reapReason(agentFixture({ status: 'failed', failure: 'engine' }), facts)?.kind).toBe(
+      'provision-failed',
+    );
+  });
+
+  it('tells a new agent`s resources from an earlier one`s of the same name', () => {
+    const agents = { a: agentFixture({ name: 'a', instance: 'new1' }) };
+    expect(claims(agents, { agent: 'a', instance: 'new1' })).toBe(true);
+    expect(claims(agents, { agent: 'a', instance: 'old1' })).toBe(false);
+    expect(claims(agents, { agent: 'b', instance: 'new1' })).toBe(false);
+  });
+
+  it('releases a host lease only once nobody holds it and it is past its grace', () => {
+    const since = new Date(NOW - 10_000).toISOString();
+    expect(leaseUnheld(since, false, NOW, 5_000)).toBe(true);
+    expect(leaseUnheld(since, false, NOW, 60_000)).toBe(false);
+    expect(leaseUnheld(since, true, NOW, 5_000)).toBe(false);
+  });
+});
+
+describe('what becomes of the branch', () => {
+  const base = { keep: false, created: true, exists: true, hasOwnCommits: true, merged: true };
+  it('deletes it only when berth made it and nothing would be lost', () => {
+    expect(settleBranch(base)).toEqual({ delete: true, outcome: 'deleted' });
+    expect(settleBranch({ ...base, merged: false })).toEqual({ delete: false, outcome: 'kept-unmerged' });
+    expect(settleBranch({ ...base, hasOwnCommits: false, merged: false })).toEqual({
+      delete: true,
+      outcome: 'deleted-empty',
+    });
+    expect(settleBranch({ ...base, created: false })).toEqual({ delete: false, outcome: 'kept-not-created' });
+    expect(settleBranch({ ...base, keep: true })).toEqual({ delete: false, outcome: 'kept-by-request' });
+    expect(settleBranch({ ...base, exists: false })).toEqual({ delete: false, outcome: 'none' });
+  });
+});
+
+describe('the exit policy', () => {
+  const branch = { name: 'berth/x', base: 'main' };
+  it('keeps, tears down, or tears down only when merged', () => {
+    expect(exitDecision('keep', { ...branch, merged: true })).toEqual({ teardown: false, result: 'kept' });
+    expect(exitDecision('teardown', { ...branch, merged: false })).toEqual({ teardown: true });
+    expect(exitDecision('teardown-if-merged', { ...branch, merged: true })).toEqual({ teardown: true });
+    expect(exitDecision('teardown-if-merged', { ...branch, merged: false })).toEqual({
+      teardown: false,
+      result: 'kept-unmerged',
+      message: 'berth/x is not merged into main: kept',
+    });
+  });
+});
+
+describe('the record of a new agent', () => {
+  it('is made from what was decided, leased and drawn: the clock and the process are given, not read', () => {
+    const record = planAgentRecord({
+      name: 'a1',
+      repoId: 'r1',
+      target: {
+        branch: 'berth/a1',
+        created: true,
+        startCommit: 'c'.repeat(40),
+        baseRef: 'main',
+        worktree: '/w/a1',
+      },
+      composeProject: 'berth-r1-a1',
+      composeFile: '/r/.git/berth/agents/a1/compose.yaml',
+      stateDir: '/r/.git/berth/agents/a1',
+      envFile: '/w/a1/.env.local',
+      labels: { 'dev.berth.agent': 'a1' },
+      leased: { ports: { postgres: 20000, redis: 20001 }, subnet: '10.201.0.0/28' },
+      passwords: { postgres: 'p', redis: 'r' },
+      user: { uid: 1000, gid: 1000 },
+      images: { agent: 'a', postgres: 'p', redis: 'r' },
+      postgres: { user: 'app', database: 'app', storage: 'ephemeral', preinitialised: true },
+      redisEnabled: true,
+      appPorts: {},
+      instance: 'abc123',
+      owner: alive,
+      now: NOW,
+      leaseTtlSeconds: 600,
+    });
+    expect(record).toMatchObject({
+      status: 'provisioning',
+      owner: alive,
+      createdAt: '2026-11-25T12:00:00.000Z',
+      lease: { ttlSeconds: 600, expiresAt: '2026-11-25T12:10:00.000Z' },
+      instance: 'abc123',
+    });
+    expect(record.configFile).toBeUndefined();
+  });
+});
+
+describe('the host`s routes', () => {
+  it('are read from /proc/net/route, but the default one', () => {
+    const text = [
+      'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT',
+      'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+      'br-1\t0000C90A\t00000000\t0001\t0\t0\t0\tF0FFFFFF\t0\t0\t0',
+      'docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0',
+    ].join('\n');
+    expect(parseRoutes(text)).toEqual([
+      { subnet: '10.201.0.0/28', iface: 'br-1' },
+      { subnet: '172.17.0.0/16', iface: 'docker0' },
+    ]);
+  });
+});
