@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import getPort from 'get-port';
+import type { ResultOf } from '../src/contract.js';
 import { NO_CRASH_SAFETY, PREINITIALISED_PGDATA } from '../src/plan/compose.js';
 import { BIN, berth, must, percentile, sampleMemory, start, timed, waitForServices } from './lib.js';
 
@@ -159,17 +160,12 @@ export async function manyAtOnce(repo: string, count: number) {
     ]),
   );
   const peakMemoryMiB = stopSampling();
-  const outcomes = JSON.parse(wall.value.stdout || '[]') as Array<{
-    name: string;
-    ok: boolean;
-    durationMs?: number;
-    error?: { message: string };
-  }>;
-  const durations = outcomes.filter((o) => o.ok).map((o) => o.durationMs ?? 0);
-  const failures = outcomes.filter((o) => !o.ok);
-  await Promise.all(
-    outcomes.filter((o) => o.ok).map((o) => berth(['teardown', o.name, '--repo', repo, '--force'])),
-  );
+  const parsed = JSON.parse(wall.value.stdout || '{}') as { result?: ResultOf<'up'> };
+  const outcomes = parsed.result?.agents ?? [];
+  const ok = outcomes.filter((o) => o.outcome === 'success');
+  const durations = ok.map((o) => o.durationMs ?? 0);
+  const failures = outcomes.filter((o) => o.outcome === 'error');
+  await Promise.all(ok.map((o) => berth(['teardown', o.name, '--repo', repo, '--force'])));
   return {
     count,
     wallMs: wall.ms,

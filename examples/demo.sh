@@ -12,7 +12,7 @@ berth host init --install
 demo="${BERTH_DEMO_DIR:-/tmp/berth-demo}"
 repo="$demo/notes-app"
 if [ -d "$repo/.git" ]; then
-  for name in $(berth ls --repo "$repo" --json | node -e 'JSON.parse(require("fs").readFileSync(0,"utf8")).forEach(a => console.log(a.name))'); do
+  for name in $(berth ls --repo "$repo" --json | node -e 'JSON.parse(require("fs").readFileSync(0,"utf8")).result.agents.forEach(a => console.log(a.name))'); do
     berth teardown "$name" --repo "$repo" --force
   done
 fi

@@ -2,20 +2,31 @@
 export { loadConfig, parseConfig } from './config/load.js';
 export { type BerthConfig, configSchema, jsonSchema } from './config/schema.js';
 export { loadTasks, type Task } from './config/tasks.js';
-export { agentEnvText, execInAgent } from './core/agent/exec.js';
+export {
+  type AgentView,
+  CONTRACT_VERSION,
+  type CommandName,
+  type EntryView,
+  type ErrorView,
+  envelopeSchema,
+  type ResultOf,
+  resultSchemas,
+  resultsJsonSchema,
+  type TaskView,
+} from './contract.js';
+export { agentEnvText, agentEnvView, execCaptured, execInAgent } from './core/agent/exec.js';
 export { heartbeat } from './core/agent/lease.js';
-export { type AgentListing, listAgents } from './core/agent/list.js';
+export { listAgents, show } from './core/agent/list.js';
+export { logTails, streamLogs } from './core/agent/logs.js';
 export { PROVISION_STEPS, type ProvisionOptions, provision } from './core/agent/provision.js';
-export { hookLogs, show } from './core/agent/show.js';
-export type { AgentSummary } from './core/agent/summary.js';
 export { sync } from './core/agent/sync.js';
 export { type TeardownResult, teardown } from './core/agent/teardown.js';
+export { errorView } from './core/agent/views.js';
 export { type GcAction, type GcResult, gc } from './core/gc.js';
 export { type HostInitOptions, type HostInitResult, hostInit } from './core/host/init.js';
-export type { ExitPolicy, TaskOutcome } from './core/task/history.js';
+export type { ExitPolicy } from './core/task/history.js';
 export { completeTask, runTask } from './core/task/run.js';
-export { type UpOutcome, up } from './core/task/up.js';
+export { up } from './core/task/up.js';
 export { upTasks } from './core/task/up-tasks.js';
 export { BerthError, EnvironmentError, ExitCode, UsageError } from './errors.js';
-export type { AgentRecord } from './plan/agent.js';
 export { DEFAULT_IMAGES, type ImageRole, type ImageStatus, offlineImage } from './plan/images.js';

@@ -47,6 +47,8 @@ export interface ExecOptions {
   tty?: boolean;
   /** Output to this (capped, rotated) log instead of this terminal. */
   logFile?: string;
+  /** With a log: also copy the output here as it comes (stdout to stdout or stderr, stderr to stderr). */
+  echo?: 'stdout' | 'stderr';
   /** When aborted, `stop` is asked to end the command inside the container, and berth waits for it. */
   signal?: AbortSignal;
   /**
@@ -87,8 +89,16 @@ export async function dockerExec(
     buffer: false,
   });
   if (log) {
-    child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+    const out =
+      options.echo === 'stdout' ? process.stdout : options.echo === 'stderr' ? process.stderr : undefined;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      out?.write(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (options.echo) process.stderr.write(chunk);
+    });
   }
   let stopped = false;
   let exited = false;

@@ -12,6 +12,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -170,4 +171,18 @@ export function makeTempDir(parent: string, prefix: string): string {
 export function ownerOf(path: string): { uid: number; gid: number } {
   const { uid, gid } = statSync(path);
   return { uid, gid };
+}
+
+/** The last bytes of a file, read from its end. */
+export function readTail(file: string, maxBytes: number): { text: string; truncated: boolean } {
+  const size = statSync(file).size;
+  const length = Math.min(size, maxBytes);
+  const buffer = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, buffer, 0, length, size - length);
+  } finally {
+    closeSync(fd);
+  }
+  return { text: buffer.toString('utf8'), truncated: size > maxBytes };
 }

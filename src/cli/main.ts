@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import type { CliContext } from './commands/_shared.js';
 import { registerComplete } from './commands/complete.js';
@@ -30,9 +31,9 @@ export function buildProgram(context: CliContext): Command {
   const program = new Command('berth')
     .description('Give each AI coding agent its own git worktree, container, Postgres and Redis.')
     .version(version, '-v, --version')
-    .showHelpAfterError('(run berth --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    // Commander's own error lines are not printed: runCli turns them into berth's one-line errors.
+    .configureOutput({ writeOut: io.stdout, writeErr: () => {} });
   const host = program.command('host').description('prepare this host');
   registerHostInit(host, io);
   registerProvision(program, context);
@@ -61,7 +62,34 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    return reportError(io, error, argv.includes('--json'));
+    if (error instanceof CommanderError && error.exitCode === 0) return 0;
+    const failure = error instanceof CommanderError ? usageError(error, argv) : error;
+    return reportError(io, failure, argv.includes('--json'), commandOf(argv));
   }
+}
+
+/** The command an argument list runs, as the contract names it ("host init", "up --tasks", "ls"). */
+export function commandOf(argv: string[]): string {
+  const words = argv
+    .slice(0, argv.indexOf('--') === -1 ? undefined : argv.indexOf('--'))
+    .filter((w) => !w.startsWith('-'));
+  const [first = '', second] = words;
+  if ((first === 'host' || first === 'config') && second) return `${first} ${second}`;
+  if (first === 'up' && argv.some((word) => word === '--tasks' || word.startsWith('--tasks=')))
+    return 'up --tasks';
+  return first;
+}
+
+/** Commander's parse errors in berth's form: one line, a hint, exit 2. */
+function usageError(error: CommanderError, argv: string[]): UsageError {
+  const message = error.message.replace(/^error: /, '');
+  const command = commandOf(argv);
+  const takesCommand = command === 'exec' || command === 'run';
+  const hint =
+    error.code === 'commander.unknownOption' && takesCommand
+      ? `put -- before the agent's command, so its options are its own: berth ${command} NAME -- <command> <options>`
+      : error.code === 'commander.unknownCommand'
+        ? 'run berth --help for the commands'
+        : `see berth ${command || ''} --help`.replace(/ {2}/, ' ');
+  return new UsageError('usage', message, { hint });
 }

@@ -1,3 +1,4 @@
+import { CONTRACT_VERSION, type CommandName, type ResultOf } from '../contract.js';
 import { messageOf, toBerthError } from '../errors.js';
 
 /** Where a command writes: results to stdout, progress and logs to stderr. */
@@ -18,27 +19,34 @@ export const processIo: Io = {
     }),
 };
 
-export function printJson(io: Io, value: unknown): void {
-  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+/** The one object a command prints with --json (contract.ts describes every command's result). */
+export function printResult<C extends CommandName>(io: Io, command: C, result: ResultOf<C>): void {
+  const envelope = { contract: CONTRACT_VERSION, command, outcome: 'success', result };
+  io.stdout(`${JSON.stringify(envelope, null, 2)}\n`);
 }
 
 export function progressTo(io: Io): (message: string) => void {
   return (message) => io.stderr(`berth: ${message}\n`);
 }
 
-/** One line saying what failed and what to do; in JSON mode the same as one object on stdout. */
-export function reportError(io: Io, error: unknown, json: boolean): number {
+/**
+ * One line saying what failed and what to do (and detail lines, when there are several problems); in
+ * JSON mode also the same as the one object on stdout.
+ */
+export function reportError(io: Io, error: unknown, json: boolean, command: string): number {
   const berth = toBerthError(error);
   const message = messageOf(berth).split('\n')[0] ?? 'unknown error';
   if (json) {
-    printJson(io, {
-      outcome: 'error',
+    const view = {
       code: berth.code,
       message,
-      hint: berth.hint,
-      logFile: berth.logFile,
-      details: berth.details.length ? berth.details : undefined,
-    });
+      ...(berth.hint && { hint: berth.hint }),
+      ...(berth.logFile && { logFile: berth.logFile }),
+      ...(berth.details.length > 0 && { details: berth.details }),
+    };
+    io.stdout(
+      `${JSON.stringify({ contract: CONTRACT_VERSION, command, outcome: 'error', error: view }, null, 2)}\n`,
+    );
   }
   const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
   const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';

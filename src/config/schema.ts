@@ -37,112 +37,175 @@ const subnetPool = z
     'expected an IPv4 CIDR such as "10.201.0.0/16"',
   );
 
-/** berth.yaml at the repository root. Every field is optional; unknown keys are errors. */
-export const configSchema = z.strictObject({
-  agent: z
-    .strictObject({
-      image: z.string().min(1).default(DEFAULT_IMAGES.agent),
-      command: z.array(z.string()).min(1).default(['sleep', 'infinity']),
-      env: z
-        .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid variable name'), z.string())
-        .default({}),
-      resources: z
-        .strictObject({
-          cpus: z.number().positive().max(1024).default(2),
-          memory: z
-            .string()
-            .regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"')
-            .default('2g'),
-          pids: z.number().int().min(16).max(1_000_000).default(1024),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  postgres: z
-    .strictObject({
-      image: z.string().min(1).default(DEFAULT_IMAGES.postgres),
-      database: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _')
-        .default('app'),
-      user: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _')
-        .default('app'),
-      /** Use the image `berth host init` derived with the cluster initialised at build time (much faster start). */
-      preinit: z.boolean().default(true),
-      /**
-       * ephemeral: no fsync, data gone with the container, fastest (agent databases are scratch, rebuilt
-       * by migrations). durable: a named volume, crash-safe.
-       */
-      storage: z.enum(['durable', 'ephemeral']).default('ephemeral'),
-    })
-    .prefault({}),
-  redis: z
-    .strictObject({
-      image: z.string().min(1).default(DEFAULT_IMAGES.redis),
-      enabled: z.boolean().default(true),
-    })
-    .prefault({}),
-  ports: z
-    .strictObject({
-      range: portRange.default('20000-29999'),
-      /** App ports the agent container listens on, by name: published on 127.0.0.1 at a leased port. */
-      app: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'lowercase name'), portNumber).default({}),
-    })
-    .prefault({}),
-  network: z
-    .strictObject({
-      /** Each agent's private network gets a small subnet from here (the engine's own pools run out at ~31). */
-      subnetPool: subnetPool.default('10.201.0.0/16'),
-      subnetPrefix: z.number().int().min(16).max(29).default(28),
-      /** false: the agent container reaches only its own Postgres and Redis, nothing outside. */
-      outbound: z.boolean().default(true),
-    })
-    .prefault({}),
-  worktree: z
-    .strictObject({
-      /** Where worktrees go; relative to the repository's parent folder. Default: "<repo>.worktrees". */
-      folder: z.string().min(1).optional(),
-      branchPrefix: z.string().default('berth/'),
-      baseRef: z.string().min(1).default('HEAD'),
-      /** Check out the repository's submodules in each agent's worktree (a failure is a warning). */
-      submodules: z.boolean().default(true),
-    })
-    .prefault({}),
-  envFile: z
-    .string()
-    .regex(/^[^/\\]+$/, 'a file name in the worktree, without folders')
-    .default('.env.local'),
-  /**
-   * Commands per stage, each run in the agent container (default) or `on: host`: setup, migrate and
-   * seed after the stack answers (a failure rolls the provision back); teardown before removal (a
-   * failure keeps the environment, unless --force); post-teardown on the host after removal.
-   */
-  hooks: z
-    .strictObject({
-      setup: z.array(hookCommand).default([]),
-      migrate: z.array(hookCommand).default([]),
-      seed: z.array(hookCommand).default([]),
-      teardown: z.array(hookCommand).default([]),
-      // After removal there is no container: these run on the host.
-      'post-teardown': z.array(hostHookCommand).default([]),
-    })
-    .prefault({}),
-  /** How long one hook command may run before it is stopped (and the provision rolled back). */
-  hookTimeout: duration.default('10m'),
-  /** Seconds to wait for Postgres and Redis to answer after the stack starts. */
-  healthTimeout: z.number().positive().max(3600).default(60),
-  /** How long an agent lives without a heartbeat (`berth heartbeat`, or `berth exec` running) before gc reaps it. */
-  leaseTtl: duration.default('30m'),
-  /**
-   * How the stack is created: through the Engine API (faster; the same containers, names and labels
-   * Compose would make), or by running `compose up` on the generated file.
-   */
-  apply: z.enum(['api', 'compose']).default('api'),
-  /** Whether stacks come back after the engine restarts (Compose's restart policy). */
-  restart: z.enum(['no', 'unless-stopped', 'always', 'on-failure']).default('unless-stopped'),
-});
+const name = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _');
+const section = <T extends z.ZodType>(schema: T, description: string) =>
+  schema.prefault({} as never).describe(description);
+
+/**
+ * berth.yaml at the repository root. Every field is optional and has a default; unknown keys are
+ * errors. The descriptions are the documentation: the JSON schema for editors carries them, and a test
+ * checks that the README names every field.
+ */
+export const configSchema = z
+  .strictObject({
+    agent: section(
+      z.strictObject({
+        image: z
+          .string()
+          .min(1)
+          .default(DEFAULT_IMAGES.agent)
+          .describe("the agent container's image (berth's offline stand-in where only that exists)"),
+        command: z
+          .array(z.string())
+          .min(1)
+          .default(['sleep', 'infinity'])
+          .describe('what the agent container runs; idle by default, agents exec into it'),
+        env: z
+          .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid variable name'), z.string())
+          .default({})
+          .describe('extra variables in the agent container'),
+        resources: section(
+          z.strictObject({
+            cpus: z.number().positive().max(1024).default(2).describe('CPUs the agent container may use'),
+            memory: z
+              .string()
+              .regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"')
+              .default('2g')
+              .describe('its memory limit, such as "512m" or "2g"'),
+            pids: z.number().int().min(16).max(1_000_000).default(1024).describe('its limit of processes'),
+          }),
+          "the agent container's limits",
+        ),
+      }),
+      'the container the agent works in',
+    ),
+    postgres: section(
+      z.strictObject({
+        image: z.string().min(1).default(DEFAULT_IMAGES.postgres).describe('the Postgres image'),
+        database: name.default('app').describe("the agent's database"),
+        user: name.default('app').describe("the agent's database user (its password is random, per agent)"),
+        preinit: z
+          .boolean()
+          .default(true)
+          .describe(
+            'run the image berth host init derived, with the cluster made at build time: no initdb at start',
+          ),
+        storage: z
+          .enum(['durable', 'ephemeral'])
+          .default('ephemeral')
+          .describe(
+            'ephemeral: no fsync, the data goes with the container, fastest (agent databases are scratch); durable: a named volume, crash-safe',
+          ),
+      }),
+      "each agent's own Postgres",
+    ),
+    redis: section(
+      z.strictObject({
+        image: z.string().min(1).default(DEFAULT_IMAGES.redis).describe('the Redis image'),
+        enabled: z.boolean().default(true).describe('give agents a Redis at all'),
+      }),
+      "each agent's own Redis",
+    ),
+    ports: section(
+      z.strictObject({
+        range: portRange.default('20000-29999').describe('host ports are leased from here, host-wide'),
+        app: z
+          .record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'lowercase name'), portNumber)
+          .default({})
+          .describe(
+            'container ports of the app, by name, published on 127.0.0.1 at leased ports; the first is PORT',
+          ),
+      }),
+      'host ports',
+    ),
+    network: section(
+      z.strictObject({
+        subnetPool: subnetPool
+          .default('10.201.0.0/16')
+          .describe(
+            "each agent's private network gets a small subnet from here (the engine's own pools run out at ~31)",
+          ),
+        subnetPrefix: z
+          .number()
+          .int()
+          .min(16)
+          .max(29)
+          .default(28)
+          .describe('the size of each subnet (/28: 16 addresses)'),
+        outbound: z
+          .boolean()
+          .default(true)
+          .describe(
+            'false: the agent reaches only its own Postgres and Redis, nothing outside (no app ports then)',
+          ),
+      }),
+      "each agent's private network",
+    ),
+    worktree: section(
+      z.strictObject({
+        folder: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'where worktrees go, relative to the repository`s parent folder (default: "<repo>.worktrees")',
+          ),
+        branchPrefix: z.string().default('berth/').describe("a new agent's branch is <branchPrefix><name>"),
+        baseRef: z
+          .string()
+          .min(1)
+          .default('HEAD')
+          .describe('what new branches start from (HEAD: the HEAD of the worktree berth runs in)'),
+        submodules: z
+          .boolean()
+          .default(true)
+          .describe("check out the repository's submodules in each worktree (a failure is a warning)"),
+      }),
+      "each agent's git worktree",
+    ),
+    envFile: z
+      .string()
+      .regex(/^[^/\\]+$/, 'a file name in the worktree, without folders')
+      .default('.env.local')
+      .describe("the env file written in the worktree (the container's view; mode 0600, excluded from git)"),
+    hooks: section(
+      z.strictObject({
+        setup: z
+          .array(hookCommand)
+          .default([])
+          .describe('after Postgres and Redis answer, and again on berth sync'),
+        migrate: z.array(hookCommand).default([]).describe("after setup, against the agent's own database"),
+        seed: z.array(hookCommand).default([]).describe('after migrate'),
+        teardown: z
+          .array(hookCommand)
+          .default([])
+          .describe('before removal; a failure keeps the environment, unless --force'),
+        'post-teardown': z.array(hostHookCommand).default([]).describe('on the host, after removal'),
+      }),
+      'commands per stage: a shell line (in the agent container), or { run, on: agent|host, timeout }',
+    ),
+    hookTimeout: duration
+      .default('10m')
+      .describe('how long one hook command may run before it is stopped (and the provision rolled back)'),
+    healthTimeout: z
+      .number()
+      .positive()
+      .max(3600)
+      .default(60)
+      .describe('seconds to wait for Postgres and Redis to answer after the stack starts'),
+    leaseTtl: duration
+      .default('30m')
+      .describe('how long an agent lives without a heartbeat or a running command before gc reaps it'),
+    apply: z
+      .enum(['api', 'compose'])
+      .default('api')
+      .describe('create the stack through the Engine API (faster, the same result) or with compose up'),
+    restart: z
+      .enum(['no', 'unless-stopped', 'always', 'on-failure'])
+      .default('unless-stopped')
+      .describe('whether stacks come back after the engine restarts'),
+  })
+  .describe('berth.yaml: every field is optional');
 
 export type BerthConfig = z.output<typeof configSchema>;
 

@@ -15,8 +15,6 @@ const task = z.strictObject({
   onExit: z.enum(EXIT_POLICIES).default('keep'),
 });
 
-const tasksFile = z.union([z.array(task).min(1), z.strictObject({ tasks: z.array(task).min(1) })]);
-
 export interface Task {
   name: string;
   from?: string;
@@ -24,7 +22,10 @@ export interface Task {
   onExit: ExitPolicy;
 }
 
-/** A YAML list of tasks (or `tasks:` holding one): name, from, command, onExit. */
+/**
+ * A YAML list of tasks (or `tasks:` holding one): name, from, command, onExit. Checked whole before
+ * anything starts: each bad field is named with its task, and two tasks of one name are refused.
+ */
 export function loadTasks(path: string): Task[] {
   if (!existsSync(path)) {
     throw new UsageError('tasks-missing', `tasks file ${path} does not exist`, {
@@ -41,18 +42,39 @@ export function loadTasks(path: string): Task[] {
       },
     );
   }
-  const parsed = tasksFile.safeParse(document.toJS());
-  if (!parsed.success) {
-    throw new UsageError('tasks-invalid', `${path} is not a list of tasks`, {
-      hint: 'each task needs name and command; from and onExit are optional',
-      details: parsed.error.issues.map(
-        (issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`,
-      ),
+  const value = document.toJS() as unknown;
+  const items = Array.isArray(value) ? value : (value as { tasks?: unknown } | null)?.tasks;
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new UsageError('tasks-invalid', `${path} holds no list of tasks`, {
+      hint: 'write a list of tasks, or `tasks:` with one; each needs name and command',
     });
   }
-  const list = Array.isArray(parsed.data) ? parsed.data : parsed.data.tasks;
-  return list.map((t) => ({
-    ...t,
-    command: typeof t.command === 'string' ? ['sh', '-c', t.command] : t.command,
-  }));
+  const problems: string[] = [];
+  const tasks: Task[] = [];
+  items.forEach((item, index) => {
+    const parsed = task.safeParse(item);
+    const label = `tasks[${index}]${typeof (item as { name?: unknown })?.name === 'string' ? ` (${(item as { name: string }).name})` : ''}`;
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) problems.push(`${label}${fieldOf(issue)}: ${issue.message}`);
+      return;
+    }
+    const command = parsed.data.command;
+    tasks.push({ ...parsed.data, command: typeof command === 'string' ? ['sh', '-c', command] : command });
+  });
+  const names = tasks.map((t) => t.name);
+  for (const name of new Set(names.filter((name, index) => names.indexOf(name) !== index))) {
+    problems.push(`${name}: given to more than one task (each task is an agent of its own name)`);
+  }
+  if (problems.length > 0) {
+    throw new UsageError('tasks-invalid', `${path} has ${problems.length} problem(s); no task was started`, {
+      hint: 'fix the tasks listed: each needs a unique name and a command; from and onExit are optional',
+      details: problems,
+    });
+  }
+  return tasks;
+}
+
+function fieldOf(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `.${issue.keys.join(', .')}`;
+  return issue.path.length > 0 ? `.${issue.path.join('.')}` : '';
 }

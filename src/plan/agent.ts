@@ -26,8 +26,10 @@ export const agentRecordSchema = z.object({
   /** Labels on every container, network and volume: berth's own and BERTH_LABELS. */
   labels: z.record(z.string(), z.string()),
   composeFile: z.string(),
-  /** The host env file, inside the worktree. */
+  /** The env file in the worktree: the container's view (services by name), what the agent's code reads. */
   envFile: z.string(),
+  /** The host's view (127.0.0.1 and leased ports), in berth's folder; absent in records of older berths. */
+  hostEnvFile: z.string().optional(),
   /** The config file given with --config, read again for hooks at teardown; else the repository's berth.yaml. */
   configFile: z.string().optional(),
   /** berth's folder for this agent (compose file, logs), under the repository's common git directory. */
@@ -87,6 +89,7 @@ export interface AgentRecordInput {
   composeFile: string;
   stateDir: string;
   envFile: string;
+  hostEnvFile: string;
   configFile?: string;
   labels: Record<string, string>;
   leased: { ports: Record<string, number>; subnet: string; publishSubnet?: string };
@@ -116,6 +119,7 @@ export function planAgentRecord(input: AgentRecordInput): AgentRecord {
     labels: input.labels,
     composeFile: input.composeFile,
     envFile: input.envFile,
+    hostEnvFile: input.hostEnvFile,
     stateDir: input.stateDir,
     ...(input.configFile && { configFile: input.configFile }),
     ports: input.leased.ports,

@@ -1,11 +1,13 @@
 /** What became of an agent's branch when the agent was removed. */
-export type BranchOutcome =
-  | 'deleted'
-  | 'deleted-empty'
-  | 'kept-unmerged'
-  | 'kept-by-request'
-  | 'kept-not-created'
-  | 'none';
+export const BRANCH_OUTCOMES = [
+  'deleted',
+  'deleted-empty',
+  'kept-unmerged',
+  'kept-by-request',
+  'kept-not-created',
+  'none',
+] as const;
+export type BranchOutcome = (typeof BRANCH_OUTCOMES)[number];
 
 export interface BranchFacts {
   /** --keep-branch */

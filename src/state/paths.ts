@@ -55,12 +55,16 @@ export interface RepoPaths {
   stateBackup: string;
   agentDir: (name: string) => string;
   composeFile: (name: string) => string;
+  /** The host's view of an agent's env (127.0.0.1 and leased ports); the worktree has the container's. */
+  hostEnvFile: (name: string) => string;
   agentLogs: (name: string) => string;
   /** What outlives an agent: its logs, its task outcome and output. */
   historyDir: (name: string) => string;
   historyLogs: (name: string) => string;
   outcomeFile: (name: string) => string;
-  runLog: (name: string) => string;
+  /** Each run of a task keeps its own output: runs/<start time>.log. */
+  runLog: (name: string, at: number) => string;
+  runsDir: (name: string) => string;
   /** Uncommitted work saved before a removal. */
   savedPatch: (name: string, at: number) => string;
   /** Logs of a provision that was rolled back. */
@@ -76,11 +80,13 @@ export function repoPaths(dir: string): RepoPaths {
     stateBackup: join(dir, 'state.json.bak'),
     agentDir,
     composeFile: (name) => join(agentDir(name), 'compose.yaml'),
+    hostEnvFile: (name) => join(agentDir(name), 'host.env'),
     agentLogs: (name) => join(agentDir(name), 'logs'),
     historyDir,
     historyLogs: (name) => join(historyDir(name), 'logs'),
     outcomeFile: (name) => join(historyDir(name), 'outcome.json'),
-    runLog: (name) => join(historyDir(name), 'run.log'),
+    runLog: (name, at) => join(historyDir(name), 'runs', `${stamp(at)}.log`),
+    runsDir: (name) => join(historyDir(name), 'runs'),
     savedPatch: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.patch`),
     failedLogs: (name, at) => join(dir, 'failed', `${name}-${stamp(at)}`),
   };

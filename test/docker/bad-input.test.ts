@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth } from '../helpers/cli.js';
+import { berth, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -206,7 +206,7 @@ describe('bad input: a clear error, a non-zero exit, and nothing created or lost
       expect(result.exitCode, result.stderr).toBe(0);
       expect(await repo.git('rev-parse', 'berth/detached')).toBe(head);
       const down = await berth(['teardown', 'detached', '--repo', repo.root, '--json']);
-      expect(JSON.parse(down.stdout).branchOutcome).toBe('deleted-empty');
+      expect(resultOf(down, 'teardown').branchOutcome).toBe('deleted-empty');
     } finally {
       await repo.git('checkout', '-q', 'main');
     }

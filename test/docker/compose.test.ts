@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ComposeCli, detectAllCompose } from '../../src/adapters/compose.js';
-import { berth } from '../helpers/cli.js';
+import { berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -33,7 +33,7 @@ describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
   it("accepts berth's compose file, and ps, logs and down work on the stack berth started", async () => {
     const made = await berth(['provision', 'users', '--repo', repo.root, '--json'], { env });
     expect(made.exitCode, made.stderr).toBe(0);
-    const agent = JSON.parse(made.stdout);
+    const { agent } = resultOf(made, 'provision');
 
     const config = await compose(agent, 'config', '-q');
     expect(config.exitCode, config.stderr).toBe(0);
@@ -47,7 +47,7 @@ describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
     expect(down.exitCode, down.stderr).toBe(0);
     expect((await leftovers(repo.root, 'users')).containers).toBe(0);
     // berth tells the truth about a stack the user took down, and still tears the agent down cleanly.
-    const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'], { env })).stdout);
+    const listed = listedAgents(await berth(['ls', '--repo', repo.root, '--json'], { env }));
     expect(listed).toEqual([
       expect.objectContaining({
         name: 'users',
@@ -57,7 +57,7 @@ describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
     ]);
     const up = await compose(agent, 'up', '-d');
     expect(up.exitCode, up.stderr).toBe(0);
-    const again = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'], { env })).stdout);
+    const again = listedAgents(await berth(['ls', '--repo', repo.root, '--json'], { env }));
     expect(again[0]).toMatchObject({ name: 'users', state: 'running' });
     const teardown = await berth(['teardown', 'users', '--repo', repo.root], { env });
     expect(teardown.exitCode, teardown.stderr).toBe(0);
@@ -71,8 +71,8 @@ describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
       env,
     });
     expect(made.exitCode, made.stderr).toBe(0);
-    const agent = JSON.parse(made.stdout);
-    const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'], { env })).stdout);
+    const { agent } = resultOf(made, 'provision');
+    const listed = listedAgents(await berth(['ls', '--repo', repo.root, '--json'], { env }));
     expect(listed[0]).toMatchObject({ name: 'composed', state: 'running', health: 'ok' });
     const ps = await compose(agent, 'ps', '-q');
     expect(ps.stdout.trim().split('\n')).toHaveLength(3);

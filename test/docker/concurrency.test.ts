@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, berth } from '../helpers/cli.js';
+import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 let repo: TestRepo;
@@ -21,11 +21,15 @@ describe('many provisions at once', () => {
     for (const [index, result] of results.entries()) {
       expect(result.exitCode, `${names[index]}: ${result.stderr}`).toBe(0);
     }
-    const agents = results.map((result) => JSON.parse(String(result.stdout)));
+    const agents = results.map(
+      (result) =>
+        resultOf({ exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: '' }, 'provision')
+          .agent,
+    );
     const ports = agents.flatMap((agent) => Object.values(agent.ports));
     expect(new Set(ports).size).toBe(ports.length);
 
-    const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    const listed = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
     expect(listed.map((a: { name: string }) => a.name).sort()).toEqual([...names].sort());
     expect(
       listed.every((a: { state: string; health: string }) => a.state === 'running' && a.health === 'ok'),
@@ -37,21 +41,21 @@ describe('many provisions at once', () => {
 
     const down = await Promise.all(names.map((name) => berth(['teardown', name, '--repo', repo.root])));
     expect(down.map((result) => result.exitCode)).toEqual(names.map(() => 0));
-    expect(JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout)).toEqual([]);
+    expect(listedAgents(await berth(['ls', '--repo', repo.root, '--json']))).toEqual([]);
   });
 
   it('berth up provisions a list, and one failure neither stops nor spoils the others', async () => {
     expect((await berth(['provision', 'taken', '--repo', repo.root])).exitCode).toBe(0);
     const result = await berth(['up', 'u1', 'taken', 'u2', '--repo', repo.root, '--json']);
     expect(result.exitCode).toBe(1);
-    const outcomes = JSON.parse(result.stdout);
-    expect(outcomes.map((o: { name: string; ok: boolean }) => [o.name, o.ok])).toEqual([
+    const outcomes = resultOf(result, 'up').agents;
+    expect(outcomes.map((o) => [o.name, o.outcome === 'success'])).toEqual([
       ['u1', true],
       ['taken', false],
       ['u2', true],
     ]);
-    expect(outcomes[1].error.code).toBe('agent-exists');
-    const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    expect(outcomes[1]?.error?.code).toBe('agent-exists');
+    const listed = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
     expect(listed.map((a: { name: string; state: string }) => `${a.name} ${a.state}`)).toEqual([
       'taken running',
       'u1 running',

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, expect, it } from 'vitest';
-import { berth } from '../helpers/cli.js';
+import { berth, listedAgents } from '../helpers/cli.js';
 
 const demoDir = mkdtempSync(join(tmpdir(), 'berth-demo-'));
 const repo = join(demoDir, 'notes-app');
 
 afterAll(async () => {
   const listed = await berth(['ls', '--repo', repo, '--json']);
-  for (const agent of listed.exitCode === 0 ? JSON.parse(listed.stdout) : []) {
+  for (const agent of listed.exitCode === 0 ? listedAgents(listed) : []) {
     await berth(['teardown', agent.name, '--repo', repo, '--force']);
   }
   rmSync(demoDir, { recursive: true, force: true });
@@ -20,7 +20,7 @@ it("the README's main job provisions three agents on the example app and lists t
   const demo = await execa('bash', ['examples/demo.sh'], { env: { BERTH_DEMO_DIR: demoDir }, reject: false });
   expect(demo.exitCode, demo.stderr).toBe(0);
   expect(demo.stdout).toMatch(/^agent-1\s+berth\/agent-1\s+running\s+ok/m);
-  const listed = JSON.parse((await berth(['ls', '--repo', repo, '--json'])).stdout);
+  const listed = listedAgents(await berth(['ls', '--repo', repo, '--json']));
   expect(listed.map((a: { name: string; state: string }) => `${a.name} ${a.state}`)).toEqual([
     'agent-1 running',
     'agent-2 running',
@@ -35,6 +35,6 @@ it("the README's main job provisions three agents on the example app and lists t
     const run = await execa('sh', ['-c', hint.trim()], { cwd: folder, reject: false });
     expect(run.exitCode, `${hint}: ${run.stderr}`).toBe(0);
   }
-  const after = JSON.parse((await berth(['ls', '--repo', repo, '--json'])).stdout);
+  const after = listedAgents(await berth(['ls', '--repo', repo, '--json']));
   expect(after.map((a: { name: string }) => a.name)).toEqual(['agent-1', 'agent-2']);
 });

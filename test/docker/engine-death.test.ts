@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readLeases } from '../../src/state/leases.js';
 import { readState } from '../../src/state/store.js';
-import { BIN, berth } from '../helpers/cli.js';
+import { BIN, berth, resultOf } from '../helpers/cli.js';
 import { killDockerd, mayRestartEngine } from '../helpers/engine.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -40,7 +40,7 @@ it.runIf(mayRestartEngine)(
 
     const gc = await berth(['gc', '--repo', repo.root, '--json']);
     expect(gc.exitCode, gc.stderr).toBe(0);
-    expect(JSON.parse(gc.stdout).actions).toEqual([
+    expect(resultOf(gc, 'gc').actions).toEqual([
       expect.objectContaining({
         kind: 'agent',
         target: 'orphaned',

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { berth } from '../helpers/cli.js';
+import { berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { mayRestartEngine, stopDockerd } from '../helpers/engine.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(() => repo?.cleanup());
 
 async function ls() {
-  const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+  const listed = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
   return Object.fromEntries(listed.map((a: { name: string; state: string }) => [a.name, a.state]));
 }
 
@@ -31,14 +31,14 @@ it.runIf(mayRestartEngine)(
     expect(await stopDockerd()).toBe(true);
     const init = await berth(['host', 'init', '--json']);
     expect(init.exitCode, init.stderr).toBe(0);
-    expect(JSON.parse(init.stdout).engine.outcome).toBe('started');
+    expect(resultOf(init, 'host init').engine.outcome).toBe('started');
 
     await eventually(
       async () => expect(await ls()).toEqual({ 'comes-back': 'running', 'stays-down': 'stopped' }),
       60_000,
     );
-    const [back] = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
-    expect(back.health).toBe('ok');
+    const [back] = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
+    expect(back?.health).toBe('ok');
     const down = (await berth(['ls', '--repo', repo.root])).stdout;
     expect(down).toMatch(/^stays-down .* stopped +agent exited, postgres exited, redis exited/m);
 

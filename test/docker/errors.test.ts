@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, expectCleanStderr } from '../helpers/cli.js';
+import { berth, expectCleanStderr, listedAgents } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -57,7 +57,7 @@ describe('errors that reach the user are one line with a hint', () => {
     await execa('cp', [`${stateFile()}.bak`, stateFile()]);
     const restored = await berth(['ls', '--repo', repo.root, '--json']);
     expect(restored.exitCode, restored.stderr).toBe(0);
-    expect(JSON.parse(restored.stdout).map((a: { name: string }) => a.name)).toEqual(['keep']);
+    expect(listedAgents(restored).map((a) => a.name)).toEqual(['keep']);
   });
 
   it('a failing git command: git`s reason, and what to do about it', async () => {

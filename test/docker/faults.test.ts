@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, berth } from '../helpers/cli.js';
+import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { imageFor } from '../helpers/images.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
@@ -61,10 +61,10 @@ describe('berth run stopped by a signal', () => {
     const result = await child;
     expect(result.exitCode).toBe(143);
     expect(String(result.stderr)).toMatch(/stopped by a signal/);
-    const shown = JSON.parse((await berth(['show', 'stopped', '--repo', repo.root, '--json'])).stdout);
-    expect(shown.outcome).toMatchObject({ state: 'terminated', exitCode: 143, result: 'torn-down' });
+    const shown = resultOf(await berth(['show', 'stopped', '--repo', repo.root, '--json']), 'show');
+    expect(shown.task).toMatchObject({ state: 'terminated', exitCode: 143, result: 'torn-down' });
     // The file it wrote uncommitted was saved before the teardown, not lost.
-    expect(readFileSync(shown.outcome.savedPatch, 'utf8')).toContain('+started');
+    expect(readFileSync(shown.task?.savedPatch ?? '', 'utf8')).toContain('+started');
     expect(await leftovers(repo.root, 'stopped')).toEqual(NOTHING);
   });
 
@@ -81,8 +81,8 @@ describe('berth run stopped by a signal', () => {
     );
     child.kill('SIGKILL');
     await child;
-    const listed = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
-    expect(listed.find((a: { name: string }) => a.name === 'killed').outcome).toMatchObject({
+    const listed = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
+    expect(listed.find((a) => a.name === 'killed')?.task).toMatchObject({
       state: 'abandoned',
     });
     const shown = await berth(['show', 'killed', '--repo', repo.root]);
@@ -142,7 +142,7 @@ describe('repositories of every shape', () => {
     await execa('git', ['commit', '-qm', 'feature work'], { cwd: linked });
     const result = await berth(['provision', 'from-linked', '--json'], { cwd: linked });
     expect(result.exitCode, result.stderr).toBe(0);
-    const agent = JSON.parse(result.stdout);
+    const { agent } = resultOf(result, 'provision');
     expect(await repo.git('rev-parse', 'berth/from-linked')).toBe(await repo.git('rev-parse', 'feature'));
     expect(readFileSync(join(agent.worktree, 'feature.txt'), 'utf8')).toBe('feature\n');
     expect(statSync(join(agent.worktree, 'from-linked-config')).isFile()).toBe(true);
@@ -194,7 +194,7 @@ describe('repositories of every shape', () => {
       });
       expect(made.exitCode, made.stderr).toBe(0);
       expect(made.stderr).not.toMatch(/warning/);
-      const agent = JSON.parse(made.stdout);
+      const { agent } = resultOf(made, 'provision');
       expect(readFileSync(join(agent.worktree, 'vendor/lib/lib.txt'), 'utf8')).toBe('library\n');
       const inside = await berth([
         'exec',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDebianLike } from '../../src/adapters/apt.js';
-import { berth, expectCleanStderr } from '../helpers/cli.js';
+import { berth, expectCleanStderr, resultOf } from '../helpers/cli.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 // A fresh host cannot be had here (no Docker-in-Docker: privileged containers fail), so the fresh
@@ -27,7 +27,7 @@ describe('host init on a fresh host', () => {
       });
       expect(result.exitCode, result.stderr).toBe(0);
       expect(expectCleanStderr(result.stderr)).toEqual([]);
-      const report = JSON.parse(result.stdout);
+      const report = resultOf(result, 'host init');
       expect(report.engine.outcome).toBe('installed');
       expect(report.compose).toMatchObject({ outcome: 'installed', variant: 'v2' });
       expect(result.stderr).toMatch(/installing docker\.io, docker-compose with apt-get/);

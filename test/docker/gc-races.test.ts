@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentProcess } from '../../src/adapters/processes.js';
 import { readState, updateState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';
-import { BIN, berth } from '../helpers/cli.js';
+import { BIN, berth, cli, resultOf } from '../helpers/cli.js';
 import { gcLoop } from '../helpers/gc-loop.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -23,7 +23,7 @@ const berthDir = () => join(repo.root, '.git', 'berth');
 async function provision(name: string) {
   const result = await berth(['provision', name, '--repo', repo.root, '--json']);
   expect(result.exitCode, result.stderr).toBe(0);
-  return JSON.parse(result.stdout);
+  return resultOf(result, 'provision').agent;
 }
 
 describe('gc beside live agents never removes a healthy one', () => {
@@ -64,14 +64,14 @@ describe('gc beside live agents never removes a healthy one', () => {
       expect(readState(berthDir()).agents['merged-busy']?.sessions).toHaveLength(1),
     );
     // A running exec is in use, even to --merged; a live lease is in use to plain gc.
-    expect(
-      JSON.parse((await berth(['gc', '--repo', repo.root, '--json', '--merged'])).stdout).actions,
-    ).toEqual([]);
+    expect(resultOf(await berth(['gc', '--repo', repo.root, '--json', '--merged']), 'gc').actions).toEqual(
+      [],
+    );
     const finished = await running;
     expect(finished.exitCode, finished.stderr).toBe(0);
-    expect(JSON.parse((await berth(['gc', '--repo', repo.root, '--json'])).stdout).actions).toEqual([]);
+    expect(resultOf(await berth(['gc', '--repo', repo.root, '--json']), 'gc').actions).toEqual([]);
 
-    const reaped = JSON.parse((await berth(['gc', '--repo', repo.root, '--json', '--merged'])).stdout);
+    const reaped = resultOf(await berth(['gc', '--repo', repo.root, '--json', '--merged']), 'gc');
     expect(reaped.actions).toEqual([
       expect.objectContaining({
         kind: 'agent',
@@ -79,7 +79,7 @@ describe('gc beside live agents never removes a healthy one', () => {
         reason: 'its branch berth/merged-busy is merged into main',
       }),
     ]);
-    expect(readFileSync(reaped.actions[0].savedPatch, 'utf8')).toContain('+written-late');
+    expect(readFileSync(reaped.actions[0]?.savedPatch ?? '', 'utf8')).toContain('+written-late');
     expect(existsSync(agent.worktree)).toBe(false);
   });
 
@@ -110,7 +110,7 @@ describe('gc beside live agents never removes a healthy one', () => {
     }
     remover.kill('SIGKILL');
     await eventually(async () => expect(existsSync(`/proc/${pid}/stat`)).toBe(false));
-    const gc = JSON.parse((await berth(['gc', '--repo', repo.root, '--json'])).stdout);
+    const gc = resultOf(await berth(['gc', '--repo', repo.root, '--json']), 'gc');
     expect(gc.actions).toEqual([
       expect.objectContaining({
         kind: 'agent',
@@ -136,10 +136,8 @@ describe('gc beside live agents never removes a healthy one', () => {
       execa(process.execPath, [BIN, 'gc', '--repo', repo.root, '--json'], { reject: false }),
     ]);
     expect(String(down.stderr) + String(gc.stderr)).not.toMatch(/ENOENT|cannot delete branch|internal/);
-    const tornDown = down.exitCode === 0 && JSON.parse(String(down.stdout)).removed === true;
-    const reaped =
-      gc.exitCode === 0 &&
-      JSON.parse(String(gc.stdout)).actions.some((a: { target: string }) => a.target === 'raced');
+    const tornDown = down.exitCode === 0 && resultOf(cli(down), 'teardown').removed;
+    const reaped = gc.exitCode === 0 && resultOf(cli(gc), 'gc').actions.some((a) => a.target === 'raced');
     expect([tornDown, reaped].filter(Boolean)).toHaveLength(1);
     if (!tornDown) expect(down.exitCode === 0 || /being removed/.test(String(down.stderr))).toBe(true);
     const patches = (await execa('sh', ['-c', `cat ${berthDir()}/saved/raced-*.patch`])).stdout;

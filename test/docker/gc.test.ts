@@ -6,7 +6,7 @@ import { gc as gcLibrary } from '../../src/core/gc.js';
 import { repoId } from '../../src/plan/names.js';
 import { readState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';
-import { berth } from '../helpers/cli.js';
+import { berth, resultOf } from '../helpers/cli.js';
 import { docker, TEST_LABEL } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -21,13 +21,13 @@ afterAll(() => repo?.cleanup());
 async function provision(name: string, ...args: string[]) {
   const result = await berth(['provision', name, '--repo', repo.root, '--json', ...args]);
   expect(result.exitCode, result.stderr).toBe(0);
-  return JSON.parse(result.stdout);
+  return resultOf(result, 'provision').agent;
 }
 
 async function gc(...args: string[]) {
   const result = await berth(['gc', '--repo', repo.root, '--json', ...args]);
   expect(result.exitCode, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as { dryRun: boolean; actions: Array<Record<string, string>> };
+  return resultOf(result, 'gc') as unknown as { dryRun: boolean; actions: Array<Record<string, string>> };
 }
 
 /** gc as the library runs it, at a moment the test chooses: leases are judged by that clock. */
@@ -46,7 +46,7 @@ const MINUTE = 60_000;
 describe('leases', () => {
   it('heartbeat renews the lease from the moment it beats, and ls shows when it expires', async () => {
     const agent = await provision('beat');
-    const later = Date.parse(agent.leaseExpiresAt) + 5 * MINUTE;
+    const later = Date.parse(agent.lease.expiresAt) + 5 * MINUTE;
     const beat = await heartbeat({ name: 'beat', repo: repo.root, now: later });
     expect(beat.leaseExpiresAt).toBe(new Date(later + 30 * MINUTE).toISOString());
     expect((await gcAt(later + 29 * MINUTE)).actions).toEqual([]);
@@ -64,7 +64,7 @@ describe('leases', () => {
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
     writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
 
-    const expiry = Date.parse(agent.leaseExpiresAt);
+    const expiry = Date.parse(agent.lease.expiresAt);
     expect((await gcAt(expiry - 1000, true)).actions).toEqual([]);
     const dry = await gcAt(expiry + 1000, true);
     expect(dry.actions).toEqual([expect.objectContaining({ kind: 'agent', target: 'expired' })]);
@@ -92,7 +92,7 @@ describe('leases', () => {
     // The lease moves forward while the command runs (renewed every third of its 2 s time-to-live).
     const expiry = () =>
       Date.parse(readState(join(repo.root, '.git', 'berth')).agents.busy?.lease.expiresAt ?? '');
-    await eventually(async () => expect(expiry()).toBeGreaterThan(Date.parse(agent.leaseExpiresAt) + 1000));
+    await eventually(async () => expect(expiry()).toBeGreaterThan(Date.parse(agent.lease.expiresAt) + 1000));
     expect((await running).exitCode).toBe(0);
     expect((await gcAt(expiry() - 1000)).actions).toEqual([]);
     expect((await gcAt(expiry() + 1000)).actions.map((a) => a.target)).toEqual(['busy']);

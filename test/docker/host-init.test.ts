@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMAGES, IMAGE_ROLES, offlineImage } from '../../src/plan/images.js';
-import { berth } from '../helpers/cli.js';
+import { berth, errorOf, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { mayRestartEngine, stopDockerd } from '../helpers/engine.js';
 import { asOtherUser } from '../helpers/other-user.js';
@@ -11,8 +11,8 @@ describe('berth host init', () => {
     expect(first.exitCode, first.stderr).toBe(0);
     const second = await berth(['host', 'init', '--json']);
     expect(second.exitCode, second.stderr).toBe(0);
-    const result = JSON.parse(second.stdout);
-    expect(result).toMatchObject({ outcome: 'success', unchanged: true, engine: { outcome: 'found' } });
+    const result = resultOf(second, 'host init');
+    expect(result).toMatchObject({ unchanged: true, engine: { outcome: 'found' } });
     expect(['v1', 'v2']).toContain(result.compose.variant);
     expect(result.images.map((image: { role: string }) => image.role)).toEqual([
       ...IMAGE_ROLES,
@@ -57,11 +57,9 @@ describe('berth host init', () => {
   });
 
   it('says so in JSON when --json is given and the engine is unreachable', async () => {
-    const { exitCode, stdout } = await berth(['host', 'init', '--json'], {
-      env: { DOCKER_HOST: 'unix:///nonexistent.sock' },
-    });
-    expect(exitCode).toBe(3);
-    expect(JSON.parse(stdout)).toMatchObject({ outcome: 'error', code: 'engine-unreachable' });
+    const run = await berth(['host', 'init', '--json'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    expect(run.exitCode).toBe(3);
+    expect(errorOf(run, 'host init').code).toBe('engine-unreachable');
   });
 
   it.runIf(process.getuid?.() === 0)(
@@ -83,9 +81,9 @@ describe('berth host init', () => {
   it.runIf(mayRestartEngine)('starts the engine when it is stopped', async () => {
     expect(await stopDockerd()).toBe(true);
 
-    const { exitCode, stdout, stderr } = await berth(['host', 'init', '--json']);
-    expect(exitCode, stderr).toBe(0);
-    expect(JSON.parse(stdout).engine.outcome).toBe('started');
+    const run = await berth(['host', 'init', '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(resultOf(run, 'host init').engine.outcome).toBe('started');
     expect(await docker().ping()).toBeTruthy();
   });
 });

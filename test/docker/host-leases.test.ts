@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/state/store.js';
-import { BIN, berth } from '../helpers/cli.js';
+import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 const repos: TestRepo[] = [];
@@ -45,7 +45,7 @@ describe('ports and subnets are the host`s, leased across repositories', () => {
     await execa('sh', ['-c', `printf 'ports: { range: "29500-29503" }\\n' > '${range[1]}'`]);
     const first = await berth(['provision', 'paused', '--repo', a.root, '--json', ...range]);
     expect(first.exitCode, first.stderr).toBe(0);
-    const paused = JSON.parse(first.stdout);
+    const paused = resultOf(first, 'provision').agent;
     const down = await execa('docker', [
       'compose',
       '-p',
@@ -58,7 +58,7 @@ describe('ports and subnets are the host`s, leased across repositories', () => {
 
     const second = await berth(['provision', 'neighbour', '--repo', b.root, '--json', ...range]);
     expect(second.exitCode, second.stderr).toBe(0);
-    const neighbour = JSON.parse(second.stdout);
+    const neighbour = resultOf(second, 'provision').agent;
     for (const port of Object.values(neighbour.ports))
       expect(Object.values(paused.ports)).not.toContain(port);
     const subnetOf = (repo: TestRepo, name: string) =>
@@ -74,7 +74,7 @@ describe('ports and subnets are the host`s, leased across repositories', () => {
       },
     );
     expect(up.exitCode, String(up.stderr)).toBe(0);
-    const listed = JSON.parse((await berth(['ls', '--repo', a.root, '--json'])).stdout);
+    const listed = listedAgents(await berth(['ls', '--repo', a.root, '--json']));
     expect(listed[0]).toMatchObject({ name: 'paused', state: 'running' });
   });
 });

@@ -2,8 +2,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentView } from '../../src/contract.js';
 import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
-import { berth } from '../helpers/cli.js';
+import { berth, cli, listedAgents, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { asOtherUser } from '../helpers/other-user.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -28,7 +29,7 @@ socket.on('error', (e) => { console.log(e.code); process.exit(1); });
 
 describe('isolation and secrets', () => {
   let repo: TestRepo;
-  const agents: Record<string, { envFile: string; worktree: string; ports: Record<string, number> }> = {};
+  const agents: Record<string, AgentView> = {};
 
   beforeAll(async () => {
     repo = await makeRepo({
@@ -37,7 +38,7 @@ describe('isolation and secrets', () => {
     for (const name of ['iso-a', 'iso-b']) {
       const result = await berth(['provision', name, '--repo', repo.root, '--json']);
       expect(result.exitCode, result.stderr).toBe(0);
-      agents[name] = JSON.parse(result.stdout);
+      agents[name] = resultOf(result, 'provision').agent;
     }
   });
   afterAll(() => repo?.cleanup());
@@ -73,8 +74,8 @@ describe('isolation and secrets', () => {
     const other = await nodeInAgent(repo.root, 'iso-a', RESP_PING(address));
     expect(['timeout', 'EHOSTUNREACH', 'ECONNREFUSED']).toContain(other.stdout);
 
-    const envA = readEnvFile(agents['iso-a']?.envFile ?? '');
-    const envB = readEnvFile(agents['iso-b']?.envFile ?? '');
+    const envA = readEnvFile(agents['iso-a']?.hostEnvFile ?? '');
+    const envB = readEnvFile(agents['iso-b']?.hostEnvFile ?? '');
     expect(envA.PGPASSWORD).not.toBe(envB.PGPASSWORD);
     const wrong = await execa(
       'psql',
@@ -109,11 +110,11 @@ describe('isolation and secrets', () => {
       join(repo.root, '.git', 'berth', 'agents', 'iso-a', 'logs', 'provision.log'),
       'utf8',
     );
-    const cEnv = readEnvFile(JSON.parse(provision.stdout).envFile);
+    const cEnv = readEnvFile(resultOf(provision, 'provision').agent.hostEnvFile);
     for (const text of [provision.stdout, provision.stderr, listed.stdout, plain.stdout, logs]) {
       for (const secret of [...secrets, cEnv.PGPASSWORD ?? '']) expect(text).not.toContain(secret);
     }
-    expect(JSON.parse(listed.stdout)[0].urls.database).toMatch(/:\*\*\*@127\.0\.0\.1:/);
+    expect(listedAgents(listed)[0]?.urls.database).toMatch(/:\*\*\*@127\.0\.0\.1:/);
     const shown = await berth(['ls', '--repo', repo.root, '--json', '--show-secrets']);
     expect(shown.stdout).toContain(env.PGPASSWORD);
   });
@@ -123,6 +124,7 @@ describe('isolation and secrets', () => {
     expect(statSync(join(dir, 'state.json')).mode & 0o077).toBe(0);
     expect(statSync(join(dir, 'agents', 'iso-a', 'compose.yaml')).mode & 0o077).toBe(0);
     expect(statSync(agents['iso-a']?.envFile ?? '').mode & 0o777).toBe(0o600);
+    expect(statSync(agents['iso-a']?.hostEnvFile ?? '').mode & 0o777).toBe(0o600);
   });
 });
 
@@ -143,7 +145,7 @@ describe('no outbound access', () => {
     expect(networks.map((n) => n.Internal)).toEqual([true]);
     const byName = await nodeInAgent(repo.root, 'sealed', RESP_PING('redis'));
     expect(byName.stdout).toMatch(/NOAUTH/);
-    const [listed] = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    const [listed] = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
     expect(listed).toMatchObject({ state: 'running', health: 'ok' });
   });
 });
@@ -175,7 +177,7 @@ describe.runIf(root)('a non-root host user', () => {
     const script = 'id -u && touch made-inside && git add made-inside && git commit -qm inside && echo ok';
     const inside = await user.run(['exec', 'mine', '--repo', repo.root, '--', 'sh', '-c', script]);
     expect(String(inside.stdout).split('\n'), String(inside.stderr)).toEqual([uid, 'ok']);
-    const worktree = JSON.parse(String(provision.stdout)).worktree;
+    const worktree = resultOf(cli(provision), 'provision').agent.worktree;
     expect(String(statSync(join(worktree, 'made-inside')).uid)).toBe(uid);
   });
 });

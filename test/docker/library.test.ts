@@ -20,10 +20,9 @@ describe('berth as a library', () => {
     const agent = await berth.provision({ name: 'lib', repo: repo.root });
     expect(agent).toMatchObject({ name: 'lib', state: 'running', branch: 'berth/lib' });
     const [listed] = await berth.listAgents({ repo: repo.root });
-    expect(listed).toMatchObject({ name: 'lib', state: 'running', health: 'ok' });
+    expect(listed?.agent).toMatchObject({ name: 'lib', state: 'running', health: 'ok' });
 
-    const logFile = join(repo.root, '..', 'lib-task.log');
-    const outcome = await berth.runTask({
+    const entry = await berth.runTask({
       name: 'lib',
       repo: repo.root,
       command: [
@@ -31,10 +30,10 @@ describe('berth as a library', () => {
         '-c',
         'echo from-the-library && echo done > done.txt && git add done.txt && git commit -qm done',
       ],
-      logFile,
+      quiet: true,
     });
-    expect(outcome).toMatchObject({ exitCode: 0, commits: 1, state: 'finished' });
-    expect(readFileSync(logFile, 'utf8')).toContain('from-the-library');
+    expect(entry.task).toMatchObject({ exitCode: 0, commits: 1, state: 'finished' });
+    expect(readFileSync(entry.task?.logFile ?? '', 'utf8')).toContain('from-the-library');
 
     expect((await berth.gc({ repo: repo.root, dryRun: true })).actions).toEqual([]);
     const down = await berth.teardown({ name: 'lib', repo: repo.root });
@@ -59,7 +58,7 @@ describe('durable Postgres storage', () => {
     const config = join(repo.root, '..', 'durable.yaml');
     writeFileSync(config, 'postgres: { storage: durable }\n');
     const agent = await berth.provision({ name: 'durable', repo: repo.root, configPath: config });
-    const url = readEnvFile(agent.envFile).DATABASE_URL ?? '';
+    const url = readEnvFile(agent.hostEnvFile).DATABASE_URL ?? '';
     const write = new pg.Client({ connectionString: url });
     await write.connect();
     await write.query("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('survives')");

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shInAgent } from '../helpers/agent.js';
-import { berth } from '../helpers/cli.js';
+import { berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -52,6 +52,20 @@ describe('the example app end to end', () => {
     ]);
     expect(await tables((await hostEnv(repo, 'plain')).DATABASE_URL ?? '')).toEqual([]);
 
+    // The app loads .env.local with dotenv, overriding its environment: the worktree's file must hold
+    // addresses that answer in the container, where the app runs (migrate above went through it too).
+    const loaded = await berth([
+      'exec',
+      'migrated',
+      '--repo',
+      repo.root,
+      '--',
+      'node',
+      '--input-type=module',
+      '-e',
+      "import './src/env.js'; console.log(process.env.DATABASE_URL)",
+    ]);
+    expect(loaded.stdout.trim()).toMatch(/^postgres:\/\/notes:[^@]+@postgres:5432\/notes$/);
     const tests = await berth(['exec', 'migrated', '--repo', repo.root, '--', 'npm', 'test']);
     expect(tests.exitCode, tests.stdout + tests.stderr).toBe(0);
     expect(tests.stdout).toMatch(/pass 4\b/);
@@ -86,20 +100,20 @@ describe('tasks', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(await leftovers(repo.root, 'task')).toEqual({ ...NOTHING, branches: 1 });
     expect(await repo.git('log', '-1', '--format=%s', 'berth/task')).toBe('task result');
-    const shown = JSON.parse((await berth(['show', 'task', '--repo', repo.root, '--json'])).stdout);
-    expect(shown.agent).toBeUndefined();
-    expect(shown.outcome).toMatchObject({ exitCode: 0, commits: 1, result: 'torn-down', onExit: 'teardown' });
-    expect(shown.outcome.diffStat).toMatch(/1 file changed, 1 insertion/);
+    const shown = resultOf(await berth(['show', 'task', '--repo', repo.root, '--json']), 'show');
+    expect(shown.agent).toBeNull();
+    expect(shown.task).toMatchObject({ exitCode: 0, commits: 1, result: 'torn-down', onExit: 'teardown' });
+    expect(shown.task?.diffStat).toMatch(/1 file changed, 1 insertion/);
   });
 
   it('passes the exit code through, records the outcome, and keeps the environment by default', async () => {
     const result = await berth(['run', 'failing', '--repo', repo.root, '--', 'sh', '-c', 'exit 3']);
     expect(result.exitCode).toBe(3);
-    const [agent] = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    const [agent] = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
     expect(agent).toMatchObject({
       name: 'failing',
       state: 'running',
-      outcome: { exitCode: 3, result: 'kept' },
+      task: { exitCode: 3, result: 'kept' },
     });
     const completed = await berth([
       'complete',
@@ -110,7 +124,7 @@ describe('tasks', () => {
       'teardown-if-merged',
       '--json',
     ]);
-    expect(JSON.parse(completed.stdout)).toMatchObject({ exitCode: null, result: 'torn-down' });
+    expect(resultOf(completed, 'complete').task).toMatchObject({ exitCode: 3, result: 'torn-down' });
     expect(await leftovers(repo.root, 'failing')).toEqual(NOTHING);
   });
 
@@ -164,7 +178,7 @@ describe('tasks', () => {
       expect(await repo.git('log', '-1', '--format=%s', `berth/${name}`)).toBe(name);
     }
     const json = await berth(['show', 't5', '--repo', repo.root, '--json']);
-    expect(JSON.parse(json.stdout).outcome.exitCode).toBe(9);
+    expect(resultOf(json, 'show').task?.exitCode).toBe(9);
   });
 });
 
@@ -176,7 +190,10 @@ describe('berth sync', () => {
   afterAll(() => repo?.cleanup());
 
   it('rebases the branch on its base, and on a conflict aborts and names the files', async () => {
-    const agent = JSON.parse((await berth(['provision', 'syncer', '--repo', repo.root, '--json'])).stdout);
+    const agent = resultOf(
+      await berth(['provision', 'syncer', '--repo', repo.root, '--json']),
+      'provision',
+    ).agent;
     writeFileSync(join(agent.worktree, 'agent.txt'), 'agent\n');
     await shInAgent(repo.root, 'syncer', 'git add agent.txt && git commit -qm agent-work');
     await repo.commitFile('main.txt', 'main\n', 'main-work');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shInAgent } from '../helpers/agent.js';
-import { BIN, berth } from '../helpers/cli.js';
+import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { imageFor, silentImage } from '../helpers/images.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -137,7 +137,7 @@ describe('a provision that cannot be done leaves nothing behind', () => {
     const second = await berth(['provision', 'twice', '--repo', repo.root]);
     expect(second.exitCode).toBe(2);
     expect(second.stderr).toMatch(/agent "twice" is already provisioned/);
-    const ls = JSON.parse((await berth(['ls', '--repo', repo.root, '--json'])).stdout);
+    const ls = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
     expect(ls).toHaveLength(1);
     expect(ls[0]).toMatchObject({ name: 'twice', state: 'running', health: 'ok' });
   });
@@ -145,7 +145,10 @@ describe('a provision that cannot be done leaves nothing behind', () => {
 
 describe('teardown', () => {
   it('refuses while the worktree has uncommitted changes, and removes nothing', async () => {
-    const agent = JSON.parse((await berth(['provision', 'dirty', '--repo', repo.root, '--json'])).stdout);
+    const agent = resultOf(
+      await berth(['provision', 'dirty', '--repo', repo.root, '--json']),
+      'provision',
+    ).agent;
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'work in progress');
     const refused = await berth(['teardown', 'dirty', '--repo', repo.root]);
     expect(refused.exitCode).toBe(1);
@@ -163,7 +166,7 @@ describe('teardown', () => {
     await shInAgent(repo.root, 'merged', 'echo m > m.txt && git add m.txt && git commit -qm merged-work');
     await repo.git('merge', '-q', '--ff-only', 'berth/merged');
     const done = await berth(['teardown', 'merged', '--repo', repo.root, '--json']);
-    expect(JSON.parse(done.stdout).branchOutcome).toBe('deleted');
+    expect(resultOf(done, 'teardown').branchOutcome).toBe('deleted');
     expect(await leftovers(repo.root, 'merged')).toEqual(NOTHING);
 
     expect((await berth(['provision', 'empty', '--repo', repo.root])).exitCode).toBe(0);
@@ -188,8 +191,8 @@ describe('teardown', () => {
       '--json',
     ]);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout).branch).toBe('berth/kept');
+    expect(resultOf(result, 'provision').agent.branch).toBe('berth/kept');
     const down = await berth(['teardown', 'again', '--repo', repo.root, '--json']);
-    expect(JSON.parse(down.stdout).branchOutcome).toBe('kept-not-created');
+    expect(resultOf(down, 'teardown').branchOutcome).toBe('kept-not-created');
   });
 });

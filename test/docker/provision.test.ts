@@ -4,15 +4,16 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCompose } from '../../src/adapters/compose.js';
+import type { AgentView } from '../../src/contract.js';
 import { provision } from '../../src/core/agent/provision.js';
-import type { AgentSummary } from '../../src/core/agent/summary.js';
 import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
-import { berth } from '../helpers/cli.js';
+import { berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { leftovers } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
-const envFile = (agent: AgentSummary) => readEnvFile(agent.envFile);
+/** The host's view of an agent's env: what a tool on the host connects with. */
+const envFile = (agent: AgentView) => readEnvFile(agent.hostEnvFile);
 
 const nodeIn = (repo: TestRepo, name: string, script: string) => nodeInAgent(repo.root, name, script);
 
@@ -41,8 +42,8 @@ socket.on('error', (e) => { console.log(e.code); process.exit(1); });
 
 describe('two agents in one repository', () => {
   let repo: TestRepo;
-  let a: AgentSummary;
-  let b: AgentSummary;
+  let a: AgentView;
+  let b: AgentView;
 
   beforeAll(async () => {
     repo = await makeRepo({ example: true });
@@ -144,22 +145,21 @@ describe('two agents in one repository', () => {
     expect(result.stdout.trim()).toBe('');
   });
 
-  it('writes an env file that is mode 0600 and ignored by git', async () => {
+  it('writes the container`s view in the worktree and the host`s beside the compose file, both mode 0600, neither in git', async () => {
     expect(statSync(a.envFile).mode & 0o777).toBe(0o600);
+    expect(statSync(a.hostEnvFile).mode & 0o777).toBe(0o600);
     const status = await berth(['exec', 'b', '--repo', repo.root, '--', 'git', 'status', '--porcelain']);
     expect(status.stdout).not.toContain('.env.local');
+    const inWorktree = readEnvFile(b.envFile);
+    expect(inWorktree.DATABASE_URL).toBe(`postgres://notes:${inWorktree.PGPASSWORD}@postgres:5432/notes`);
     expect(envFile(b).DATABASE_URL).toBe(
       `postgres://notes:${envFile(b).PGPASSWORD}@127.0.0.1:${b.ports.postgres}/notes`,
     );
   });
 
   it('lists both agents as running and healthy', async () => {
-    const { stdout, exitCode } = await berth(['ls', '--repo', repo.root, '--json']);
-    expect(exitCode).toBe(0);
-    const rows = JSON.parse(stdout);
-    expect(
-      rows.map((r: { name: string; state: string; health: string }) => [r.name, r.state, r.health]),
-    ).toEqual([
+    const rows = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
+    expect(rows.map((r) => [r.name, r.state, r.health])).toEqual([
       ['a', 'running', 'ok'],
       ['b', 'running', 'ok'],
     ]);
@@ -190,7 +190,7 @@ describe('two agents in one repository', () => {
   it('tears down: nothing labelled remains, the unmerged branch is kept, a second run is a no-op', async () => {
     const first = await berth(['teardown', 'a', '--repo', repo.root, '--json']);
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ removed: true, branchOutcome: 'kept-unmerged' });
+    expect(resultOf(first, 'teardown')).toMatchObject({ removed: true, branchOutcome: 'kept-unmerged' });
     expect(await leftovers(repo.root, 'a')).toEqual({
       containers: 0,
       networks: 0,

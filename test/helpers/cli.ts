@@ -1,4 +1,12 @@
 import { execa } from 'execa';
+import {
+  type AgentView,
+  type CommandName,
+  type ErrorView,
+  envelopeSchema,
+  type ResultOf,
+  type TaskView,
+} from '../../src/contract.js';
 
 export const BIN = new URL('../../dist/berth.mjs', import.meta.url).pathname;
 
@@ -36,4 +44,46 @@ export function expectCleanStderr(stderr: string): string[] {
     if (/\bat .+:\d+:\d+\)?$|internal|ENOENT|SyntaxError|TypeError/.test(line)) problems.push(`raw: ${line}`);
   }
   return problems;
+}
+
+/**
+ * The result of a command run with --json, checked against the output contract (contract.ts): the
+ * envelope, the command, and a result of exactly the command's shape. Fails the test otherwise.
+ */
+export function resultOf<C extends CommandName>(run: CliResult, command: C): ResultOf<C> {
+  const envelope = envelopeSchema(command).parse(parsed(run)) as
+    | { outcome: 'success'; result: ResultOf<C> }
+    | { outcome: 'error'; error: ErrorView };
+  if (envelope.outcome !== 'success') {
+    throw new Error(`berth ${command} failed (exit ${run.exitCode}): ${JSON.stringify(envelope.error)}`);
+  }
+  return envelope.result;
+}
+
+/** The error of a command run with --json that failed, checked against the contract. */
+export function errorOf(run: CliResult, command: CommandName): ErrorView {
+  const envelope = envelopeSchema(command).parse(parsed(run)) as { outcome: string; error?: ErrorView };
+  if (envelope.outcome !== 'error' || !envelope.error)
+    throw new Error(`berth ${command} did not fail: ${run.stdout}`);
+  return envelope.error;
+}
+
+/** `berth ls --json`'s agents, each with its last task, flattened for reading. */
+export function listedAgents(run: CliResult): Array<AgentView & { task: TaskView | null }> {
+  return resultOf(run, 'ls').agents.flatMap((entry) =>
+    entry.agent ? [{ ...entry.agent, task: entry.task }] : [],
+  );
+}
+
+function parsed(run: CliResult): unknown {
+  try {
+    return JSON.parse(run.stdout);
+  } catch {
+    throw new Error(`not one JSON object (exit ${run.exitCode}): ${run.stdout}\n${run.stderr}`);
+  }
+}
+
+/** An execa result as a CliResult (for runs made with execa directly, to kill or time them). */
+export function cli(result: { exitCode?: number; stdout: unknown; stderr: unknown }): CliResult {
+  return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }

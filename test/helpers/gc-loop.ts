@@ -1,9 +1,13 @@
 import { execa } from 'execa';
-import { BIN } from './cli.js';
+import { BIN, cli, resultOf } from './cli.js';
 
 export interface GcLoop {
   /** Stops the loop after its current round; resolves to every action it took, and how many rounds ran. */
-  stop: () => Promise<{ actions: Array<Record<string, string>>; rounds: number; errors: string[] }>;
+  stop: () => Promise<{
+    actions: Array<Record<string, string | undefined>>;
+    rounds: number;
+    errors: string[];
+  }>;
   rounds: () => number;
 }
 
@@ -11,7 +15,7 @@ export interface GcLoop {
 export function gcLoop(repos: string[], extra: string[] = []): GcLoop {
   let running = true;
   let rounds = 0;
-  const actions: Array<Record<string, string>> = [];
+  const actions: Array<Record<string, string | undefined>> = [];
   const errors: string[] = [];
   const loop = (async () => {
     while (running) {
@@ -20,7 +24,7 @@ export function gcLoop(repos: string[], extra: string[] = []): GcLoop {
           reject: false,
         });
         if (result.exitCode !== 0) errors.push(String(result.stderr));
-        else actions.push(...JSON.parse(String(result.stdout)).actions);
+        else actions.push(...resultOf(cli(result), 'gc').actions);
       }
       rounds++;
     }

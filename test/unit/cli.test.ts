@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import { reportError } from '../../src/cli/output.js';
+import { CONTRACT_VERSION, envelopeSchema } from '../../src/contract.js';
 import { EnvironmentError } from '../../src/errors.js';
 
 function capture() {
@@ -66,20 +67,26 @@ describe('error output', () => {
 
   it('is one line with the hint, and the exit code of the error', () => {
     const { io, out, err } = capture();
-    expect(reportError(io, error, false)).toBe(3);
+    expect(reportError(io, error, false, 'host init')).toBe(3);
     expect(out).toEqual([]);
     expect(err.join('').trimEnd().split('\n')).toEqual([
       'berth: error: no Docker engine socket at unix:///x.sock (hint: start the engine)',
     ]);
   });
 
-  it('is one JSON object on stdout with --json', () => {
+  it('is one JSON object on stdout with --json: the envelope of the contract', () => {
     const { io, out } = capture();
-    reportError(io, error, true);
-    expect(JSON.parse(out.join(''))).toMatchObject({
+    reportError(io, error, true, 'host init');
+    const printed = JSON.parse(out.join(''));
+    expect(envelopeSchema('host init').parse(printed)).toEqual({
+      contract: CONTRACT_VERSION,
+      command: 'host init',
       outcome: 'error',
-      code: 'engine-unreachable',
-      hint: 'start the engine',
+      error: {
+        code: 'engine-unreachable',
+        message: 'no Docker engine socket at unix:///x.sock',
+        hint: 'start the engine',
+      },
     });
   });
 });

@@ -127,6 +127,7 @@ describe('the record of a new agent', () => {
       composeFile: '/r/.git/berth/agents/a1/compose.yaml',
       stateDir: '/r/.git/berth/agents/a1',
       envFile: '/w/a1/.env.local',
+      hostEnvFile: '/r/.git/berth/agents/a1/host.env',
       labels: { 'dev.berth.agent': 'a1' },
       leased: { ports: { postgres: 20000, redis: 20001 }, subnet: '10.201.0.0/28' },
       passwords: { postgres: 'p', redis: 'r' },

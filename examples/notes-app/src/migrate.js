@@ -1,3 +1,4 @@
+import './env.js';
 import { connectDatabase } from './db.js';
 import { migrate } from './migrations.js';
 

@@ -1,3 +1,4 @@
+import './env.js';
 import { createApp } from './app.js';
 import { connectCache, connectDatabase } from './db.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson, progressTo } from '../output.js';
+import { printResult, progressTo } from '../output.js';
 import { describeOutcome, exitPolicy } from './_outcome.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
@@ -14,14 +14,14 @@ export function registerComplete(program: Command, { io, setExitCode }: CliConte
     ),
   ).action(async (name: string, options: { repo?: string; onExit?: string; json?: boolean }) => {
     const { completeTask } = await import('../../core/task/run.js');
-    const outcome = await completeTask({
+    const entry = await completeTask({
       name,
       repo: options.repo,
       onExit: exitPolicy(options.onExit),
       progress: progressTo(io),
     });
-    if (options.json) return printJson(io, outcome);
-    io.stdout(describeOutcome(outcome));
-    if (outcome.result === 'teardown-failed') setExitCode(1);
+    if (options.json) printResult(io, 'complete', entry);
+    else if (entry.task) io.stdout(describeOutcome(entry.task));
+    if (entry.task?.result === 'teardown-failed') setExitCode(1);
   });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson } from '../output.js';
+import { printResult } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
 export function registerGc(program: Command, { io }: CliContext): void {
@@ -26,7 +26,7 @@ export function registerGc(program: Command, { io }: CliContext): void {
         merged: options.merged,
         configPath: options.config,
       });
-      if (options.json) return printJson(io, result);
+      if (options.json) return printResult(io, 'gc', result);
       const verb = result.dryRun ? 'would remove' : 'removed';
       for (const action of result.actions) {
         const extras = [

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson } from '../output.js';
+import { printResult } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
 export function registerHeartbeat(program: Command, { io }: CliContext): void {
@@ -10,7 +10,7 @@ export function registerHeartbeat(program: Command, { io }: CliContext): void {
   ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
     const { heartbeat } = await import('../../core/agent/lease.js');
     const result = await heartbeat({ name, repo: options.repo });
-    if (options.json) return printJson(io, result);
+    if (options.json) return printResult(io, 'heartbeat', result);
     io.stdout(`${name}: lease renewed until ${result.leaseExpiresAt}\n`);
   });
 }

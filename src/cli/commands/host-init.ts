@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type Io, printJson, progressTo } from '../output.js';
+import { type Io, printResult, progressTo } from '../output.js';
 
 export function registerHostInit(host: Command, io: Io): void {
   host
@@ -13,7 +13,7 @@ export function registerHostInit(host: Command, io: Io): void {
     .action(async (options: { install?: boolean; json?: boolean }) => {
       const { hostInit } = await import('../../core/host/init.js');
       const result = await hostInit({ install: options.install ?? false, progress: progressTo(io) });
-      if (options.json) return printJson(io, { outcome: 'success', ...result });
+      if (options.json) return printResult(io, 'host init', result);
       const { engine, compose } = result;
       io.stdout(
         `engine   ${engine.outcome.padEnd(9)} Docker ${engine.version} (API ${engine.apiVersion}) at ${engine.endpoint}\n`,

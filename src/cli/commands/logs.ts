@@ -1,16 +1,23 @@
 import type { Command } from 'commander';
-import { type CliContext, withRepo } from './_shared.js';
+import { printResult } from '../output.js';
+import { type CliContext, withJson, withRepo } from './_shared.js';
 
 export function registerLogs(program: Command, { io }: CliContext): void {
-  withRepo(
-    program
-      .command('logs')
-      .description("the agent's hook logs")
-      .argument('<name>', 'the agent')
-      .option('--hook <name>', 'one hook: setup, migrate, seed, teardown, post-teardown'),
-  ).action(async (name: string, options: { repo?: string; hook?: string }) => {
-    const { hookLogs } = await import('../../core/agent/show.js');
-    for await (const chunk of hookLogs({ name, repo: options.repo, hook: options.hook }))
-      await io.write(chunk);
-  });
+  withJson(
+    withRepo(
+      program
+        .command('logs')
+        .description("the agent's hook logs, or its last task's output")
+        .argument('<name>', 'the agent')
+        .option('--hook <name>', 'one hook: setup, migrate, seed, teardown, post-teardown')
+        .option('--task', "the last task run's output (each run keeps its own)"),
+    ),
+  ).action(
+    async (name: string, options: { repo?: string; hook?: string; task?: boolean; json?: boolean }) => {
+      const { logTails, streamLogs } = await import('../../core/agent/logs.js');
+      const request = { name, repo: options.repo, hook: options.hook, task: options.task };
+      if (options.json) return printResult(io, 'logs', await logTails(request));
+      for await (const chunk of streamLogs(request)) await io.write(chunk);
+    },
+  );
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { relative, span } from '../../plan/duration.js';
-import { printJson } from '../output.js';
+import { printResult } from '../output.js';
 import { type CliContext, table, withJson, withRepo } from './_shared.js';
 
 export function registerLs(program: Command, { io }: CliContext): void {
@@ -12,21 +12,28 @@ export function registerLs(program: Command, { io }: CliContext): void {
     .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean }) => {
       const { listAgents } = await import('../../core/agent/list.js');
       const agents = await listAgents({ repo: options.repo, showSecrets: options.showSecrets });
-      if (options.json) return printJson(io, agents);
+      if (options.json) return printResult(io, 'ls', { agents });
       if (agents.length === 0) return io.stdout('no agents\n');
-      const rows = agents.map((a) => [
-        a.name,
-        a.branch,
-        a.state,
-        a.health,
-        Object.entries(a.ports)
-          .map(([service, port]) => `${service}:${port}`)
-          .join(' '),
-        span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
-        leaseText(a.leaseExpiresAt),
-        a.worktree,
-      ]);
-      const header = ['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'LEASE', 'WORKTREE'];
+      const rows = agents.flatMap(({ agent: a, task }) =>
+        a
+          ? [
+              [
+                a.name,
+                a.branch,
+                a.state,
+                a.health,
+                Object.entries(a.ports)
+                  .map(([service, port]) => `${service}:${port}`)
+                  .join(' '),
+                span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
+                leaseText(a.lease.expiresAt),
+                task ? `${task.state}${task.exitCode === null ? '' : ` ${task.exitCode}`}` : '-',
+                a.worktree,
+              ],
+            ]
+          : [],
+      );
+      const header = ['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'LEASE', 'TASK', 'WORKTREE'];
       io.stdout(`${table([header, ...rows])}\n`);
     });
 }

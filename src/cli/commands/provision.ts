@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson, progressTo, shellQuote } from '../output.js';
+import { printResult, progressTo, shellQuote } from '../output.js';
 import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
 interface Options {
@@ -34,11 +34,11 @@ export function registerProvision(program: Command, { io }: CliContext): void {
         showSecrets: options.showSecrets,
       }),
     );
-    if (options.json) return printJson(io, agent);
+    if (options.json) return printResult(io, 'provision', { agent });
     io.stdout(`agent     ${agent.name} ${agent.state}\n`);
     io.stdout(`branch    ${agent.branch}\n`);
     io.stdout(`worktree  ${agent.worktree}\n`);
-    io.stdout(`env file  ${agent.envFile}\n`);
+    io.stdout(`env file  ${agent.envFile} (the container's view; the host's: ${agent.hostEnvFile})\n`);
     io.stdout(`compose   -p ${agent.composeProject} -f ${shellQuote(agent.composeFile)}\n`);
     for (const [service, port] of Object.entries(agent.ports))
       io.stdout(`${service.padEnd(9)} 127.0.0.1:${port}\n`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson } from '../output.js';
+import { printResult } from '../output.js';
 import { describeOutcome } from './_outcome.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
@@ -9,18 +9,19 @@ export function registerShow(program: Command, { io }: CliContext): void {
       program
         .command('show')
         .description("an agent and its last task's outcome")
-        .argument('<name>', 'the agent'),
+        .argument('<name>', 'the agent')
+        .option('--show-secrets', 'print passwords in URLs'),
     ),
-  ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
-    const { show } = await import('../../core/agent/show.js');
-    const result = await show({ name, repo: options.repo });
-    if (options.json) return printJson(io, result);
-    if (result.agent) {
-      const a = result.agent;
-      io.stdout(`${a.name}: ${a.state}, ${a.health}; branch ${a.branch}; worktree ${a.worktree}\n`);
-    } else {
-      io.stdout(`${name}: no environment (torn down)\n`);
-    }
-    io.stdout(result.outcome ? describeOutcome(result.outcome) : 'no task has run on it yet\n');
+  ).action(async (name: string, options: { repo?: string; json?: boolean; showSecrets?: boolean }) => {
+    const { show } = await import('../../core/agent/list.js');
+    const entry = await show({ name, repo: options.repo, showSecrets: options.showSecrets });
+    if (options.json) return printResult(io, 'show', entry);
+    const a = entry.agent;
+    io.stdout(
+      a
+        ? `${a.name}: ${a.state}, ${a.health}; branch ${a.branch}; worktree ${a.worktree}\n`
+        : `${name}: no environment (torn down)\n`,
+    );
+    io.stdout(entry.task ? describeOutcome(entry.task) : 'no task has run on it yet\n');
   });
 }

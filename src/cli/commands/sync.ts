@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printJson } from '../output.js';
+import { printResult } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
 export function registerSync(program: Command, { io }: CliContext): void {
@@ -13,9 +13,13 @@ export function registerSync(program: Command, { io }: CliContext): void {
   ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
     const { sync } = await import('../../core/agent/sync.js');
     const result = await sync({ name, repo: options.repo });
-    if (options.json) return printJson(io, result);
+    if (options.json) return printResult(io, 'sync', result);
+    const fetched = result.fetched ? ' (fetched first)' : '';
+    const setup = result.setup.ran
+      ? `; setup ran again (${result.setup.commands} command(s))`
+      : '; no setup hooks to run';
     io.stdout(
-      `${name}: ${result.branch} rebased on ${result.onto}${result.fetched ? ' (fetched first)' : ''}; setup ran again\n`,
+      `${name}: ${result.branch} rebased on ${result.onto}${fetched}; ${result.commits} commit(s) of its own${setup}\n`,
     );
   });
 }

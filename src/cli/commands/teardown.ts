@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describeBranchOutcome } from '../../plan/branch.js';
-import { printJson, progressTo } from '../output.js';
+import { printResult, progressTo } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
 export function registerTeardown(program: Command, { io }: CliContext): void {
@@ -17,7 +17,7 @@ export function registerTeardown(program: Command, { io }: CliContext): void {
     ) => {
       const { teardown } = await import('../../core/agent/teardown.js');
       const result = await teardown({ name, ...options, progress: progressTo(io) });
-      if (options.json) return printJson(io, result);
+      if (options.json) return printResult(io, 'teardown', result);
       if (!result.removed) return io.stdout(`${name}: nothing to tear down\n`);
       io.stdout(`${name}: torn down\n`);
       const branchLine = describeBranchOutcome(result.branchOutcome, result.branch ?? '');

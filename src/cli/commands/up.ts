@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { printJson, progressTo } from '../output.js';
+import { printResult, progressTo } from '../output.js';
 import { type CliContext, interruptible, table, withJson, withRepo } from './_shared.js';
 
 interface Options {
@@ -41,7 +41,7 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
   withJson(withRepo(command)).action(async (names: string[], options: Options) => {
     if (options.tasks) return runTasks(names, options, { io, setExitCode });
     const { up } = await import('../../core/task/up.js');
-    const outcomes = await interruptible((signal) =>
+    const result = await interruptible((signal) =>
       up({
         names,
         count: positiveInteger(options.n, '-n'),
@@ -54,24 +54,23 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
         signal,
       }),
     );
-    const failed = outcomes.filter((o) => !o.ok).length;
-    if (failed > 0) setExitCode(1);
-    if (options.json) return printJson(io, outcomes);
-    const rows = outcomes.map((o) =>
-      o.ok
+    if (result.failed > 0) setExitCode(1);
+    if (options.json) return printResult(io, 'up', result);
+    const rows = result.agents.map(({ name, agent, error }) =>
+      agent
         ? [
-            o.name,
+            name,
             'ready',
-            o.agent.branch,
-            Object.entries(o.agent.ports)
+            agent.branch,
+            Object.entries(agent.ports)
               .map(([s, p]) => `${s}:${p}`)
               .join(' '),
           ]
-        : [o.name, 'FAILED', '', o.error.message],
+        : [name, 'FAILED', '', error?.message ?? ''],
     );
     io.stdout(`${table([['NAME', 'RESULT', 'BRANCH', 'PORTS / ERROR'], ...rows])}\n`);
     io.stdout(
-      `${outcomes.length - failed} of ${outcomes.length} ready${failed ? `, ${failed} failed` : ''}\n`,
+      `${result.ready} of ${result.agents.length} ready${result.failed ? `, ${result.failed} failed` : ''}\n`,
     );
   });
 }
@@ -87,7 +86,7 @@ async function runTasks(names: string[], options: Options, { io, setExitCode }: 
     );
   }
   const { upTasks } = await import('../../core/task/up-tasks.js');
-  const results = await interruptible((signal) =>
+  const result = await interruptible((signal) =>
     upTasks({
       tasksFile: options.tasks as string,
       parallel: positiveInteger(options.parallel, '--parallel'),
@@ -97,24 +96,26 @@ async function runTasks(names: string[], options: Options, { io, setExitCode }: 
       signal,
     }),
   );
-  const failed = results.filter((r) => !r.ok);
-  if (failed.length > 0) setExitCode(1);
-  if (options.json) return printJson(io, results);
-  const rows = results.map((r) =>
-    'outcome' in r
+  if (result.failed > 0) setExitCode(1);
+  if (options.json) return printResult(io, 'up --tasks', result);
+  const rows = result.tasks.map(({ name, outcome, task, error }) =>
+    task
       ? [
-          r.name,
-          r.ok ? 'ok' : 'FAILED',
-          String(r.outcome.exitCode),
-          r.outcome.result,
-          String(r.outcome.commits),
-          r.logFile,
+          name,
+          outcome === 'success' ? 'ok' : 'FAILED',
+          String(task.exitCode),
+          task.result,
+          String(task.commits),
+          task.logFile ?? '',
         ]
-      : [r.name, 'FAILED', '', r.error.message, '', r.logFile],
+      : [name, 'FAILED', '', error?.message ?? '', '', error?.logFile ?? ''],
   );
   io.stdout(`${table([['TASK', 'RESULT', 'EXIT', 'ON EXIT', 'COMMITS', 'LOG'], ...rows])}\n`);
-  const failedNames = failed.map((r) => r.name).join(', ');
+  const failedNames = result.tasks
+    .filter((t) => t.outcome === 'error')
+    .map((t) => t.name)
+    .join(', ');
   io.stdout(
-    `${results.length - failed.length} of ${results.length} succeeded${failed.length ? `; failed: ${failedNames}` : ''}\n`,
+    `${result.succeeded} of ${result.tasks.length} succeeded${result.failed ? `; failed: ${failedNames}` : ''}\n`,
   );
 }

@@ -1,14 +1,18 @@
+import { join } from 'node:path';
 import { stopExec } from '../../adapters/docker.js';
 import { dockerExec } from '../../adapters/docker-cli.js';
-import { readText } from '../../adapters/files.js';
+import { readTail } from '../../adapters/files.js';
+import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { validateAgentName } from '../../plan/names.js';
+import { stamp } from '../../state/paths.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
 import { withSession } from './sessions.js';
+import { redact } from './views.js';
 
 export interface ExecOptions extends RepoOptions {
   name: string;
@@ -44,7 +48,7 @@ export async function runInAgent(
   context: RepoContext,
   agent: AgentRecord,
   command: string[],
-  options: { tty?: boolean; logFile?: string; signal?: AbortSignal } = {},
+  options: { tty?: boolean; logFile?: string; echo?: 'stdout' | 'stderr'; signal?: AbortSignal } = {},
 ) {
   const target = await agentExecTarget(context, agent);
   const tty = !options.logFile && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
@@ -53,6 +57,7 @@ export async function runInAgent(
     return await dockerExec(target, command, {
       tty,
       logFile: options.logFile,
+      echo: options.echo,
       signal: options.signal,
       stop: (marker) => stopExec(context.docker, target.containerId, marker),
     });
@@ -70,16 +75,59 @@ export interface EnvOptions extends RepoOptions {
   name: string;
   /** The container's view (service names) instead of the host's (127.0.0.1 and leased ports). */
   container?: boolean;
+  /** Passwords as they are; else *** (only where the result is data: the env file itself is for use). */
+  showSecrets?: boolean;
 }
 
-/** The agent's env file as on the host, or the same variables as the container sees them. */
+/** The agent's env file as a tool on the host would source it, or as the container sees it. */
 export async function agentEnvText(options: EnvOptions): Promise<string> {
   const context = await openRepo(options, { engine: false });
   const agent = requireAgent(context, validateAgentName(options.name));
-  if (options.container)
-    return renderEnvFile(agentEnv(agent, 'container'), `berth agent ${agent.name}: container view`);
-  return (
-    readText(agent.envFile) ??
-    renderEnvFile(agentEnv(agent, 'host'), `berth agent ${agent.name}: generated, not committed`)
+  const view = options.container ? 'container' : 'host';
+  return renderEnvFile(agentEnv(agent, view), `berth agent ${agent.name}: the ${view}'s view`);
+}
+
+/** The agent's variables as data: passwords masked unless asked. */
+export async function agentEnvView(options: EnvOptions): Promise<ResultOf<'env'>> {
+  const context = await openRepo(options, { engine: false });
+  const agent = requireAgent(context, validateAgentName(options.name));
+  const view = options.container ? 'container' : 'host';
+  const env = agentEnv(agent, view);
+  const secrets = new Set([agent.passwords.postgres, agent.passwords.redis]);
+  const masked = Object.fromEntries(
+    Object.entries(env).map(([key, value]) => {
+      if (options.showSecrets) return [key, value];
+      return [key, secrets.has(value) ? '***' : value.includes('://') ? redact(value) : value];
+    }),
   );
+  return { name: agent.name, view, env: masked };
+}
+
+/** How much of a captured command's output a result carries; the rest stays in its log. */
+export const CAPTURED_OUTPUT_BYTES = 64 * 1024;
+
+/**
+ * Runs a command in the agent (as `exec` does) with its output kept in a log under the agent's logs
+ * folder, and returns its exit code and the output's last part: for --json and the MCP server.
+ */
+export async function execCaptured(
+  options: ExecOptions & { timeoutMs?: number; maxBytes?: number },
+): Promise<ResultOf<'exec'>> {
+  if (options.command.length === 0) {
+    throw new UsageError('no-command', 'no command given', {
+      hint: 'put the command after --: berth exec NAME -- npm test',
+    });
+  }
+  const name = validateAgentName(options.name);
+  const context = await openRepo(options);
+  requireAgent(context, name);
+  const logFile = join(context.paths.agentLogs(name), `exec-${stamp(context.runtime.now())}.log`);
+  const timeout = options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined;
+  const signal =
+    timeout && options.signal ? AbortSignal.any([timeout, options.signal]) : (timeout ?? options.signal);
+  const { exitCode } = await withSession(context, name, 'exec', (agent) =>
+    runInAgent(context, agent, options.command, { logFile, signal }),
+  );
+  const { text, truncated } = readTail(logFile, options.maxBytes ?? CAPTURED_OUTPUT_BYTES);
+  return { name, exitCode, output: text, truncated, logFile };
 }

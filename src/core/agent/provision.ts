@@ -15,6 +15,7 @@ import {
   lockWorktree,
 } from '../../adapters/git.js';
 import type { BerthConfig } from '../../config/schema.js';
+import type { AgentView } from '../../contract.js';
 import { BerthError, EnvironmentError, messageOf, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
@@ -38,7 +39,7 @@ import { dropRecord, dropWorktree } from './remove.js';
 import { alreadyProvisioned, type BranchTarget, planBranch, reserve } from './reserve.js';
 import { hostFacts, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
-import { type AgentSummary, summarize } from './summary.js';
+import { agentView, freshFacts, hostEnvFileOf } from './views.js';
 
 export interface ProvisionOptions extends RepoOptions {
   name: string;
@@ -91,7 +92,7 @@ function crashForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): void {
  * Gives an agent its worktree, container, Postgres and Redis; on any failure, undoes what it made.
  * The worktree and the stack are made at the same time: neither needs the other until setup.
  */
-export async function provision(options: ProvisionOptions): Promise<AgentSummary> {
+export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
   const config = loadRepoConfig(context, options.configPath);
@@ -156,7 +157,10 @@ export async function provision(options: ProvisionOptions): Promise<AgentSummary
     }
     const ready = await steps.run('record', () => markReady(context, made));
     progress(`${name}: ready`);
-    return summarize(ready, 'running', options.showSecrets);
+    return agentView(ready, freshFacts(ready), {
+      showSecrets: options.showSecrets,
+      isRunning: context.runtime.isRunning,
+    });
   } catch (error) {
     const failure = asStepFailure<ProvisionStep>(error, 'reserve');
     if (!agent) throw describeFailure(name, failure, undefined, false);
@@ -214,8 +218,22 @@ async function addWorktreeWithEnv(
         );
     }
   });
-  const header = `berth agent ${agent.name}: generated, not committed`;
-  writeFile(agent.envFile, renderEnvFile(agentEnv(agent, 'host'), header), 0o600);
+  writeEnvFiles(agent);
+}
+
+/**
+ * The env file in the worktree holds the container's view (services by name): the agent's code runs in
+ * the container, and a dotenv loader that overrides must get addresses that answer there. The host's view
+ * (127.0.0.1 and leased ports) goes beside the compose file, for tools on the host.
+ */
+export function writeEnvFiles(agent: AgentRecord): void {
+  const header = (view: string) => `berth agent ${agent.name}: ${view}; generated, not committed`;
+  writeFile(
+    agent.envFile,
+    renderEnvFile(agentEnv(agent, 'container'), header('the container`s view')),
+    0o600,
+  );
+  writeFile(hostEnvFileOf(agent), renderEnvFile(agentEnv(agent, 'host'), header('the host`s view')), 0o600);
 }
 
 /** Through the Engine API (faster), or `compose up` when the config asks for it: the same result. */

@@ -150,6 +150,7 @@ export async function reserve(
       composeFile: context.paths.composeFile(name),
       stateDir: context.paths.agentDir(name),
       envFile: join(target.worktree, config.envFile),
+      hostEnvFile: context.paths.hostEnvFile(name),
       configFile: configFile ? resolve(configFile) : configOfLinkedWorktree(context),
       labels: { ...labels, ...agentLabels(context.repoId, name), [LABELS.instance]: instance },
       leased,

@@ -1,17 +1,20 @@
-import { fetchAll, hasRemotes, rebaseOrAbort, uncommittedChanges, upstreamOf } from '../../adapters/git.js';
+import {
+  branchTip,
+  fetchAll,
+  hasRemotes,
+  rebaseOrAbort,
+  uncommittedChanges,
+  upstreamOf,
+} from '../../adapters/git.js';
+import type { ResultOf } from '../../contract.js';
 import { BerthError } from '../../errors.js';
 import { validateAgentName } from '../../plan/names.js';
 import { withGitLock } from '../../state/store.js';
 import { loadRepoConfig, openRepo, type RepoOptions, requireAgent } from '../context.js';
+import { branchWork } from './branch-work.js';
 import { runHooks } from './hooks.js';
 
-export interface SyncResult {
-  name: string;
-  branch: string;
-  /** What the branch was rebased onto. */
-  onto: string;
-  fetched: boolean;
-}
+export type SyncResult = ResultOf<'sync'>;
 
 /**
  * Brings an agent's branch up to date: fetch, rebase on its base (its upstream when it has one), and
@@ -35,6 +38,7 @@ export async function sync(
   const fetched = await hasRemotes(context.root);
   if (fetched) await fetchAll(context.root);
   const onto = (await upstreamOf(context.root, agent.baseRef)) ?? agent.baseRef;
+  const from = (await branchTip(context.root, agent.branch)) ?? '';
   await withGitLock(context.berthDir, async () => {
     const rebase = await rebaseOrAbort(agent.worktree, onto);
     if (rebase.ok) return;
@@ -46,5 +50,13 @@ export async function sync(
   });
   const config = loadRepoConfig(context, agent.configFile);
   await runHooks(context, agent, 'setup', config.hooks.setup, { timeout: config.hookTimeout });
-  return { name: agent.name, branch: agent.branch, onto, fetched };
+  return {
+    name: agent.name,
+    branch: agent.branch,
+    onto,
+    fetched,
+    rebased: { from, to: (await branchTip(context.root, agent.branch)) ?? '' },
+    commits: (await branchWork(context, agent)).commits,
+    setup: { ran: config.hooks.setup.length > 0, commands: config.hooks.setup.length },
+  };
 }

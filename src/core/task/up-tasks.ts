@@ -1,8 +1,9 @@
 import { loadTasks } from '../../config/tasks.js';
-import { openRepo, type RepoOptions } from '../context.js';
-import type { TaskOutcome } from './history.js';
+import type { ResultOf } from '../../contract.js';
+import { errorEntry } from '../agent/views.js';
+import type { RepoOptions } from '../context.js';
 import { runTask } from './run.js';
-import { describe, inPool } from './up.js';
+import { inPool } from './up.js';
 
 export interface TasksOptions extends RepoOptions {
   tasksFile: string;
@@ -12,24 +13,23 @@ export interface TasksOptions extends RepoOptions {
   signal?: AbortSignal;
 }
 
-export type TaskResult = { name: string; ok: boolean; logFile: string } & (
-  | { outcome: TaskOutcome }
-  | { error: ReturnType<typeof describe> }
-);
-
-/** Runs every task of the file as `berth run` would, in parallel; each agent's output goes to its log. */
-export async function upTasks(options: TasksOptions): Promise<TaskResult[]> {
+/**
+ * Runs every task of the file as `berth run` would, in parallel; each run's output goes to its own log
+ * (`berth logs <name> --task`). A task succeeded when its command exited 0.
+ */
+export async function upTasks(options: TasksOptions): Promise<ResultOf<'up --tasks'>> {
   const tasks = loadTasks(options.tasksFile);
-  const context = await openRepo(options);
-  return inPool(tasks, options.parallel, async (task) => {
-    const logFile = context.paths.runLog(task.name);
+  const entries = await inPool(tasks, options.parallel, async (task) => {
     try {
-      const outcome = await runTask({ ...options, ...task, logFile });
-      options.progress?.(`${task.name}: exited with ${outcome.exitCode}; ${outcome.result}`);
-      return { name: task.name, ok: outcome.exitCode === 0, logFile, outcome };
+      const entry = await runTask({ ...options, ...task, quiet: true });
+      options.progress?.(`${task.name}: exited with ${entry.task?.exitCode}; ${entry.task?.result}`);
+      return entry.task?.exitCode === 0 ? entry : { ...entry, outcome: 'error' as const };
     } catch (error) {
-      options.progress?.(`${task.name}: failed: ${describe(error).message}`);
-      return { name: task.name, ok: false, logFile, error: describe(error) };
+      const entry = errorEntry(task.name, error);
+      options.progress?.(`${task.name}: failed: ${entry.error?.message}`);
+      return entry;
     }
   });
+  const failed = entries.filter((entry) => entry.outcome === 'error').length;
+  return { tasks: entries, succeeded: entries.length - failed, failed };
 }

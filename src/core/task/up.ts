@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { isBerthError, messageOf, UsageError } from '../../errors.js';
+import type { ResultOf } from '../../contract.js';
+import { UsageError } from '../../errors.js';
 import { validateAgentName } from '../../plan/names.js';
 import { readState } from '../../state/store.js';
 import { type ProvisionOptions, provision } from '../agent/provision.js';
-import type { AgentSummary } from '../agent/summary.js';
+import { errorEntry, successEntry } from '../agent/views.js';
 import { openRepo } from '../context.js';
 
 export interface UpOptions extends Omit<ProvisionOptions, 'name'> {
@@ -15,26 +16,23 @@ export interface UpOptions extends Omit<ProvisionOptions, 'name'> {
   parallel?: number;
 }
 
-export type UpOutcome = { name: string; durationMs: number } & (
-  | { ok: true; agent: AgentSummary }
-  | { ok: false; error: { code: string; message: string; hint?: string; logFile?: string } }
-);
-
 export function defaultParallelism(): number {
   return Math.min(8, Math.max(2, availableParallelism() * 2));
 }
 
 /** Provisions many agents with bounded parallelism; one failure neither stops nor spoils the others. */
-export async function up(options: UpOptions): Promise<UpOutcome[]> {
+export async function up(options: UpOptions): Promise<ResultOf<'up'>> {
   const names = await namesToProvision(options);
-  return inPool(names, options.parallel, async (name) => {
+  const agents = await inPool(names, options.parallel, (name) => {
     const started = performance.now();
-    const durationMs = () => Math.round(performance.now() - started);
+    const took = () => ({ durationMs: Math.round(performance.now() - started) });
     return provision({ ...options, name }).then(
-      (agent): UpOutcome => ({ name, ok: true, durationMs: durationMs(), agent }),
-      (error): UpOutcome => ({ name, ok: false, durationMs: durationMs(), error: describe(error) }),
+      (agent) => ({ ...successEntry(name, agent, undefined), ...took() }),
+      (error) => ({ ...errorEntry(name, error), ...took() }),
     );
   });
+  const failed = agents.filter((entry) => entry.outcome === 'error').length;
+  return { agents, ready: agents.length - failed, failed };
 }
 
 /** Runs `work` over the items with at most `parallel` at once, keeping the items' order in the results. */
@@ -87,10 +85,4 @@ async function namesToProvision(options: UpOptions): Promise<string[]> {
   const names: string[] = [];
   for (let n = 1; names.length < count; n++) if (!taken.has(`${prefix}-${n}`)) names.push(`${prefix}-${n}`);
   return names.map(validateAgentName);
-}
-
-export function describe(error: unknown) {
-  return isBerthError(error)
-    ? { code: error.code, message: error.message, hint: error.hint, logFile: error.logFile }
-    : { code: 'internal', message: messageOf(error) };
 }

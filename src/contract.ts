@@ -1,0 +1,262 @@
+import { z } from 'zod';
+import { BRANCH_OUTCOMES } from './plan/branch.js';
+import { EXIT_POLICIES } from './plan/exit.js';
+
+/**
+ * berth's output contract: what every command prints with --json, for scripts, the fleet, the MCP
+ * server and the UI. The schemas here are the one source: the types are inferred from them, the
+ * committed JSON schema (templates/berth.results.schema.json) is generated from them, and the tests
+ * check real output against them. A change that breaks a consumer raises CONTRACT_VERSION.
+ */
+export const CONTRACT_VERSION = 1;
+
+const text = (description: string) => z.string().describe(description);
+
+export const errorSchema = z
+  .object({
+    code: text('a stable identifier of the kind of error, such as "unknown-agent"'),
+    message: text('what went wrong, in one line'),
+    hint: text('what to do about it').optional(),
+    logFile: text('a log with the full story').optional(),
+    details: z.array(z.string()).optional().describe('further lines, one per problem'),
+  })
+  .describe('An error: one line of what went wrong, one of what to do');
+export type ErrorView = z.output<typeof errorSchema>;
+
+export const TASK_STATES = ['running', 'finished', 'terminated', 'abandoned'] as const;
+export const TASK_RESULTS = ['kept', 'torn-down', 'kept-unmerged', 'teardown-failed'] as const;
+
+export const taskSchema = z
+  .object({
+    name: text('the agent the task ran in'),
+    branch: text("the agent's branch"),
+    state: z
+      .enum(TASK_STATES)
+      .describe(
+        'running: its command runs; finished: it exited; terminated: stopped by a signal to berth; abandoned: its berth process died while it ran',
+      ),
+    exitCode: z
+      .number()
+      .int()
+      .nullable()
+      .describe("the command's exit code; null when no command ran (complete)"),
+    command: z.array(z.string()).optional().describe('the command, as an argument list'),
+    startedAt: text('when the command started (ISO 8601)'),
+    endedAt: text('when it ended'),
+    durationMs: z.number().int().describe('how long the command ran'),
+    completedAt: text('when `berth complete` marked the task complete').optional(),
+    commits: z
+      .number()
+      .int()
+      .describe("commits on the branch that its base (as it is now) does not have: the agent's work"),
+    diffStat: text("`git diff --shortstat` of the agent's work"),
+    onExit: z.enum(EXIT_POLICIES).describe('the exit policy applied'),
+    result: z.enum(TASK_RESULTS).describe('what the exit policy did'),
+    branchOutcome: z
+      .enum(BRANCH_OUTCOMES)
+      .optional()
+      .describe('what became of the branch, when it tore the agent down'),
+    savedPatch: text('uncommitted work saved before the teardown').optional(),
+    message: text('why the policy kept the agent, or why the teardown failed').optional(),
+    logFile: text("the command's output: this run's log").optional(),
+  })
+  .describe('A task: one agent command from start to end, and what its exit policy did');
+export type TaskView = z.output<typeof taskSchema>;
+
+export const AGENT_STATES = [
+  'provisioning',
+  'running',
+  'stopped',
+  'partial',
+  'missing',
+  'removing',
+  'failed',
+] as const;
+
+export const agentSchema = z
+  .object({
+    name: text('the agent'),
+    branch: text('its branch'),
+    baseRef: text('what the branch started from and is merged into'),
+    state: z
+      .enum(AGENT_STATES)
+      .describe(
+        'provisioning or removing: a berth process is at it; running, stopped, partial, missing: its containers as the engine sees them; failed: a provision that could not be undone, left for gc',
+      ),
+    health: text('"ok", or what is wrong: a service not running, the worktree missing'),
+    services: z
+      .record(z.string(), z.string())
+      .describe("each service's container state: agent, postgres, redis"),
+    worktree: text('its git worktree'),
+    envFile: text(
+      "the env file in the worktree: the container's view (services by name), what the agent's code reads",
+    ),
+    hostEnvFile: text("the host's view (127.0.0.1 and leased ports), for tools on the host"),
+    ports: z
+      .record(z.string(), z.number().int())
+      .describe('leased host ports by name: postgres, redis, app ports'),
+    urls: z
+      .object({ database: z.string(), redis: z.string().optional() })
+      .describe("the host's URLs; passwords shown as *** unless --show-secrets"),
+    composeProject: text('the Compose project: docker compose -p <project> -f <file> ps|logs|down'),
+    composeFile: text('the compose file'),
+    createdAt: text('when it was provisioned'),
+    lease: z
+      .object({ ttlSeconds: z.number(), expiresAt: z.string() })
+      .describe('its lease: renewed by heartbeats and running commands; gc reaps it once past'),
+    inUse: z
+      .array(z.strictObject({ kind: z.enum(['exec', 'run']), pid: z.number().int(), since: z.string() }))
+      .describe('berth commands running in it now'),
+  })
+  .describe('An agent: its worktree, container, Postgres and Redis, as berth, Docker and git see them now');
+export type AgentView = z.output<typeof agentSchema>;
+
+/** One name's entry in a list: its environment (if it exists), its last task, or what failed for it. */
+export const entrySchema = z
+  .object({
+    name: text('the agent'),
+    outcome: z.enum(['success', 'error']).describe('whether what the command did for this name worked'),
+    agent: agentSchema.nullable().describe('its environment, when it exists'),
+    task: taskSchema.nullable().describe('its last task, kept after the environment is gone'),
+    error: errorSchema.nullable().describe('what failed for this name'),
+    durationMs: z.number().int().optional().describe('how long the command took for this name (up)'),
+  })
+  .describe('One name in a list: the same shape wherever agents are listed');
+export type EntryView = z.output<typeof entrySchema>;
+
+const imageSchema = z.strictObject({
+  role: z.enum(['postgres', 'redis', 'agent', 'postgres-fast']),
+  image: text('the image to run'),
+  official: text('the image it stands in for, or (postgres-fast) derives from'),
+  offline: z.boolean().describe('an offline stand-in built from Debian packages'),
+  outcome: z.enum(['found', 'pulled', 'built']),
+});
+
+const removedSchema = z.strictObject({
+  containers: z.number().int(),
+  networks: z.number().int(),
+  volumes: z.number().int(),
+});
+
+const gcActionSchema = z.strictObject({
+  kind: z.enum(['agent', 'containers', 'worktree', 'folder', 'branch', 'lease']),
+  target: text('what was (or would be) removed'),
+  reason: text('why'),
+  savedPatch: text('uncommitted work saved before the removal').optional(),
+  keptBranch: text("an agent's branch kept: it has unmerged commits").optional(),
+});
+
+const logSchema = z.strictObject({
+  source: text('a hook (setup, migrate, seed, teardown, post-teardown) or "task"'),
+  file: text('the whole log'),
+  text: text('its last part'),
+  truncated: z.boolean().describe('true when text is only the last part of the file'),
+  startedAt: text("a task run's start").optional(),
+  state: text("a task run's state").optional(),
+});
+
+/** The result of each command, by command. */
+export const resultSchemas = {
+  'host init': z.strictObject({
+    engine: z.strictObject({
+      outcome: z.enum(['found', 'started', 'installed']),
+      endpoint: z.string(),
+      version: z.string(),
+      apiVersion: z.string(),
+    }),
+    compose: z.strictObject({
+      outcome: z.enum(['found', 'installed']),
+      variant: z.enum(['v2', 'v1']),
+      version: z.string(),
+      command: z.array(z.string()),
+    }),
+    images: z.array(imageSchema),
+    unchanged: z.boolean().describe('this run changed nothing on the host'),
+  }),
+  provision: z.strictObject({ agent: agentSchema }),
+  ls: z.strictObject({ agents: z.array(entrySchema) }),
+  show: entrySchema,
+  exec: z.strictObject({
+    name: z.string(),
+    exitCode: z.number().int(),
+    output: text("the command's output (stdout and stderr), its last part when long").optional(),
+    truncated: z.boolean().optional(),
+    logFile: text("the command's whole output").optional(),
+  }),
+  shell: z.strictObject({ name: z.string(), exitCode: z.number().int() }),
+  env: z.strictObject({
+    name: z.string(),
+    view: z.enum(['host', 'container']),
+    env: z.record(z.string(), z.string()).describe('the variables; passwords as *** unless --show-secrets'),
+  }),
+  teardown: z.strictObject({
+    name: z.string(),
+    removed: z.boolean().describe('false when there was nothing to tear down (a second run)'),
+    branch: z.string().optional(),
+    branchOutcome: z.enum(BRANCH_OUTCOMES),
+    worktree: z.string().optional(),
+    resources: removedSchema,
+    savedPatch: text('uncommitted work, saved before the worktree went').optional(),
+  }),
+  up: z.strictObject({
+    agents: z.array(entrySchema),
+    ready: z.number().int(),
+    failed: z.number().int(),
+  }),
+  'up --tasks': z.strictObject({
+    tasks: z.array(entrySchema),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+  }),
+  run: entrySchema,
+  complete: entrySchema,
+  sync: z.strictObject({
+    name: z.string(),
+    branch: z.string(),
+    onto: text('what the branch was rebased onto: its base, or the base`s upstream'),
+    fetched: z.boolean().describe('the repository had remotes, fetched first'),
+    rebased: z
+      .strictObject({ from: z.string(), to: z.string() })
+      .describe("the branch's tip before and after"),
+    commits: z.number().int().describe("the agent's own commits after the rebase"),
+    setup: z
+      .strictObject({ ran: z.boolean(), commands: z.number().int() })
+      .describe('the setup hooks, run again'),
+  }),
+  logs: z.strictObject({ name: z.string(), logs: z.array(logSchema) }),
+  heartbeat: z.strictObject({ name: z.string(), leaseExpiresAt: z.string() }),
+  gc: z.strictObject({ dryRun: z.boolean(), actions: z.array(gcActionSchema) }),
+  'config schema': z.strictObject({ schema: z.unknown().describe('the JSON schema of berth.yaml') }),
+} as const;
+
+export type CommandName = keyof typeof resultSchemas;
+export type ResultOf<C extends CommandName> = z.output<(typeof resultSchemas)[C]>;
+
+/** What every command prints with --json: exactly one object. */
+export function envelopeSchema<C extends CommandName>(command: C) {
+  return z.union([
+    z.strictObject({
+      contract: z.literal(CONTRACT_VERSION),
+      command: z.literal(command),
+      outcome: z.literal('success'),
+      result: resultSchemas[command],
+    }),
+    z.strictObject({
+      contract: z.literal(CONTRACT_VERSION),
+      command: z.literal(command),
+      outcome: z.literal('error'),
+      error: errorSchema,
+    }),
+  ]);
+}
+
+/** The JSON schema of every command's --json output, for consumers: templates/berth.results.schema.json. */
+export function resultsJsonSchema(): unknown {
+  const commands = Object.keys(resultSchemas) as CommandName[];
+  const all = z
+    .union(commands.map((command) => envelopeSchema(command)) as unknown as [z.ZodType, z.ZodType])
+    .describe(
+      `berth --json output, contract ${CONTRACT_VERSION}: every command prints one object, {contract, command, outcome: "success", result} or {contract, command, outcome: "error", error}`,
+    );
+  return z.toJSONSchema(all, { io: 'output', reused: 'ref' });
+}

@@ -1,0 +1,114 @@
+import { exists, logParts, readChunks, readTail } from '../../adapters/files.js';
+import type { ResultOf } from '../../contract.js';
+import { UsageError } from '../../errors.js';
+import { validateAgentName } from '../../plan/names.js';
+import { findAgent, openRepo, type RepoOptions } from '../context.js';
+import { readOutcome } from '../task/history.js';
+import { HOOK_NAMES, type HookName, hookLog } from './hooks.js';
+
+export interface LogsOptions extends RepoOptions {
+  name: string;
+  /** One hook's log. */
+  hook?: string;
+  /** The last task run's output. */
+  task?: boolean;
+}
+
+/** A log to show: where it is (its rotated parts, oldest first) and a line that says what it is. */
+interface LogSource {
+  source: string;
+  file: string;
+  parts: string[];
+  header: string;
+  startedAt?: string;
+  state?: string;
+}
+
+/**
+ * The agent's logs: its hooks' (one, or all in stage order), or its last task run's output; from the
+ * agent, or from its history once it is gone.
+ */
+async function logSources(options: LogsOptions): Promise<LogSource[]> {
+  const name = validateAgentName(options.name);
+  if (options.hook !== undefined && !(HOOK_NAMES as readonly string[]).includes(options.hook)) {
+    throw new UsageError('bad-hook', `there is no hook named "${options.hook}"`, {
+      hint: `hooks: ${HOOK_NAMES.join(', ')}`,
+    });
+  }
+  const context = await openRepo(options, { engine: false });
+  if (options.task) {
+    const outcome = readOutcome(context, name);
+    if (!outcome) {
+      throw new UsageError('no-task', `no task has run on "${name}"`, {
+        hint: `start one: berth run ${name} -- <command>`,
+      });
+    }
+    if (!outcome.logFile || !exists(outcome.logFile)) {
+      throw new UsageError(
+        'no-task-log',
+        `the last task of "${name}" ran attached to a terminal: its output was not kept`,
+        {
+          hint: 'run it without a terminal (in a pipe, or with --json) to keep its output',
+        },
+      );
+    }
+    const what =
+      outcome.state === 'running' ? 'still running' : `${outcome.state}, exit code ${outcome.exitCode}`;
+    return [
+      {
+        source: 'task',
+        file: outcome.logFile,
+        parts: [outcome.logFile],
+        header: `task, started ${outcome.startedAt}: ${what}`,
+        startedAt: outcome.startedAt,
+        state: outcome.state,
+      },
+    ];
+  }
+  const dir = findAgent(context, name) ? context.paths.agentLogs(name) : context.paths.historyLogs(name);
+  if (!exists(dir)) {
+    throw new UsageError('no-logs', `no logs for "${name}"`, {
+      hint: 'hooks write logs when they run; see `berth ls`',
+    });
+  }
+  const wanted: HookName[] = options.hook ? [options.hook as HookName] : [...HOOK_NAMES];
+  const sources = wanted
+    .map((hook) => ({ hook, file: hookLog(dir, hook) }))
+    .map(({ hook, file }) => ({ source: hook, file, parts: logParts(file), header: hook }))
+    .filter((source) => source.parts.length > 0);
+  if (options.hook && sources.length === 0) {
+    throw new UsageError('no-log', `the ${options.hook} hook has not run for "${name}"`, {
+      hint: `none is configured (hooks.${options.hook} in berth.yaml), or the agent has not reached it`,
+    });
+  }
+  return sources;
+}
+
+/** The logs as a stream of chunks, each under its header: a log of 50 MB is never read whole. */
+export async function* streamLogs(options: LogsOptions): AsyncGenerator<string | Buffer> {
+  const sources = await logSources(options);
+  for (const [index, source] of sources.entries()) {
+    yield `${index === 0 ? '' : '\n'}==> ${source.header} <==\n`;
+    for (const part of source.parts) yield* readChunks(part);
+  }
+}
+
+/** The last `maxBytes` of each log, and where the whole of it is (for --json and the MCP server). */
+export async function logTails(options: LogsOptions, maxBytes = 64 * 1024): Promise<ResultOf<'logs'>> {
+  const sources = await logSources(options);
+  return {
+    name: options.name,
+    logs: sources.map((source) => {
+      const last = source.parts.at(-1) ?? source.file;
+      const { text, truncated } = readTail(last, maxBytes);
+      return {
+        source: source.source,
+        file: source.file,
+        text,
+        truncated: truncated || source.parts.length > 1,
+        ...(source.startedAt && { startedAt: source.startedAt }),
+        ...(source.state && { state: source.state }),
+      };
+    }),
+  };
+}

@@ -1,0 +1,115 @@
+import type { AgentView, EntryView, ErrorView, TaskView } from '../../contract.js';
+import { messageOf, toBerthError } from '../../errors.js';
+import type { AgentRecord } from '../../plan/agent.js';
+import { databaseUrl, redisUrl } from '../../plan/env.js';
+import type { TaskOutcome } from '../task/history.js';
+
+/*
+ * berth's shapes of an agent, from the inside out:
+ * - AgentRecord (plan/agent.ts): what berth stores in state.json, passwords and all; only core reads it.
+ * - AgentView (contract.ts): what any command, the MCP server or the UI shows of it: no passwords unless
+ *   asked, joined with what Docker and git see now.
+ * - EntryView (contract.ts): one name in a list: its AgentView (while it exists), its last task, or its
+ *   error; `ls`, `show`, `up`, `run` and `complete` all use it.
+ */
+
+/** What the engine and git say about an agent's stack and worktree now. */
+export interface LiveFacts {
+  services: Record<string, string>;
+  worktreeOk: boolean;
+}
+
+export function expectedServices(agent: AgentRecord): string[] {
+  return ['agent', 'postgres', ...(agent.redisEnabled ? ['redis'] : [])];
+}
+
+/** The facts of a stack berth has just made and checked: every service running. */
+export function freshFacts(agent: AgentRecord): LiveFacts {
+  return {
+    services: Object.fromEntries(expectedServices(agent).map((s) => [s, 'running'])),
+    worktreeOk: true,
+  };
+}
+
+export function redact(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+export function agentView(
+  agent: AgentRecord,
+  live: LiveFacts,
+  options: { showSecrets?: boolean; isRunning: (p: NonNullable<AgentRecord['owner']>) => boolean },
+): AgentView {
+  const show = (url: string) => (options.showSecrets ? url : redact(url));
+  const redis = redisUrl(agent, 'host');
+  return {
+    name: agent.name,
+    branch: agent.branch,
+    baseRef: agent.baseRef,
+    state: agent.status === 'ready' ? stackState(live.services) : agent.status,
+    health: health(live),
+    services: live.services,
+    worktree: agent.worktree,
+    envFile: agent.envFile,
+    hostEnvFile: hostEnvFileOf(agent),
+    ports: agent.ports,
+    urls: { database: show(databaseUrl(agent, 'host')), ...(redis ? { redis: show(redis) } : {}) },
+    composeProject: agent.composeProject,
+    composeFile: agent.composeFile,
+    createdAt: agent.createdAt,
+    lease: agent.lease,
+    inUse: (agent.sessions ?? [])
+      .filter((session) => options.isRunning(session.process))
+      .map((session) => ({ kind: session.kind, pid: session.process.pid, since: session.since })),
+  };
+}
+
+/** The host view of the agent's env (127.0.0.1 and leased ports), beside its compose file. */
+export function hostEnvFileOf(agent: AgentRecord): string {
+  return agent.hostEnvFile ?? `${agent.stateDir}/host.env`;
+}
+
+function stackState(services: Record<string, string>): AgentView['state'] {
+  const states = Object.values(services);
+  if (states.every((s) => s === 'running')) return 'running';
+  if (states.every((s) => s === 'missing')) return 'missing';
+  if (states.every((s) => s !== 'running')) return 'stopped';
+  return 'partial';
+}
+
+function health(live: LiveFacts): string {
+  const problems = Object.entries(live.services)
+    .filter(([, state]) => state !== 'running')
+    .map(([service, state]) => `${service} ${state}`);
+  if (!live.worktreeOk) problems.push('worktree missing');
+  return problems.length ? problems.join(', ') : 'ok';
+}
+
+/** A task outcome as the contract shows it (without the runner's process id, which is berth's). */
+export function taskView(outcome: TaskOutcome): TaskView {
+  const { runner: _runner, ...view } = outcome;
+  return view;
+}
+
+export function errorView(error: unknown): ErrorView {
+  const berth = toBerthError(error);
+  return {
+    code: berth.code,
+    message: messageOf(berth).split('\n')[0] ?? '',
+    ...(berth.hint && { hint: berth.hint }),
+    ...(berth.logFile && { logFile: berth.logFile }),
+    ...(berth.details.length > 0 && { details: berth.details }),
+  };
+}
+
+export function successEntry(
+  name: string,
+  agent: AgentView | null,
+  task: TaskOutcome | undefined,
+): EntryView {
+  return { name, outcome: 'success', agent, task: task ? taskView(task) : null, error: null };
+}
+
+export function errorEntry(name: string, error: unknown, agent: AgentView | null = null): EntryView {
+  return { name, outcome: 'error', agent, task: null, error: errorView(error) };
+}

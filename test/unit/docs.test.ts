@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { buildProgram } from '../../src/cli/main.js';
+import { parseConfig } from '../../src/config/load.js';
+import { jsonSchema } from '../../src/config/schema.js';
+
+const readme = readFileSync('README.md', 'utf8');
+
+function section(title: string): string {
+  const start = readme.indexOf(`## ${title}`);
+  const end = readme.indexOf('\n## ', start + 1);
+  return readme.slice(start, end === -1 ? undefined : end);
+}
+
+/** Every runnable command, with its parents: "host init", "provision", "config schema". */
+function commands(command: Command, prefix = ''): string[] {
+  return command.commands.flatMap((sub) => {
+    const name = `${prefix}${sub.name()}`;
+    return sub.commands.length > 0 ? commands(sub, `${name} `) : [name];
+  });
+}
+
+type JsonSchema = { description?: string; properties?: Record<string, JsonSchema> };
+
+/** Every field of the config schema by its path ("agent.resources.cpus"), with its schema. */
+function fields(schema: JsonSchema, prefix = ''): Array<[string, JsonSchema]> {
+  return Object.entries(schema.properties ?? {}).flatMap(([key, child]) => [
+    [`${prefix}${key}`, child] as [string, JsonSchema],
+    ...fields(child, `${prefix}${key}.`),
+  ]);
+}
+
+function hasPath(value: unknown, path: string): boolean {
+  let here = value as Record<string, unknown> | undefined;
+  for (const key of path.split('.')) {
+    if (!here || typeof here !== 'object' || !(key in here)) return false;
+    here = here[key] as Record<string, unknown>;
+  }
+  return true;
+}
+
+describe('the README', () => {
+  it('has a row in the command table for every command', () => {
+    const table = section('Commands');
+    const program = buildProgram({
+      io: { stdout: () => {}, stderr: () => {}, write: async () => {} },
+      setExitCode: () => {},
+    });
+    const missing = commands(program).filter((name) => !table.includes(`| \`berth ${name}`));
+    expect(missing).toEqual([]);
+  });
+
+  it('shows every config field in its berth.yaml example, which is itself valid', () => {
+    const config = section('Config');
+    const example = /```yaml\n([\s\S]*?)```/.exec(config)?.[1] ?? '';
+    expect(() => parseConfig(example, 'the README example')).not.toThrow();
+    const document = parseYaml(example);
+    const missing = fields(jsonSchema() as JsonSchema)
+      .map(([path]) => path)
+      .filter((path) => !hasPath(document, path));
+    expect(missing).toEqual([]);
+  });
+
+  it('has a description for every config field, in the schema editors read', () => {
+    const undocumented = fields(jsonSchema() as JsonSchema)
+      .filter(([, schema]) => !schema.description)
+      .map(([path]) => path);
+    expect(undocumented).toEqual([]);
+  });
+});
