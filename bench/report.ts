@@ -1,3 +1,4 @@
+import type { FleetBench } from './fleet.js';
 import type { Stats } from './lib.js';
 
 interface Result {
@@ -18,6 +19,7 @@ interface Result {
   }>;
   idle: { stacks: number; seconds: number; cpuPercentOfOneCore: number; memoryMiBPerStack: number };
   disk: { commits: number; files: number; checkedOutKiB: number; worktreeKiB: number; cloneKiB: number };
+  fleet?: FleetBench;
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -131,6 +133,25 @@ export function renderReport(result: Result): string {
     `| berth's worktree | ${mib(result.disk.worktreeKiB)} |`,
     `| full clone | ${mib(result.disk.cloneKiB)} |`,
     '',
+    ...fleetLines(result.fleet, Number(result.machine.cores)),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function fleetLines(fleet: FleetBench | undefined, cores: number): string[] {
+  if (!fleet) return [];
+  const overhead = fleet.singleMs - fleet.runAloneMs;
+  return [
+    `## Fleet: ${fleet.workers} workers x ${fleet.slots} slots on this one machine, ${fleet.tasks} tasks that commit one file`,
+    '',
+    '| | time |',
+    '| --- | --- |',
+    `| all ${fleet.tasks} tasks, submit to last completed | ${s(fleet.wallMs)} |`,
+    `| one task, submitted to an idle fleet until \`fleet wait\` returns, median of 3 | ${s(fleet.singleMs)} |`,
+    `| the same task alone, \`berth run --on-exit teardown\`, median of 3 | ${s(fleet.runAloneMs)} |`,
+    `| per-task overhead of the fleet (queue, fetch into the cache, publish) | ${s(overhead)} |`,
+    `| one task on a host during the 30 (${fleet.workers * fleet.slots} at once on ${cores} cores), median | ${s(fleet.taskMedianMs)} |`,
+    `| a worker SIGKILLed mid-task: until its tasks ran on another host (lock ${fleet.lockSeconds} s, stalled check ${fleet.stalledSeconds} s) | ${fleet.deathToRerunMs.map(s).join(', ')} |`,
+    '',
+  ];
 }

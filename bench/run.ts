@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
  * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
- * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here).
+ * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here),
+ * --only fleet (the fleet row alone, added to the latest result).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +14,7 @@ import { configSchema } from '../src/config/schema.js';
 import { resolveStackImages } from '../src/core/agent/stack-facts.js';
 import { offlineImage } from '../src/plan/images.js';
 import { repoId } from '../src/plan/names.js';
+import { fleetBench } from './fleet.js';
 import { idleCost } from './idle.js';
 import { berth, machine, must, type Stats, stats } from './lib.js';
 import { renderReport } from './report.js';
@@ -34,6 +36,7 @@ const { values: flags } = parseArgs({
     many: { type: 'string', default: '1,5,10,20,50' },
     'idle-seconds': { type: 'string', default: '30' },
     repo: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const runs = Number(flags.runs);
@@ -68,8 +71,36 @@ async function benchImages(docker: Docker): Promise<Images> {
   };
 }
 
+const resultsDir = new URL('../../bench/results/', import.meta.url).pathname;
+
+function writeResult(result: Parameters<typeof renderReport>[0]) {
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = result.date.slice(0, 10);
+  writeFileSync(join(resultsDir, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(resultsDir, `${stamp}.md`), renderReport(result));
+  process.stdout.write(renderReport(result));
+}
+
+/** --only fleet: the fleet row alone, added to the latest full result. */
+async function fleetOnly() {
+  const latest = readdirSync(resultsDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .at(-1);
+  if (!latest) throw new Error('no earlier result to add the fleet row to: run the whole bench');
+  const result = JSON.parse(readFileSync(join(resultsDir, latest), 'utf8'));
+  const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
+  try {
+    result.fleet = await fleetBench(scratch, log);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  writeResult(result);
+}
+
 async function main() {
   await berth(['host', 'init']);
+  if (flags.only === 'fleet') return fleetOnly();
   const docker = connect();
   await cleanBench(docker);
   const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
@@ -110,6 +141,8 @@ async function main() {
   const longRepo = flags.repo ?? (await longHistoryRepo(scratch, 5000, 2000));
   const disk = await diskPerAgent(longRepo);
 
+  const fleet = await fleetBench(scratch, log);
+
   await cleanBench(docker);
   rmSync(scratch, { recursive: true, force: true });
   const summarize = (record: Record<string, number[]>) =>
@@ -127,13 +160,9 @@ async function main() {
     many,
     idle,
     disk,
+    fleet,
   };
-  const dir = new URL('../../bench/results/', import.meta.url).pathname;
-  mkdirSync(dir, { recursive: true });
-  const stamp = result.date.slice(0, 10);
-  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(dir, `${stamp}.md`), renderReport(result));
-  process.stdout.write(renderReport(result));
+  writeResult(result);
 }
 
 main().catch(async (error) => {

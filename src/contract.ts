@@ -105,7 +105,9 @@ export const agentSchema = z
       .object({ ttlSeconds: z.number(), expiresAt: z.string() })
       .describe('its lease: renewed by heartbeats and running commands; gc reaps it once past'),
     inUse: z
-      .array(z.strictObject({ kind: z.enum(['exec', 'run']), pid: z.number().int(), since: z.string() }))
+      .array(
+        z.strictObject({ kind: z.enum(['exec', 'run']), pid: z.number().int(), since: z.string() }),
+      )
       .describe('berth commands running in it now'),
   })
   .describe('An agent: its worktree, container, Postgres and Redis, as berth, Docker and git see them now');
@@ -153,6 +155,58 @@ const logSchema = z.strictObject({
   truncated: z.boolean().describe('true when text is only the last part of the file'),
   startedAt: text("a task run's start").optional(),
   state: text("a task run's state").optional(),
+});
+
+const fleetCountsSchema = z.strictObject({
+  waiting: z.number().int(),
+  active: z.number().int(),
+  delayed: z.number().int().describe('failed once, waiting for its retry'),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  stalled: z.number().int().describe('active, but its host stopped renewing its lock: it will run again'),
+});
+
+export const fleetOutcomeSchema = z.strictObject({
+  host: z.string(),
+  exitCode: z.number().int().nullable(),
+  commits: z.number().int().describe("the task's own commits on top of its base"),
+  branch: z.string().describe('the result branch on the remote: berth/<task>'),
+  commit: z.string().describe('what the remote branch points at after the publish'),
+  base: z.string().describe('the commit the task started from'),
+  durationMs: z.number().int(),
+  result: z.string().describe('what the exit policy did: torn-down, kept, …'),
+  savedPatch: text('uncommitted work the host saved, on that host').optional(),
+});
+
+const fleetTaskViewSchema = z.strictObject({
+  name: z.string().describe("the task's id"),
+  repo: z.string(),
+  state: z.enum(['waiting', 'active', 'delayed', 'completed', 'failed']),
+  stalled: z.boolean(),
+  host: z.string().nullable().describe('the host running it, or that ran it'),
+  attempts: z.number().int().describe('how many times a host took it'),
+  stalls: z.number().int().describe('how many times its host died under it'),
+  step: z.string().nullable().describe('fetch, provision, run, publish, teardown, done, given-back, lost'),
+  branch: z.string(),
+  outcome: fleetOutcomeSchema.nullable(),
+  failedReason: z.string().nullable(),
+  durationMs: z.number().int().nullable(),
+  log: z.array(z.string()).optional().describe("a failed task's last lines of output, kept by the queue"),
+});
+
+const fleetHostSchema = z.strictObject({
+  name: z.string(),
+  slots: z.number().int(),
+  running: z.array(z.string()),
+  draining: z.boolean(),
+  seenAt: z.string(),
+  silent: z.boolean().describe('not heard from lately: killed, or its machine gone'),
+});
+
+export const fleetStatusSchema = z.strictObject({
+  counts: fleetCountsSchema,
+  hosts: z.array(fleetHostSchema),
+  tasks: z.array(fleetTaskViewSchema),
 });
 
 /** The result of each command, by command. */
@@ -227,6 +281,49 @@ export const resultSchemas = {
   heartbeat: z.strictObject({ name: z.string(), leaseExpiresAt: z.string() }),
   gc: z.strictObject({ dryRun: z.boolean(), actions: z.array(gcActionSchema) }),
   'config schema': z.strictObject({ schema: z.unknown().describe('the JSON schema of berth.yaml') }),
+  'fleet queue': z.strictObject({
+    outcome: z.enum(['started', 'running', 'stopped', 'not-running']),
+    url: z.string().describe('the URL to give workers, with the password'),
+    port: z.number().int(),
+    bind: z.string(),
+    container: z.string(),
+    volume: z.string().describe('where the queue keeps its data (kept by --stop)'),
+  }),
+  'fleet worker': z.strictObject({
+    name: z.string(),
+    slots: z.number().int(),
+    cleared: z.array(
+      z.strictObject({
+        repo: z.string(),
+        target: z.string(),
+        what: z.enum(['agent', 'branch', 'gc']),
+        reason: z.string(),
+        savedPatch: z.string().optional(),
+      }),
+    ),
+    completed: z.number().int(),
+    failed: z.number().int(),
+    givenBack: z.number().int().describe('tasks given back to the queue when the drain grace ran out'),
+  }),
+  'fleet submit': z.strictObject({
+    tasks: z.array(
+      z.strictObject({
+        name: z.string(),
+        outcome: z.enum([
+          'queued',
+          'already-waiting',
+          'already-active',
+          'already-delayed',
+          'already-completed',
+          'already-failed',
+        ]),
+      }),
+    ),
+    queued: z.number().int(),
+    skipped: z.number().int().describe('tasks whose id the queue had already (a no-op)'),
+  }),
+  'fleet status': fleetStatusSchema,
+  'fleet wait': z.strictObject({ counts: fleetCountsSchema, failed: z.array(z.string()) }),
 } as const;
 
 export type CommandName = keyof typeof resultSchemas;

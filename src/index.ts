@@ -22,6 +22,10 @@ export { PROVISION_STEPS, type ProvisionOptions, provision } from './core/agent/
 export { sync } from './core/agent/sync.js';
 export { type TeardownResult, teardown } from './core/agent/teardown.js';
 export { errorView } from './core/agent/views.js';
+export { type FleetQueueOptions, type FleetQueueResult, fleetQueue } from './core/fleet/queue-host.js';
+export { type FleetStatus, fleetStatus, fleetWait, watchFleet } from './core/fleet/status.js';
+export { fleetSubmit, fleetTaskOf, loadFleetTasks } from './core/fleet/submit.js';
+export { type FleetWorkerOptions, type FleetWorkerResult, fleetWorker } from './core/fleet/worker.js';
 export { type GcAction, type GcResult, gc } from './core/gc.js';
 export { type HostInitOptions, type HostInitResult, hostInit } from './core/host/init.js';
 export type { ExitPolicy } from './core/task/history.js';

@@ -273,6 +273,76 @@ async function execAsRoot(docker: Docker, containerId: string, command: string[]
   await exec.start({ Detach: true });
 }
 
+/** A container found by its name, or undefined. */
+export async function findContainer(docker: Docker, name: string) {
+  const info = await docker
+    .getContainer(name)
+    .inspect()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode === 404) return undefined;
+      throw error;
+    });
+  if (!info) return undefined;
+  const binding = Object.values(info.HostConfig.PortBindings ?? {})[0] as
+    | Array<{ HostIp?: string; HostPort?: string }>
+    | undefined;
+  return {
+    id: info.Id,
+    running: info.State.Running,
+    labels: info.Config.Labels ?? {},
+    hostIp: binding?.[0]?.HostIp ?? '',
+    hostPort: Number(binding?.[0]?.HostPort ?? 0),
+  };
+}
+
+/** A long-running service container: one image, one port published, one named volume. */
+export interface ServiceSpec {
+  name: string;
+  image: string;
+  command: string[];
+  labels: Record<string, string>;
+  port: { container: number; hostIp: string; host: number };
+  volume: { name: string; target: string };
+}
+
+export async function createService(docker: Docker, spec: ServiceSpec): Promise<string> {
+  await docker.createVolume({ Name: spec.volume.name, Labels: spec.labels });
+  const key = `${spec.port.container}/tcp`;
+  const container = await docker.createContainer({
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.command,
+    Labels: spec.labels,
+    ExposedPorts: { [key]: {} },
+    HostConfig: {
+      PortBindings: { [key]: [{ HostIp: spec.port.hostIp, HostPort: String(spec.port.host) }] },
+      Mounts: [{ Type: 'volume', Source: spec.volume.name, Target: spec.volume.target }],
+      RestartPolicy: { Name: 'unless-stopped' },
+      SecurityOpt: ['no-new-privileges:true'],
+    },
+  });
+  await container.start();
+  return container.id;
+}
+
+export async function startContainerById(docker: Docker, id: string): Promise<void> {
+  await docker.getContainer(id).start();
+}
+
+export async function stopContainerById(docker: Docker, id: string): Promise<void> {
+  await docker
+    .getContainer(id)
+    .stop({ t: 10 })
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 304 && error.statusCode !== 404) throw error;
+    });
+}
+
+/** Removes a container and its anonymous volumes (named volumes stay). */
+export async function removeContainerById(docker: Docker, id: string): Promise<void> {
+  await ignoreMissing(docker.getContainer(id).remove({ force: true, v: true }));
+}
+
 /** Whether the engine answers now (a short ping). */
 export async function engineAnswers(docker: Docker): Promise<boolean> {
   try {
@@ -404,7 +474,7 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
 type Endpoints = Record<string, { Aliases?: string[] }>;
 
 /** API 1.41 takes one network at create: the container joins the others before it starts. */
-async function createOnNetworks(docker: Docker, container: EngineStack['containers'][number]) {
+export async function createOnNetworks(docker: Docker, container: EngineStack['containers'][number]) {
   const endpoints = ((container.options.NetworkingConfig as { EndpointsConfig?: Endpoints } | undefined)
     ?.EndpointsConfig ?? {}) as Endpoints;
   const [first, ...rest] = Object.entries(endpoints);
@@ -417,4 +487,21 @@ async function createOnNetworks(docker: Docker, container: EngineStack['containe
     await docker.getNetwork(network).connect({ Container: created.id, EndpointConfig: endpoint });
   }
   return created;
+}
+
+export async function volumeExists(docker: Docker, name: string): Promise<boolean> {
+  return docker
+    .getVolume(name)
+    .inspect()
+    .then(
+      () => true,
+      (error: { statusCode?: number }) => {
+        if (error.statusCode === 404) return false;
+        throw error;
+      },
+    );
+}
+
+export async function removeVolume(docker: Docker, name: string): Promise<void> {
+  await ignoreMissing(docker.getVolume(name).remove());
 }

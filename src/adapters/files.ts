@@ -1,6 +1,7 @@
 import {
   appendFileSync,
   chmodSync,
+  chownSync,
   closeSync,
   copyFileSync,
   cpSync,
@@ -39,6 +40,22 @@ export function writeFileAtomic(path: string, text: string, mode?: number): void
   renameSync(temporary, path);
 }
 
+/** Creates a file only when none is there: false when one is (another process made it first). */
+export function createExclusive(path: string, text: string, mode = 0o600): boolean {
+  mkdirSync(dirname(path), { recursive: true });
+  try {
+    writeFileSync(path, text, { flag: 'wx', mode });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+export function removeFile(path: string): void {
+  rmSync(path, { force: true });
+}
+
 export function appendFile(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   appendFileSync(path, text);
@@ -56,6 +73,12 @@ export function closeFile(fd: number): void {
 
 export function ensureDir(path: string, mode?: number): void {
   mkdirSync(path, { recursive: true, ...(mode === undefined ? {} : { mode }) });
+}
+
+/** A folder owned by uid:gid (a user's cache, written from its containers); made if missing. */
+export function ensureOwnedDir(path: string, uid: number, gid: number): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  if (ownerOf(path).uid !== uid) chownSync(path, uid, gid);
 }
 
 export function readText(path: string): string | undefined {

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BerthError, EnvironmentError, UsageError } from '../errors.js';
 import { findExecutable, type RunResult, run } from './run.js';
 
@@ -318,4 +318,101 @@ export async function rebaseOrAbort(worktree: string, onto: string): Promise<Reb
   const conflicted = await git(worktree, ['diff', '--name-only', '--diff-filter=U'], { allowFail: true });
   await git(worktree, ['rebase', '--abort'], { allowFail: true });
   return { ok: false, conflicts: conflicted.stdout.split('\n').filter(Boolean) };
+}
+
+/** Clones `url` into `dir` (a fleet host's cache of a task's repository). */
+export async function cloneRepo(url: string, dir: string): Promise<void> {
+  await git(dirname(dir), ['clone', '--quiet', '--no-hardlinks', '--end-of-options', url, dir]);
+}
+
+/** Fetches every branch and tag of origin, dropping branches it no longer has. */
+export async function fetchOrigin(root: string): Promise<void> {
+  await git(root, ['fetch', '--quiet', '--prune', '--tags', '--force', 'origin']);
+}
+
+/** The commit origin's branch points at (as last fetched), or undefined. */
+export async function remoteBranchTip(root: string, branch: string): Promise<string | undefined> {
+  return resolveCommit(root, `refs/remotes/origin/${branch}`);
+}
+
+/** origin's default branch as last fetched (e.g. "main"), or undefined. */
+export async function remoteDefaultBranch(root: string): Promise<string | undefined> {
+  const result = await git(root, ['symbolic-ref', '-q', '--short', 'refs/remotes/origin/HEAD'], {
+    allowFail: true,
+  });
+  return result.exitCode === 0 ? result.stdout.trim().replace(/^origin\//, '') : undefined;
+}
+
+export type PushResult = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Pushes a local branch to origin under the same name, replacing what is there only if it still is what
+ * we saw (`expected`; undefined: the branch must not exist there yet). A retry of a task thus replaces a
+ * dead attempt's push, and two pushes racing cannot both win.
+ */
+export async function pushReplacing(
+  root: string,
+  branch: string,
+  expected: string | undefined,
+): Promise<PushResult> {
+  const ref = `refs/heads/${branch}`;
+  const result = await git(
+    root,
+    [
+      'push',
+      '--quiet',
+      '--porcelain',
+      `--force-with-lease=${ref}:${expected ?? ''}`,
+      'origin',
+      `${ref}:${ref}`,
+    ],
+    { allowFail: true },
+  );
+  if (result.exitCode === 0) return { ok: true };
+  return { ok: false, reason: lastLine(result.stderr.trim() || result.stdout.trim()) };
+}
+
+/** A file's text at a commit, or undefined when the commit has no such file. */
+export async function fileAtCommit(root: string, commit: string, path: string): Promise<string | undefined> {
+  const result = await git(root, ['show', '--end-of-options', `${commit}:${path}`], { allowFail: true });
+  return result.exitCode === 0 ? result.stdout : undefined;
+}
+
+/** The commits of a local branch that no remote-tracking branch has, as one mailbox (`git am` applies it). */
+export async function commitsAsPatches(root: string, branch: string): Promise<string> {
+  const { stdout } = await git(root, [
+    'format-patch',
+    '--stdout',
+    `refs/heads/${branch}`,
+    '--not',
+    '--remotes',
+  ]);
+  return stdout;
+}
+
+/** Local branches in a folder of branches (`berth` gives berth/a, berth/b). */
+export async function localBranches(root: string, prefix: string): Promise<string[]> {
+  const { stdout } = await git(root, ['for-each-ref', '--format=%(refname:short)', `refs/heads/${prefix}`]);
+  return stdout.split('\n').filter(Boolean);
+}
+
+/** The blob or tree id of each path at a commit ('missing' where there is none): a key of their contents. */
+export async function pathIdsAt(
+  root: string,
+  commit: string,
+  paths: string[],
+): Promise<Array<[string, string]>> {
+  return Promise.all(
+    paths.map(async (path): Promise<[string, string]> => {
+      const clean = path.replace(/^\.\/+/, '').replace(/\/+$/, '');
+      const result = await git(
+        root,
+        ['rev-parse', '--verify', '-q', '--end-of-options', `${commit}:${clean}`],
+        {
+          allowFail: true,
+        },
+      );
+      return [clean, result.exitCode === 0 ? result.stdout.trim() : 'missing'];
+    }),
+  );
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 
 /** A route of this host: the subnet it covers and the interface it goes through. */
 export interface HostRoute {
@@ -42,4 +43,13 @@ function bits(mask: number): number {
   let count = 0;
   for (let m = mask >>> 0; m; m >>>= 1) count += m & 1;
   return count;
+}
+
+/** This host's own IPv4 addresses but loopback, with their interfaces. */
+export function hostAddresses(): Array<{ iface: string; address: string }> {
+  return Object.entries(networkInterfaces()).flatMap(([iface, addresses]) =>
+    (addresses ?? [])
+      .filter((address) => address.family === 'IPv4' && !address.internal)
+      .map((address) => ({ iface, address: address.address })),
+  );
 }

@@ -8,6 +8,11 @@ import { registerComplete } from './commands/complete.js';
 import { registerConfig } from './commands/config.js';
 import { registerEnv } from './commands/env.js';
 import { registerExec } from './commands/exec.js';
+import { registerFleetQueue } from './commands/fleet-queue.js';
+import { registerFleetStatus } from './commands/fleet-status.js';
+import { registerFleetSubmit } from './commands/fleet-submit.js';
+import { registerFleetWait } from './commands/fleet-wait.js';
+import { registerFleetWorker } from './commands/fleet-worker.js';
 import { registerGc } from './commands/gc.js';
 import { registerHeartbeat } from './commands/heartbeat.js';
 import { registerHostInit } from './commands/host-init.js';
@@ -51,6 +56,12 @@ export function buildProgram(context: CliContext): Command {
   registerHeartbeat(program, context);
   registerGc(program, context);
   registerConfig(program, context);
+  const fleet = program.command('fleet').description('many hosts taking tasks from one queue');
+  registerFleetQueue(fleet, context);
+  registerFleetWorker(fleet, context);
+  registerFleetSubmit(fleet, context);
+  registerFleetStatus(fleet, context);
+  registerFleetWait(fleet, context);
   return program;
 }
 
@@ -74,7 +85,8 @@ export function commandOf(argv: string[]): string {
     .slice(0, argv.indexOf('--') === -1 ? undefined : argv.indexOf('--'))
     .filter((w) => !w.startsWith('-'));
   const [first = '', second] = words;
-  if ((first === 'host' || first === 'config') && second) return `${first} ${second}`;
+  if ((first === 'host' || first === 'config' || first === 'fleet') && second)
+    return `${first} ${second}`;
   if (first === 'up' && argv.some((word) => word === '--tasks' || word.startsWith('--tasks=')))
     return 'up --tasks';
   return first;

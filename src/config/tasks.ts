@@ -27,6 +27,18 @@ export interface Task {
  * anything starts: each bad field is named with its task, and two tasks of one name are refused.
  */
 export function loadTasks(path: string): Task[] {
+  return loadTaskList(path, task, (item) => item);
+}
+
+/**
+ * Reads and checks a tasks file against `schema` (a task's fields); a command given as a shell line
+ * becomes `sh -c` with it.
+ */
+export function loadTaskList<S extends z.ZodType<{ name: string; command: string | string[] }>, T>(
+  path: string,
+  schema: S,
+  finish: (item: z.output<S> & { command: string[] }) => T,
+): T[] {
   if (!existsSync(path)) {
     throw new UsageError('tasks-missing', `tasks file ${path} does not exist`, {
       hint: 'pass the path of a YAML file of tasks',
@@ -50,18 +62,21 @@ export function loadTasks(path: string): Task[] {
     });
   }
   const problems: string[] = [];
-  const tasks: Task[] = [];
+  const tasks: T[] = [];
+  const names: string[] = [];
   items.forEach((item, index) => {
-    const parsed = task.safeParse(item);
+    const parsed = schema.safeParse(item);
     const label = `tasks[${index}]${typeof (item as { name?: unknown })?.name === 'string' ? ` (${(item as { name: string }).name})` : ''}`;
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push(`${label}${fieldOf(issue)}: ${issue.message}`);
       return;
     }
     const command = parsed.data.command;
-    tasks.push({ ...parsed.data, command: typeof command === 'string' ? ['sh', '-c', command] : command });
+    names.push(parsed.data.name);
+    tasks.push(
+      finish({ ...parsed.data, command: typeof command === 'string' ? ['sh', '-c', command] : command }),
+    );
   });
-  const names = tasks.map((t) => t.name);
   for (const name of new Set(names.filter((name, index) => names.indexOf(name) !== index))) {
     problems.push(`${name}: given to more than one task (each task is an agent of its own name)`);
   }

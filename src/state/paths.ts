@@ -23,6 +23,16 @@ export interface HostPaths {
   composeCache: string;
   /** Scratch folders for image builds. */
   build: string;
+  /** The embedded fleet queue on this host: its password and address, by port. */
+  fleetQueue: (port: number) => string;
+  /** The fleet worker's clones of tasks' repositories: one per repository, kept and fetched. */
+  fleetRepos: string;
+  /** The fleet worker running on this host (one at a time): its process. */
+  fleetWorker: string;
+  /** A fleet task's berth.yaml, as its base commit has it. */
+  fleetTaskConfig: (task: string) => string;
+  /** Package managers' caches shared by one user's agents (npm, pnpm, yarn, pip), by uid. */
+  packageCache: (uid: number) => string;
 }
 
 export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
@@ -35,6 +45,11 @@ export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
     dockerdLog: join(root, 'dockerd.log'),
     composeCache: join(root, 'compose.json'),
     build: join(root, 'build'),
+    fleetQueue: (port) => join(root, 'fleet', `queue-${port}.json`),
+    fleetRepos: join(root, 'fleet', 'repos'),
+    fleetWorker: join(root, 'fleet', 'worker.json'),
+    fleetTaskConfig: (task) => join(root, 'fleet', 'configs', `${task}.yaml`),
+    packageCache: (uid) => join(root, 'package-cache', String(uid)),
   };
 }
 

@@ -1,5 +1,5 @@
+import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveStackImages } from '../../src/core/agent/stack-facts.js';
@@ -57,14 +57,12 @@ describe('the Redis berth runs', () => {
       cmd: ['redis-server', '--requirepass', 'r3dis'],
       readyWhen: /Ready to accept connections/,
     });
-    const anonymous = createClient({ url: `redis://${address}:6379` });
+    const anonymous = new Redis({ host: address, port: 6379, maxRetriesPerRequest: 0 });
     anonymous.on('error', () => {});
-    await anonymous.connect();
     await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
-    await anonymous.quit();
+    anonymous.disconnect();
 
-    const authed = createClient({ url: `redis://${address}:6379`, password: 'r3dis' });
-    await authed.connect();
+    const authed = new Redis({ host: address, port: 6379, password: 'r3dis' });
     expect(await authed.ping()).toBe('PONG');
     await authed.quit();
   });

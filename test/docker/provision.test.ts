@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { execa } from 'execa';
+import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCompose } from '../../src/adapters/compose.js';
 import type { AgentView } from '../../src/contract.js';
@@ -80,8 +80,7 @@ describe('two agents in one repository', () => {
     const wrongPassword = envB.DATABASE_URL?.replace(envB.PGPASSWORD ?? '', envA.PGPASSWORD ?? '');
     await expect(new pg.Client({ connectionString: wrongPassword }).connect()).rejects.toThrow(/password/);
 
-    const redisB = createClient({ url: envB.REDIS_URL });
-    await redisB.connect();
+    const redisB = new Redis(envB.REDIS_URL ?? '');
     expect(await redisB.get('mark')).toBe('b');
     await redisB.quit();
   });

@@ -36,6 +36,7 @@ describe('the command line', () => {
         'config',
         'env',
         'exec',
+        'fleet',
         'gc',
         'heartbeat',
         'help',

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
 import type { Io } from '../output.js';
 
 /** What every command gets: where to print, and where to put an exit code other than 0. */
@@ -40,4 +41,33 @@ export function table(rows: string[][]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** The fleet's queue: --queue, else BERTH_QUEUE_URL (which keeps the password out of `ps`). */
+export function withQueue(command: Command): Command {
+  return command.option(
+    '--queue <url>',
+    'the queue URL `berth fleet queue` printed (default: $BERTH_QUEUE_URL)',
+  );
+}
+
+export function queueOf(options: { queue?: string }, env: NodeJS.ProcessEnv = process.env): string {
+  const url = options.queue ?? env.BERTH_QUEUE_URL;
+  if (!url) {
+    throw new UsageError('no-queue', 'no queue given', {
+      hint: 'pass --queue URL or set BERTH_QUEUE_URL to the URL `berth fleet queue` printed',
+    });
+  }
+  return url;
+}
+
+/** A whole number of at least `min` from a flag, or undefined when the flag was not given. */
+export function wholeNumber(value: string | undefined, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) {
+    throw new UsageError('bad-number', `${flag} takes a whole number from ${min}, not "${value}"`, {
+      hint: `e.g. ${flag} ${Math.max(min, 2)}`,
+    });
+  }
+  return Number(value);
 }

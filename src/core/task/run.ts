@@ -26,6 +26,13 @@ export interface RunOptions extends Omit<ProvisionOptions, 'name'> {
   echo?: 'stdout' | 'stderr';
   /** SIGTERM or SIGINT to berth: the command in the container is stopped, the outcome recorded. */
   signal?: AbortSignal;
+  /**
+   * Called once the outcome is recorded and before the exit policy applies (a fleet host publishes the
+   * branch here). If it throws, the policy is not applied and runTask rejects with its error.
+   */
+  beforeExit?: (agent: AgentRecord, outcome: TaskOutcome) => Promise<void>;
+  /** Called when the environment is ready and the command starts. */
+  onRunning?: () => void;
 }
 
 /**
@@ -67,6 +74,7 @@ export async function runTask(options: RunOptions): Promise<EntryView> {
       ...(logFile && { logFile }),
     };
     writeOutcome(context, running);
+    options.onRunning?.();
     const { exitCode, stopped } = await runInAgent(context, agent, options.command, {
       tty: attached,
       logFile,
@@ -80,6 +88,7 @@ export async function runTask(options: RunOptions): Promise<EntryView> {
       agent,
       { ...ran, exitCode, state: stopped ? 'terminated' : 'finished' },
       options.progress,
+      options.beforeExit,
     );
   });
   return entryAfter(context, name, task);
@@ -126,6 +135,7 @@ async function finish(
   agent: AgentRecord,
   task: Omit<TaskOutcome, 'commits' | 'diffStat' | 'result'> & Partial<TaskOutcome>,
   progress?: (message: string) => void,
+  beforeExit?: RunOptions['beforeExit'],
 ): Promise<TaskOutcome> {
   const ended = task.completedAt ? undefined : new Date(context.runtime.now());
   const timing = ended
@@ -138,6 +148,7 @@ async function finish(
     result: 'kept',
   };
   writeOutcome(context, outcome);
+  await beforeExit?.(agent, outcome);
   const applied = await applyExitPolicy(context, agent, outcome.onExit, progress);
   const final = { ...outcome, ...applied };
   writeOutcome(context, final);

@@ -1,0 +1,195 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { z } from 'zod';
+import { openQueue, type QueueClient, type TaskSnapshot } from '../../adapters/queue.js';
+import { checkQueue } from '../../adapters/queue-redis.js';
+import type { fleetStatusSchema } from '../../contract.js';
+import { BerthError, interrupted } from '../../errors.js';
+import { type FleetTask, HOST_SILENT_MS, HOSTS_KEY, QUEUE_NAME, resultBranch } from '../../plan/fleet.js';
+import { type Runtime, runtimeFrom } from '../../runtime.js';
+import type { FleetOutcome, FleetProgress } from './task.js';
+
+export type FleetStatus = z.output<typeof fleetStatusSchema>;
+type FleetTaskView = FleetStatus['tasks'][number];
+type FleetHostView = FleetStatus['hosts'][number];
+
+/** The queue as a whole: counts, the hosts working on it, and every task with where and how it went. */
+export async function fleetStatus(options: {
+  queue: string;
+  runtime?: Partial<Runtime>;
+}): Promise<FleetStatus> {
+  await checkQueue(options.queue);
+  const queue = openQueue(QUEUE_NAME, options.queue);
+  try {
+    return await readStatus(queue, runtimeFrom(options.runtime).now());
+  } finally {
+    await queue.close();
+  }
+}
+
+/** Wakes a waiter on the next change, or at once when one came while nobody was waiting. */
+class ChangeLatch {
+  private pending = false;
+  private wake: (() => void) | undefined;
+
+  // A waiter that timed out leaves its wake behind, so a change always stays pending too: a spare
+  // look at the queue costs little, a missed change costs the whole fallback interval.
+  notify(): void {
+    this.pending = true;
+    this.wake?.();
+  }
+
+  /** The next change, or `ms` later; no timer outlives it (a pending one would keep the process up). */
+  async nextOrAfter(ms: number): Promise<void> {
+    const timer = new AbortController();
+    try {
+      await Promise.race([this.next(), sleep(ms, undefined, { signal: timer.signal })]);
+    } finally {
+      timer.abort();
+    }
+  }
+
+  next(): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+}
+
+/** How much of a failed task's output its status shows (the host keeps the whole log). */
+const FAILED_LOG_LINES = 20;
+
+async function readStatus(queue: QueueClient, now: number): Promise<FleetStatus> {
+  const [snapshots, hosts] = await Promise.all([queue.tasks<FleetTask>(), queue.hosts(HOSTS_KEY)]);
+  const tasks = await Promise.all(
+    snapshots.map(async (snapshot) => {
+      const view = taskView(snapshot, now);
+      return view.state === 'failed' ? { ...view, log: await queue.logs(view.name, FAILED_LOG_LINES) } : view;
+    }),
+  );
+  const count = (state: FleetTaskView['state']) => tasks.filter((task) => task.state === state).length;
+  return {
+    counts: {
+      waiting: count('waiting'),
+      active: count('active'),
+      delayed: count('delayed'),
+      completed: count('completed'),
+      failed: count('failed'),
+      stalled: tasks.filter((task) => task.stalled).length,
+    },
+    hosts: Object.values(hosts)
+      .map((text) => hostView(text, now))
+      .filter((host): host is FleetHostView => host !== undefined)
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    tasks: tasks.sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
+
+function taskView(snapshot: TaskSnapshot<FleetTask>, now: number): FleetTaskView {
+  const progress = (
+    snapshot.progress && typeof snapshot.progress === 'object' ? snapshot.progress : {}
+  ) as Partial<FleetProgress>;
+  const result =
+    snapshot.result && typeof snapshot.result === 'object' ? (snapshot.result as FleetOutcome) : undefined;
+  const outcome = result ?? progress.outcome ?? null;
+  const running = snapshot.state === 'active';
+  const started = snapshot.startedAt;
+  return {
+    name: snapshot.id,
+    repo: snapshot.data?.repo ?? '',
+    state: snapshot.state,
+    stalled: snapshot.lockLost,
+    host: running || outcome ? (progress.host ?? snapshot.worker ?? null) : null,
+    attempts: snapshot.attemptsStarted,
+    stalls: snapshot.stalls,
+    step: progress.step ?? null,
+    branch: resultBranch({ name: snapshot.id }),
+    outcome,
+    failedReason: snapshot.failedReason ?? null,
+    durationMs: started && (running || snapshot.finishedAt) ? (snapshot.finishedAt ?? now) - started : null,
+  };
+}
+
+function hostView(text: string, now: number): FleetHostView | undefined {
+  try {
+    const host = JSON.parse(text) as Omit<FleetHostView, 'silent'>;
+    return { ...host, silent: now - Date.parse(host.seenAt) > HOST_SILENT_MS };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface FleetWaitResult {
+  counts: FleetStatus['counts'];
+  failed: string[];
+}
+
+/** Waits until no task is waiting, delayed or active; resolves to the counts and the failed tasks. */
+export async function fleetWait(options: {
+  queue: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  runtime?: Partial<Runtime>;
+}): Promise<FleetWaitResult> {
+  await checkQueue(options.queue);
+  const runtime = runtimeFrom(options.runtime);
+  const queue = openQueue(QUEUE_NAME, options.queue);
+  const deadline =
+    options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : runtime.now() + options.timeoutMs;
+  const changes = new ChangeLatch();
+  const stopWatching = await queue.watch(() => changes.notify());
+  try {
+    for (;;) {
+      const counts = await queue.counts();
+      if (counts.waiting + counts.active + counts.delayed === 0) {
+        const status = await readStatus(queue, runtime.now());
+        return {
+          counts: status.counts,
+          failed: status.tasks.filter((t) => t.state === 'failed').map((t) => t.name),
+        };
+      }
+      if (options.signal?.aborted) throw interrupted();
+      if (runtime.now() >= deadline) {
+        throw new BerthError(
+          'wait-timeout',
+          `${counts.waiting + counts.delayed} task(s) waiting and ${counts.active} running after the timeout`,
+          {
+            hint: 'see them with berth fleet status; wait again, or with a longer --timeout',
+          },
+        );
+      }
+      // Woken by the queue's events; a slow look every few seconds covers events missed while reconnecting.
+      await changes.nextOrAfter(3_000);
+    }
+  } finally {
+    await stopWatching();
+    await queue.close();
+  }
+}
+
+/** Calls `show` with the queue's status now and whenever a task moves, until `signal` aborts. */
+export async function watchFleet(
+  options: { queue: string; signal: AbortSignal; runtime?: Partial<Runtime> },
+  show: (status: FleetStatus) => void,
+): Promise<void> {
+  await checkQueue(options.queue);
+  const runtime = runtimeFrom(options.runtime);
+  const queue = openQueue(QUEUE_NAME, options.queue);
+  const changes = new ChangeLatch();
+  const stopWatching = await queue.watch(() => changes.notify());
+  const aborted = new Promise<void>((resolve) =>
+    options.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  try {
+    while (!options.signal.aborted) {
+      show(await readStatus(queue, runtime.now()));
+      // Events come in bursts: one redraw per burst, and one every few seconds for durations and silent hosts.
+      await Promise.race([changes.nextOrAfter(5_000), aborted]);
+      await sleep(200);
+    }
+  } finally {
+    await stopWatching();
+    await queue.close();
+  }
+}

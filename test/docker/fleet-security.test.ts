@@ -1,0 +1,137 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { removeQueueFence } from '../../src/adapters/firewall.js';
+import { berth, resultOf } from '../helpers/cli.js';
+import { docker } from '../helpers/docker.js';
+import {
+  type FleetPlace,
+  fleetPlace,
+  startQueue,
+  startWorker,
+  type WorkerProcess,
+} from '../helpers/fleet.js';
+
+/**
+ * Run inside an agent's container: connects to the queue's port on every address given and on the
+ * container's gateway, says what answered, and, as a control, whether its own Postgres answers.
+ */
+const PROBE = `
+const net = require('net');
+const fs = require('fs');
+const [port, ...hosts] = process.argv.slice(1);
+const gateway = fs.readFileSync('/proc/net/route', 'utf8').split('\\n').slice(1)
+  .map((l) => l.trim().split(/\\s+/)).filter((f) => f[1] === '00000000' && f[2])
+  .map((f) => [0, 2, 4, 6].map((i) => parseInt(f[2].slice(i, i + 2), 16)).reverse().join('.'));
+const tryOne = (host, p) => new Promise((done) => {
+  const s = net.connect({ host, port: +p, timeout: 3000 });
+  let data = '';
+  s.on('connect', () => s.write('PING\\r\\n'));
+  s.on('data', (d) => { data += d; });
+  s.on('timeout', () => { s.destroy(); done(data ? 'answered: ' + data.trim() : 'timeout'); });
+  s.on('error', (e) => done(e.code));
+  s.on('close', () => done(data ? 'answered: ' + data.trim() : 'closed'));
+  setTimeout(() => { s.destroy(); done(data ? 'answered: ' + data.trim() : 'silent'); }, 1500).unref();
+});
+(async () => {
+  const db = new URL(process.env.DATABASE_URL);
+  const out = { queue: {}, postgres: await new Promise((done) => {
+    const s = net.connect({ host: db.hostname, port: +db.port || 5432 }, () => { s.destroy(); done('connected'); });
+    s.on('error', (e) => done(e.code));
+  }) };
+  for (const host of [...new Set([...hosts, ...gateway])]) out.queue[host] = await tryOne(host, port);
+  fs.writeFileSync('probe.json', JSON.stringify(out, null, 2));
+  fs.writeFileSync('env.txt', Object.entries(process.env).map(([k, v]) => k + '=' + v).join('\\n'));
+  fs.writeFileSync('environ-1.txt', fs.readFileSync('/proc/1/environ', 'utf8'));
+})();
+`;
+
+let place: FleetPlace;
+let queue: { url: string; port: number; home: string };
+let worker: WorkerProcess | undefined;
+
+beforeAll(async () => {
+  place = await fleetPlace();
+  // Published on every address of the host (with its password): the strongest case for the fence.
+  queue = await startQueue(place.dir, '0.0.0.0');
+});
+
+afterAll(async () => {
+  worker?.process.kill('SIGKILL');
+  await worker?.process;
+  await removeQueueFence();
+  place.cleanup();
+});
+
+it("an agent's container reaches the queue on no address of its host, and never sees its password", {
+  timeout: 300_000,
+}, async () => {
+  worker = startWorker(place, queue.url, 'fenced');
+  const addresses = Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a?.family === 'IPv4')
+    .map((a) => a?.address ?? '');
+  const command = [
+    'sh',
+    '-c',
+    'node -e "$0" "$@" && git add -A && git commit -qm probe',
+    PROBE,
+    String(queue.port),
+    ...addresses,
+  ];
+  const file = `${place.dir}/probe.yaml`;
+  const task = (name: string, onExit: string) =>
+    `- name: ${name}\n  repo: ${place.remote}\n  onExit: ${onExit}\n  command: ${JSON.stringify(command)}\n`;
+  writeFileSync(file, task('probe', 'teardown') + task('looked-at', 'keep'));
+  resultOf(await berth(['fleet', 'submit', '--queue', queue.url, '--tasks', file, '--json']), 'fleet submit');
+  const waited = await berth(['fleet', 'wait', '--queue', queue.url, '--timeout', '240', '--json']);
+  expect(resultOf(waited, 'fleet wait').failed, worker.stderr()).toEqual([]);
+
+  const show = (path: string) =>
+    execa('git', ['show', `berth/probe:${path}`], { cwd: place.remote }).then((r) => r.stdout);
+  const probe = JSON.parse(await show('probe.json')) as { queue: Record<string, string>; postgres: string };
+  expect(probe.postgres).toBe('connected'); // the probe works: it reaches what it may
+  expect(Object.keys(probe.queue)).toEqual(expect.arrayContaining(addresses));
+  for (const [address, answer] of Object.entries(probe.queue))
+    expect(`${address}: ${answer}`).not.toMatch(/answered/);
+
+  const password = decodeURIComponent(new URL(queue.url).password);
+  expect(await show('env.txt')).not.toContain(password);
+  expect(await show('environ-1.txt')).not.toContain(password);
+  expect(worker.stderr()).not.toContain(password);
+
+  // The kept agent: nothing mounted into its container holds the password, nor does `berth env`.
+  const home = place.home('fenced');
+  const repos = join(home, 'fleet', 'repos');
+  const repo = join(repos, readdirSync(repos).find((name) => existsSync(join(repos, name, '.git'))) ?? '');
+  const env = await berth(['env', 'looked-at', '--repo', repo, '--show-secrets'], {
+    env: { BERTH_HOME: home },
+  });
+  expect(env.exitCode).toBe(0);
+  expect(env.stdout).not.toContain(password);
+  const [container] = await docker().listContainers({
+    filters: { label: ['dev.berth.agent=looked-at', 'com.docker.compose.service=agent'] },
+  });
+  const mounts = (
+    await docker()
+      .getContainer(container?.Id ?? '')
+      .inspect()
+  ).Mounts;
+  expect(mounts.length).toBeGreaterThan(0);
+  for (const mount of mounts.filter((m) => m.Source)) {
+    const grep = await execa('grep', ['-rqsF', password, mount.Source], { reject: false });
+    expect(grep.exitCode, `${mount.Source} holds the password`).not.toBe(0);
+  }
+  const inspect = JSON.stringify(
+    (
+      await docker()
+        .getContainer(container?.Id ?? '')
+        .inspect()
+    ).Config.Env,
+  );
+  expect(inspect).not.toContain(password);
+  const teardown = await berth(['teardown', 'looked-at', '--repo', repo], { env: { BERTH_HOME: home } });
+  expect(teardown.exitCode).toBe(0);
+});
