@@ -1,3 +1,4 @@
+import type { DataBench } from './data.js';
 import type { FleetBench } from './fleet.js';
 import type { Stats } from './lib.js';
 
@@ -20,6 +21,7 @@ interface Result {
   idle: { stacks: number; seconds: number; cpuPercentOfOneCore: number; memoryMiBPerStack: number };
   disk: { commits: number; files: number; checkedOutKiB: number; worktreeKiB: number; cloneKiB: number };
   fleet?: FleetBench;
+  data?: DataBench;
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -134,6 +136,7 @@ export function renderReport(result: Result): string {
     `| full clone | ${mib(result.disk.cloneKiB)} |`,
     '',
     ...fleetLines(result.fleet, Number(result.machine.cores)),
+    ...dataLines(result.data),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -152,6 +155,29 @@ function fleetLines(fleet: FleetBench | undefined, cores: number): string[] {
     `| per-task overhead of the fleet (queue, fetch into the cache, publish) | ${s(overhead)} |`,
     `| one task on a host during the 30 (${fleet.workers * fleet.slots} at once on ${cores} cores), median | ${s(fleet.taskMedianMs)} |`,
     `| a worker SIGKILLed mid-task: until its tasks ran on another host (lock ${fleet.lockSeconds} s, stalled check ${fleet.stalledSeconds} s) | ${fleet.deathToRerunMs.map(s).join(', ')} |`,
+    '',
+  ];
+}
+
+function dataLines(data: DataBench | undefined): string[] {
+  if (!data) return [];
+  const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
+  const met = (ok: boolean) => (ok ? 'met' : 'not met');
+  return [
+    `## Databases: an app with ${data.migrations} migrations and a seeded database of ${gb(data.databaseBytes)}`,
+    '',
+    '| | time | target |',
+    '| --- | --- | --- |',
+    `| the first agent on a base (migrate, seed, template saved) | ${s(data.firstMs)} | |`,
+    `| one agent with templates off (every migration and the seed) | ${s(data.withoutTemplateMs)} | |`,
+    `| a later agent, from the template, median of 3 | ${s(data.fromTemplateMs)} | ≤ 2 s: ${met(data.fromTemplateMs <= 2000)} |`,
+    `| bare \`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY\` of the same data | ${s(data.bareCopyMs)} | from template ≤ 1.5x: ${met(data.fromTemplateMs <= 1.5 * data.bareCopyMs)} |`,
+    `| 10 agents at once on a new base | ${s(data.tenAtOnceMs)}, ${data.tenAtOnceSeeds} seed(s) ran | one template build: ${met(data.tenAtOnceSeeds === 1)} |`,
+    `| \`berth db reset\` of the seeded database | ${s(data.resetMs)} | ≤ 2 s: ${met(data.resetMs <= 2000)} |`,
+    `| the example app (setup: npm ci), cold shared package cache | ${s(data.npmColdMs)} | |`,
+    `| the same, warm cache | ${s(data.npmWarmMs)} | faster: ${met(data.npmWarmMs < data.npmColdMs)} |`,
+    `| \`berth provision\` with no pool (the whole CLI process), median of 3 | ${s(data.coldMs)} | |`,
+    `| the same, taking a ready environment from the warm pool, median of 3 | ${s(data.fromPoolMs)} | ≤ 0.5x cold and < 0.5 s: ${met(data.fromPoolMs <= 0.5 * data.coldMs && data.fromPoolMs < 500)} |`,
     '',
   ];
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
  * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
  * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here),
- * --only fleet (the fleet row alone, added to the latest result).
+ * --only fleet|data (that section alone, added to the latest result).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { configSchema } from '../src/config/schema.js';
 import { resolveStackImages } from '../src/core/agent/stack-facts.js';
 import { offlineImage } from '../src/plan/images.js';
 import { repoId } from '../src/plan/names.js';
+import { dataBench } from './data.js';
 import { fleetBench } from './fleet.js';
 import { idleCost } from './idle.js';
 import { berth, machine, must, type Stats, stats } from './lib.js';
@@ -81,8 +82,8 @@ function writeResult(result: Parameters<typeof renderReport>[0]) {
   process.stdout.write(renderReport(result));
 }
 
-/** --only fleet: the fleet row alone, added to the latest full result. */
-async function fleetOnly() {
+/** --only fleet|data: that section alone, added to the latest full result. */
+async function sectionOnly(section: 'fleet' | 'data') {
   const latest = readdirSync(resultsDir)
     .filter((f) => f.endsWith('.json'))
     .sort()
@@ -91,7 +92,8 @@ async function fleetOnly() {
   const result = JSON.parse(readFileSync(join(resultsDir, latest), 'utf8'));
   const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   try {
-    result.fleet = await fleetBench(scratch, log);
+    if (section === 'fleet') result.fleet = await fleetBench(scratch, log);
+    else result.data = await dataBench(scratch, log);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -100,7 +102,7 @@ async function fleetOnly() {
 
 async function main() {
   await berth(['host', 'init']);
-  if (flags.only === 'fleet') return fleetOnly();
+  if (flags.only === 'fleet' || flags.only === 'data') return sectionOnly(flags.only);
   const docker = connect();
   await cleanBench(docker);
   const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
@@ -142,6 +144,7 @@ async function main() {
   const disk = await diskPerAgent(longRepo);
 
   const fleet = await fleetBench(scratch, log);
+  const data = await dataBench(scratch, log);
 
   await cleanBench(docker);
   rmSync(scratch, { recursive: true, force: true });
@@ -161,6 +164,7 @@ async function main() {
     idle,
     disk,
     fleet,
+    data,
   };
   writeResult(result);
 }

@@ -106,7 +106,7 @@ export const agentSchema = z
       .describe('its lease: renewed by heartbeats and running commands; gc reaps it once past'),
     inUse: z
       .array(
-        z.strictObject({ kind: z.enum(['exec', 'run']), pid: z.number().int(), since: z.string() }),
+        z.strictObject({ kind: z.enum(['exec', 'run', 'db']), pid: z.number().int(), since: z.string() }),
       )
       .describe('berth commands running in it now'),
   })
@@ -141,7 +141,7 @@ const removedSchema = z.strictObject({
 });
 
 const gcActionSchema = z.strictObject({
-  kind: z.enum(['agent', 'containers', 'worktree', 'folder', 'branch', 'lease']),
+  kind: z.enum(['agent', 'containers', 'worktree', 'folder', 'branch', 'lease', 'image', 'pool']),
   target: text('what was (or would be) removed'),
   reason: text('why'),
   savedPatch: text('uncommitted work saved before the removal').optional(),
@@ -210,6 +210,16 @@ export const fleetStatusSchema = z.strictObject({
 });
 
 /** The result of each command, by command. */
+const dbResultSchema = z.strictObject({
+  agent: z.string(),
+  action: z.enum(['reset', 'snapshot', 'restore']),
+  image: z.string().describe('the image the database runs from now (reset, restore) or was saved as'),
+  label: z.string().optional(),
+  connectionsDropped: z.literal(true).describe("its Postgres restarted: the app's connections were dropped"),
+  reseeded: z.boolean().describe('reset without a template: made anew, then migrate and seed ran'),
+  durationMs: z.number(),
+});
+
 export const resultSchemas = {
   'host init': z.strictObject({
     engine: z.strictObject({
@@ -228,7 +238,21 @@ export const resultSchemas = {
     unchanged: z.boolean().describe('this run changed nothing on the host'),
   }),
   provision: z.strictObject({ agent: agentSchema }),
-  ls: z.strictObject({ agents: z.array(entrySchema) }),
+  ls: z.strictObject({
+    agents: z.array(entrySchema),
+    pool: z
+      .array(
+        z.strictObject({
+          id: z.string(),
+          status: z.enum(['making', 'ready']),
+          key: z.string().describe('the base and stack it was made for'),
+          ports: z.record(z.string(), z.number().int()),
+          createdAt: z.string(),
+        }),
+      )
+      .optional()
+      .describe('with --pool: the warm pool`s members'),
+  }),
   show: entrySchema,
   exec: z.strictObject({
     name: z.string(),
@@ -280,6 +304,20 @@ export const resultSchemas = {
   logs: z.strictObject({ name: z.string(), logs: z.array(logSchema) }),
   heartbeat: z.strictObject({ name: z.string(), leaseExpiresAt: z.string() }),
   gc: z.strictObject({ dryRun: z.boolean(), actions: z.array(gcActionSchema) }),
+  'db reset': dbResultSchema,
+  'db snapshot': dbResultSchema,
+  'db restore': dbResultSchema,
+  'pool fill': z.strictObject({
+    made: z.array(z.string()).describe('members made by this fill'),
+    removed: z.array(z.string()).describe('members of an older base, removed'),
+    failed: z.array(z.string()).describe('why a member could not be made (the fill stops there)'),
+    ready: z.number().int().describe('members of the current base ready now'),
+  }),
+  'pool drain': z.strictObject({ removed: z.array(z.string()) }),
+  'db snapshots': z.strictObject({
+    name: z.string(),
+    snapshots: z.array(z.strictObject({ label: z.string(), image: z.string(), createdAt: z.string() })),
+  }),
   'config schema': z.strictObject({ schema: z.unknown().describe('the JSON schema of berth.yaml') }),
   'fleet queue': z.strictObject({
     outcome: z.enum(['started', 'running', 'stopped', 'not-running']),

@@ -83,6 +83,8 @@ export async function dockerExec(
   const log = options.logFile ? new CappedLog(options.logFile) : undefined;
   const child = execa(binary, args, {
     reject: false,
+    // The client needs no folder of its own, and the caller's may be one this user cannot enter.
+    cwd: '/',
     stdin: log ? 'ignore' : 'inherit',
     stdout: log ? 'pipe' : 'inherit',
     stderr: log ? 'pipe' : 'inherit',
@@ -117,6 +119,10 @@ export async function dockerExec(
   const result = await child;
   exited = true;
   log?.close();
-  const exitCode = result.exitCode ?? (result.signal ? 128 + 15 : 1);
+  if (result.exitCode === undefined && !result.signal)
+    throw new EnvironmentError('docker-cli-failed', `could not run ${binary}: ${result.shortMessage}`, {
+      hint: 'check that this user may run the docker command (the docker group)',
+    });
+  const exitCode = result.exitCode ?? 128 + 15;
   return { exitCode, stopped };
 }

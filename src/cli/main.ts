@@ -6,6 +6,7 @@ import { packageRoot } from '../package-root.js';
 import type { CliContext } from './commands/_shared.js';
 import { registerComplete } from './commands/complete.js';
 import { registerConfig } from './commands/config.js';
+import { registerDb } from './commands/db.js';
 import { registerEnv } from './commands/env.js';
 import { registerExec } from './commands/exec.js';
 import { registerFleetQueue } from './commands/fleet-queue.js';
@@ -18,6 +19,7 @@ import { registerHeartbeat } from './commands/heartbeat.js';
 import { registerHostInit } from './commands/host-init.js';
 import { registerLogs } from './commands/logs.js';
 import { registerLs } from './commands/ls.js';
+import { registerPool } from './commands/pool.js';
 import { registerProvision } from './commands/provision.js';
 import { registerRun } from './commands/run.js';
 import { registerShell } from './commands/shell.js';
@@ -56,6 +58,8 @@ export function buildProgram(context: CliContext): Command {
   registerHeartbeat(program, context);
   registerGc(program, context);
   registerConfig(program, context);
+  registerDb(program, context);
+  registerPool(program, context);
   const fleet = program.command('fleet').description('many hosts taking tasks from one queue');
   registerFleetQueue(fleet, context);
   registerFleetWorker(fleet, context);
@@ -85,7 +89,10 @@ export function commandOf(argv: string[]): string {
     .slice(0, argv.indexOf('--') === -1 ? undefined : argv.indexOf('--'))
     .filter((w) => !w.startsWith('-'));
   const [first = '', second] = words;
-  if ((first === 'host' || first === 'config' || first === 'fleet') && second)
+  if (
+    (first === 'host' || first === 'config' || first === 'fleet' || first === 'db' || first === 'pool') &&
+    second
+  )
     return `${first} ${second}`;
   if (first === 'up' && argv.some((word) => word === '--tasks' || word.startsWith('--tasks=')))
     return 'up --tasks';

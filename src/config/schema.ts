@@ -64,6 +64,12 @@ export const configSchema = z
           .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid variable name'), z.string())
           .default({})
           .describe('extra variables in the agent container'),
+        packageCache: z
+          .boolean()
+          .default(true)
+          .describe(
+            "share the host's npm, pnpm, yarn and pip caches among this user's agents (node_modules stays per worktree)",
+          ),
         resources: section(
           z.strictObject({
             cpus: z.number().positive().max(1024).default(2).describe('CPUs the agent container may use'),
@@ -96,6 +102,32 @@ export const configSchema = z
           .describe(
             'ephemeral: no fsync, the data goes with the container, fastest (agent databases are scratch); durable: a named volume, crash-safe',
           ),
+        template: section(
+          z.strictObject({
+            enabled: z
+              .boolean()
+              .default(true)
+              .describe(
+                'the first agent on a base runs migrate and seed into a template; later ones start from a copy of it',
+              ),
+            key: z
+              .enum(['base', 'files'])
+              .default('base')
+              .describe(
+                "what makes a template: base, the agent's start commit; files, the contents of template.files at it",
+              ),
+            files: z
+              .array(z.string().min(1))
+              .default([])
+              .describe('with key: files, the paths (files or folders) migrate and seed depend on'),
+            budget: z
+              .string()
+              .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB)$/i, 'expected a size such as "20GB"')
+              .default('20GB')
+              .describe('berth gc removes unused templates, oldest first, until they fit in this'),
+          }),
+          'database templates: migrate and seed once per base',
+        ),
       }),
       "each agent's own Postgres",
     ),
@@ -184,6 +216,20 @@ export const configSchema = z
       }),
       'commands per stage: a shell line (in the agent container), or { run, on: agent|host, timeout }',
     ),
+    pool: section(
+      z.strictObject({
+        size: z
+          .number()
+          .int()
+          .min(0)
+          .max(50)
+          .default(0)
+          .describe(
+            'environments kept ready per repository and base (Postgres and Redis running, ports leased); 0: none',
+          ),
+      }),
+      'the warm pool: a provision takes a ready environment and only adds the worktree and agent container',
+    ),
     hookTimeout: duration
       .default('10m')
       .describe('how long one hook command may run before it is stopped (and the provision rolled back)'),
@@ -212,6 +258,9 @@ export type BerthConfig = z.output<typeof configSchema>;
 /** Rules across fields, checked after the schema. */
 export function crossFieldProblems(config: BerthConfig): string[] {
   const problems: string[] = [];
+  const { template } = config.postgres;
+  if (template.enabled && template.key === 'files' && template.files.length === 0)
+    problems.push('postgres.template.files: list the paths migrate and seed depend on, for key: files');
   if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
     problems.push(
       'ports.app: cannot publish app ports with network.outbound false (the agent is on an internal network)',

@@ -17,14 +17,17 @@ import {
   LABELS,
   parseWorktreeLockReason,
   repoLabels,
+  stackOwner,
   worktreePath,
 } from '../plan/names.js';
 import { claims, leaseUnheld, needsMergeFacts, type ReapFacts, reapReason } from '../plan/reap.js';
 import { type Leases, readLeases, updateLeases } from '../state/leases.js';
 import { readState, updateState, withGitLock } from '../state/store.js';
+import { removeMember } from './agent/pool.js';
 import { claimRemoval, dropWorktree, removeAgent } from './agent/remove.js';
 import { saveUncommitted } from './agent/saved-work.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from './context.js';
+import { sweepImages } from './gc-images.js';
 
 export interface GcOptions extends RepoOptions {
   dryRun?: boolean;
@@ -36,7 +39,7 @@ export interface GcOptions extends RepoOptions {
   now?: number;
 }
 
-export type GcKind = 'agent' | 'containers' | 'worktree' | 'folder' | 'branch' | 'lease';
+export type GcKind = 'agent' | 'containers' | 'worktree' | 'folder' | 'branch' | 'lease' | 'image' | 'pool';
 
 export interface GcAction {
   kind: GcKind;
@@ -79,16 +82,28 @@ export async function gc(options: GcOptions = {}): Promise<GcResult> {
   };
 
   await reapAgents(context, options, dryRun, report);
+  await sweepPool(context, dryRun, report);
   await sweepResources(context, dryRun, report);
   await withGitLock(context.berthDir, async () => {
     await sweepWorktrees(context, config, dryRun, report);
     await sweepBranches(context, dryRun, report);
   });
   await sweepLeases(context, dryRun, report);
+  await sweepImages(context, config, dryRun, report);
   return { dryRun, actions };
 }
 
 type Report = (action: GcAction) => void;
+
+/** Pool members whose making was killed part-way: their stacks, records and leases. */
+async function sweepPool(context: RepoContext, dryRun: boolean, report: Report) {
+  const members = Object.values(readState(context.berthDir).pool ?? {});
+  for (const member of members) {
+    if (member.status !== 'making' || !member.owner || context.runtime.isRunning(member.owner)) continue;
+    if (!dryRun) await removeMember(context, member);
+    report({ kind: 'pool', target: member.id, reason: 'a warm pool member whose making was stopped' });
+  }
+}
 
 async function reapAgents(context: RepoContext, options: GcOptions, dryRun: boolean, report: Report) {
   const { runtime } = context;
@@ -99,7 +114,7 @@ async function reapAgents(context: RepoContext, options: GcOptions, dryRun: bool
       now: runtime.now(),
       isRunning: runtime.isRunning,
       merged: needsMergeFacts(agent, options) ? await mergedWork(context, agent) : undefined,
-      stackGone: !containers.some((c) => c.labels[LABELS.agent] === agent.name),
+      stackGone: !containers.some((c) => c.labels[LABELS.agent] === stackOwner(agent)),
       worktreeGone: !exists(agent.worktree),
     };
     // Git's and Docker's facts were read before; the record, the lease and the processes are read
@@ -141,10 +156,10 @@ async function mergedWork(context: RepoContext, agent: AgentRecord): Promise<boo
  */
 async function sweepResources(context: RepoContext, dryRun: boolean, report: Report) {
   const listed = await listLabelled(context.docker, repoLabels(context.repoId));
-  const { agents } = readState(context.berthDir);
+  const state = readState(context.berthDir);
   const unclaimed = (labels: Record<string, string>) =>
     Boolean(labels[LABELS.agent]) &&
-    !claims(agents, { agent: labels[LABELS.agent] ?? '', instance: labels[LABELS.instance] });
+    !claims(state, { agent: labels[LABELS.agent] ?? '', instance: labels[LABELS.instance] });
   const orphans: LabelledResources = {
     containers: listed.containers.filter((r) => unclaimed(r.labels)),
     networks: listed.networks.filter((r) => unclaimed(r.labels)),
@@ -166,10 +181,11 @@ async function sweepResources(context: RepoContext, dryRun: boolean, report: Rep
  */
 async function sweepWorktrees(context: RepoContext, config: BerthConfig, dryRun: boolean, report: Report) {
   const worktrees = await listWorktrees(context.root);
-  const { agents } = readState(context.berthDir);
+  const state = readState(context.berthDir);
+  const { agents } = state;
   for (const entry of worktrees) {
     const owner = parseWorktreeLockReason(entry.lockReason);
-    if (!owner || claims(agents, owner) || Object.values(agents).some((a) => a.worktree === entry.path))
+    if (!owner || claims(state, owner) || Object.values(agents).some((a) => a.worktree === entry.path))
       continue;
     const reason = entry.prunable
       ? 'its folder is gone; berth locked it for a removed agent'
@@ -233,7 +249,7 @@ async function sweepLeases(context: RepoContext, dryRun: boolean, report: Report
   const { runtime } = context;
   const held = (lease: { berthDir: string; agent: string; instance: string }) => {
     try {
-      return claims(readState(lease.berthDir).agents, lease);
+      return claims(readState(lease.berthDir), lease);
     } catch {
       return true; // a state berth cannot read: keep its leases rather than guess
     }

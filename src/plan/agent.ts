@@ -48,6 +48,13 @@ export const agentRecordSchema = z.object({
     storage: z.enum(['durable', 'ephemeral']),
     /** The image is berth's pre-initialised Postgres (cluster made at build time). */
     preinitialised: z.boolean(),
+    /** The image it was provisioned with before any template: what `db reset` returns to without one. */
+    baseImage: z.string().optional(),
+    /**
+     * The database template of its base: `built` when this agent's migrate and seed made it, else it
+     * started from a copy of it (and skipped seed).
+     */
+    template: z.object({ image: z.string(), key: z.string(), built: z.boolean() }).optional(),
   }),
   redisEnabled: z.boolean(),
   /** Container port of each app port, by name; the first is the app's PORT. */
@@ -66,8 +73,10 @@ export const agentRecordSchema = z.object({
   failure: z.string().optional(),
   /** Commands running in it now (`berth exec`, `berth run`): while one runs, gc never reaps it. */
   sessions: z
-    .array(z.object({ process: processIdSchema, kind: z.enum(['exec', 'run']), since: z.string() }))
+    .array(z.object({ process: processIdSchema, kind: z.enum(['exec', 'run', 'db']), since: z.string() }))
     .optional(),
+  /** The warm pool member this agent adopted: its resources carry that member's agent label. */
+  pooled: z.string().optional(),
   /**
    * A random id of this provision, on its labels too: resources of an earlier agent of the same name
    * are told apart from this one's.

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CONFIG_FILE } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
@@ -11,6 +12,34 @@ export interface HostFacts {
   berthDir: string;
   caBundle?: string;
   gitIdentity?: { name: string; email: string };
+  /** The host folder of the agent user's shared package caches, when agent.packageCache is on. */
+  packageCache?: string;
+}
+
+/** Where the shared package caches appear in the agent container. */
+export const CONTAINER_PACKAGE_CACHE = '/var/cache/berth-packages';
+
+/**
+ * yarn 1's cache is not safe for concurrent installs (yarnpkg/yarn#683): its rc file in the container's
+ * HOME makes every yarn 1 take a file mutex in the shared folder. Yarn 2+ ignores it (and its cache
+ * writes are atomic).
+ */
+export const YARN1_RC = `--mutex "file:${CONTAINER_PACKAGE_CACHE}/yarn/.mutex"\n`;
+export const YARNRC_NAME = 'yarnrc';
+
+/**
+ * Each tool's cache in the shared folder, set by the variable the tool reads. npm's cacache, pnpm's
+ * store and pip's http and wheel caches are content-addressed and written atomically: safe to share.
+ */
+function packageCacheEnv(host: HostFacts): EnvMap {
+  if (!host.packageCache) return {};
+  const at = (tool: string) => `${CONTAINER_PACKAGE_CACHE}/${tool}`;
+  return {
+    npm_config_cache: at('npm'),
+    npm_config_store_dir: at('pnpm'),
+    YARN_CACHE_FOLDER: at('yarn'),
+    PIP_CACHE_DIR: at('pip'),
+  };
 }
 
 /**
@@ -56,6 +85,7 @@ export function containerEnvironment(agent: AgentRecord, config: BerthConfig, ho
     HOME: '/tmp',
     ...gitEnv(host),
     ...caEnv(host),
+    ...packageCacheEnv(host),
     ...agentEnv(agent, 'container'),
     ...config.agent.env,
   };
@@ -130,6 +160,12 @@ export function planCompose(
     bind(agent.worktree),
     bind(host.commonGitDir),
     ...(host.caBundle ? [bind(host.caBundle, CONTAINER_CA_PATH, true)] : []),
+    ...(host.packageCache
+      ? [
+          bind(host.packageCache, CONTAINER_PACKAGE_CACHE),
+          bind(join(host.packageCache, YARNRC_NAME), '/tmp/.yarnrc', true),
+        ]
+      : []),
     // Other agents' passwords live in berth's folder inside the shared git directory: hide it.
     tmpfs(host.berthDir),
   ];

@@ -59,6 +59,23 @@ export function agentLabels(repo: string, name: string): Record<string, string> 
 }
 
 /**
+ * The agent label an agent's containers, networks and volumes carry: its name, or the id of the pool
+ * member it adopted (labels cannot change).
+ */
+export function stackOwner(agent: { name: string; labels: Record<string, string> }): string {
+  return agent.labels[LABELS.agent] ?? agent.name;
+}
+
+/** The labels that find an agent's resources. */
+export function stackLabels(agent: {
+  name: string;
+  repoId: string;
+  labels: Record<string, string>;
+}): Record<string, string> {
+  return { ...repoLabels(agent.repoId), [LABELS.agent]: stackOwner(agent) };
+}
+
+/**
  * Extra labels for everything berth creates, from BERTH_LABELS ("key=value,key=value"): a platform can
  * tag an agent's resources with its task or job id; berth's tests tag theirs for cleanup.
  */

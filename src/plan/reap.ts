@@ -1,5 +1,6 @@
 import type { AgentRecord } from './agent.js';
 import { relative } from './duration.js';
+import { stackOwner } from './names.js';
 
 /** What gc knows about one agent when it decides: read fresh, under the state lock, but for git's facts. */
 export interface ReapFacts {
@@ -82,9 +83,19 @@ export interface ResourceOwner {
  * Whether the state claims a resource: its agent is recorded, and it is that provision's (a resource of
  * an earlier agent with the same name is not claimed by the new one).
  */
-export function claims(agents: Record<string, AgentRecord>, owner: ResourceOwner): boolean {
-  const record = agents[owner.agent];
-  return record !== undefined && (record.instance ?? '') === (owner.instance ?? '');
+export function claims(
+  state: { agents: Record<string, AgentRecord>; pool?: Record<string, { instance: string }> },
+  owner: ResourceOwner,
+): boolean {
+  const instance = owner.instance ?? '';
+  const member = state.pool?.[owner.agent];
+  if (member && member.instance === instance) return true;
+  // An agent that adopted a pool member: its resources carry the member's id as their agent label.
+  return Object.values(state.agents).some(
+    (record) =>
+      (record.name === owner.agent || stackOwner(record) === owner.agent) &&
+      (record.instance ?? '') === instance,
+  );
 }
 
 /** A host lease nobody holds any more (its agent's record is gone), once it is older than `graceMs`. */

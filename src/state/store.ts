@@ -1,9 +1,11 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { ensureDir, readText, writeFileAtomic } from '../adapters/files.js';
-import { BerthError } from '../errors.js';
+import { BerthError, interrupted } from '../errors.js';
 import { type AgentRecord, agentRecordSchema } from '../plan/agent.js';
+import { poolMemberSchema } from '../plan/pool.js';
 import { repoPaths } from './paths.js';
 
 /**
@@ -17,6 +19,8 @@ const stateSchema = z.object({
   agents: z.record(z.string(), agentRecordSchema),
   /** Branches berth created and still answers for, with the agent they were made for. */
   branches: z.record(z.string(), z.string()).optional(),
+  /** The warm pool: environments made ahead of agents, by id. */
+  pool: z.record(z.string(), poolMemberSchema).optional(),
 });
 
 export type State = z.output<typeof stateSchema>;
@@ -36,6 +40,46 @@ export async function withLock<T>(dir: string, name: string, fn: () => Promise<T
     return await fn();
   } finally {
     await release();
+  }
+}
+
+/** Takes a lock if nobody holds it; undefined if somebody does. */
+export async function tryLock(dir: string, name: string): Promise<(() => Promise<void>) | undefined> {
+  ensureDir(dir);
+  try {
+    return await lockfile.lock(join(dir, name), { realpath: false, stale: LOCK_OPTIONS.stale, retries: 0 });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ELOCKED') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A lock held across long work (a template build runs migrate and seed): tries now, else says so once
+ * and waits as long as the holder lives. A holder that died stops refreshing it and loses it in 15 s.
+ */
+export async function holdLongLock(
+  dir: string,
+  name: string,
+  options: { onWait: () => void; signal?: AbortSignal },
+): Promise<() => Promise<void>> {
+  ensureDir(dir);
+  const file = join(dir, name);
+  const single = { realpath: false, stale: LOCK_OPTIONS.stale, retries: 0 };
+  try {
+    return await lockfile.lock(file, single);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ELOCKED') throw error;
+  }
+  options.onWait();
+  for (;;) {
+    if (options.signal?.aborted) throw interrupted();
+    try {
+      return await lockfile.lock(file, single);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ELOCKED') throw error;
+    }
+    await sleep(250);
   }
 }
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # First start: make PGDATA a cluster (it may already be the one made at build time, when PGDATA points
-# at it) and give it this container's user, password and database by renaming the placeholders; then
+# at it, or a template's) and give it this container's user, password and database by renaming the placeholders; then
 # hand over to the image's own entrypoint, which finds a cluster and just runs postgres.
 set -eu
 template=/var/lib/postgresql/berth-template
@@ -40,6 +40,17 @@ if [ -e "$PGDATA/berth-placeholder" ]; then
     fi
   } | postgres --single -D "$PGDATA" postgres >/dev/null
   rm "$PGDATA/berth-placeholder"
+fi
+
+# A cluster from one of berth's database templates (or snapshots) has the role and database already, with
+# the password of the agent it was made from: give the role this container's password.
+if [ -e "$PGDATA/berth-from-template" ]; then
+  user="${POSTGRES_USER:-postgres}"
+  literal() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+  ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
+  echo "ALTER ROLE $(ident "$user") PASSWORD $(literal "$POSTGRES_PASSWORD");" \
+    | postgres --single -D "$PGDATA" postgres >/dev/null
+  rm "$PGDATA/berth-from-template"
 fi
 
 exec docker-entrypoint.sh "$@"

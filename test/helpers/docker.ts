@@ -18,4 +18,11 @@ export async function removeTestResources(client = docker()): Promise<void> {
   await Promise.all(networks.map((n) => client.getNetwork(n.Id).remove()));
   const { Volumes } = await client.listVolumes({ filters });
   await Promise.all((Volumes ?? []).map((v) => client.getVolume(v.Name).remove({ force: true })));
+  // Database templates and snapshots made from tests' agents carry their labels too.
+  const images = await client.listImages({ filters: { label: [TEST_LABEL, 'dev.berth.managed=true'] } });
+  for (const image of images)
+    await client
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => {});
 }

@@ -1,6 +1,6 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { teardown } from '../../src/core/agent/teardown.js';
 import { readState } from '../../src/state/store.js';
@@ -26,7 +26,10 @@ export async function makeRepo(
   } else {
     cpSync('examples/notes-app/package.json', join(root, 'package.json'));
   }
-  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(root, name), text);
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    mkdirSync(dirname(join(root, name)), { recursive: true });
+    writeFileSync(join(root, name), text);
+  }
   const git = async (...args: string[]) => (await execa('git', args, { cwd: root })).stdout;
   await git('init', '-q', '-b', 'main');
   await git('add', '-A');

@@ -34,6 +34,7 @@ describe('the command line', () => {
       [
         'complete',
         'config',
+        'db',
         'env',
         'exec',
         'fleet',
@@ -42,6 +43,7 @@ describe('the command line', () => {
         'help',
         'host',
         'logs',
+        'pool',
         'ls',
         'provision',
         'run',

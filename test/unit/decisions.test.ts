@@ -69,9 +69,22 @@ describe('what gc reaps', () => {
 
   it('tells a new agent`s resources from an earlier one`s of the same name', () => {
     const agents = { a: agentFixture({ name: 'a', instance: 'new1' }) };
-    expect(claims(agents, { agent: 'a', instance: 'new1' })).toBe(true);
-    expect(claims(agents, { agent: 'a', instance: 'old1' })).toBe(false);
-    expect(claims(agents, { agent: 'b', instance: 'new1' })).toBe(false);
+    expect(claims({ agents }, { agent: 'a', instance: 'new1' })).toBe(true);
+    expect(claims({ agents }, { agent: 'a', instance: 'old1' })).toBe(false);
+    expect(claims({ agents }, { agent: 'b', instance: 'new1' })).toBe(false);
+  });
+
+  it('counts pool members, and agents that adopted one, as claiming their resources', () => {
+    const adopted = agentFixture({
+      name: 'a',
+      instance: 'p1',
+      labels: { 'dev.berth.agent': 'pool-0011', 'dev.berth.instance': 'p1' },
+    });
+    const pool = { 'pool-0022': { instance: 'p2' } };
+    expect(claims({ agents: { a: adopted }, pool }, { agent: 'pool-0011', instance: 'p1' })).toBe(true);
+    expect(claims({ agents: { a: adopted }, pool }, { agent: 'pool-0022', instance: 'p2' })).toBe(true);
+    expect(claims({ agents: { a: adopted }, pool }, { agent: 'pool-0022', instance: 'x' })).toBe(false);
+    expect(claims({ agents: {}, pool: {} }, { agent: 'pool-0011', instance: 'p1' })).toBe(false);
   });
 
   it('releases a host lease only once nobody holds it and it is past its grace', () => {

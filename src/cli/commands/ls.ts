@@ -9,10 +9,24 @@ export function registerLs(program: Command, { io }: CliContext): void {
     .description("list the repository's agents as Docker and git see them");
   withJson(withRepo(command))
     .option('--show-secrets', 'print passwords in URLs')
-    .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean }) => {
+    .option('--pool', 'also list the warm pool`s members')
+    .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean; pool?: boolean }) => {
       const { listAgents } = await import('../../core/agent/list.js');
       const agents = await listAgents({ repo: options.repo, showSecrets: options.showSecrets });
-      if (options.json) return printResult(io, 'ls', { agents });
+      const pool = options.pool ? await listPool(options.repo) : undefined;
+      if (options.json) return printResult(io, 'ls', { agents, ...(pool && { pool }) });
+      if (pool) {
+        const rows = pool.map((m) => [
+          m.id,
+          m.status,
+          Object.entries(m.ports)
+            .map(([service, port]) => `${service}:${port}`)
+            .join(' '),
+          span(Math.max(0, Date.now() - Date.parse(m.createdAt))),
+        ]);
+        io.stdout(`${table([['POOL', 'STATUS', 'PORTS', 'AGE'], ...rows])}\n`);
+        if (pool.length === 0) io.stdout('the pool is empty\n');
+      }
       if (agents.length === 0) return io.stdout('no agents\n');
       const rows = agents.flatMap(({ agent: a, task }) =>
         a
@@ -36,6 +50,17 @@ export function registerLs(program: Command, { io }: CliContext): void {
       const header = ['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'LEASE', 'TASK', 'WORKTREE'];
       io.stdout(`${table([header, ...rows])}\n`);
     });
+}
+
+async function listPool(repo: string | undefined) {
+  const { poolMembers } = await import('../../core/agent/pool.js');
+  return (await poolMembers({ repo })).map((m) => ({
+    id: m.id,
+    status: m.status,
+    key: m.key,
+    ports: m.ports,
+    createdAt: m.createdAt,
+  }));
 }
 
 function leaseText(expiresAt: string): string {

@@ -8,7 +8,7 @@ import { BerthError, EnvironmentError, interrupted } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { parseDuration } from '../../plan/duration.js';
 import { agentEnv } from '../../plan/env.js';
-import { agentLabels } from '../../plan/names.js';
+import { stackLabels } from '../../plan/names.js';
 import type { RepoContext } from '../context.js';
 
 export const HOOK_NAMES = ['setup', 'migrate', 'seed', 'teardown', 'post-teardown'] as const;
@@ -21,7 +21,7 @@ export function hookLog(logDir: string, hook: HookName): string {
 /** The id of the agent's own container (service `agent`), found by berth's labels. */
 export async function agentContainerId(context: RepoContext, agent: AgentRecord): Promise<string> {
   const containers = await listContainers(context.docker, {
-    ...agentLabels(context.repoId, agent.name),
+    ...stackLabels(agent),
     'com.docker.compose.service': 'agent',
   });
   const running = containers.find((c) => c.state === 'running');

@@ -4,7 +4,7 @@ import { listWorktrees } from '../../adapters/git.js';
 import type { EntryView } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
-import { LABELS, repoLabels, validateAgentName } from '../../plan/names.js';
+import { LABELS, repoLabels, stackOwner, validateAgentName } from '../../plan/names.js';
 import { readState } from '../../state/store.js';
 import { openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { readOutcome } from '../task/history.js';
@@ -60,7 +60,7 @@ export async function liveFacts(
   ]);
   const registered = new Set(worktrees.filter((w) => !w.prunable).map((w) => w.path));
   return (agent) => {
-    const own = containers.filter((c) => c.labels[LABELS.agent] === agent.name);
+    const own = containers.filter((c) => c.labels[LABELS.agent] === stackOwner(agent));
     const services = Object.fromEntries(
       expectedServices(agent).map((service) => [
         service,

@@ -6,7 +6,15 @@ import {
   engineGone as engineLost,
   removeLabelled,
 } from '../../adapters/docker.js';
-import { appendFile, copyTree, ensureDir, exists, removeTree, writeFile } from '../../adapters/files.js';
+import {
+  appendFile,
+  copyTree,
+  ensureDir,
+  ensureOwnedDir,
+  exists,
+  removeTree,
+  writeFile,
+} from '../../adapters/files.js';
 import {
   addWorktree,
   deleteBranch,
@@ -19,10 +27,11 @@ import type { AgentView } from '../../contract.js';
 import { BerthError, EnvironmentError, messageOf, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
-import { type HostFacts, planCompose, renderCompose } from '../../plan/compose.js';
+import { type HostFacts, planCompose, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
 import { planEngineStack } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
-import { agentLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import type { PoolMember } from '../../plan/pool.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import {
   findAgent,
@@ -34,11 +43,13 @@ import {
 } from '../context.js';
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
+import { claimPoolMember, currentPoolKey, refillInBackground } from './pool.js';
 import { waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
 import { alreadyProvisioned, type BranchTarget, planBranch, reserve } from './reserve.js';
 import { hostFacts, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
+import { buildTemplate, planTemplate, type TemplatePlan } from './template.js';
 import { agentView, freshFacts, hostEnvFileOf } from './views.js';
 
 export interface ProvisionOptions extends RepoOptions {
@@ -64,6 +75,7 @@ export const PROVISION_STEPS = [
   'setup',
   'migrate',
   'seed',
+  'template',
   'record',
 ] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
@@ -76,6 +88,7 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   setup: 'running setup hooks',
   migrate: 'running migrate hooks',
   seed: 'running seed hooks',
+  template: 'saving the database as the template of its base',
   record: 'recording the agent',
 };
 const HOOK_STEPS = ['setup', 'migrate', 'seed'] as const;
@@ -103,13 +116,67 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
     knownCompose(context.runtime.env),
     resolveStackImages(context.docker, config),
     planBranch(context, name, config, options),
-    hostFacts(context),
+    hostFacts(context, config),
   ]);
 
+  const template = await planTemplate(context, config, target.startCommit, stack, {
+    progress,
+    name,
+    signal: options.signal,
+  });
+  // A warm environment fits only a stack made the same way: through the API, with the template ready.
+  const adopt =
+    config.pool.size > 0 && config.apply === 'api' && !template?.use.built
+      ? await adoptPoolMember(context, config, target.startCommit, stack)
+      : undefined;
+  if (adopt) progress(`${name}: taking ${adopt.id} from the warm pool`);
+  try {
+    const view = await provisionWith(
+      context,
+      config,
+      { ...options, name },
+      { composeCli, stack, target, host, template, adopt },
+    );
+    refillInBackground(context, config, options.configPath);
+    return view;
+  } finally {
+    await template?.release();
+  }
+}
+
+async function adoptPoolMember(
+  context: RepoContext,
+  config: BerthConfig,
+  startCommit: string,
+  stack: Awaited<ReturnType<typeof resolveStackImages>>,
+) {
+  const current = await currentPoolKey(context, config, startCommit, stack);
+  return current && (await claimPoolMember(context, current.key));
+}
+
+async function provisionWith(
+  context: RepoContext,
+  config: BerthConfig,
+  options: ProvisionOptions,
+  facts: {
+    composeCli: ComposeCli;
+    stack: Awaited<ReturnType<typeof resolveStackImages>>;
+    target: BranchTarget;
+    host: HostFacts;
+    template: TemplatePlan | undefined;
+    adopt?: PoolMember;
+  },
+): Promise<AgentView> {
+  const { name } = options;
+  const progress = options.progress ?? (() => {});
+  const { composeCli, stack, target, host } = facts;
+  const fromTemplate = facts.template && !facts.template.use.built;
   const dir = context.paths.agentDir(name);
   const provisionLog = join(context.paths.agentLogs(name), 'provision.log');
   const silent = (id: ProvisionStep) =>
-    (HOOK_STEPS as readonly string[]).includes(id) && config.hooks[id as 'setup'].length === 0;
+    ((HOOK_STEPS as readonly string[]).includes(id) && config.hooks[id as 'setup'].length === 0) ||
+    (id === 'seed' && fromTemplate) ||
+    (id === 'template' && !facts.template?.use.built);
   const steps = new Steps<ProvisionStep>({
     onStep: (id) => {
       if (!silent(id)) progress(`${name}: ${STEP_TEXT[id]}`);
@@ -123,16 +190,22 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   let stackStarted = false;
   try {
     agent = await steps.run('reserve', () =>
-      reserve(context, config, name, target, stack, options.configPath),
+      reserve(
+        context,
+        config,
+        name,
+        target,
+        { ...stack, template: facts.template?.use },
+        options.configPath,
+        facts.adopt,
+      ),
     );
     const made = agent;
     steps.undo('agent folder', () => removeTree(dir));
     const document = await steps.run('files', () => writeFiles(made, config, host));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
     steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
-    steps.undo('containers, networks and volumes', () =>
-      removeLabelled(context.docker, agentLabels(context.repoId, name)),
-    );
+    steps.undo('containers, networks and volumes', () => removeLabelled(context.docker, stackLabels(made)));
     // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
     ensureDir(made.worktree);
     await steps.parallel(
@@ -148,13 +221,15 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
       },
     );
     for (const hook of HOOK_STEPS) {
+      // A database from the template is seeded; migrations added on the branch since still run.
+      const commands = hook === 'seed' && fromTemplate ? [] : config.hooks[hook];
       await steps.run(hook, () =>
-        runHooks(context, made, hook, config.hooks[hook], {
-          signal: steps.signal,
-          timeout: config.hookTimeout,
-        }),
+        runHooks(context, made, hook, commands, { signal: steps.signal, timeout: config.hookTimeout }),
       );
     }
+    await steps.run('template', () =>
+      buildTemplate(context, made, config.healthTimeout * 1000, steps.signal),
+    );
     const ready = await steps.run('record', () => markReady(context, made));
     progress(`${name}: ready`);
     return agentView(ready, freshFacts(ready), {
@@ -189,6 +264,11 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
 /** The compose file: the exact description of the stack, whichever way it is applied. */
 function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts) {
   ensureDir(join(agent.stateDir, 'logs'), 0o700);
+  if (host.packageCache) {
+    ensureOwnedDir(host.packageCache, agent.user.uid, agent.user.gid);
+    const rc = join(host.packageCache, YARNRC_NAME);
+    if (!exists(rc)) writeFile(rc, YARN1_RC, 0o644);
+  }
   const document = planCompose(agent, config, host);
   writeFile(agent.composeFile, renderCompose(document), 0o600);
   return document;
@@ -252,7 +332,12 @@ async function startStack(
       variant: composeCli.variant,
       composeVersion: composeCli.version,
     });
-    await applyStack(context.docker, stack);
+    // An adopted pool member has its networks, Postgres and Redis running: only the agent is new.
+    const agentOnly = stack.containers.filter((c) => c.service === 'agent');
+    await applyStack(
+      context.docker,
+      agent.pooled ? { networks: [], volumes: [], containers: agentOnly } : stack,
+    );
     return;
   }
   const logFile = join(agent.stateDir, 'logs', 'provision.log');

@@ -6,7 +6,7 @@ import { BerthError, EnvironmentError, interrupted, messageOf } from '../../erro
 import type { AgentRecord } from '../../plan/agent.js';
 import { overlaps } from '../../plan/allocate.js';
 import { databaseUrl } from '../../plan/env.js';
-import { agentLabels } from '../../plan/names.js';
+import { stackLabels } from '../../plan/names.js';
 import type { RepoContext } from '../context.js';
 
 type Service = 'postgres' | 'redis';
@@ -64,7 +64,7 @@ interface ServiceProblem {
 /** The pending services' containers as the engine sees them, with their last lines when they stopped. */
 async function serviceProblems(context: RepoContext, agent: AgentRecord, services: Service[]) {
   try {
-    const containers = await listContainers(context.docker, agentLabels(context.repoId, agent.name));
+    const containers = await listContainers(context.docker, stackLabels(agent));
     return await Promise.all(
       services.map(async (service): Promise<ServiceProblem> => {
         const container = containers.find((c) => c.service === service);

@@ -13,12 +13,13 @@ import {
 import { type BerthError, UsageError } from '../../errors.js';
 import { type AgentRecord, sameProcess } from '../../plan/agent.js';
 import { type BranchOutcome, settleBranch } from '../../plan/branch.js';
-import { agentLabels } from '../../plan/names.js';
+import { stackLabels, stackOwner } from '../../plan/names.js';
 import { releaseLeases, updateLeases } from '../../state/leases.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
 import { archiveLogs } from '../task/history.js';
 import { saveUncommitted } from './saved-work.js';
+import { removeSnapshots } from './snapshots.js';
 
 export type { BranchOutcome };
 
@@ -108,7 +109,7 @@ export async function removeAgent(
   agent: AgentRecord,
   options: { keepBranch?: boolean; progress?: (message: string) => void } = {},
 ): Promise<RemovalResult> {
-  const labels = agentLabels(context.repoId, agent.name);
+  const labels = stackLabels(agent);
   await stopLabelled(context.docker, { ...labels, 'com.docker.compose.service': 'agent' });
   const savedPatch = isWorktreeFolder(agent.worktree)
     ? await saveUncommitted(context, agent.name, agent.worktree)
@@ -124,6 +125,7 @@ export async function removeAgent(
       return settleAgentBranch(context, agent, options.keepBranch ?? false);
     }),
   ]);
+  await removeSnapshots(context.docker, agent);
   await dropRecord(context, agent);
   removeTree(agent.stateDir);
   return { resources, branchOutcome, ...(savedPatch && { savedPatch }) };
@@ -139,7 +141,7 @@ export async function dropRecord(context: RepoContext, agent: AgentRecord): Prom
     if (recorded && recorded.instance === agent.instance) delete state.agents[agent.name];
     if (state.branches?.[agent.branch] === agent.name) delete state.branches[agent.branch];
     if (agent.instance) {
-      const holder = { repoId: context.repoId, agent: agent.name, instance: agent.instance };
+      const holder = { repoId: context.repoId, agent: stackOwner(agent), instance: agent.instance };
       await updateLeases((leases) => releaseLeases(leases, holder), context.runtime.env);
     }
   });

@@ -24,8 +24,9 @@ import {
   LABELS,
   worktreePath,
 } from '../../plan/names.js';
+import type { PoolMember } from '../../plan/pool.js';
 import { updateLeases } from '../../state/leases.js';
-import { updateState } from '../../state/store.js';
+import { type State, updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
 
 export interface BranchTarget {
@@ -81,90 +82,178 @@ export async function planBranch(
   return { branch, created: !branchExists, startCommit, baseRef, worktree };
 }
 
+/** Who holds a lease: the agent label and instance its resources carry. */
+export interface LeaseHolder {
+  agent: string;
+  instance: string;
+}
+
+/** What the engine has taken already: ports published and subnets of networks, by anyone. */
+export async function engineTaken(context: RepoContext) {
+  const [ports, subnets] = await Promise.all([publishedPorts(context.docker), subnetsInUse(context.docker)]);
+  return { ports, subnets };
+}
+
+/**
+ * Leases host ports (by name) and, unless `keepSubnet`, a subnet (and a second one without outbound
+ * access) from the host-wide store. Call it under the repository's state lock: records from before
+ * host-wide leases hold ports the store does not know, and they are counted too.
+ */
+export async function leaseResources(
+  context: RepoContext,
+  config: BerthConfig,
+  state: State,
+  portNames: string[],
+  holder: LeaseHolder,
+  taken: { ports: Set<number>; subnets: string[] },
+): Promise<{ ports: Record<string, number>; subnet: string; publishSubnet?: string }> {
+  const { runtime } = context;
+  return updateLeases(async (leases) => {
+    const recorded = [...Object.values(state.agents), ...Object.values(state.pool ?? {})];
+    const takenPorts = new Set([
+      ...taken.ports,
+      ...Object.keys(leases.ports).map(Number),
+      ...recorded.flatMap((agent) => Object.values(agent.ports)),
+    ]);
+    const ports = await freePorts(portNames.length, parsePortRange(config.ports.range), takenPorts);
+    const inUse = [
+      ...taken.subnets,
+      // What the host routes already (a bridge a dead engine left, a VPN): the engine does not know them.
+      ...hostRoutes().map((route) => route.subnet),
+      ...Object.keys(leases.subnets),
+      ...recorded.flatMap((agent) => [agent.subnet, agent.publishSubnet ?? '']),
+    ].filter(Boolean);
+    const { subnetPool, subnetPrefix } = config.network;
+    const subnet = pickSubnet(subnetPool, subnetPrefix, inUse);
+    // Without outbound access the private network is internal, and an internal network drops published
+    // ports: Postgres and Redis publish through a second network the agent is not on.
+    const publishSubnet = config.network.outbound
+      ? undefined
+      : pickSubnet(subnetPool, subnetPrefix, [...inUse, subnet]);
+    const lease = {
+      repoId: context.repoId,
+      berthDir: context.berthDir,
+      agent: holder.agent,
+      instance: holder.instance,
+      since: new Date(runtime.now()).toISOString(),
+    };
+    for (const port of ports) leases.ports[String(port)] = lease;
+    for (const cidr of [subnet, publishSubnet]) if (cidr) leases.subnets[cidr] = lease;
+    return {
+      ports: Object.fromEntries(portNames.map((portName, index) => [portName, ports[index] as number])),
+      subnet,
+      ...(publishSubnet && { publishSubnet }),
+    };
+  }, runtime.env);
+}
+
+/** Leases the app ports only, for an agent adopting a pool member (which holds the rest). */
+async function leaseAppPorts(
+  context: RepoContext,
+  config: BerthConfig,
+  state: State,
+  holder: LeaseHolder,
+  taken: { ports: Set<number>; subnets: string[] },
+): Promise<Record<string, number>> {
+  const names = Object.keys(config.ports.app);
+  if (names.length === 0) return {};
+  const { runtime } = context;
+  return updateLeases(async (leases) => {
+    const recorded = [...Object.values(state.agents), ...Object.values(state.pool ?? {})];
+    const takenPorts = new Set([
+      ...taken.ports,
+      ...Object.keys(leases.ports).map(Number),
+      ...recorded.flatMap((agent) => Object.values(agent.ports)),
+    ]);
+    const ports = await freePorts(names.length, parsePortRange(config.ports.range), takenPorts);
+    const lease = {
+      repoId: context.repoId,
+      berthDir: context.berthDir,
+      agent: holder.agent,
+      instance: holder.instance,
+      since: new Date(runtime.now()).toISOString(),
+    };
+    for (const port of ports) leases.ports[String(port)] = lease;
+    return Object.fromEntries(names.map((portName, index) => [portName, ports[index] as number]));
+  }, runtime.env);
+}
+
 /**
  * Leases host ports and subnets from the host-wide store and records the agent as provisioning, under
- * the repository's state lock and then the host's lease lock (always in that order).
+ * the repository's state lock and then the host's lease lock (always in that order). An agent adopting
+ * a pool member takes over its project, labels, leases and passwords, and leases only its app ports.
  */
 export async function reserve(
   context: RepoContext,
   config: BerthConfig,
   name: string,
   target: BranchTarget,
-  stack: { images: AgentRecord['images']; postgresPreinitialised: boolean },
+  stack: {
+    images: AgentRecord['images'];
+    postgresPreinitialised: boolean;
+    template?: NonNullable<AgentRecord['postgres']['template']>;
+  },
   configFile?: string,
+  adopt?: PoolMember,
 ): Promise<AgentRecord> {
   const { runtime } = context;
-  const [dockerPorts, dockerSubnets] = await Promise.all([
-    publishedPorts(context.docker),
-    subnetsInUse(context.docker),
-  ]);
+  // An adopted member holds its leases already: the engine is asked only when app ports are to lease.
+  const needsEngine = !adopt || Object.keys(config.ports.app).length > 0;
+  const taken = needsEngine ? await engineTaken(context) : { ports: new Set<number>(), subnets: [] };
   const owner = ownerOf(context.root);
   const labels = extraLabels(runtime.env.BERTH_LABELS);
   return updateState(context.berthDir, async (state) => {
     if (state.agents[name]) throw alreadyProvisioned(context, name, state.agents[name]);
-    const instance = runtime.randomBytes(6).toString('hex');
-    const portNames = leasedPortNames(config.redis.enabled, config.ports.app);
-    const leased = await updateLeases(async (leases) => {
-      // Records from before host-wide leases hold ports the store does not know: count them too.
-      const recorded = Object.values(state.agents);
-      const taken = new Set([
-        ...dockerPorts,
-        ...Object.keys(leases.ports).map(Number),
-        ...recorded.flatMap((agent) => Object.values(agent.ports)),
-      ]);
-      const ports = await freePorts(portNames.length, parsePortRange(config.ports.range), taken);
-      const inUse = [
-        ...dockerSubnets,
-        // What the host routes already (a bridge a dead engine left, a VPN): the engine does not know them.
-        ...hostRoutes().map((route) => route.subnet),
-        ...Object.keys(leases.subnets),
-        ...recorded.flatMap((agent) => [agent.subnet, agent.publishSubnet ?? '']),
-      ].filter(Boolean);
-      const { subnetPool, subnetPrefix } = config.network;
-      const subnet = pickSubnet(subnetPool, subnetPrefix, inUse);
-      // Without outbound access the private network is internal, and an internal network drops published
-      // ports: Postgres and Redis publish through a second network the agent is not on.
-      const publishSubnet = config.network.outbound
-        ? undefined
-        : pickSubnet(subnetPool, subnetPrefix, [...inUse, subnet]);
-      const lease = {
-        repoId: context.repoId,
-        berthDir: context.berthDir,
-        agent: name,
-        instance,
-        since: new Date(runtime.now()).toISOString(),
-      };
-      for (const port of ports) leases.ports[String(port)] = lease;
-      for (const cidr of [subnet, publishSubnet]) if (cidr) leases.subnets[cidr] = lease;
-      return {
-        ports: Object.fromEntries(portNames.map((portName, index) => [portName, ports[index] as number])),
-        subnet,
-        ...(publishSubnet && { publishSubnet }),
-      };
-    }, runtime.env);
+    const instance = adopt?.instance ?? runtime.randomBytes(6).toString('hex');
+    const holder = { agent: adopt?.labels[LABELS.agent] ?? name, instance };
+    const leased = adopt
+      ? {
+          ports: { ...adopt.ports, ...(await leaseAppPorts(context, config, state, holder, taken)) },
+          subnet: adopt.subnet,
+          ...(adopt.publishSubnet && { publishSubnet: adopt.publishSubnet }),
+        }
+      : await leaseResources(
+          context,
+          config,
+          state,
+          leasedPortNames(config.redis.enabled, config.ports.app),
+          holder,
+          taken,
+        );
     const agent = planAgentRecord({
       name,
       repoId: context.repoId,
       target,
-      composeProject: composeProject(context.repoId, name),
+      composeProject: adopt?.composeProject ?? composeProject(context.repoId, name),
       composeFile: context.paths.composeFile(name),
       stateDir: context.paths.agentDir(name),
       envFile: join(target.worktree, config.envFile),
       hostEnvFile: context.paths.hostEnvFile(name),
       configFile: configFile ? resolve(configFile) : configOfLinkedWorktree(context),
-      labels: { ...labels, ...agentLabels(context.repoId, name), [LABELS.instance]: instance },
+      labels: adopt?.labels ?? {
+        ...labels,
+        ...agentLabels(context.repoId, name),
+        [LABELS.instance]: instance,
+      },
       leased,
-      passwords: {
+      passwords: adopt?.passwords ?? {
         postgres: secretFrom(runtime.randomBytes(18)),
         redis: secretFrom(runtime.randomBytes(18)),
       },
       user: { uid: owner.uid, gid: owner.gid },
-      images: stack.images,
-      postgres: {
+      // The agent that builds the template runs on the base image: the template is made from its database.
+      images:
+        adopt?.images ??
+        (stack.template && !stack.template.built
+          ? { ...stack.images, postgres: stack.template.image }
+          : stack.images),
+      postgres: adopt?.postgres ?? {
         user: config.postgres.user,
         database: config.postgres.database,
         storage: config.postgres.storage,
         preinitialised: stack.postgresPreinitialised,
+        baseImage: stack.images.postgres,
+        ...(stack.template && { template: stack.template }),
       },
       redisEnabled: config.redis.enabled,
       appPorts: config.ports.app,
@@ -173,6 +262,7 @@ export async function reserve(
       now: runtime.now(),
       leaseTtlSeconds: parseDuration(config.leaseTtl),
     });
+    if (adopt) agent.pooled = adopt.id;
     state.agents[name] = agent;
     if (target.created) state.branches = { ...state.branches, [target.branch]: name };
     return agent;

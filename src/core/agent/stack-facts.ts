@@ -2,21 +2,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine } from '../../adapters/docker.js';
 import { inspectImage, pullImage } from '../../adapters/docker.js';
+import { ownerOf } from '../../adapters/files.js';
 import { gitIdentity } from '../../adapters/git.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import type { HostFacts } from '../../plan/compose.js';
 import { DEFAULT_IMAGES, type ImageRole, offlineImage } from '../../plan/images.js';
+import { hostPaths } from '../../state/paths.js';
 import type { RepoContext } from '../context.js';
 import { fastPostgresTag, hostCaBundle } from '../host/images.js';
 
-export async function hostFacts(context: RepoContext): Promise<HostFacts> {
+export async function hostFacts(context: RepoContext, config: BerthConfig): Promise<HostFacts> {
   return {
     commonGitDir: context.commonGitDir,
     berthDir: context.berthDir,
     caBundle: hostCaBundle(),
     gitIdentity: await gitIdentity(context.root),
+    ...(config.agent.packageCache && {
+      packageCache: hostPaths(context.runtime.env).packageCache(ownerOf(context.root).uid),
+    }),
   };
 }
 

@@ -1,0 +1,38 @@
+import type Docker from 'dockerode';
+import { listCommittedImages, removeImage } from '../../adapters/docker-images.js';
+import type { AgentRecord } from '../../plan/agent.js';
+import { LABELS, stackLabels } from '../../plan/names.js';
+import { SNAPSHOT_LABEL } from '../../plan/template.js';
+
+export interface SnapshotEntry {
+  label: string;
+  image: string;
+  createdAt: string;
+}
+
+/** The database snapshots an agent (of this instance, or of any when `anyInstance`) took, oldest first. */
+export async function agentSnapshots(
+  docker: Docker,
+  agent: Pick<AgentRecord, 'repoId' | 'name' | 'instance' | 'labels'>,
+  anyInstance = false,
+): Promise<SnapshotEntry[]> {
+  const images = await listCommittedImages(docker, {
+    ...stackLabels(agent),
+    ...(!anyInstance && agent.instance && { [LABELS.instance]: agent.instance }),
+  });
+  return images
+    .filter((image) => image.labels[SNAPSHOT_LABEL])
+    .sort((a, b) => a.createdAt - b.createdAt)
+    .map((image) => ({
+      label: image.labels[SNAPSHOT_LABEL] as string,
+      image: image.ref,
+      createdAt: new Date(image.createdAt).toISOString(),
+    }));
+}
+
+/** Removes an agent's snapshots: they go with it. */
+export async function removeSnapshots(docker: Docker, agent: AgentRecord): Promise<number> {
+  const snapshots = await agentSnapshots(docker, agent, true);
+  for (const snapshot of snapshots) await removeImage(docker, snapshot.image);
+  return snapshots.length;
+}

@@ -1,0 +1,59 @@
+import { imageSize, imagesInUse, listCommittedImages, removeImage } from '../adapters/docker-images.js';
+import type { BerthConfig } from '../config/schema.js';
+import { LABELS, repoLabels } from '../plan/names.js';
+import { claims } from '../plan/reap.js';
+import {
+  SNAPSHOT_LABEL,
+  sizeBytes,
+  TEMPLATE_BASE_LABEL,
+  TEMPLATE_KEY_LABEL,
+  TEMPLATE_LABEL,
+  type TemplateImage,
+  templatesToRemove,
+} from '../plan/template.js';
+import { readState } from '../state/store.js';
+import type { RepoContext } from './context.js';
+import type { GcAction } from './gc.js';
+
+/**
+ * Database images of this repository nobody needs: snapshots of agents that are gone, and templates
+ * beyond the budget that no agent runs (the newest stays for the next agent on the current base).
+ */
+export async function sweepImages(
+  context: RepoContext,
+  config: BerthConfig,
+  dryRun: boolean,
+  report: (action: GcAction) => void,
+): Promise<void> {
+  const { docker } = context;
+  const images = await listCommittedImages(docker, repoLabels(context.repoId));
+  const state = readState(context.berthDir);
+  for (const image of images.filter((i) => i.labels[SNAPSHOT_LABEL])) {
+    const owner = { agent: image.labels[LABELS.agent] ?? '', instance: image.labels[LABELS.instance] };
+    if (claims(state, owner)) continue;
+    if (!dryRun) await removeImage(docker, image.ref);
+    report({ kind: 'image', target: image.ref, reason: `a snapshot of ${owner.agent}, which is gone` });
+  }
+  const inUse = await imagesInUse(docker);
+  const templates: TemplateImage[] = [];
+  for (const image of images.filter((i) => i.labels[TEMPLATE_LABEL] && i.labels[TEMPLATE_KEY_LABEL])) {
+    const base = image.labels[TEMPLATE_BASE_LABEL];
+    const baseSize = (base && (await imageSize(docker, base))) || 0;
+    templates.push({
+      ref: image.ref,
+      repoId: context.repoId,
+      key: image.labels[TEMPLATE_KEY_LABEL] as string,
+      bytes: Math.max(0, image.size - baseSize),
+      createdAt: image.createdAt,
+    });
+  }
+  const used = new Set(templates.filter((t) => inUse.has(t.ref)).map((t) => t.ref));
+  for (const template of templatesToRemove(templates, used, sizeBytes(config.postgres.template.budget))) {
+    if (!dryRun && !(await removeImage(docker, template.ref))) continue;
+    report({
+      kind: 'image',
+      target: template.ref,
+      reason: 'a database template no agent uses, over postgres.template.budget',
+    });
+  }
+}
