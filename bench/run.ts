@@ -49,6 +49,14 @@ async function cleanBench(docker: Docker) {
   }
   for (const n of await docker.listNetworks({ filters: { label: [BENCH_LABEL] } }))
     await docker.getNetwork(n.Id).remove();
+  // Database templates made from the bench's agents carry its label too.
+  for (const image of await docker.listImages({
+    filters: { label: [BENCH_LABEL, 'dev.berth.managed=true'] },
+  }))
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => {});
 }
 
 async function benchImages(docker: Docker): Promise<Images> {
@@ -95,6 +103,7 @@ async function sectionOnly(section: 'fleet' | 'data') {
     if (section === 'fleet') result.fleet = await fleetBench(scratch, log);
     else result.data = await dataBench(scratch, log);
   } finally {
+    await cleanBench(connect());
     rmSync(scratch, { recursive: true, force: true });
   }
   writeResult(result);
