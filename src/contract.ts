@@ -307,6 +307,14 @@ export const resultSchemas = {
   'db reset': dbResultSchema,
   'db snapshot': dbResultSchema,
   'db restore': dbResultSchema,
+  'agent-hooks install': z.strictObject({
+    agent: z.string(),
+    settingsFile: z.string(),
+    changed: z.boolean().describe('false when berth`s hooks were in already'),
+    events: z.array(z.string()).describe('the hook events berth answers'),
+    diff: z.string().describe('the change, as a line diff of the settings file'),
+    dryRun: z.boolean(),
+  }),
   'pool fill': z.strictObject({
     made: z.array(z.string()).describe('members made by this fill'),
     removed: z.array(z.string()).describe('members of an older base, removed'),

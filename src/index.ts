@@ -14,10 +14,14 @@ export {
   resultsJsonSchema,
   type TaskView,
 } from './contract.js';
+export { installClaudeHooks, runClaudeHook } from './core/agent/agent-hooks.js';
+export { dbReset, dbRestore, dbSnapshot, dbSnapshots } from './core/agent/db.js';
+export { agentDiff } from './core/agent/diff.js';
 export { agentEnvText, agentEnvView, execCaptured, execInAgent } from './core/agent/exec.js';
 export { heartbeat } from './core/agent/lease.js';
 export { listAgents, show } from './core/agent/list.js';
 export { logTails, streamLogs } from './core/agent/logs.js';
+export { drainPool, fillPool, poolMembers } from './core/agent/pool.js';
 export { PROVISION_STEPS, type ProvisionOptions, provision } from './core/agent/provision.js';
 export { sync } from './core/agent/sync.js';
 export { type TeardownResult, teardown } from './core/agent/teardown.js';
@@ -33,4 +37,5 @@ export { completeTask, runTask } from './core/task/run.js';
 export { up } from './core/task/up.js';
 export { upTasks } from './core/task/up-tasks.js';
 export { BerthError, EnvironmentError, ExitCode, UsageError } from './errors.js';
+export { berthMcpServer } from './mcp/server.js';
 export { DEFAULT_IMAGES, type ImageRole, type ImageStatus, offlineImage } from './plan/images.js';

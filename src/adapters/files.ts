@@ -209,3 +209,14 @@ export function readTail(file: string, maxBytes: number): { text: string; trunca
   }
   return { text: buffer.toString('utf8'), truncated: size > maxBytes };
 }
+
+/** Copies a file, making its folder; the copy gets the file's mode, and its owner when run as root. */
+export function copyFileKeepingMode(from: string, to: string): void {
+  const made = mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(from, to);
+  const source = statSync(from);
+  chmodSync(to, source.mode & 0o7777);
+  if (process.getuid?.() !== 0) return;
+  chownSync(to, source.uid, source.gid);
+  if (made) chownSync(dirname(to), statSync(dirname(from)).uid, statSync(dirname(from)).gid);
+}

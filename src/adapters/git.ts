@@ -4,10 +4,15 @@ import { BerthError, EnvironmentError, UsageError } from '../errors.js';
 import { findExecutable, type RunResult, run } from './run.js';
 
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
-export async function git(cwd: string, args: string[], options: { allowFail?: boolean } = {}) {
+export async function git(
+  cwd: string,
+  args: string[],
+  options: { allowFail?: boolean; input?: string } = {},
+) {
   const result = await run('git', args, {
     cwd,
     env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+    ...(options.input !== undefined && { input: options.input }),
   });
   if (result.notStarted) throw notStarted(cwd);
   if (result.exitCode !== 0 && !options.allowFail) {
@@ -415,4 +420,46 @@ export async function pathIdsAt(
       return [clean, result.exitCode === 0 ? result.stdout.trim() : 'missing'];
     }),
   );
+}
+
+/**
+ * Files git ignores in `root` that `.worktreeinclude` names (gitignore syntax): what Claude Code copies
+ * into each new worktree (a .env with keys, local certificates). Tracked files are never among them.
+ */
+export async function ignoredFilesIncluded(root: string, includeFile: string): Promise<string[]> {
+  const listed = await git(
+    root,
+    ['ls-files', '-z', '--others', '--ignored', `--exclude-from=${includeFile}`],
+    {
+      allowFail: true,
+    },
+  );
+  const candidates = listed.stdout.split('\0').filter(Boolean);
+  if (candidates.length === 0) return [];
+  const ignored = await git(root, ['check-ignore', '-z', '--stdin'], {
+    allowFail: true,
+    input: `${candidates.join('\0')}\0`,
+  });
+  return ignored.stdout.split('\0').filter(Boolean);
+}
+
+/** The commits from `base` to `tip`, newest first: sha and subject. */
+export async function commitLog(
+  root: string,
+  base: string,
+  tip: string,
+): Promise<Array<{ sha: string; subject: string }>> {
+  const result = await git(root, ['log', '--format=%H%x00%s', '--end-of-options', `${base}..${tip}`]);
+  return result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [sha = '', subject = ''] = line.split('\0');
+      return { sha, subject };
+    });
+}
+
+/** `git diff` between two commits, as a patch. */
+export async function diffPatch(root: string, from: string, to: string): Promise<string> {
+  return (await git(root, ['diff', '--end-of-options', from, to])).stdout;
 }

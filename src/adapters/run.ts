@@ -124,3 +124,16 @@ export function findExecutable(name: string, path = process.env.PATH ?? ''): str
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
+
+/** Starts a program that outlives this process (its own session, no stdio), and lets go of it. */
+export function startDetached(command: string, args: readonly string[], env: NodeJS.ProcessEnv): void {
+  const child = execa(command, args, {
+    detached: true,
+    stdio: 'ignore',
+    env,
+    extendEnv: false,
+    reject: false,
+  });
+  child.catch(() => {});
+  child.unref();
+}

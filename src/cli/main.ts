@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import type { CliContext } from './commands/_shared.js';
+import { registerAgentHooks } from './commands/agent-hooks.js';
 import { registerComplete } from './commands/complete.js';
 import { registerConfig } from './commands/config.js';
 import { registerDb } from './commands/db.js';
@@ -19,6 +20,7 @@ import { registerHeartbeat } from './commands/heartbeat.js';
 import { registerHostInit } from './commands/host-init.js';
 import { registerLogs } from './commands/logs.js';
 import { registerLs } from './commands/ls.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerPool } from './commands/pool.js';
 import { registerProvision } from './commands/provision.js';
 import { registerRun } from './commands/run.js';
@@ -60,6 +62,8 @@ export function buildProgram(context: CliContext): Command {
   registerConfig(program, context);
   registerDb(program, context);
   registerPool(program, context);
+  registerMcp(program, context);
+  registerAgentHooks(program, context);
   const fleet = program.command('fleet').description('many hosts taking tasks from one queue');
   registerFleetQueue(fleet, context);
   registerFleetWorker(fleet, context);
@@ -90,7 +94,12 @@ export function commandOf(argv: string[]): string {
     .filter((w) => !w.startsWith('-'));
   const [first = '', second] = words;
   if (
-    (first === 'host' || first === 'config' || first === 'fleet' || first === 'db' || first === 'pool') &&
+    (first === 'host' ||
+      first === 'config' ||
+      first === 'fleet' ||
+      first === 'db' ||
+      first === 'pool' ||
+      first === 'agent-hooks') &&
     second
   )
     return `${first} ${second}`;

@@ -29,6 +29,15 @@ export function progressTo(io: Io): (message: string) => void {
   return (message) => io.stderr(`berth: ${message}\n`);
 }
 
+/** berth's one line for an error: what failed, where its log is, and what to do. */
+export function errorLine(error: unknown): string {
+  const berth = toBerthError(error);
+  const message = messageOf(berth).split('\n')[0] ?? 'unknown error';
+  const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
+  const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
+  return `berth: error: ${message}${log}${hint}`;
+}
+
 /**
  * One line saying what failed and what to do (and detail lines, when there are several problems); in
  * JSON mode also the same as the one object on stdout.
@@ -48,15 +57,10 @@ export function reportError(io: Io, error: unknown, json: boolean, command: stri
       `${JSON.stringify({ contract: CONTRACT_VERSION, command, outcome: 'error', error: view }, null, 2)}\n`,
     );
   }
-  const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
-  const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
-  io.stderr(`berth: error: ${message}${log}${hint}\n`);
+  io.stderr(`${errorLine(berth)}\n`);
   for (const detail of berth.details) io.stderr(`berth:   ${detail}\n`);
   if (process.env.BERTH_DEBUG) io.stderr(`${(error as Error)?.stack ?? ''}\n`);
   return berth.exitCode;
 }
 
-/** A word as a POSIX shell reads it back: as is when it is plain, else in single quotes. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from '../plan/shell.js';

@@ -32,6 +32,7 @@ describe('the command line', () => {
     ].map((m) => m[1]);
     expect(listed.sort()).toEqual(
       [
+        'agent-hooks',
         'complete',
         'config',
         'db',
@@ -43,6 +44,7 @@ describe('the command line', () => {
         'help',
         'host',
         'logs',
+        'mcp',
         'pool',
         'ls',
         'provision',

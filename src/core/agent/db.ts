@@ -1,10 +1,6 @@
 import { parse } from 'yaml';
 import { inspectImage, removeVolume } from '../../adapters/docker.js';
-import {
-  createStackVolume,
-  listCommittedImages,
-  recreateStackContainer,
-} from '../../adapters/docker-images.js';
+import { createStackVolume, recreateStackContainer } from '../../adapters/docker-images.js';
 import { readText, writeFile } from '../../adapters/files.js';
 import { BerthError, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';

@@ -1,8 +1,9 @@
+import { containerLogTail, listContainers } from '../../adapters/docker.js';
 import { exists, logParts, readChunks, readTail } from '../../adapters/files.js';
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
-import { validateAgentName } from '../../plan/names.js';
-import { findAgent, openRepo, type RepoOptions } from '../context.js';
+import { stackLabels, validateAgentName } from '../../plan/names.js';
+import { findAgent, openRepo, type RepoOptions, requireAgent } from '../context.js';
 import { readOutcome } from '../task/history.js';
 import { HOOK_NAMES, type HookName, hookLog } from './hooks.js';
 
@@ -110,5 +111,26 @@ export async function logTails(options: LogsOptions, maxBytes = 64 * 1024): Prom
         ...(source.state && { state: source.state }),
       };
     }),
+  };
+}
+
+/** The last lines of one of an agent's containers (agent, postgres, redis). */
+export async function serviceLogTail(
+  options: RepoOptions & { name: string; service: 'agent' | 'postgres' | 'redis'; lines: number },
+): Promise<{ name: string; service: string; lines: string[] }> {
+  const context = await openRepo(options);
+  const agent = requireAgent(context, validateAgentName(options.name));
+  const [container] = await listContainers(context.docker, {
+    ...stackLabels(agent),
+    'com.docker.compose.service': options.service,
+  });
+  if (!container)
+    throw new UsageError('no-such-service', `agent ${agent.name} has no ${options.service} container`, {
+      hint: 'see berth ls; the redis service exists only with redis.enabled',
+    });
+  return {
+    name: agent.name,
+    service: options.service,
+    lines: await containerLogTail(context.docker, container.id, options.lines),
   };
 }

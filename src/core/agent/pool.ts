@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { applyStack, removeLabelled } from '../../adapters/docker.js';
 import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
 import { resolveCommit } from '../../adapters/git.js';
+import { startDetached } from '../../adapters/run.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
@@ -119,9 +119,7 @@ export function refillInBackground(context: RepoContext, config: BerthConfig, co
   if (config.pool.size === 0 || context.runtime.env.BERTH_POOL_REFILL === '0') return;
   const bin = join(packageRoot(), 'dist', 'berth.mjs');
   const args = [bin, 'pool', 'fill', '--repo', context.root, ...(configPath ? ['--config', configPath] : [])];
-  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore', env: context.runtime.env });
-  child.on('error', () => {});
-  child.unref();
+  startDetached(process.execPath, args, context.runtime.env);
 }
 
 /** The record-shaped description of a member, for the compose plan and the readiness probe. */

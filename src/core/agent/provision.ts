@@ -43,6 +43,7 @@ import {
 } from '../context.js';
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
+import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { claimPoolMember, currentPoolKey, refillInBackground } from './pool.js';
 import { waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
@@ -289,6 +290,8 @@ async function addWorktreeWithEnv(
       target.created ? target.startCommit : undefined,
     );
     await lockWorktree(context.root, agent.worktree, worktreeLockReason(agent.name, agent.instance));
+    const included = await copyWorktreeIncludes(context.root, agent.worktree);
+    if (included > 0) progress(`${agent.name}: copied ${included} file(s) named in ${WORKTREE_INCLUDE}`);
     excludeFromGit(context.commonGitDir, config.envFile);
     if (config.worktree.submodules && exists(join(agent.worktree, '.gitmodules'))) {
       const problem = await initSubmodules(agent.worktree);

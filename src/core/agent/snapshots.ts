@@ -1,4 +1,4 @@
-import type Docker from 'dockerode';
+import type { Engine as Docker } from '../../adapters/docker.js';
 import { listCommittedImages, removeImage } from '../../adapters/docker-images.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { LABELS, stackLabels } from '../../plan/names.js';
