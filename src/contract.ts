@@ -84,6 +84,7 @@ export const agentSchema = z
         'provisioning or removing: a berth process is at it; running, stopped, partial, missing: its containers as the engine sees them; failed: a provision that could not be undone, left for gc',
       ),
     health: text('"ok", or what is wrong: a service not running, the worktree missing'),
+    step: text('while it is being provisioned: the step it is at').optional(),
     services: z
       .record(z.string(), z.string())
       .describe("each service's container state: agent, postgres, redis"),

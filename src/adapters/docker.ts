@@ -505,3 +505,17 @@ export async function volumeExists(docker: Docker, name: string): Promise<boolea
 export async function removeVolume(docker: Docker, name: string): Promise<void> {
   await ignoreMissing(docker.getVolume(name).remove());
 }
+
+/** Calls `onEvent` for each engine event on resources carrying all of `labels`; returns how to stop. */
+export async function watchEngineEvents(
+  docker: Docker,
+  labels: Record<string, string>,
+  onEvent: () => void,
+): Promise<() => void> {
+  const stream = (await docker.getEvents({ filters: labelFilter(labels) })) as NodeJS.ReadableStream & {
+    destroy: () => void;
+  };
+  stream.on('data', () => onEvent());
+  stream.on('error', () => {});
+  return () => stream.destroy();
+}

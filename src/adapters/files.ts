@@ -17,6 +17,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  watch,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -219,4 +220,15 @@ export function copyFileKeepingMode(from: string, to: string): void {
   if (process.getuid?.() !== 0) return;
   chownSync(to, source.uid, source.gid);
   if (made) chownSync(dirname(to), statSync(dirname(from)).uid, statSync(dirname(from)).gid);
+}
+
+/** Calls `onChange` when something in a folder is added, replaced or removed; returns how to stop. */
+export function watchFolder(path: string, onChange: () => void): () => void {
+  try {
+    const watcher = watch(path, () => onChange());
+    watcher.on('error', () => {});
+    return () => watcher.close();
+  } catch {
+    return () => {};
+  }
 }

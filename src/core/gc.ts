@@ -202,10 +202,14 @@ async function sweepWorktrees(context: RepoContext, config: BerthConfig, dryRun:
   const folder = dirname(worktreePath(context.root, 'x', config.worktree.folder));
   if (!exists(folder)) return;
   const registered = new Set((await listWorktrees(context.root)).map((entry) => entry.path));
-  const recorded = new Set(Object.values(agents).map((a) => a.worktree));
-  for (const name of listDir(folder)) {
+  const names = listDir(folder);
+  // Read after the listing: a provision records its agent before it makes the folder (outside the git
+  // lock, so the stack can mount it while git adds the worktree): any folder listed is claimed by now.
+  const current = readState(context.berthDir).agents;
+  const recorded = new Set(Object.values(current).map((a) => a.worktree));
+  for (const name of names) {
     const path = join(folder, name);
-    if (!AGENT_NAME_PATTERN.test(name) || agents[name] || registered.has(path) || recorded.has(path))
+    if (!AGENT_NAME_PATTERN.test(name) || current[name] || registered.has(path) || recorded.has(path))
       continue;
     if (!dryRun) removeTree(path);
     report({

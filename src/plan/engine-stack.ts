@@ -60,6 +60,20 @@ export function containerName(project: string, service: string, variant: Compose
   return variant === 'v2' ? `${project}-${service}-1` : `${project}_${service}_1`;
 }
 
+/** The Engine API form of a stack's compose document, for its project and the Compose berth found. */
+export function engineStackOf(
+  document: unknown,
+  stack: { composeProject: string; composeFile: string },
+  compose: { variant: ComposeVariant; version: string },
+): EngineStack {
+  return planEngineStack(document, {
+    project: stack.composeProject,
+    composeFile: stack.composeFile,
+    variant: compose.variant,
+    composeVersion: compose.version,
+  });
+}
+
 export function planEngineStack(document: unknown, input: EngineStackInput): EngineStack {
   const doc = document as ComposeDocument;
   const { project, composeVersion } = input;

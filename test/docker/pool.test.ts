@@ -65,6 +65,28 @@ describe('the warm pool', () => {
     expect(await repoResources()).toBe(0);
   });
 
+  it('passes over an environment whose stack stopped since it was made, and removes it', async () => {
+    await berth(['pool', 'fill', '--repo', repo.root]);
+    const oldest = Object.values(state().pool ?? {}).sort((a, b) =>
+      a.createdAt.localeCompare(b.createdAt),
+    )[0];
+    if (!oldest) throw new Error('the pool is empty');
+    const stopped = await docker().listContainers({ filters: { label: [`dev.berth.agent=${oldest.id}`] } });
+    for (const c of stopped) await docker().getContainer(c.Id).stop({ t: 1 });
+    await provision({ name: 'after-restart', repo: repo.root });
+    const adopted = state().agents['after-restart']?.pooled;
+    expect(adopted).toBeTruthy();
+    expect(adopted).not.toBe(oldest.id);
+    expect(state().pool?.[oldest.id]).toBeUndefined();
+    const left = await docker().listContainers({
+      all: true,
+      filters: { label: [`dev.berth.agent=${oldest.id}`] },
+    });
+    expect(left).toEqual([]);
+    await teardown({ name: 'after-restart', repo: repo.root, force: true });
+    await berth(['pool', 'drain', '--repo', repo.root]);
+  });
+
   it('a fill killed part-way leaves what berth gc removes', async () => {
     const killed = await execa(process.execPath, [BIN, 'pool', 'fill', '--repo', repo.root], {
       reject: false,

@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
+import type { EntryView } from '../../contract.js';
 import { relative, span } from '../../plan/duration.js';
 import { printResult } from '../output.js';
-import { type CliContext, table, withJson, withRepo } from './_shared.js';
+import { type CliContext, interruptible, table, withJson, withRepo } from './_shared.js';
+
+interface Options {
+  repo?: string;
+  json?: boolean;
+  showSecrets?: boolean;
+  pool?: boolean;
+  watch?: boolean;
+}
 
 export function registerLs(program: Command, { io }: CliContext): void {
   const command = program
@@ -10,7 +19,9 @@ export function registerLs(program: Command, { io }: CliContext): void {
   withJson(withRepo(command))
     .option('--show-secrets', 'print passwords in URLs')
     .option('--pool', 'also list the warm pool`s members')
-    .action(async (options: { repo?: string; json?: boolean; showSecrets?: boolean; pool?: boolean }) => {
+    .option('--watch', 'keep the table on screen, redrawn as agents change (Ctrl-C ends it)')
+    .action(async (options: Options) => {
+      if (options.watch) return watch(io, options);
       const { listAgents } = await import('../../core/agent/list.js');
       const agents = await listAgents({ repo: options.repo, showSecrets: options.showSecrets });
       const pool = options.pool ? await listPool(options.repo) : undefined;
@@ -27,29 +38,75 @@ export function registerLs(program: Command, { io }: CliContext): void {
         io.stdout(`${table([['POOL', 'STATUS', 'PORTS', 'AGE'], ...rows])}\n`);
         if (pool.length === 0) io.stdout('the pool is empty\n');
       }
-      if (agents.length === 0) return io.stdout('no agents\n');
-      const rows = agents.flatMap(({ agent: a, task }) =>
-        a
-          ? [
-              [
-                a.name,
-                a.branch,
-                a.state,
-                a.health,
-                Object.entries(a.ports)
-                  .map(([service, port]) => `${service}:${port}`)
-                  .join(' '),
-                span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
-                leaseText(a.lease.expiresAt),
-                task ? `${task.state}${task.exitCode === null ? '' : ` ${task.exitCode}`}` : '-',
-                a.worktree,
-              ],
-            ]
-          : [],
-      );
-      const header = ['NAME', 'BRANCH', 'STATE', 'HEALTH', 'PORTS', 'AGE', 'LEASE', 'TASK', 'WORKTREE'];
-      io.stdout(`${table([header, ...rows])}\n`);
+      io.stdout(`${agentTable(agents, false)}\n`);
     });
+}
+
+function agentTable(agents: EntryView[], withStep: boolean): string {
+  if (agents.every((e) => !e.agent)) return 'no agents';
+  const rows = agents.flatMap(({ agent: a, task }) =>
+    a
+      ? [
+          [
+            a.name,
+            a.branch,
+            a.state,
+            ...(withStep ? [a.step ?? (task?.state === 'running' ? 'task running' : '-')] : []),
+            a.health,
+            Object.entries(a.ports)
+              .map(([service, port]) => `${service}:${port}`)
+              .join(' '),
+            span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
+            leaseText(a.lease.expiresAt),
+            task ? `${task.state}${task.exitCode === null ? '' : ` ${task.exitCode}`}` : '-',
+            a.worktree,
+          ],
+        ]
+      : [],
+  );
+  const header = [
+    'NAME',
+    'BRANCH',
+    'STATE',
+    ...(withStep ? ['STEP'] : []),
+    'HEALTH',
+    'PORTS',
+    'AGE',
+    'LEASE',
+    'TASK',
+    'WORKTREE',
+  ];
+  return table([header, ...rows]);
+}
+
+/**
+ * The table, live. On a terminal each frame is drawn over the last from the top-left corner, line by
+ * line with the rest of each line cleared, so nothing blinks; elsewhere a frame is printed only when it
+ * differs from the last, under a line with the time.
+ */
+async function watch(io: CliContext['io'], options: Options) {
+  const { watchAgents } = await import('../../core/agent/list.js');
+  const tty = Boolean(process.stdout.isTTY);
+  let last = '';
+  if (tty) io.stdout('\x1b[?25l\x1b[2J');
+  try {
+    await interruptible((signal) =>
+      watchAgents({ repo: options.repo, showSecrets: options.showSecrets, signal }, (agents) => {
+        const frame = agentTable(agents, true);
+        if (tty) {
+          const lines = frame.split('\n').map((line) => `${line}\x1b[K`);
+          io.stdout(`\x1b[H${lines.join('\n')}\n\x1b[J`);
+        } else if (frame !== last) {
+          io.stdout(`-- ${new Date().toISOString()}\n${frame}\n`);
+        }
+        last = frame;
+      }),
+    ).catch((error: { code?: string }) => {
+      if (error.code !== 'interrupted') throw error;
+    });
+  } finally {
+    if (tty) io.stdout('\x1b[?25h');
+  }
 }
 
 async function listPool(repo: string | undefined) {

@@ -5,7 +5,7 @@ import { readText, writeFile } from '../../adapters/files.js';
 import { BerthError, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { renderCompose } from '../../plan/compose.js';
-import { planEngineStack } from '../../plan/engine-stack.js';
+import { engineStackOf } from '../../plan/engine-stack.js';
 import {
   defaultSnapshotLabel,
   SNAPSHOT_LABEL,
@@ -142,12 +142,7 @@ async function replaceDatabase(context: RepoContext, agent: AgentRecord, image: 
   const document = parse(text) as { services: { postgres: { image: string } } };
   document.services.postgres.image = image;
   const cli = await knownCompose(context.runtime.env);
-  const stack = planEngineStack(document, {
-    project: agent.composeProject,
-    composeFile: agent.composeFile,
-    variant: cli.variant,
-    composeVersion: cli.version,
-  });
+  const stack = engineStackOf(document, agent, cli);
   const postgres = stack.containers.find((c) => c.service === 'postgres');
   if (!postgres)
     throw new BerthError('compose-file-bad', `the compose file of ${agent.name} has no postgres`);

@@ -1,5 +1,6 @@
-import { listContainers } from '../../adapters/docker.js';
-import { exists } from '../../adapters/files.js';
+import { join } from 'node:path';
+import { listContainers, watchEngineEvents } from '../../adapters/docker.js';
+import { exists, readTail, watchFolder } from '../../adapters/files.js';
 import { listWorktrees } from '../../adapters/git.js';
 import type { EntryView } from '../../contract.js';
 import { UsageError } from '../../errors.js';
@@ -67,6 +68,74 @@ export async function liveFacts(
         own.find((c) => c.service === service)?.state ?? 'missing',
       ]),
     );
-    return { services, worktreeOk: registered.has(agent.worktree) && exists(agent.worktree) };
+    const step =
+      agent.status === 'provisioning' ? provisionStep(context.paths.agentLogs(agent.name)) : undefined;
+    return {
+      services,
+      worktreeOk: registered.has(agent.worktree) && exists(agent.worktree),
+      ...(step && { step }),
+    };
   };
+}
+
+/** The step a provision is at: the last line of its log ("<time> <step>"). */
+function provisionStep(logs: string): string | undefined {
+  const { text } = readTail(join(logs, 'provision.log'), 512);
+  return text.trim().split('\n').at(-1)?.split(' ')[1];
+}
+
+/**
+ * Calls `show` with the agents now, and again whenever they change: engine events on the repository's
+ * resources and changes to berth's state, a few at a time; every few seconds too (leases count down, a
+ * provision's step moves), until `signal` aborts.
+ */
+export async function watchAgents(
+  options: RepoOptions & { showSecrets?: boolean; signal: AbortSignal },
+  show: (entries: EntryView[]) => void,
+): Promise<void> {
+  const context = await openRepo(options);
+  let wake = () => {};
+  let pending = true;
+  const changed = () => {
+    pending = true;
+    wake();
+  };
+  const stopEvents = await watchEngineEvents(context.docker, repoLabels(context.repoId), changed);
+  const stopFolder = watchFolder(context.berthDir, changed);
+  const aborted = new Promise<void>((resolve) =>
+    options.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  try {
+    while (!options.signal.aborted) {
+      if (pending) {
+        pending = false;
+        show(await listAgents({ ...options, repo: context.root }));
+      }
+      const provisioning = Object.values(readState(context.berthDir).agents).some(
+        (a) => a.status === 'provisioning',
+      );
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        aborted,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(
+            () => {
+              pending = true;
+              resolve();
+            },
+            provisioning ? 500 : 5_000,
+          );
+          wake = () => {
+            clearTimeout(timer);
+            // Events come in bursts: one redraw for the burst.
+            timer = setTimeout(resolve, 150);
+          };
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+  } finally {
+    stopEvents();
+    stopFolder();
+  }
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { applyStack, removeLabelled } from '../../adapters/docker.js';
+import { applyStack, listContainers, removeLabelled } from '../../adapters/docker.js';
 import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
 import { resolveCommit } from '../../adapters/git.js';
 import { startDetached } from '../../adapters/run.js';
@@ -8,7 +8,7 @@ import { messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { planCompose, renderCompose } from '../../plan/compose.js';
-import { planEngineStack } from '../../plan/engine-stack.js';
+import { engineStackOf } from '../../plan/engine-stack.js';
 import { extraLabels, LABELS, repoLabels } from '../../plan/names.js';
 import { type PoolMember, planFill, poolKey, poolMemberName, readyMembers } from '../../plan/pool.js';
 import { updateLeases } from '../../state/leases.js';
@@ -42,11 +42,25 @@ export async function currentPoolKey(
 
 /** Takes a ready member of `key` for a provision: under the state lock, so no member goes to two. */
 export async function claimPoolMember(context: RepoContext, key: string): Promise<PoolMember | undefined> {
-  return updateState(context.berthDir, (state) => {
-    const member = readyMembers(state.pool ?? {}, key)[0];
-    if (member) delete state.pool?.[member.id];
-    return member;
+  for (;;) {
+    const member = await updateState(context.berthDir, (state) => {
+      const first = readyMembers(state.pool ?? {}, key)[0];
+      if (first) delete state.pool?.[first.id];
+      return first;
+    });
+    if (!member || (await stackRunning(context, member))) return member;
+    // Its stack stopped since it was made (an engine restart): it goes, and the next is tried.
+    await removeMember(context, member).catch(() => {});
+  }
+}
+
+async function stackRunning(context: RepoContext, member: PoolMember): Promise<boolean> {
+  const containers = await listContainers(context.docker, {
+    ...repoLabels(context.repoId),
+    [LABELS.agent]: member.id,
   });
+  const wanted = member.redisEnabled ? 2 : 1;
+  return containers.filter((c) => c.state === 'running').length === wanted;
 }
 
 export interface PoolFillResult {
@@ -211,15 +225,7 @@ async function makeMember(
     ensureDir(dir, 0o700);
     writeFile(member.composeFile, renderCompose(document), 0o600);
     const cli = await knownCompose(runtime.env);
-    await applyStack(
-      context.docker,
-      planEngineStack(document, {
-        project: member.composeProject,
-        composeFile: member.composeFile,
-        variant: cli.variant,
-        composeVersion: cli.version,
-      }),
-    );
+    await applyStack(context.docker, engineStackOf(document, member, cli));
     if (runtime.env.BERTH_TEST_CRASH_POOL === '1') process.kill(process.pid, 'SIGKILL');
     await waitUntilReady(context, asAgent, config.healthTimeout * 1000);
     await updateState(context.berthDir, (state) => {

@@ -28,7 +28,7 @@ import { BerthError, EnvironmentError, messageOf, UsageError } from '../../error
 import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
 import { type HostFacts, planCompose, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
-import { planEngineStack } from '../../plan/engine-stack.js';
+import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
 import type { PoolMember } from '../../plan/pool.js';
@@ -329,12 +329,7 @@ async function startStack(
   signal: AbortSignal,
 ) {
   if (config.apply === 'api') {
-    const stack = planEngineStack(document, {
-      project: agent.composeProject,
-      composeFile: agent.composeFile,
-      variant: composeCli.variant,
-      composeVersion: composeCli.version,
-    });
+    const stack = engineStackOf(document, agent, composeCli);
     // An adopted pool member has its networks, Postgres and Redis running: only the agent is new.
     const agentOnly = stack.containers.filter((c) => c.service === 'agent');
     await applyStack(

@@ -107,6 +107,32 @@ export async function leaseResources(
   holder: LeaseHolder,
   taken: { ports: Set<number>; subnets: string[] },
 ): Promise<{ ports: Record<string, number>; subnet: string; publishSubnet?: string }> {
+  const leased = await leaseFromStore(context, config, state, portNames, holder, taken, true);
+  return { ...leased, subnet: leased.subnet ?? '' };
+}
+
+/** Leases the app ports only, for an agent adopting a pool member (which holds the rest). */
+async function leaseAppPorts(
+  context: RepoContext,
+  config: BerthConfig,
+  state: State,
+  holder: LeaseHolder,
+  taken: { ports: Set<number>; subnets: string[] },
+): Promise<Record<string, number>> {
+  const names = Object.keys(config.ports.app);
+  if (names.length === 0) return {};
+  return (await leaseFromStore(context, config, state, names, holder, taken, false)).ports;
+}
+
+async function leaseFromStore(
+  context: RepoContext,
+  config: BerthConfig,
+  state: State,
+  portNames: string[],
+  holder: LeaseHolder,
+  taken: { ports: Set<number>; subnets: string[] },
+  withSubnets: boolean,
+): Promise<{ ports: Record<string, number>; subnet?: string; publishSubnet?: string }> {
   const { runtime } = context;
   return updateLeases(async (leases) => {
     const recorded = [...Object.values(state.agents), ...Object.values(state.pool ?? {})];
@@ -116,6 +142,16 @@ export async function leaseResources(
       ...recorded.flatMap((agent) => Object.values(agent.ports)),
     ]);
     const ports = await freePorts(portNames.length, parsePortRange(config.ports.range), takenPorts);
+    const lease = {
+      repoId: context.repoId,
+      berthDir: context.berthDir,
+      agent: holder.agent,
+      instance: holder.instance,
+      since: new Date(runtime.now()).toISOString(),
+    };
+    for (const port of ports) leases.ports[String(port)] = lease;
+    const leased = Object.fromEntries(portNames.map((portName, index) => [portName, ports[index] as number]));
+    if (!withSubnets) return { ports: leased };
     const inUse = [
       ...taken.subnets,
       // What the host routes already (a bridge a dead engine left, a VPN): the engine does not know them.
@@ -130,51 +166,8 @@ export async function leaseResources(
     const publishSubnet = config.network.outbound
       ? undefined
       : pickSubnet(subnetPool, subnetPrefix, [...inUse, subnet]);
-    const lease = {
-      repoId: context.repoId,
-      berthDir: context.berthDir,
-      agent: holder.agent,
-      instance: holder.instance,
-      since: new Date(runtime.now()).toISOString(),
-    };
-    for (const port of ports) leases.ports[String(port)] = lease;
     for (const cidr of [subnet, publishSubnet]) if (cidr) leases.subnets[cidr] = lease;
-    return {
-      ports: Object.fromEntries(portNames.map((portName, index) => [portName, ports[index] as number])),
-      subnet,
-      ...(publishSubnet && { publishSubnet }),
-    };
-  }, runtime.env);
-}
-
-/** Leases the app ports only, for an agent adopting a pool member (which holds the rest). */
-async function leaseAppPorts(
-  context: RepoContext,
-  config: BerthConfig,
-  state: State,
-  holder: LeaseHolder,
-  taken: { ports: Set<number>; subnets: string[] },
-): Promise<Record<string, number>> {
-  const names = Object.keys(config.ports.app);
-  if (names.length === 0) return {};
-  const { runtime } = context;
-  return updateLeases(async (leases) => {
-    const recorded = [...Object.values(state.agents), ...Object.values(state.pool ?? {})];
-    const takenPorts = new Set([
-      ...taken.ports,
-      ...Object.keys(leases.ports).map(Number),
-      ...recorded.flatMap((agent) => Object.values(agent.ports)),
-    ]);
-    const ports = await freePorts(names.length, parsePortRange(config.ports.range), takenPorts);
-    const lease = {
-      repoId: context.repoId,
-      berthDir: context.berthDir,
-      agent: holder.agent,
-      instance: holder.instance,
-      since: new Date(runtime.now()).toISOString(),
-    };
-    for (const port of ports) leases.ports[String(port)] = lease;
-    return Object.fromEntries(names.map((portName, index) => [portName, ports[index] as number]));
+    return { ports: leased, subnet, ...(publishSubnet && { publishSubnet }) };
   }, runtime.env);
 }
 

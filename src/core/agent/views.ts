@@ -17,6 +17,8 @@ import type { TaskOutcome } from '../task/history.js';
 export interface LiveFacts {
   services: Record<string, string>;
   worktreeOk: boolean;
+  /** While provisioning: the last step its provision log names. */
+  step?: string;
 }
 
 export function expectedServices(agent: AgentRecord): string[] {
@@ -48,6 +50,7 @@ export function agentView(
     baseRef: agent.baseRef,
     state: agent.status === 'ready' ? stackState(live.services) : agent.status,
     health: health(live),
+    ...(agent.status === 'provisioning' && live.step && { step: live.step }),
     services: live.services,
     worktree: agent.worktree,
     envFile: agent.envFile,
