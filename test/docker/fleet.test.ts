@@ -23,6 +23,10 @@ import { eventually } from '../helpers/wait.js';
 
 let place: FleetPlace;
 let queue: { url: string; port: number; home: string };
+
+/** `berth fleet submit` of one task to the test's queue: its repository, id, then flags and `--` command. */
+const submitTask = (repo: string, name: string, rest: string[]) =>
+  berth(['fleet', 'submit', '--queue', queue.url, '--repo', repo, '--name', name, ...rest]);
 const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
@@ -163,20 +167,7 @@ describe('draining on SIGTERM', () => {
   it('lets a running task finish within the grace period', { timeout: 300_000 }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('drainer', ['--slots', '1']);
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      place.remote,
-      '--name',
-      'short',
-      '--',
-      'sh',
-      '-c',
-      `${commitOwnFile('short')} && sleep 3`,
-    ]);
+    await submitTask(place.remote, 'short', ['--', 'sh', '-c', `${commitOwnFile('short')} && sleep 3`]);
     await eventually(() => taskRunning('drainer'), 120_000);
     const result = await stop(worker);
     expect(result).toMatchObject({ completed: 1, failed: 0, givenBack: 0 });
@@ -189,19 +180,7 @@ describe('draining on SIGTERM', () => {
   }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('impatient', ['--slots', '1', '--drain-seconds', '1']);
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      place.remote,
-      '--name',
-      'long',
-      '--',
-      'sleep',
-      '600',
-    ]);
+    await submitTask(place.remote, 'long', ['--', 'sleep', '600']);
     await eventually(() => taskRunning('impatient'), 120_000);
     const result = await stop(worker);
     expect(result).toMatchObject({ completed: 0, failed: 0, givenBack: 1 });
@@ -215,20 +194,7 @@ describe('draining on SIGTERM', () => {
 describe('bad input and failures', () => {
   it('a second submit of a task id is a no-op that says so', async () => {
     await flushQueue(queue.url);
-    const submit = () =>
-      berth([
-        'fleet',
-        'submit',
-        '--queue',
-        queue.url,
-        '--repo',
-        place.remote,
-        '--name',
-        'twice',
-        '--json',
-        '--',
-        'true',
-      ]);
+    const submit = () => submitTask(place.remote, 'twice', ['--json', '--', 'true']);
     expect(resultOf(await submit(), 'fleet submit').tasks).toEqual([{ name: 'twice', outcome: 'queued' }]);
     const again = resultOf(await submit(), 'fleet submit');
     expect(again).toEqual({ tasks: [{ name: 'twice', outcome: 'already-waiting' }], queued: 0, skipped: 1 });
@@ -282,34 +248,8 @@ describe('bad input and failures', () => {
     await flushQueue(queue.url);
     const worker = spawn('fetcher');
     const gone = `file://${place.dir}/no-such-remote.git`;
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      gone,
-      '--name',
-      'unfetchable',
-      '--attempts',
-      '3',
-      '--',
-      'true',
-    ]);
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      place.remote,
-      '--name',
-      'fetchable',
-      '--',
-      'sh',
-      '-c',
-      commitOwnFile('fetchable'),
-    ]);
+    await submitTask(gone, 'unfetchable', ['--attempts', '3', '--', 'true']);
+    await submitTask(place.remote, 'fetchable', ['--', 'sh', '-c', commitOwnFile('fetchable')]);
     const waited = await berth(['fleet', 'wait', '--queue', queue.url, '--timeout', '300', '--json']);
     expect(waited.exitCode).toBe(1);
     expect(resultOf(waited, 'fleet wait').failed).toEqual(['unfetchable']);
@@ -329,36 +269,8 @@ describe('bad input and failures', () => {
   }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('failer');
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      place.remote,
-      '--name',
-      'once',
-      '--',
-      'sh',
-      '-c',
-      'echo first try; exit 3',
-    ]);
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      place.remote,
-      '--name',
-      'twice',
-      '--attempts',
-      '2',
-      '--',
-      'sh',
-      '-c',
-      'echo again; exit 4',
-    ]);
+    await submitTask(place.remote, 'once', ['--', 'sh', '-c', 'echo first try; exit 3']);
+    await submitTask(place.remote, 'twice', ['--attempts', '2', '--', 'sh', '-c', 'echo again; exit 4']);
     const waited = await berth(['fleet', 'wait', '--queue', queue.url, '--timeout', '300', '--json']);
     expect(resultOf(waited, 'fleet wait').failed.sort()).toEqual(['once', 'twice']);
     const status = await fleetStatus(queue.url);
@@ -380,18 +292,7 @@ describe('bad input and failures', () => {
 describe('the queue', () => {
   it('is idempotent, and --stop keeps its tasks for the next start', { timeout: 120_000 }, async () => {
     await flushQueue(queue.url);
-    await berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      place.remote,
-      '--name',
-      'kept',
-      '--',
-      'true',
-    ]);
+    await submitTask(place.remote, 'kept', ['--', 'true']);
     const again = await berth(['fleet', 'queue', '--port', String(queue.port), '--json'], {
       env: { BERTH_HOME: queue.home },
     });

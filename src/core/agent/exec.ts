@@ -23,8 +23,8 @@ export interface ExecOptions extends RepoOptions {
   signal?: AbortSignal;
 }
 
-/** Runs a command in the agent's container as the host user, in the worktree; resolves to its exit code. */
-export async function execInAgent(options: ExecOptions): Promise<number> {
+/** Checks a command is given and names an agent of the repository, before anything runs. */
+async function openForExec(options: ExecOptions): Promise<{ context: RepoContext; name: string }> {
   if (options.command.length === 0) {
     throw new UsageError('no-command', 'no command given', {
       hint: 'put the command after --: berth exec NAME -- npm test',
@@ -33,6 +33,12 @@ export async function execInAgent(options: ExecOptions): Promise<number> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
   requireAgent(context, name);
+  return { context, name };
+}
+
+/** Runs a command in the agent's container as the host user, in the worktree; resolves to its exit code. */
+export async function execInAgent(options: ExecOptions): Promise<number> {
+  const { context, name } = await openForExec(options);
   return withSession(context, name, 'exec', async (agent) => {
     const result = await runInAgent(context, agent, options.command, options);
     return result.exitCode;
@@ -113,14 +119,7 @@ export const CAPTURED_OUTPUT_BYTES = 64 * 1024;
 export async function execCaptured(
   options: ExecOptions & { timeoutMs?: number; maxBytes?: number },
 ): Promise<ResultOf<'exec'>> {
-  if (options.command.length === 0) {
-    throw new UsageError('no-command', 'no command given', {
-      hint: 'put the command after --: berth exec NAME -- npm test',
-    });
-  }
-  const name = validateAgentName(options.name);
-  const context = await openRepo(options);
-  requireAgent(context, name);
+  const { context, name } = await openForExec(options);
   const logFile = join(context.paths.agentLogs(name), `exec-${stamp(context.runtime.now())}.log`);
   const timeout = options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined;
   const signal =
