@@ -109,7 +109,15 @@ export async function watchAgents(
     while (!options.signal.aborted) {
       if (pending) {
         pending = false;
-        show(await listAgents({ ...options, repo: context.root }));
+        let entries: EntryView[];
+        try {
+          entries = await listAgents({ ...options, repo: context.root });
+        } catch (error) {
+          // Ctrl-C on a terminal reaches the git and docker processes a listing runs, too.
+          if (options.signal.aborted) return;
+          throw error;
+        }
+        show(entries);
       }
       const provisioning = Object.values(readState(context.berthDir).agents).some(
         (a) => a.status === 'provisioning',
