@@ -4,6 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f dist/berth.mjs ] || npm run build
 node dist/berth.mjs host init --install
+# The browser tests drive Debian's Chromium (no test tool may download a browser of its own).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "test: installing chromium with apt-get (for the browser tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
 report="$(mktemp)"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import type { EngineStack } from '../plan/engine-stack.js';
@@ -183,6 +183,35 @@ export async function listContainers(
 export async function containerLogTail(docker: Docker, id: string, lines: number): Promise<string[]> {
   const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;
   return demultiplex(raw).split('\n').filter(Boolean).slice(-lines);
+}
+
+/**
+ * Calls `onText` with a container's last `lines` lines, then with what it writes from then on, until
+ * the returned stop (or the container's end).
+ */
+export async function followContainerLogs(
+  docker: Docker,
+  id: string,
+  lines: number,
+  onText: (text: string) => void,
+): Promise<() => void> {
+  const container = docker.getContainer(id);
+  const { Config } = await container.inspect();
+  const stream = (await container.logs({
+    stdout: true,
+    stderr: true,
+    follow: true,
+    tail: lines,
+  })) as unknown as Readable & { destroy: () => void };
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => onText(chunk.toString('utf8')));
+  if (Config.Tty) stream.pipe(sink);
+  else docker.modem.demuxStream(stream, sink, sink);
+  stream.on('error', () => {});
+  return () => {
+    stream.destroy();
+    sink.destroy();
+  };
 }
 
 /** Output of a container without a TTY comes in frames: 8 header bytes (stream, size), then the bytes. */

@@ -232,3 +232,45 @@ export function watchFolder(path: string, onChange: () => void): () => void {
     return () => {};
   }
 }
+
+/**
+ * Calls `onText` with what is appended to `file` from `offset` on (a file that does not exist yet is
+ * waited for; one that shrinks was rotated and is read from its start), until the returned stop.
+ */
+export function followFile(file: string, offset: number, onText: (text: string) => void): () => void {
+  let position = offset;
+  let reading = false;
+  const readNew = () => {
+    if (reading) return;
+    reading = true;
+    try {
+      if (!existsSync(file)) return;
+      const size = statSync(file).size;
+      if (size < position) position = 0;
+      if (size === position) return;
+      const buffer = Buffer.alloc(size - position);
+      const fd = openSync(file, 'r');
+      try {
+        readSync(fd, buffer, 0, buffer.length, position);
+      } finally {
+        closeSync(fd);
+      }
+      position = size;
+      onText(buffer.toString('utf8'));
+    } finally {
+      reading = false;
+    }
+  };
+  const stopWatch = watchFolder(dirname(file), readNew);
+  // Writes from another mount namespace do not always reach a watcher.
+  const timer = setInterval(readNew, 1_000);
+  return () => {
+    stopWatch();
+    clearInterval(timer);
+  };
+}
+
+/** The size of a file, 0 when it does not exist. */
+export function sizeOf(file: string): number {
+  return existsSync(file) ? statSync(file).size : 0;
+}

@@ -28,6 +28,7 @@ import { registerShell } from './commands/shell.js';
 import { registerShow } from './commands/show.js';
 import { registerSync } from './commands/sync.js';
 import { registerTeardown } from './commands/teardown.js';
+import { registerUi } from './commands/ui.js';
 import { registerUp } from './commands/up.js';
 import { type Io, processIo, reportError } from './output.js';
 
@@ -64,6 +65,7 @@ export function buildProgram(context: CliContext): Command {
   registerPool(program, context);
   registerMcp(program, context);
   registerAgentHooks(program, context);
+  registerUi(program, context);
   const fleet = program.command('fleet').description('many hosts taking tasks from one queue');
   registerFleetQueue(fleet, context);
   registerFleetWorker(fleet, context);

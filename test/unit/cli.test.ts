@@ -52,6 +52,7 @@ describe('the command line', () => {
         'shell',
         'show',
         'sync',
+        'ui',
         'teardown',
         'up',
       ].sort(),

@@ -1,5 +1,6 @@
-import { containerLogTail, listContainers } from '../../adapters/docker.js';
-import { exists, logParts, readChunks, readTail } from '../../adapters/files.js';
+import { join } from 'node:path';
+import { containerLogTail, followContainerLogs, listContainers } from '../../adapters/docker.js';
+import { exists, followFile, logParts, readChunks, readTail, sizeOf } from '../../adapters/files.js';
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import { stackLabels, validateAgentName } from '../../plan/names.js';
@@ -133,4 +134,55 @@ export async function serviceLogTail(
     service: options.service,
     lines: await containerLogTail(context.docker, container.id, options.lines),
   };
+}
+
+const SERVICES = ['agent', 'postgres', 'redis'] as const;
+const FILE_LOGS = ['provision', ...HOOK_NAMES] as const;
+
+/** The logs of an agent one can follow: its provision's steps, the hooks that ran, its containers. */
+export async function followableLogs(options: RepoOptions & { name: string }): Promise<string[]> {
+  const context = await openRepo(options, { engine: false });
+  const agent = requireAgent(context, validateAgentName(options.name));
+  const dir = context.paths.agentLogs(agent.name);
+  const files = FILE_LOGS.filter((source) => exists(join(dir, `${source}.log`)));
+  return [...files, ...SERVICES.filter((service) => service !== 'redis' || agent.redisEnabled)];
+}
+
+/**
+ * Calls `onText` with the end of one of an agent's logs (a hook's, its provision's, or a container's),
+ * then with each thing written to it, until the returned stop.
+ */
+export async function followAgentLog(
+  options: RepoOptions & { name: string; source: string; lines?: number },
+  onText: (text: string) => void,
+): Promise<() => void> {
+  const context = await openRepo(options, {
+    engine: (SERVICES as readonly string[]).includes(options.source),
+  });
+  const agent = requireAgent(context, validateAgentName(options.name));
+  const lines = options.lines ?? 200;
+  if ((SERVICES as readonly string[]).includes(options.source)) {
+    const [container] = await listContainers(context.docker, {
+      ...stackLabels(agent),
+      'com.docker.compose.service': options.source,
+    });
+    if (!container)
+      throw new UsageError('no-such-service', `agent ${agent.name} has no ${options.source} container`, {
+        hint: 'see berth ls; the redis service exists only with redis.enabled',
+      });
+    return followContainerLogs(context.docker, container.id, lines, onText);
+  }
+  if (!(FILE_LOGS as readonly string[]).includes(options.source))
+    throw new UsageError('bad-log', `there is no log named "${options.source}"`, {
+      hint: `logs: ${[...FILE_LOGS, ...SERVICES].join(', ')}`,
+    });
+  const file = join(context.paths.agentLogs(agent.name), `${options.source}.log`);
+  const offset = sizeOf(file);
+  if (offset > 0) onText(lastLines(readTail(file, 64 * 1024).text, lines));
+  return followFile(file, offset, onText);
+}
+
+function lastLines(text: string, count: number): string {
+  const lines = text.split('\n');
+  return lines.slice(Math.max(0, lines.length - count - 1)).join('\n');
 }

@@ -1,0 +1,241 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeQueueFence } from '../../src/adapters/firewall.js';
+import { provision } from '../../src/core/agent/provision.js';
+import { readState } from '../../src/state/store.js';
+import { BIN, berth } from '../helpers/cli.js';
+import { type FleetPlace, fleetPlace, startQueue, startWorker } from '../helpers/fleet.js';
+import { makeRepo, type TestRepo } from '../helpers/repo.js';
+import { eventually } from '../helpers/wait.js';
+
+/** Screenshots land here for people to look at; CI keeps nothing else of a run. */
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+const SETUP_SAYS = 'hello from the setup hook';
+
+let repo: TestRepo;
+let ui: ResultPromise<{ reject: false }>;
+let url: URL;
+let browser: Browser;
+let place: FleetPlace;
+let queue: { url: string };
+
+async function openPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
+  const page = await browser.newPage({ viewport });
+  await page.goto(url.href);
+  await page.locator('[data-agent]').first().waitFor();
+  return page;
+}
+
+/** A raw request, so the Host header and the method are ours to choose. */
+function raw(options: { path: string; method?: string; headers?: Record<string, string> }) {
+  return new Promise<number>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: url.port,
+        path: options.path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+      },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const worktreeOf = (name: string) => readState(join(repo.root, '.git', 'berth')).agents[name]?.worktree ?? '';
+
+beforeAll(async () => {
+  repo = await makeRepo({ files: { 'berth.yaml': `hooks:\n  setup:\n    - echo ${SETUP_SAYS}\n` } });
+  await provision({ name: 'a1', repo: repo.root });
+  await provision({ name: 'a2', repo: repo.root });
+  place = await fleetPlace();
+  queue = await startQueue(place.dir);
+  ui = execa(process.execPath, [BIN, 'ui', '--repo', repo.root, '--queue', queue.url], { reject: false });
+  let out = '';
+  ui.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  await eventually(async () => {
+    const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
+    if (!match) throw new Error(`berth ui printed no URL: ${out}`);
+    url = new URL(match[0]);
+  }, 20_000);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  ui?.kill('SIGINT');
+  await ui;
+  await repo.cleanup();
+  await removeQueueFence();
+  place?.cleanup();
+});
+
+describe('berth ui', () => {
+  it('serves nothing without the token, nothing to another Host, and no action from the URL token alone', async () => {
+    const token = url.searchParams.get('token') ?? '';
+    expect(await raw({ path: '/' })).toBe(401);
+    expect(await raw({ path: '/?token=wrong' })).toBe(401);
+    expect(await raw({ path: '/api/state' })).toBe(401);
+    expect(await raw({ path: '/api/events' })).toBe(401);
+    expect(await raw({ path: `/?token=${token}` })).toBe(200);
+    expect(await raw({ path: `/?token=${token}`, headers: { host: `berth.example:${url.port}` } })).toBe(403);
+    const state = (await (await fetch(new URL(`/api/state?token=${token}`, url))).json()) as {
+      repos: Array<{ id: string }>;
+    };
+    const heartbeat = `/api/repos/${state.repos[0]?.id}/agents/a1/heartbeat`;
+    expect(await raw({ path: `${heartbeat}?token=${token}`, method: 'POST' })).toBe(401);
+    expect(await raw({ path: heartbeat, method: 'POST', headers: { 'x-berth-token': token } })).toBe(200);
+  });
+
+  it('lists both agents, and a third provisioned from the CLI appears without a reload', async () => {
+    const page = await openPage();
+    await expect.poll(() => page.locator('[data-agent]').count()).toBe(2);
+    await page.evaluate(() => {
+      (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
+    });
+    expect((await berth(['provision', 'a3', '--repo', repo.root])).exitCode).toBe(0);
+    await page.locator('[data-agent="a3"]').waitFor({ timeout: 30_000 });
+    await expect
+      .poll(() => page.locator('[data-agent="a3"] .badge').first().textContent(), { timeout: 30_000 })
+      .toBe('running');
+    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(
+      true,
+    );
+    await page.close();
+  });
+
+  it('opens an agent: its setup log, a commit made in it, its env masked; screenshots at laptop and phone width', async () => {
+    const worktree = worktreeOf('a1');
+    writeFileSync(join(worktree, 'notes.md'), 'work\n');
+    await execa('git', ['-C', worktree, 'add', 'notes.md']);
+    await execa('git', ['-C', worktree, 'commit', '-qm', 'Write the notes down']);
+    for (const [label, viewport, scheme] of [
+      ['laptop', { width: 1280, height: 860 }, 'light'],
+      ['phone', { width: 390, height: 844 }, 'dark'],
+    ] as const) {
+      const page = await openPage(viewport);
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.screenshot({ path: join(ARTIFACTS, `ui-list-${label}.png`), fullPage: true });
+      await page.locator('[data-agent="a1"] a.name').click();
+      await expect.poll(() => page.locator('#log').textContent(), { timeout: 20_000 }).toContain(SETUP_SAYS);
+      await expect.poll(() => page.locator('.commits').textContent()).toContain('Write the notes down');
+      const env = (await page.locator('table.env').textContent()) ?? '';
+      expect(env).toContain('PGPASSWORD***');
+      expect(env).not.toContain(readState(join(repo.root, '.git', 'berth')).agents.a1?.passwords.postgres);
+      await page.screenshot({ path: join(ARTIFACTS, `ui-agent-${label}.png`) });
+      await page.close();
+    }
+  });
+
+  it('tears an agent down from the page after a confirm, and refuses while it has uncommitted changes', async () => {
+    const page = await openPage();
+    const draft = join(worktreeOf('a2'), 'draft.txt');
+    writeFileSync(draft, 'not committed\n');
+    await page.locator('[data-agent="a2"] a.name').click();
+    await page.locator('button[data-action="teardown"]').click();
+    await page.locator('#confirm-ok').click();
+    await expect
+      .poll(() => page.locator('#message').textContent(), { timeout: 30_000 })
+      .toMatch(/uncommitted/);
+    expect(await page.locator('#message').getAttribute('class')).toBe('error');
+    expect(readState(join(repo.root, '.git', 'berth')).agents.a2).toBeDefined();
+    expect(await page.locator('[data-agent="a2"]').count()).toBe(1);
+
+    rmSync(draft);
+    await page.locator('button[data-action="teardown"]').click();
+    await page.locator('#confirm-ok').click();
+    await expect
+      .poll(() => page.locator('#message').textContent(), { timeout: 60_000 })
+      .toMatch(/^torn down/);
+    await expect.poll(() => page.locator('[data-agent="a2"]').count(), { timeout: 30_000 }).toBe(0);
+    expect(readState(join(repo.root, '.git', 'berth')).agents.a2).toBeUndefined();
+    await page.close();
+  });
+
+  it('the fleet tab shows the queue, its hosts and its tasks as they move', async () => {
+    const page = await openPage();
+    await page.locator('#tab-fleet').click();
+    const submitted = await berth([
+      'fleet',
+      'submit',
+      '--queue',
+      queue.url,
+      '--repo',
+      place.remote,
+      '--name',
+      'ui-task',
+      '--',
+      'true',
+    ]);
+    expect(submitted.exitCode, submitted.stderr).toBe(0);
+    await expect
+      .poll(() => page.locator('#fleet').textContent(), { timeout: 20_000 })
+      .toMatch(/ui-taskwaiting/);
+    const worker = startWorker(place, queue.url, 'ui-host');
+    await expect
+      .poll(() => page.locator('#fleet').textContent(), { timeout: 150_000 })
+      .toMatch(/ui-taskcompleted/);
+    expect(await page.locator('#fleet').textContent()).toContain('ui-host');
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-fleet-laptop.png') });
+    worker.process.kill('SIGTERM');
+    expect((await worker.process).exitCode, worker.stderr()).toBe(0);
+    await page.close();
+  });
+
+  it('--all shows every repository with agents on this host, and takes no --repo beside it', async () => {
+    const all = execa(process.execPath, [BIN, 'ui', '--all'], { reject: false });
+    let out = '';
+    all.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    try {
+      const found = await eventually(async () => {
+        const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
+        if (!match) throw new Error(`berth ui --all printed no URL: ${out}`);
+        return new URL(match[0]);
+      }, 20_000);
+      const api = new URL(`/api/state?token=${found.searchParams.get('token')}`, found);
+      await eventually(async () => {
+        const state = (await (await fetch(api)).json()) as { repos: Array<{ root: string }> };
+        expect(state.repos.map((r) => r.root)).toContain(repo.root);
+      }, 20_000);
+    } finally {
+      all.kill('SIGINT');
+      expect((await all).exitCode).toBe(0);
+    }
+    const both = await berth(['ui', '--all', '--repo', repo.root]);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toMatch(/--repo and --all cannot be used together/);
+  });
+
+  it('a port in use is a one-line error, and berth ends at once', async () => {
+    const taken = await berth(['ui', '--repo', repo.root, '--port', url.port]);
+    expect(taken.exitCode).toBe(2);
+    expect(taken.stderr).toBe(
+      `berth: error: port ${url.port} on 127.0.0.1 is in use (hint: pick another with --port, or leave --port out for a free one)`,
+    );
+  });
+});
