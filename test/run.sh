@@ -4,11 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f dist/berth.mjs ] || npm run build
 node dist/berth.mjs host init --install
-# The browser tests drive Debian's Chromium (no test tool may download a browser of its own).
-if [ ! -x /usr/bin/chromium ]; then
-  echo "test: installing chromium with apt-get (for the browser tests)"
+# The browser tests drive Debian's Chromium and Firefox (no test tool may download a browser of its own).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/firefox-esr ]; then
+  echo "test: installing chromium and firefox-esr with apt-get (for the browser tests)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium firefox-esr fonts-dejavu-core >/dev/null
 fi
 report="$(mktemp)"
 status=0

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeQueueFence } from '../../src/adapters/firewall.js';
 import { provision } from '../../src/core/agent/provision.js';
@@ -147,6 +148,27 @@ describe('berth ui', () => {
       expect(env).not.toContain(readState(join(repo.root, '.git', 'berth')).agents.a1?.passwords.postgres);
       await page.screenshot({ path: join(ARTIFACTS, `ui-agent-${label}.png`) });
       await page.close();
+    }
+  });
+
+  it('works in Firefox too: the list, and an agent opened with its log followed', async () => {
+    // Playwright's Firefox is a patched build it downloads; Puppeteer drives Debian's over WebDriver BiDi.
+    const firefox = await puppeteer.launch({ browser: 'firefox', executablePath: '/usr/bin/firefox-esr' });
+    try {
+      const page = await firefox.newPage();
+      await page.setViewport({ width: 1024, height: 800 });
+      await page.goto(url.href);
+      await page.waitForSelector('[data-agent="a1"]');
+      expect(await page.$$eval('[data-agent]', (cards) => cards.length)).toBe(3);
+      await page.click('[data-agent="a1"] a.name');
+      await page.waitForFunction(
+        `document.getElementById('log')?.textContent?.includes(${JSON.stringify(SETUP_SAYS)})`,
+        { timeout: 20_000 },
+      );
+      expect(await page.$eval('.commits', (list) => list.textContent)).toContain('Write the notes down');
+      await page.screenshot({ path: join(ARTIFACTS, 'ui-agent-firefox.png') });
+    } finally {
+      await firefox.close();
     }
   });
 
