@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import { readText } from '../adapters/files.js';
+import { readText, removeFile, writeFile } from '../adapters/files.js';
 import { startDetached } from '../adapters/run.js';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { type Runtime, runtimeFrom } from '../runtime.js';
+import { hostStateDir } from '../state/paths.js';
 import { LiveView } from './live.js';
 import { pageWith } from './page.js';
 import { uiApp } from './server.js';
@@ -91,6 +92,22 @@ async function serve(
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
   });
-  if (options.open) startDetached('xdg-open', [url], runtime.env);
+  if (options.open) openInBrowser(url, port, runtime.env, signal);
   return { url, port, closed };
+}
+
+/**
+ * Opens the page with the desktop's opener. The token stays out of `ps`: the opener gets a file only
+ * this user can read, which sends the browser on to the URL (as Jupyter does).
+ */
+function openInBrowser(url: string, port: number, env: NodeJS.ProcessEnv, signal: AbortSignal): void {
+  const file = join(hostStateDir(env), 'ui', `open-${port}.html`);
+  const target = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+  writeFile(
+    file,
+    `<!doctype html><meta http-equiv="refresh" content="0;url=${target}"><a href="${target}">berth ui</a>\n`,
+    0o600,
+  );
+  signal.addEventListener('abort', () => removeFile(file), { once: true });
+  startDetached('xdg-open', [file], env);
 }

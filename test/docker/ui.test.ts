@@ -1,5 +1,6 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -259,5 +260,35 @@ describe('berth ui', () => {
     expect(taken.stderr).toBe(
       `berth: error: port ${url.port} on 127.0.0.1 is in use (hint: pick another with --port, or leave --port out for a free one)`,
     );
+  });
+
+  it('--open hands the desktop`s opener a private file that leads to the URL, keeping the token out of ps', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'berth-opener-'));
+    const opened = join(bin, 'opened');
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > ${opened}\n`, { mode: 0o755 });
+    const run = execa(process.execPath, [BIN, 'ui', '--repo', repo.root, '--open'], {
+      reject: false,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    let out = '';
+    run.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    try {
+      const printed = await eventually(async () => {
+        const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
+        if (!match) throw new Error(`berth ui --open printed no URL: ${out}`);
+        return match[0];
+      }, 20_000);
+      // The opener gets a file only this user reads, never the token on its command line (`ps`).
+      const file = await eventually(async () => readFileSync(opened, 'utf8'), 10_000);
+      expect(file).not.toContain('token=');
+      expect((statSync(file).mode & 0o777).toString(8)).toBe('600');
+      expect(readFileSync(file, 'utf8')).toContain(`content="0;url=${printed}"`);
+    } finally {
+      run.kill('SIGINT');
+      await run;
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
