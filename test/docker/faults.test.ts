@@ -240,7 +240,8 @@ describe('images', () => {
       const managed = await docker().listContainers({ all: true, filters: { label: ['dev.berth.managed'] } });
       expect(managed.map((c) => c.Id)).not.toContain(container.id);
     } finally {
-      await container.remove({ force: true });
+      // With its anonymous volume: the image declares VOLUME /data.
+      await container.remove({ force: true, v: true });
     }
   });
 });
