@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
+import { EnvironmentError } from '../errors.js';
 import type { EngineStack } from '../plan/engine-stack.js';
 import { EXEC_MARKER } from './docker-cli.js';
 import { appendFile } from './files.js';
@@ -19,6 +20,15 @@ export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): EngineEndp
   if (!host) return { kind: 'unix', path: DEFAULT_SOCKET };
   if (host.startsWith('unix://'))
     return { kind: 'unix', path: host.slice('unix://'.length) || DEFAULT_SOCKET };
+  if (!/^(tcp|https?):\/\//.test(host)) {
+    throw new EnvironmentError(
+      'engine-endpoint',
+      `DOCKER_HOST=${host} is not an engine address berth can use`,
+      {
+        hint: 'use unix:///path/to/docker.sock or tcp://host:port; for an engine over ssh, forward its socket (ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and use unix:///tmp/docker.sock',
+      },
+    );
+  }
   return { kind: 'tcp', url: host };
 }
 

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 export async function asOtherUser(user: string, groups: string[]) {
   await execa('useradd', ['-m', ...(groups.length ? ['-G', groups.join(',')] : []), user], { reject: false });
   const install = mkdtempSync(join(tmpdir(), 'berth-install-'));
-  for (const path of ['package.json', 'templates', 'dist/berth.mjs'])
+  for (const path of ['package.json', 'templates', 'dist/berth.mjs', 'dist/chunks'])
     cpSync(path, join(install, path), { recursive: true });
   await execa('chmod', ['-R', 'a+rX', install]);
   const bin = join(install, 'dist', 'berth.mjs');

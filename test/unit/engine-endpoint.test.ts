@@ -14,4 +14,13 @@ describe('the engine endpoint', () => {
     const tcp = engineEndpoint({ DOCKER_HOST: 'tcp://127.0.0.1:2375' });
     expect(describeEndpoint(tcp)).toBe('tcp://127.0.0.1:2375');
   });
+
+  it('refuses an ssh:// engine (or anything else) with a way to reach it through a socket', () => {
+    expect(() => engineEndpoint({ DOCKER_HOST: 'ssh://me@build-host' })).toThrow(
+      /DOCKER_HOST=ssh:\/\/me@build-host is not an engine address berth can use/,
+    );
+    expect(() => engineEndpoint({ DOCKER_HOST: 'ssh://me@build-host' })).toThrow(
+      expect.objectContaining({ hint: expect.stringContaining('unix:///tmp/docker.sock') }),
+    );
+  });
 });
