@@ -1,4 +1,4 @@
-// Stands in, in the bundle only, for dockerode's ssh2 and gRPC dependencies: berth reaches the engine
+// Stands in, in the bundle only, for dockerode's ssh2, gRPC and protobuf modules: berth reaches the engine
 // over a unix socket or TCP and builds without BuildKit sessions, so they never run, yet dockerode loads
 // them at start-up (about 60 ms of every command). Anything that does call one gets a clear error.
 const unused = () => {

@@ -209,17 +209,24 @@ async function provisionWith(
     steps.undo('containers, networks and volumes', () => removeLabelled(context.docker, stackLabels(made)));
     // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
     ensureDir(made.worktree);
+    const start = () =>
+      steps.run('start', () => {
+        stackStarted = true;
+        return startStack(context, made, config, composeCli, document, steps.signal);
+      });
+    const health = () =>
+      steps.run('health', () => waitUntilReady(context, made, config.healthTimeout * 1000, steps.signal));
     await steps.parallel(
       () => steps.run('worktree', () => addWorktreeWithEnv(context, made, config, target, progress)),
-      async () => {
-        await steps.run('start', () => {
-          stackStarted = true;
-          return startStack(context, made, config, composeCli, document, steps.signal);
-        });
-        await steps.run('health', () =>
-          waitUntilReady(context, made, config.healthTimeout * 1000, steps.signal),
-        );
-      },
+      // A pool member's Postgres and Redis run already: they are probed while the agent's container starts.
+      ...(made.pooled
+        ? [start, health]
+        : [
+            async () => {
+              await start();
+              await health();
+            },
+          ]),
     );
     for (const hook of HOOK_STEPS) {
       // A database from the template is seeded; migrations added on the branch since still run.
