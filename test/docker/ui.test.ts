@@ -56,7 +56,9 @@ function raw(options: { path: string; method?: string; headers?: Record<string, 
 const worktreeOf = (name: string) => readState(join(repo.root, '.git', 'berth')).agents[name]?.worktree ?? '';
 
 beforeAll(async () => {
-  repo = await makeRepo({ files: { 'berth.yaml': `hooks:\n  setup:\n    - echo ${SETUP_SAYS}\n` } });
+  repo = await makeRepo({
+    files: { 'berth.yaml': `ports:\n  app: { web: 3000 }\nhooks:\n  setup:\n    - echo ${SETUP_SAYS}\n` },
+  });
   await provision({ name: 'a1', repo: repo.root });
   await provision({ name: 'a2', repo: repo.root });
   place = await fleetPlace();
@@ -115,6 +117,12 @@ describe('berth ui', () => {
   it('lists both agents, and a third provisioned from the CLI appears without a reload', async () => {
     const page = await openPage();
     await expect.poll(() => page.locator('[data-agent]').count()).toBe(2);
+    // The app's port is a link to the app; Postgres and Redis are shown, not linked.
+    const web = readState(join(repo.root, '.git', 'berth')).agents.a1?.ports.web;
+    expect(await page.locator('[data-agent="a1"] a.port').getAttribute('href')).toBe(
+      `http://127.0.0.1:${web}/`,
+    );
+    expect(await page.locator('[data-agent="a1"] a.port').count()).toBe(1);
     await page.evaluate(() => {
       (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
     });
