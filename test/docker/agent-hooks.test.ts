@@ -102,4 +102,28 @@ describe('the Claude Code hooks, run as Claude Code runs them', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/^berth: error: the hook input on stdin is not JSON \(hint: .+\)$/);
   });
+
+  it('WorktreeCreate as documented (worktree_name, source_ref) starts the agent`s branch at that ref', async () => {
+    await repo.git('checkout', '-qb', 'feature');
+    await repo.commitFile('feature.txt', 'on the feature branch\n', 'A feature commit');
+    const tip = await repo.git('rev-parse', 'HEAD');
+    await repo.git('checkout', '-q', 'main');
+    const created = await hook('worktree-create', {
+      hook_event_name: 'WorktreeCreate',
+      cwd: repo.root,
+      worktree_name: 'from-feature',
+      source_ref: 'feature',
+      base_path: join(repo.root, '.claude', 'worktrees'),
+    });
+    expect(created.exitCode, created.stderr).toBe(0);
+    const path = created.stdout.trim();
+    expect((await execa('git', ['-C', path, 'rev-parse', 'HEAD~0'])).stdout).toBe(tip);
+    expect((await execa('git', ['-C', path, 'branch', '--show-current'])).stdout).toBe('berth/from-feature');
+    const removed = await hook('worktree-remove', {
+      hook_event_name: 'WorktreeRemove',
+      cwd: repo.root,
+      worktree_path: path,
+    });
+    expect(removed.exitCode, removed.stderr).toBe(0);
+  });
 });

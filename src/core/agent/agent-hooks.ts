@@ -72,6 +72,8 @@ interface ClaudeHookInput {
   cwd?: string;
   name?: string;
   worktree_name?: string;
+  /** Documented for WorktreeCreate (the ref to start from); the builds seen send only `name`. */
+  source_ref?: string;
   worktree_path?: string;
 }
 
@@ -92,7 +94,8 @@ export async function runClaudeHook(
   const cwd = input.cwd ?? process.cwd();
   if (event === 'worktree-create') {
     const name = agentNameFrom(input.name ?? input.worktree_name ?? '');
-    const agent = await provision({ repo: cwd, name, progress });
+    const from = input.source_ref || undefined;
+    const agent = await provision({ repo: cwd, name, progress, ...(from && { from }) });
     return agent.worktree;
   }
   if (event === 'worktree-remove') {
