@@ -53,6 +53,21 @@ function raw(options: { path: string; method?: string; headers?: Record<string, 
   });
 }
 
+/** Starts `berth ui` with `args` as a user would, and waits for the URL it prints. */
+async function startUiProcess(args: string[], env?: Record<string, string>) {
+  const child = execa(process.execPath, [BIN, 'ui', ...args], { reject: false, ...(env && { env }) });
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const printed = await eventually(async () => {
+    const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
+    if (!match) throw new Error(`berth ui ${args.join(' ')} printed no URL: ${out}`);
+    return new URL(match[0]);
+  }, 20_000);
+  return { child, url: printed };
+}
+
 const worktreeOf = (name: string) => readState(join(repo.root, '.git', 'berth')).agents[name]?.worktree ?? '';
 
 beforeAll(async () => {
@@ -63,16 +78,7 @@ beforeAll(async () => {
   await provision({ name: 'a2', repo: repo.root });
   place = await fleetPlace();
   queue = await startQueue(place.dir);
-  ui = execa(process.execPath, [BIN, 'ui', '--repo', repo.root, '--queue', queue.url], { reject: false });
-  let out = '';
-  ui.stdout?.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  await eventually(async () => {
-    const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
-    if (!match) throw new Error(`berth ui printed no URL: ${out}`);
-    url = new URL(match[0]);
-  }, 20_000);
+  ({ child: ui, url } = await startUiProcess(['--repo', repo.root, '--queue', queue.url]));
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
@@ -237,17 +243,8 @@ describe('berth ui', () => {
   });
 
   it('--all shows every repository with agents on this host, and takes no --repo beside it', async () => {
-    const all = execa(process.execPath, [BIN, 'ui', '--all'], { reject: false });
-    let out = '';
-    all.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
+    const { child: all, url: found } = await startUiProcess(['--all']);
     try {
-      const found = await eventually(async () => {
-        const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
-        if (!match) throw new Error(`berth ui --all printed no URL: ${out}`);
-        return new URL(match[0]);
-      }, 20_000);
       const api = new URL(`/api/state?token=${found.searchParams.get('token')}`, found);
       await eventually(async () => {
         const state = (await (await fetch(api)).json()) as { repos: Array<{ root: string }> };
@@ -274,25 +271,15 @@ describe('berth ui', () => {
     const bin = mkdtempSync(join(tmpdir(), 'berth-opener-'));
     const opened = join(bin, 'opened');
     writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > ${opened}\n`, { mode: 0o755 });
-    const run = execa(process.execPath, [BIN, 'ui', '--repo', repo.root, '--open'], {
-      reject: false,
-      env: { PATH: `${bin}:${process.env.PATH}` },
-    });
-    let out = '';
-    run.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
+    const { child: run, url: printed } = await startUiProcess(['--repo', repo.root, '--open'], {
+      PATH: `${bin}:${process.env.PATH}`,
     });
     try {
-      const printed = await eventually(async () => {
-        const match = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
-        if (!match) throw new Error(`berth ui --open printed no URL: ${out}`);
-        return match[0];
-      }, 20_000);
       // The opener gets a file only this user reads, never the token on its command line (`ps`).
       const file = await eventually(async () => readFileSync(opened, 'utf8'), 10_000);
       expect(file).not.toContain('token=');
       expect((statSync(file).mode & 0o777).toString(8)).toBe('600');
-      expect(readFileSync(file, 'utf8')).toContain(`content="0;url=${printed}"`);
+      expect(readFileSync(file, 'utf8')).toContain(`content="0;url=${printed.href}"`);
     } finally {
       run.kill('SIGINT');
       await run;

@@ -3,8 +3,9 @@ import { containerLogTail, followContainerLogs, listContainers } from '../../ada
 import { exists, followFile, logParts, readChunks, readTail, sizeOf } from '../../adapters/files.js';
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
+import type { AgentRecord } from '../../plan/agent.js';
 import { stackLabels, validateAgentName } from '../../plan/names.js';
-import { findAgent, openRepo, type RepoOptions, requireAgent } from '../context.js';
+import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { readOutcome } from '../task/history.js';
 import { HOOK_NAMES, type HookName, hookLog } from './hooks.js';
 
@@ -121,19 +122,25 @@ export async function serviceLogTail(
 ): Promise<{ name: string; service: string; lines: string[] }> {
   const context = await openRepo(options);
   const agent = requireAgent(context, validateAgentName(options.name));
-  const [container] = await listContainers(context.docker, {
-    ...stackLabels(agent),
-    'com.docker.compose.service': options.service,
-  });
-  if (!container)
-    throw new UsageError('no-such-service', `agent ${agent.name} has no ${options.service} container`, {
-      hint: 'see berth ls; the redis service exists only with redis.enabled',
-    });
+  const container = await serviceContainer(context, agent, options.service);
   return {
     name: agent.name,
     service: options.service,
     lines: await containerLogTail(context.docker, container.id, options.lines),
   };
+}
+
+/** The container of one of an agent's services, or a one-line error when it has none. */
+async function serviceContainer(context: RepoContext, agent: AgentRecord, service: string) {
+  const [container] = await listContainers(context.docker, {
+    ...stackLabels(agent),
+    'com.docker.compose.service': service,
+  });
+  if (!container)
+    throw new UsageError('no-such-service', `agent ${agent.name} has no ${service} container`, {
+      hint: 'see berth ls; the redis service exists only with redis.enabled',
+    });
+  return container;
 }
 
 const SERVICES = ['agent', 'postgres', 'redis'] as const;
@@ -162,14 +169,7 @@ export async function followAgentLog(
   const agent = requireAgent(context, validateAgentName(options.name));
   const lines = options.lines ?? 200;
   if ((SERVICES as readonly string[]).includes(options.source)) {
-    const [container] = await listContainers(context.docker, {
-      ...stackLabels(agent),
-      'com.docker.compose.service': options.source,
-    });
-    if (!container)
-      throw new UsageError('no-such-service', `agent ${agent.name} has no ${options.source} container`, {
-        hint: 'see berth ls; the redis service exists only with redis.enabled',
-      });
+    const container = await serviceContainer(context, agent, options.source);
     return followContainerLogs(context.docker, container.id, lines, onText);
   }
   if (!(FILE_LOGS as readonly string[]).includes(options.source))
