@@ -185,14 +185,10 @@ async function makeMember(
   const dir = join(context.berthDir, 'pool', id);
   const taken = await engineTaken(context);
   const member = await updateState(context.berthDir, async (state) => {
-    const leased = await leaseResources(
-      context,
-      config,
-      state,
-      ['postgres', ...(config.redis.enabled ? ['redis'] : [])],
-      { agent: id, instance },
-      taken,
-    );
+    const leased = await leaseResources({ context, config, state, holder: { agent: id, instance }, taken }, [
+      'postgres',
+      ...(config.redis.enabled ? ['redis'] : []),
+    ]);
     const made: PoolMember = {
       id,
       key: current.key,

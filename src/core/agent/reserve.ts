@@ -94,43 +94,38 @@ export async function engineTaken(context: RepoContext) {
   return { ports, subnets };
 }
 
+/** What a lease is asked with: the repository, its state (under its lock), who holds it, what is taken. */
+export interface LeaseRequest {
+  context: RepoContext;
+  config: BerthConfig;
+  state: State;
+  holder: LeaseHolder;
+  taken: { ports: Set<number>; subnets: string[] };
+}
+
 /**
- * Leases host ports (by name) and, unless `keepSubnet`, a subnet (and a second one without outbound
- * access) from the host-wide store. Call it under the repository's state lock: records from before
- * host-wide leases hold ports the store does not know, and they are counted too.
+ * Leases host ports (by name), a subnet and (without outbound access) a second one from the host-wide
+ * store. Call it under the repository's state lock: records from before host-wide leases hold ports the
+ * store does not know, and they are counted too.
  */
 export async function leaseResources(
-  context: RepoContext,
-  config: BerthConfig,
-  state: State,
+  request: LeaseRequest,
   portNames: string[],
-  holder: LeaseHolder,
-  taken: { ports: Set<number>; subnets: string[] },
 ): Promise<{ ports: Record<string, number>; subnet: string; publishSubnet?: string }> {
-  const leased = await leaseFromStore(context, config, state, portNames, holder, taken, true);
+  const leased = await leaseFromStore(request, portNames, true);
   return { ...leased, subnet: leased.subnet ?? '' };
 }
 
 /** Leases the app ports only, for an agent adopting a pool member (which holds the rest). */
-async function leaseAppPorts(
-  context: RepoContext,
-  config: BerthConfig,
-  state: State,
-  holder: LeaseHolder,
-  taken: { ports: Set<number>; subnets: string[] },
-): Promise<Record<string, number>> {
-  const names = Object.keys(config.ports.app);
+async function leaseAppPorts(request: LeaseRequest): Promise<Record<string, number>> {
+  const names = Object.keys(request.config.ports.app);
   if (names.length === 0) return {};
-  return (await leaseFromStore(context, config, state, names, holder, taken, false)).ports;
+  return (await leaseFromStore(request, names, false)).ports;
 }
 
 async function leaseFromStore(
-  context: RepoContext,
-  config: BerthConfig,
-  state: State,
+  { context, config, state, holder, taken }: LeaseRequest,
   portNames: string[],
-  holder: LeaseHolder,
-  taken: { ports: Set<number>; subnets: string[] },
   withSubnets: boolean,
 ): Promise<{ ports: Record<string, number>; subnet?: string; publishSubnet?: string }> {
   const { runtime } = context;
@@ -198,21 +193,20 @@ export async function reserve(
   return updateState(context.berthDir, async (state) => {
     if (state.agents[name]) throw alreadyProvisioned(context, name, state.agents[name]);
     const instance = adopt?.instance ?? runtime.randomBytes(6).toString('hex');
-    const holder = { agent: adopt?.labels[LABELS.agent] ?? name, instance };
+    const request = {
+      context,
+      config,
+      state,
+      holder: { agent: adopt?.labels[LABELS.agent] ?? name, instance },
+      taken,
+    };
     const leased = adopt
       ? {
-          ports: { ...adopt.ports, ...(await leaseAppPorts(context, config, state, holder, taken)) },
+          ports: { ...adopt.ports, ...(await leaseAppPorts(request)) },
           subnet: adopt.subnet,
           ...(adopt.publishSubnet && { publishSubnet: adopt.publishSubnet }),
         }
-      : await leaseResources(
-          context,
-          config,
-          state,
-          leasedPortNames(config.redis.enabled, config.ports.app),
-          holder,
-          taken,
-        );
+      : await leaseResources(request, leasedPortNames(config.redis.enabled, config.ports.app));
     const agent = planAgentRecord({
       name,
       repoId: context.repoId,
