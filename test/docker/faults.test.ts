@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
-import { docker } from '../helpers/docker.js';
+import { docker, TEST_LABEL, TEST_SCOPE } from '../helpers/docker.js';
 import { imageFor } from '../helpers/images.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -235,7 +235,7 @@ describe('images', () => {
     if (!image.startsWith('berth-offline/')) return; // an official image: berth built nothing
     expect(info.Config.Labels?.['dev.berth.image']).toBe('redis');
     expect(info.Config.Labels?.['dev.berth.managed']).toBeUndefined();
-    const container = await docker().createContainer({ Image: image, Labels: { 'dev.berth.test': 'true' } });
+    const container = await docker().createContainer({ Image: image, Labels: { [TEST_LABEL]: TEST_SCOPE } });
     try {
       const managed = await docker().listContainers({ all: true, filters: { label: ['dev.berth.managed'] } });
       expect(managed.map((c) => c.Id)).not.toContain(container.id);

@@ -7,7 +7,7 @@ import { repoId } from '../../src/plan/names.js';
 import { readState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';
 import { berth, resultOf } from '../helpers/cli.js';
-import { docker, TEST_LABEL } from '../helpers/docker.js';
+import { docker, TEST_LABEL, TEST_SCOPE } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 import { eventually } from '../helpers/wait.js';
@@ -149,7 +149,7 @@ describe('gc of orphans', () => {
       'dev.berth.managed': 'true',
       'dev.berth.agent': 'ghost',
       'dev.berth.repo': id,
-      [TEST_LABEL]: 'true',
+      [TEST_LABEL]: TEST_SCOPE,
     };
     await client.createVolume({ Name: `berth-test-ghost-${process.pid}`, Labels: labels });
     await client.createNetwork({ Name: `berth-test-ghost-${process.pid}`, Labels: labels });
@@ -158,7 +158,7 @@ describe('gc of orphans', () => {
     )[0];
     await client.createContainer({ Image: image?.RepoTags?.[0] ?? 'redis:7', Labels: labels });
     const foreign = `not-berth-${process.pid}`;
-    await client.createVolume({ Name: foreign, Labels: { [TEST_LABEL]: 'true' } });
+    await client.createVolume({ Name: foreign, Labels: { [TEST_LABEL]: TEST_SCOPE } });
 
     const { actions } = await gc();
     expect(actions).toEqual([expect.objectContaining({ kind: 'containers', target: 'ghost' })]);

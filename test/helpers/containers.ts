@@ -1,5 +1,5 @@
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
-import { TEST_LABEL } from './docker.js';
+import { TEST_LABEL, TEST_SCOPE } from './docker.js';
 
 // No registry is reachable here, so no reaper image: the suite's own label sweep removes what tests
 // start (test/helpers/docker-global-setup.ts), even after a crash.
@@ -18,7 +18,7 @@ export interface StartOptions {
  * its address on the default bridge.
  */
 export async function startContainer(options: StartOptions) {
-  let container = new GenericContainer(options.image).withLabels({ [TEST_LABEL]: 'true' });
+  let container = new GenericContainer(options.image).withLabels({ [TEST_LABEL]: TEST_SCOPE });
   if (options.env) container = container.withEnvironment(options.env);
   if (options.cmd) container = container.withCommand(options.cmd);
   if (options.readyWhen) container = container.withWaitStrategy(Wait.forLogMessage(options.readyWhen));

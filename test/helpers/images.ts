@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { resolveImage } from '../../src/core/host/images.js';
 import { DEFAULT_IMAGES, type ImageRole } from '../../src/plan/images.js';
-import { docker, TEST_LABEL } from './docker.js';
+import { docker, TEST_LABEL_PAIR } from './docker.js';
 
 /** The image berth runs for a role here: the official one, or the offline stand-in host init built. */
 export async function imageFor(role: ImageRole): Promise<string> {
@@ -18,7 +18,7 @@ export async function silentImage(): Promise<string> {
   const tag = 'berth-test/silent:1';
   const base = await imageFor('agent');
   const dockerfile = `FROM ${base}\nENTRYPOINT ["sh", "-c", "exec sleep infinity", "silent"]\n`;
-  await execa('docker', ['build', '-q', '--label', `${TEST_LABEL}=true`, '-t', tag, '-'], {
+  await execa('docker', ['build', '-q', '--label', TEST_LABEL_PAIR, '-t', tag, '-'], {
     input: dockerfile,
   });
   return tag;

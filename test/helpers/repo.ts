@@ -51,6 +51,3 @@ export async function makeRepo(
     },
   };
 }
-
-/** Tests tag what berth makes for them, so a crashed run's leftovers are found and removed. */
-export const TEST_LABELS = 'dev.berth.test=true';

@@ -1,3 +1,3 @@
-import { TEST_LABELS } from './repo.js';
+import { TEST_LABEL_PAIR } from './docker.js';
 
-process.env.BERTH_LABELS = TEST_LABELS;
+process.env.BERTH_LABELS = TEST_LABEL_PAIR;
