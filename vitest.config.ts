@@ -16,6 +16,16 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      {
+        // `.ci/run` only (BERTH_TEST_PURGE=1): uninstalls berth from this host, engine and all.
+        test: {
+          name: 'purge',
+          include: ['test/purge/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

@@ -238,6 +238,38 @@ export const resultSchemas = {
     images: z.array(imageSchema),
     unchanged: z.boolean().describe('this run changed nothing on the host'),
   }),
+  'host uninstall': z.strictObject({
+    dryRun: z.boolean(),
+    agents: z
+      .array(
+        z.strictObject({
+          kind: z.enum(['agent', 'pool', 'queue']),
+          name: z.string(),
+          repo: z.string().describe('its repository (the fleet queue: where it runs)'),
+          outcome: z.enum(['torn-down', 'failed', 'would-tear-down']),
+          detail: z.string().optional().describe('uncommitted work saved, or why it failed'),
+        }),
+      )
+      .describe('with --force: what was torn down first, as teardown --force does'),
+    containers: z.number().int(),
+    networks: z.number().int(),
+    volumes: z.number().int(),
+    images: z
+      .array(z.string())
+      .describe("berth's images removed: stand-ins, derived images, templates, snapshots"),
+    keptImages: z
+      .array(z.strictObject({ image: z.string(), reason: z.string() }))
+      .describe('images that stayed, and why'),
+    folders: z.array(z.string()).describe("berth's host folder (state, leases, logs, caches)"),
+    savedWork: text('fleet work saved as patches, moved out of the host folder before it went').optional(),
+    composePlugin: text('the Compose plugin berth installed').optional(),
+    packages: z.array(z.string()).describe('with --engine: the OS packages berth installed'),
+    firewall: z.boolean().describe("berth's firewall chains removed"),
+    engineStopped: z.boolean().describe('the engine was stopped before its package went'),
+    engine: z
+      .enum(['answered', 'started', 'absent', 'stopped'])
+      .describe('answered, started to remove its objects, absent (no engine), stopped (a dry run)'),
+  }),
   provision: z.strictObject({ agent: agentSchema }),
   ls: z.strictObject({
     agents: z.array(entrySchema),

@@ -1,8 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { EnvironmentError } from '../errors.js';
-import { removeTree, writeFile } from './files.js';
+import { ensureDir, exists, readTail, removeTree, writeFile } from './files.js';
 import { findExecutable, isRoot, run } from './run.js';
 
 /** True on Debian, Ubuntu and their derivatives, where berth can install what it needs with apt. */
@@ -97,11 +98,80 @@ export async function downloadAndUnpack(
         logFile,
       });
     }
+    // dpkg-deb makes no parent folders: on a fresh host not even berth's own folder exists yet.
+    ensureDir(into);
     const unpack = await run('dpkg-deb', ['-x', join(scratch, deb), into], { logFile });
     if (unpack.exitCode !== 0) {
-      throw new EnvironmentError('download-failed', `could not unpack ${deb}`, { logFile });
+      throw new EnvironmentError('download-failed', `could not unpack ${deb}: ${lastLine(logFile)}`, {
+        logFile,
+      });
     }
   } finally {
     removeTree(scratch);
+  }
+}
+
+/** The last line a program wrote to its log: its own words for what went wrong. */
+function lastLine(logFile: string): string {
+  if (!exists(logFile)) return 'no output';
+  const lines = readTail(logFile, 4096)
+    .text.split('\n')
+    .filter((line) => line.trim());
+  return lines.at(-1)?.trim() ?? 'no output';
+}
+
+/** The names of the OS packages installed now (dpkg's view); empty where there is no dpkg. */
+export async function installedPackages(): Promise<Set<string>> {
+  if (!findExecutable('dpkg-query')) return new Set();
+  // dpkg-query's own ${field} syntax, not a template.
+  const field = (name: string) => `$\{${name}}`;
+  const format = [field('Package'), field('db:Status-Abbrev')].join('\t');
+  const result = await run('dpkg-query', ['-W', '-f', `${format}\n`]);
+  return new Set(
+    result.stdout
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .filter(([, status]) => status?.startsWith('ii'))
+      .map(([name]) => name as string),
+  );
+}
+
+/** Whether an OS package owns a file (dpkg -S). */
+export async function ownedByPackage(path: string): Promise<boolean> {
+  if (!findExecutable('dpkg')) return false;
+  return (await run('dpkg', ['-S', path])).exitCode === 0;
+}
+
+/** Removes OS packages and their configuration files with apt-get, as root. */
+export async function purgePackages(packages: readonly string[], logFile: string): Promise<void> {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const purge = await run('apt-get', ['purge', '-y', '-q', ...packages], { env, logFile });
+  if (purge.exitCode !== 0) {
+    throw new EnvironmentError('uninstall-failed', `apt-get could not remove ${packages.join(', ')}`, {
+      hint: `see the log, then retry: apt-get purge ${packages.join(' ')}`,
+      logFile,
+    });
+  }
+}
+
+/** apt's history of what it installed and removed, oldest first (rotated logs included). */
+export function readAptHistory(dir = '/var/log/apt'): string {
+  const rotated = readdirSafe(dir)
+    .map((name) => /^history\.log\.(\d+)(\.gz)?$/.exec(name))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .sort((a, b) => Number(b[1]) - Number(a[1]));
+  const parts = rotated.map((match) => {
+    const bytes = readFileSync(join(dir, match[0]));
+    return (match[2] ? gunzipSync(bytes) : bytes).toString('utf8');
+  });
+  if (exists(join(dir, 'history.log'))) parts.push(readFileSync(join(dir, 'history.log'), 'utf8'));
+  return parts.join('\n\n');
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

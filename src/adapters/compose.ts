@@ -12,21 +12,48 @@ export interface ComposeCli {
   command: [string, ...string[]];
 }
 
-async function probe(
-  command: [string, ...string[]],
-  variant: ComposeVariant,
-): Promise<ComposeCli | undefined> {
+/** What asking one Compose for its version found: it, its absence, or a failure in its own words. */
+export type ComposeProbe =
+  | { kind: 'found'; cli: ComposeCli }
+  | { kind: 'absent' }
+  | { kind: 'failed'; program: string; reason: string };
+
+/** What the docker CLI says when it has no compose plugin (Docker 25+, and older). */
+const NO_PLUGIN = /unknown command: docker compose|'compose' is not a docker command/;
+
+async function probe(command: [string, ...string[]], variant: ComposeVariant): Promise<ComposeProbe> {
   const [program, ...prefix] = command;
-  if (!findExecutable(program)) return undefined;
-  const result = await run(program, [...prefix, 'version', '--short'], { timeoutMs: 15_000 });
-  if (result.exitCode !== 0) return undefined;
-  return { variant, version: result.stdout.trim().replace(/^v/, ''), command };
+  if (!findExecutable(program)) return { kind: 'absent' };
+  // v2 is asked without --short: a docker CLI without the plugin refuses the flag before the command.
+  const args = variant === 'v2' ? [...prefix, 'version'] : [...prefix, 'version', '--short'];
+  const result = await run(program, args, { timeoutMs: 15_000 });
+  const said = (result.stderr || result.stdout).trim();
+  if (result.exitCode === 0) {
+    const version = /(?:version\s+)?v?(\d+\.\d+\S*)/.exec(result.stdout.trim())?.[1];
+    if (version) return { kind: 'found', cli: { variant, version, command } };
+    return { kind: 'failed', program: command.join(' '), reason: `no version in "${said}"` };
+  }
+  if (variant === 'v2' && NO_PLUGIN.test(said)) return { kind: 'absent' };
+  const reason = result.timedOut
+    ? 'it did not answer within 15 s'
+    : said.split('\n')[0] || `it exited with ${result.exitCode}`;
+  return { kind: 'failed', program: command.join(' '), reason };
 }
 
-/** Every Compose on this host, v2 first. */
-export async function detectAllCompose(): Promise<ComposeCli[]> {
-  const found = await Promise.all([probe(['docker', 'compose'], 'v2'), probe(['docker-compose'], 'v1')]);
-  return found.filter((cli): cli is ComposeCli => cli !== undefined);
+export interface ComposeSurvey {
+  /** Every Compose that answered, v2 first. */
+  found: ComposeCli[];
+  /** Those that are installed but could not be asked: not to be taken for "not installed". */
+  failures: Array<{ program: string; reason: string }>;
+}
+
+/** Every Compose on this host, v2 first, and the ones that failed to answer. */
+export async function surveyCompose(): Promise<ComposeSurvey> {
+  const probes = await Promise.all([probe(['docker', 'compose'], 'v2'), probe(['docker-compose'], 'v1')]);
+  return {
+    found: probes.flatMap((p) => (p.kind === 'found' ? [p.cli] : [])),
+    failures: probes.flatMap((p) => (p.kind === 'failed' ? [{ program: p.program, reason: p.reason }] : [])),
+  };
 }
 
 /** The variant BERTH_COMPOSE asks for, if any; a clear error for anything but v1 or v2. */
@@ -61,11 +88,18 @@ export function chooseCompose(
   return chosen;
 }
 
-export async function detectCompose(env: NodeJS.ProcessEnv = process.env): Promise<ComposeCli | undefined> {
-  return chooseCompose(await detectAllCompose(), env);
-}
-
-export function composeMissing(): EnvironmentError {
+/** No Compose to use: none installed, or (in their own words) why the installed ones did not answer. */
+export function composeMissing(failures: ComposeSurvey['failures'] = []): EnvironmentError {
+  const failure = failures[0];
+  if (failure) {
+    return new EnvironmentError(
+      'compose-probe-failed',
+      `\`${failure.program} version\` failed: ${failure.reason}`,
+      {
+        hint: 'run it yourself to see why; berth needs it to answer (reinstall with berth host init --install)',
+      },
+    );
+  }
   return new EnvironmentError(
     'compose-missing',
     'neither `docker compose` nor `docker-compose` is installed',

@@ -159,3 +159,39 @@ export async function execToEnd(docker: Docker, containerId: string, command: st
 export async function createStackVolume(docker: Docker, volume: EngineStack['volumes'][number]) {
   await docker.createVolume({ Name: volume.name, Labels: volume.labels });
 }
+
+/** An image as uninstall sees it: its id, its tags, its labels, when it was made. */
+export interface ListedImage {
+  id: string;
+  tags: string[];
+  labels: Record<string, string>;
+  createdAt: number;
+}
+
+/** Every image on the engine (not the intermediate layers of builds), newest first. */
+export async function listAllImages(docker: Docker): Promise<ListedImage[]> {
+  const images = await docker.listImages();
+  return images
+    .map((image) => ({
+      id: image.Id,
+      tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
+      labels: image.Labels ?? {},
+      createdAt: image.Created * 1000,
+    }))
+    .sort((a, b) => b.createdAt - a.createdAt);
+}
+
+/**
+ * Removes an image by id with all its tags; undefined when it is gone, else the engine's reason it
+ * stays (a container or a child image still uses it).
+ */
+export async function removeImageById(docker: Docker, id: string): Promise<string | undefined> {
+  try {
+    await docker.getImage(id).remove({ force: true });
+    return undefined;
+  } catch (error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status === 404) return undefined;
+    return (error as Error).message.replace(/^\(HTTP code \d+\) [^-]*- /, '').split('\n')[0];
+  }
+}

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFile, openForAppend } from './files.js';
 import { findExecutable } from './run.js';
 
@@ -56,4 +57,30 @@ export function startDockerd(binary: string, logFile: string): void {
   } finally {
     closeFile(log);
   }
+}
+
+/** The pid of the running dockerd its pid file names, if one runs. */
+export function runningDockerd(): number | undefined {
+  try {
+    const pid = Number(readFileSync(DOCKERD_PID_FILE, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && isLive(pid, 'dockerd') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops a running dockerd (and the containerd it started, which it stops itself): SIGTERM, then SIGKILL
+ * if it has not gone within `graceMs`. True when one was running and is gone.
+ */
+export async function stopDockerd(graceMs = 30_000): Promise<boolean> {
+  const pid = runningDockerd();
+  if (pid === undefined) return false;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isLive(pid, 'dockerd') && Date.now() < deadline) await sleep(200);
+  if (isLive(pid, 'dockerd')) process.kill(pid, 'SIGKILL');
+  while (isLive(pid, 'dockerd')) await sleep(100);
+  clearStaleEnginePidFiles();
+  return true;
 }

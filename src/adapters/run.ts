@@ -15,6 +15,7 @@ export interface RunResult {
 }
 
 export interface RunOptions {
+  /** The program's working folder; default: the root folder, never the caller's (see NEUTRAL_CWD). */
   cwd?: string;
   env?: Record<string, string | undefined>;
   input?: string;
@@ -31,6 +32,13 @@ export interface RunOptions {
 const KILL_GRACE_MS = 5000;
 
 /**
+ * Where a program runs when the caller names no folder: one every user can enter. The caller's working
+ * folder may be one the user running berth cannot enter (berth run as another user from a private
+ * clone), and then no program starts there at all: a probe would read that as "not installed".
+ */
+export const NEUTRAL_CWD = '/';
+
+/**
  * The one runner of programs: an argument array (never a shell string), never throws on a non-zero
  * exit, kills what it started when this process exits, and SIGKILLs what ignores SIGTERM.
  */
@@ -41,7 +49,7 @@ export async function run(
 ): Promise<RunResult> {
   const log = options.logFile ? new CappedLog(options.logFile) : undefined;
   const child = execa(command, args, {
-    cwd: options.cwd,
+    cwd: options.cwd ?? NEUTRAL_CWD,
     env: options.env,
     extendEnv: options.env === undefined,
     reject: false,
@@ -76,8 +84,9 @@ export async function run(
   return {
     exitCode: result.exitCode ?? (notStarted ? 127 : signal ? 128 + signal : result.isCanceled ? 130 : 1),
     stdout: typeof result.stdout === 'string' ? result.stdout : '',
+    // A program that could not start (EACCES, ENOENT) said nothing: the system's words stand for it.
     stderr:
-      typeof result.stderr === 'string'
+      typeof result.stderr === 'string' && result.stderr !== ''
         ? result.stderr
         : result.exitCode === undefined
           ? String(result.originalMessage ?? '')
@@ -94,6 +103,7 @@ export async function run(
 export function runStreaming(command: string, args: readonly string[], options: { logFile?: string } = {}) {
   const log = options.logFile ? new CappedLog(options.logFile) : undefined;
   const child = execa(command, args, {
+    cwd: NEUTRAL_CWD,
     reject: false,
     stdin: 'ignore',
     buffer: false,
@@ -128,6 +138,7 @@ export function isRoot(): boolean {
 /** Starts a program that outlives this process (its own session, no stdio), and lets go of it. */
 export function startDetached(command: string, args: readonly string[], env: NodeJS.ProcessEnv): void {
   const child = execa(command, args, {
+    cwd: NEUTRAL_CWD,
     detached: true,
     stdio: 'ignore',
     env,

@@ -18,6 +18,7 @@ import { registerFleetWorker } from './commands/fleet-worker.js';
 import { registerGc } from './commands/gc.js';
 import { registerHeartbeat } from './commands/heartbeat.js';
 import { registerHostInit } from './commands/host-init.js';
+import { registerHostUninstall } from './commands/host-uninstall.js';
 import { registerLogs } from './commands/logs.js';
 import { registerLs } from './commands/ls.js';
 import { registerMcp } from './commands/mcp.js';
@@ -46,6 +47,7 @@ export function buildProgram(context: CliContext): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: () => {} });
   const host = program.command('host').description('prepare this host');
   registerHostInit(host, io);
+  registerHostUninstall(host, io);
   registerProvision(program, context);
   registerLs(program, context);
   registerExec(program, context);

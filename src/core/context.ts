@@ -1,4 +1,4 @@
-import { type ComposeCli, chooseCompose, composeMissing, detectAllCompose } from '../adapters/compose.js';
+import { type ComposeCli, chooseCompose, composeMissing, surveyCompose } from '../adapters/compose.js';
 import type { Engine } from '../adapters/docker.js';
 import { connect } from '../adapters/docker.js';
 import { readText, writeFile } from '../adapters/files.js';
@@ -77,7 +77,8 @@ export function requireAgent(context: RepoContext, name: string): AgentRecord {
 
 /**
  * The Compose to use among those `berth host init` found (cached in berth's host folder: probing
- * Compose v1 costs a Python start), else among those found now. BERTH_COMPOSE=v1|v2 chooses.
+ * Compose v1 costs a Python start), else among those found now. BERTH_COMPOSE=v1|v2 chooses. Only a
+ * complete answer is remembered: a Compose that failed to answer is not "not installed".
  */
 export async function knownCompose(env: NodeJS.ProcessEnv = process.env): Promise<ComposeCli> {
   const cached = readComposeCache(env);
@@ -86,10 +87,10 @@ export async function knownCompose(env: NodeJS.ProcessEnv = process.env): Promis
     const chosen = chooseCompose(usable, env);
     if (chosen) return chosen;
   }
-  const found = await detectAllCompose();
-  rememberCompose(found, env);
+  const { found, failures } = await surveyCompose();
+  if (failures.length === 0) rememberCompose(found, env);
   const chosen = chooseCompose(found, env);
-  if (!chosen) throw composeMissing();
+  if (!chosen) throw composeMissing(failures);
   return chosen;
 }
 

@@ -1,4 +1,5 @@
 import { imageSize, imagesInUse, listCommittedImages, removeImage } from '../adapters/docker-images.js';
+import { resolveCommit } from '../adapters/git.js';
 import type { BerthConfig } from '../config/schema.js';
 import { LABELS, repoLabels } from '../plan/names.js';
 import { claims } from '../plan/reap.js';
@@ -12,12 +13,14 @@ import {
   templatesToRemove,
 } from '../plan/template.js';
 import { readState } from '../state/store.js';
+import { resolveStackImages } from './agent/stack-facts.js';
+import { templateFor } from './agent/template.js';
 import type { RepoContext } from './context.js';
 import type { GcAction } from './gc.js';
 
 /**
  * Database images of this repository nobody needs: snapshots of agents that are gone, and templates
- * beyond the budget that no agent runs (the newest stays for the next agent on the current base).
+ * beyond the budget that no agent runs and that are not the current base's (the next agent wants it).
  */
 export async function sweepImages(
   context: RepoContext,
@@ -48,12 +51,25 @@ export async function sweepImages(
     });
   }
   const used = new Set(templates.filter((t) => inUse.has(t.ref)).map((t) => t.ref));
-  for (const template of templatesToRemove(templates, used, sizeBytes(config.postgres.template.budget))) {
+  const budget = sizeBytes(config.postgres.template.budget);
+  const current = templates.length > 0 ? await currentTemplateKey(context, config) : undefined;
+  for (const template of templatesToRemove(templates, used, budget, current)) {
     if (!dryRun && !(await removeImage(docker, template.ref))) continue;
     report({
       kind: 'image',
       target: template.ref,
-      reason: 'a database template no agent uses, over postgres.template.budget',
+      reason: 'a database template no agent and not the current base uses, over postgres.template.budget',
     });
+  }
+}
+
+/** The template key a new agent on the repository's base would use now; undefined when it cannot be told. */
+async function currentTemplateKey(context: RepoContext, config: BerthConfig): Promise<string | undefined> {
+  try {
+    const start = await resolveCommit(context.here, config.worktree.baseRef);
+    if (!start) return undefined;
+    return (await templateFor(context, config, start, await resolveStackImages(context.docker, config)))?.key;
+  } catch {
+    return undefined; // images not there, a ref gone: the newest template stands for the current base
   }
 }

@@ -22,6 +22,7 @@ import {
 } from '../plan/names.js';
 import { claims, leaseUnheld, needsMergeFacts, type ReapFacts, reapReason } from '../plan/reap.js';
 import { type Leases, readLeases, updateLeases } from '../state/leases.js';
+import { repositoryOf } from '../state/paths.js';
 import { readState, updateState, withGitLock } from '../state/store.js';
 import { removeMember } from './agent/pool.js';
 import { claimRemoval, dropWorktree, removeAgent } from './agent/remove.js';
@@ -271,7 +272,7 @@ async function sweepLeases(context: RepoContext, dryRun: boolean, report: Report
         report({
           kind: 'lease',
           target: `${kind} ${key}`,
-          reason: `leased to agent ${lease.agent}, whose record is gone`,
+          reason: `leased to agent ${lease.agent} of ${repositoryOf(lease.berthDir)}, whose record is gone`,
         });
       }
     }

@@ -7,6 +7,11 @@ export type ComposeV2Source =
 
 export const COMPOSE_PLUGIN_DIR = '/usr/local/lib/docker/cli-plugins';
 
+/** Where berth installs Compose v2 as a Docker CLI plugin (Debian 12). */
+export function composePluginFile(): string {
+  return `${COMPOSE_PLUGIN_DIR}/docker-compose`;
+}
+
 export function composeV2Source(os: Record<string, string>): ComposeV2Source {
   const ids = `${os.ID ?? ''} ${os.ID_LIKE ?? ''}`.split(/\s+/);
   if (ids.includes('ubuntu')) return { kind: 'apt', packages: ['docker-compose-v2'] };

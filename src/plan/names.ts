@@ -46,6 +46,8 @@ export const LABELS = {
   repo: 'dev.berth.repo',
   /** One provision of an agent: tells its resources apart from an earlier agent's of the same name. */
   instance: 'dev.berth.instance',
+  /** The fleet's embedded queue (container and volume). */
+  fleet: 'dev.berth.fleet',
 } as const;
 
 /** The labels of everything berth made for one repository. */

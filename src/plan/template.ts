@@ -79,20 +79,24 @@ export interface TemplateImage {
 }
 
 /**
- * Which templates gc removes: never one an agent's container runs, nor the newest of its repository (the
- * next agent on the current base wants it); of the rest, the oldest first until what stays fits `budget`.
+ * Which templates gc removes: never one an agent's container runs, nor the template of the repository's
+ * current base (`currentKey`: the next agent wants it; when it cannot be told, the newest of each
+ * repository stands for it); of the rest, the oldest first until what stays fits `budget`.
  */
 export function templatesToRemove(
   templates: TemplateImage[],
   inUse: Set<string>,
   budgetBytes: number,
+  currentKey?: string,
 ): TemplateImage[] {
   const newest = new Map<string, TemplateImage>();
   for (const t of templates) {
     const seen = newest.get(t.repoId);
     if (!seen || t.createdAt > seen.createdAt) newest.set(t.repoId, t);
   }
-  const kept = (t: TemplateImage) => inUse.has(t.ref) || newest.get(t.repoId) === t;
+  const current = (t: TemplateImage) =>
+    currentKey === undefined ? newest.get(t.repoId) === t : t.key === currentKey;
+  const kept = (t: TemplateImage) => inUse.has(t.ref) || current(t);
   let total = templates.reduce((sum, t) => sum + t.bytes, 0);
   const removable = templates.filter((t) => !kept(t)).sort((a, b) => a.createdAt - b.createdAt);
   const removed: TemplateImage[] = [];

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * Every file and folder berth writes, named in one place. Nothing here creates anything: the file
@@ -33,6 +33,8 @@ export interface HostPaths {
   fleetTaskConfig: (task: string) => string;
   /** Package managers' caches shared by one user's agents (npm, pnpm, yarn, pip), by uid. */
   packageCache: (uid: number) => string;
+  /** What `host init --install` installed on this host (OS packages, the Compose plugin): uninstall's list. */
+  installRecord: string;
 }
 
 export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
@@ -50,12 +52,19 @@ export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
     fleetWorker: join(root, 'fleet', 'worker.json'),
     fleetTaskConfig: (task) => join(root, 'fleet', 'configs', `${task}.yaml`),
     packageCache: (uid) => join(root, 'package-cache', String(uid)),
+    installRecord: join(root, 'installed.json'),
   };
 }
 
 /** berth's folder in a repository's common git directory, shared by all its worktrees. */
 export function berthDir(commonGitDir: string): string {
   return join(commonGitDir, 'berth');
+}
+
+/** The repository a berth folder belongs to: the main working tree, the parent of its `.git`. */
+export function repositoryOf(berthFolder: string): string {
+  const common = dirname(berthFolder);
+  return common.endsWith('/.git') ? dirname(common) : common;
 }
 
 /** A file-system-safe stamp of a moment, for file names. */

@@ -2,13 +2,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ComposeCli, detectAllCompose } from '../../src/adapters/compose.js';
+import { type ComposeCli, surveyCompose } from '../../src/adapters/compose.js';
 import { berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 // Users drive berth's stacks with their own Compose, v2 or v1: every test here runs under both.
-const installed = await detectAllCompose();
+const installed = (await surveyCompose()).found;
 
 describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
   const cli = installed.find((c) => c.variant === variant) as ComposeCli;

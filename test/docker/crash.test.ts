@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVISION_STEPS } from '../../src/core/agent/provision.js';
-import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
+import { BIN, berth, listedAgents, ownGcActions, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -27,7 +27,7 @@ describe('a provision killed with SIGKILL', () => {
 
       const gc = await berth(['gc', '--repo', repo.root, '--json']);
       expect(gc.exitCode, gc.stderr).toBe(0);
-      expect(resultOf(gc, 'gc').actions).toEqual([
+      expect(ownGcActions(resultOf(gc, 'gc').actions, repo.root)).toEqual([
         expect.objectContaining({ kind: 'agent', target: name, reason: 'its provision was killed part-way' }),
       ]);
       expect(await leftovers(repo.root, name)).toEqual(NOTHING);
@@ -43,7 +43,7 @@ describe('a provision killed with SIGKILL', () => {
     const killed = await provisionCrashingAfter('record', 'crash-record');
     expect(killed.signal).toBe('SIGKILL');
     const gc = await berth(['gc', '--repo', repo.root, '--json']);
-    expect(resultOf(gc, 'gc').actions).toEqual([]);
+    expect(ownGcActions(resultOf(gc, 'gc').actions, repo.root)).toEqual([]);
     const [agent] = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
     expect(agent).toMatchObject({ name: 'crash-record', state: 'running', health: 'ok' });
   });

@@ -6,7 +6,7 @@ import { gc as gcLibrary } from '../../src/core/gc.js';
 import { repoId } from '../../src/plan/names.js';
 import { readState } from '../../src/state/store.js';
 import { shInAgent } from '../helpers/agent.js';
-import { berth, resultOf } from '../helpers/cli.js';
+import { berth, ownGcActions, resultOf } from '../helpers/cli.js';
 import { docker, TEST_LABEL, TEST_SCOPE } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -27,14 +27,18 @@ async function provision(name: string, ...args: string[]) {
 async function gc(...args: string[]) {
   const result = await berth(['gc', '--repo', repo.root, '--json', ...args]);
   expect(result.exitCode, result.stderr).toBe(0);
-  return resultOf(result, 'gc') as unknown as { dryRun: boolean; actions: Array<Record<string, string>> };
+  const { dryRun, actions } = resultOf(result, 'gc');
+  return { dryRun, actions: ownGcActions(actions, repo.root) } as unknown as {
+    dryRun: boolean;
+    actions: Array<Record<string, string>>;
+  };
 }
 
 /** gc as the library runs it, at a moment the test chooses: leases are judged by that clock. */
 async function gcAt(now: number, dryRun = false) {
   const result = await gcLibrary({ repo: repo.root, now, dryRun });
   // Host leases are the whole host's: a later clock may also release what other repositories left.
-  const actions = result.actions.filter((action) => action.kind !== 'lease');
+  const actions = ownGcActions(result.actions, repo.root);
   return { dryRun: result.dryRun, actions } as unknown as {
     dryRun: boolean;
     actions: Array<Record<string, string>>;
@@ -64,7 +68,9 @@ describe('leases', () => {
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
     writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
 
-    const expiry = Date.parse(agent.lease.expiresAt);
+    // The exec renewed the lease (a running command does): its expiry is read after it, however long it took.
+    const shown = resultOf(await berth(['show', 'expired', '--repo', repo.root, '--json']), 'show');
+    const expiry = Date.parse(shown.agent?.lease.expiresAt ?? '');
     expect((await gcAt(expiry - 1000, true)).actions).toEqual([]);
     const dry = await gcAt(expiry + 1000, true);
     expect(dry.actions).toEqual([expect.objectContaining({ kind: 'agent', target: 'expired' })]);

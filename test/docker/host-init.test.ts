@@ -65,7 +65,7 @@ describe('berth host init', () => {
   it.runIf(process.getuid?.() === 0)(
     'fails with one clear line for a user the socket does not permit',
     async () => {
-      const user = await asOtherUser('berthnodocker', []);
+      const user = await asOtherUser('nodocker', []);
       try {
         const result = await user.run(['host', 'init']);
         expect(result.exitCode).toBe(3);
@@ -73,7 +73,7 @@ describe('berth host init', () => {
           'berth: error: permission denied on the Docker socket unix:///var/run/docker.sock (hint: add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root)',
         ]);
       } finally {
-        user.cleanup();
+        await user.cleanup();
       }
     },
   );

@@ -157,20 +157,20 @@ describe.runIf(root)('a non-root host user', () => {
   let user: Awaited<ReturnType<typeof asOtherUser>>;
   let uid: string;
   beforeAll(async () => {
-    user = await asOtherUser('berthtest', ['docker']);
+    user = await asOtherUser('user', ['docker']);
     repo = await makeRepo();
     await repo.git('config', 'user.name', 'Berth Test');
-    await repo.git('config', 'user.email', 'berthtest@berth.invalid');
-    uid = (await execa('id', ['-u', 'berthtest'])).stdout;
-    const gid = (await execa('id', ['-g', 'berthtest'])).stdout;
-    await execa('chown', ['-R', `${uid}:${gid}`, join(repo.root, '..')]);
+    await repo.git('config', 'user.email', 'berth-test-user@berth.invalid');
+    uid = user.uid;
+    await execa('chown', ['-R', `${uid}:${user.gid}`, join(repo.root, '..')]);
   });
   afterAll(async () => {
     await user?.run(['teardown', 'mine', '--repo', repo.root, '--force']);
     await repo?.cleanup();
-    user?.cleanup();
+    await user?.cleanup();
   });
 
+  // The user is new (no berth state of theirs yet) and runs berth from a folder they cannot enter.
   it('gets a container that runs as them, not root, and files they own', async () => {
     const provision = await user.run(['provision', 'mine', '--repo', repo.root, '--json']);
     expect(provision.exitCode, String(provision.stderr)).toBe(0);

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as berth from '../../src/index.js';
 import { readEnvFile } from '../helpers/agent.js';
+import { ownGcActions } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
@@ -35,7 +36,7 @@ describe('berth as a library', () => {
     expect(entry.task).toMatchObject({ exitCode: 0, commits: 1, state: 'finished' });
     expect(readFileSync(entry.task?.logFile ?? '', 'utf8')).toContain('from-the-library');
 
-    expect((await berth.gc({ repo: repo.root, dryRun: true })).actions).toEqual([]);
+    expect(ownGcActions((await berth.gc({ repo: repo.root, dryRun: true })).actions, repo.root)).toEqual([]);
     const down = await berth.teardown({ name: 'lib', repo: repo.root });
     expect(down).toMatchObject({ removed: true, branchOutcome: 'kept-unmerged' });
     expect(await leftovers(repo.root, 'lib')).toEqual({ ...NOTHING, branches: 1 });

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectCompose } from '../../src/adapters/compose.js';
+import { surveyCompose } from '../../src/adapters/compose.js';
 import type { AgentView } from '../../src/contract.js';
 import { provision } from '../../src/core/agent/provision.js';
 import { nodeInAgent, readEnvFile } from '../helpers/agent.js';
@@ -165,7 +165,7 @@ describe('two agents in one repository', () => {
   });
 
   it('writes a compose file that Compose accepts and that describes the running stack', async () => {
-    const cli = await detectCompose();
+    const cli = (await surveyCompose()).found[0];
     if (!cli) throw new Error('no compose');
     const [program, ...prefix] = cli.command;
     const base = [...prefix, '-p', a.composeProject, '-f', a.composeFile];

@@ -87,3 +87,11 @@ function parsed(run: CliResult): unknown {
 export function cli(result: { exitCode?: number; stdout: unknown; stderr: unknown }): CliResult {
   return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
+
+/**
+ * gc's actions for one repository: its sweep of host leases is host-wide, and a host in use holds other
+ * repositories' leftovers (a test asserts on what it made, never on the whole host being empty).
+ */
+export function ownGcActions<A extends { kind: string; reason: string }>(actions: A[], root: string): A[] {
+  return actions.filter((action) => action.kind !== 'lease' || action.reason.includes(` of ${root},`));
+}

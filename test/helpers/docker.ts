@@ -16,17 +16,21 @@ export function docker(): Docker {
   });
 }
 
-/** Removes every container, network and volume labelled by a berth test of this scope (this run's or a killed one's). */
-export async function removeTestResources(client = docker()): Promise<void> {
-  const filters = { label: [TEST_LABEL_PAIR] };
+/**
+ * Removes every container, network, volume and image labelled by a berth test of this scope (this run's
+ * or a killed one's); `label` widens it (`dev.berth.test`: every scope).
+ */
+export async function removeTestResources(client = docker(), label = TEST_LABEL_PAIR): Promise<void> {
+  const filters = { label: [label] };
   const containers = await client.listContainers({ all: true, filters });
   await Promise.all(containers.map((c) => client.getContainer(c.Id).remove({ force: true, v: true })));
   const networks = await client.listNetworks({ filters });
   await Promise.all(networks.map((n) => client.getNetwork(n.Id).remove()));
   const { Volumes } = await client.listVolumes({ filters });
   await Promise.all((Volumes ?? []).map((v) => client.getVolume(v.Name).remove({ force: true })));
-  // Database templates and snapshots made from tests' agents carry their labels too.
-  const images = await client.listImages({ filters: { label: [TEST_LABEL_PAIR, 'dev.berth.managed=true'] } });
+  // Images tests built, and database templates and snapshots made from tests' agents (labelled too):
+  // newest first, so an image goes before the one it was built on.
+  const images = (await client.listImages({ filters })).sort((a, b) => b.Created - a.Created);
   for (const image of images)
     await client
       .getImage(image.Id)

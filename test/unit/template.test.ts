@@ -63,6 +63,12 @@ describe('which templates gc removes', () => {
     expect(removed).toEqual(['b', 'c']);
     expect(templatesToRemove(all, new Set(), 0).map((r) => r.ref)).toEqual(['a', 'b', 'c']);
   });
+
+  it('keeps the template of the current base, not the newest, when the current base is known', () => {
+    const all = [t('a', 1), t('b', 2), t('c', 3)];
+    // The base moved back to a's: c, the newest, is no base's now and goes; a stays.
+    expect(templatesToRemove(all, new Set(), 0, 'a').map((r) => r.ref)).toEqual(['b', 'c']);
+  });
 });
 
 describe('sizes and snapshot labels', () => {

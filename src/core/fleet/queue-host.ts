@@ -15,7 +15,7 @@ import { hostAddresses } from '../../adapters/host-net.js';
 import { checkQueue, redactQueueUrl } from '../../adapters/queue-redis.js';
 import { EnvironmentError, isBerthError, UsageError } from '../../errors.js';
 import { advertisedHost, queueContainerName, queueServerCommand, queueUrl } from '../../plan/fleet.js';
-import { extraLabels } from '../../plan/names.js';
+import { extraLabels, LABELS } from '../../plan/names.js';
 import { type Runtime, runtimeFrom } from '../../runtime.js';
 import { hostPaths } from '../../state/paths.js';
 import { ensureEngine } from '../host/engine.js';
@@ -48,7 +48,7 @@ interface Saved {
 }
 
 const DEFAULT_PORT = 6379;
-const LABEL_FLEET = 'dev.berth.fleet';
+const LABEL_FLEET = LABELS.fleet;
 
 /**
  * The embedded queue of a first fleet: Redis in a container on this host, with a password and an

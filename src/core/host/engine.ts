@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { aptInstall, downloadAndUnpack, installCommand, readOsRelease } from '../../adapters/apt.js';
-import { type ComposeCli, chooseCompose, composeMissing, detectAllCompose } from '../../adapters/compose.js';
+import { downloadAndUnpack, installCommand, readOsRelease } from '../../adapters/apt.js';
+import {
+  type ComposeCli,
+  type ComposeSurvey,
+  chooseCompose,
+  composeMissing,
+  surveyCompose,
+} from '../../adapters/compose.js';
 import { debianMirror } from '../../adapters/debootstrap.js';
 import type { Engine } from '../../adapters/docker.js';
 import {
@@ -17,8 +23,9 @@ import { clearStaleEnginePidFiles, findDockerd, startDockerd } from '../../adapt
 import { installExecutable, removeTree } from '../../adapters/files.js';
 import { isRoot } from '../../adapters/run.js';
 import { EnvironmentError, messageOf } from '../../errors.js';
-import { COMPOSE_PLUGIN_DIR, composeV2Source } from '../../plan/compose-source.js';
+import { composePluginFile, composeV2Source } from '../../plan/compose-source.js';
 import type { HostPaths } from '../../state/paths.js';
+import { installRecorded, recordComposePlugin } from './install-record.js';
 
 export const ENGINE_PACKAGES = ['docker.io', 'docker-compose'] as const;
 
@@ -68,7 +75,7 @@ export async function ensureEngine(options: EngineOptions): Promise<EngineStatus
       });
     }
     options.progress(`installing ${ENGINE_PACKAGES.join(', ')} with apt-get`);
-    await aptInstall(ENGINE_PACKAGES, options.paths.log('install'));
+    await installRecorded(ENGINE_PACKAGES, options.paths, options.paths.log('install'));
     installed = true;
     // A package may start its service itself: ask again before starting a second engine.
     const after = await ping(docker);
@@ -181,6 +188,8 @@ export interface ComposeStatus {
   chosen: ComposeCli;
   /** Every Compose found, v2 first: what berth remembers for later commands. */
   found: ComposeCli[];
+  /** Installed ones that did not answer: while there are any, what was found is not remembered. */
+  failures: ComposeSurvey['failures'];
   installed: boolean;
 }
 
@@ -191,21 +200,21 @@ export interface ComposeStatus {
 export async function ensureCompose(options: ComposeOptions): Promise<ComposeStatus> {
   const env = options.env ?? process.env;
   const pretend = assumedMissing(env).has('compose');
-  let found = pretend ? [] : await detectAllCompose();
+  let survey: ComposeSurvey = pretend ? { found: [], failures: [] } : await surveyCompose();
   let installed = false;
-  if (options.install && !found.some((cli) => cli.variant === 'v2')) {
+  if (options.install && !survey.found.some((cli) => cli.variant === 'v2')) {
     installed = await installComposeV2(options);
-    found = await detectAllCompose();
+    survey = await surveyCompose();
   }
-  if (options.install && (found.length === 0 || pretend)) {
+  if (options.install && (survey.found.length === 0 || pretend)) {
     options.progress('installing docker-compose (v1) with apt-get');
-    await aptInstall(['docker-compose'], options.paths.log('install'));
+    await installRecorded(['docker-compose'], options.paths, options.paths.log('install'));
     installed = true;
-    found = await detectAllCompose();
+    survey = await surveyCompose();
   }
-  const chosen = chooseCompose(found, env);
-  if (!chosen) throw composeMissing();
-  return { chosen, found, installed };
+  const chosen = chooseCompose(survey.found, env);
+  if (!chosen) throw composeMissing(survey.failures);
+  return { chosen, ...survey, installed };
 }
 
 /** Installs Compose v2 as a Docker CLI plugin where the OS offers it; false (with a word) where not. */
@@ -216,14 +225,15 @@ async function installComposeV2(options: ComposeOptions): Promise<boolean> {
     if (source.kind === 'none') throw new Error(source.reason);
     if (source.kind === 'apt') {
       options.progress(`installing Compose v2 (${source.packages.join(', ')}) with apt-get`);
-      await aptInstall(source.packages, logFile);
+      await installRecorded(source.packages, options.paths, logFile);
       return true;
     }
     options.progress(`installing Compose v2 from Debian ${source.suite}'s ${source.package} package`);
     const unpacked = join(options.paths.build, 'compose-v2');
     removeTree(unpacked);
     await downloadAndUnpack(debianMirror(), source.suite, source.package, unpacked, logFile);
-    installExecutable(join(unpacked, source.plugin), join(COMPOSE_PLUGIN_DIR, 'docker-compose'));
+    installExecutable(join(unpacked, source.plugin), composePluginFile());
+    recordComposePlugin(options.paths, composePluginFile());
     removeTree(unpacked);
     return true;
   } catch (error) {

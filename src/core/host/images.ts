@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { aptInstall } from '../../adapters/apt.js';
 import { debianMirror, debootstrap, findDebootstrap } from '../../adapters/debootstrap.js';
 import type { Engine } from '../../adapters/docker.js';
 import {
@@ -41,6 +40,7 @@ import {
   offlineImage,
 } from '../../plan/images.js';
 import type { HostPaths } from '../../state/paths.js';
+import { installRecorded } from './install-record.js';
 
 export const TEMPLATES_DIR = join(packageRoot(), 'templates');
 
@@ -121,7 +121,7 @@ async function buildBaseImage(context: ImageContext): Promise<void> {
   const logFile = logPath(context, 'image-base');
   if (!findDebootstrap() && context.install) {
     context.progress('installing debootstrap with apt-get');
-    await aptInstall(['debootstrap'], logFile);
+    await installRecorded(['debootstrap'], context.paths, logFile);
   }
   const mirror = debianMirror();
   context.progress(`building ${OFFLINE_BASE_IMAGE} with debootstrap from ${mirror} (log: ${logFile})`);

@@ -39,8 +39,9 @@ export async function hostInit(options: HostInitOptions = {}): Promise<HostInitR
   const images = await Promise.all(IMAGE_ROLES.map((role) => ensureImage(imageContext, role)));
   const postgres = images.find((image) => image.role === 'postgres');
   if (postgres) images.push(await ensureFastPostgres(imageContext, postgres.image));
-  const { chosen: compose, found, installed } = composeCli;
-  rememberCompose(found, options.env);
+  const { chosen: compose, found, failures, installed } = composeCli;
+  if (failures.length === 0) rememberCompose(found, options.env);
+  for (const failure of failures) progress(`\`${failure.program} version\` failed: ${failure.reason}`);
   return {
     engine,
     compose: { ...compose, outcome: installed ? 'installed' : 'found' },
