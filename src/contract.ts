@@ -405,6 +405,55 @@ export const resultSchemas = {
   'fleet wait': z.strictObject({ counts: fleetCountsSchema, failed: z.array(z.string()) }),
 } as const;
 
+/**
+ * Results that only MCP tools return (no command prints them), in the same terms: with the results of
+ * `resultSchemas`, they are the tools' output schemas.
+ */
+export const toolResultSchemas = {
+  diff: z.strictObject({
+    name: z.string(),
+    branch: z.string(),
+    base: text('what the branch is compared with: the commit where it left its base'),
+    commits: z.array(z.strictObject({ sha: z.string(), subject: z.string() })),
+    stat: text('`git diff --shortstat` of the branch against its base'),
+    patch: text('the patch, at most 64 KiB of it').optional(),
+    truncated: z.boolean().optional().describe('true when patch is only its first part'),
+  }),
+  logs: z.strictObject({
+    name: z.string(),
+    logs: z.array(logSchema).optional().describe("the hook logs' last parts (without service)"),
+    service: z.string().optional().describe('the container whose log this is (with service)'),
+    lines: z.array(z.string()).optional().describe("the container log's last lines (with service)"),
+  }),
+  'file read': z.strictObject({
+    name: z.string(),
+    path: text('the file, relative to the worktree'),
+    size: z.number().int().describe('its size in bytes'),
+    encoding: z
+      .enum(['utf8', 'base64'])
+      .describe('utf8 when the file is UTF-8 text (unless base64 was asked)'),
+    content: z.string(),
+  }),
+  'file write': z.strictObject({
+    name: z.string(),
+    path: text('the file, relative to the worktree'),
+    size: z.number().int().describe('bytes written'),
+    created: z.boolean().describe('the file was new (its folders made as needed)'),
+  }),
+  'file list': z.strictObject({
+    name: z.string(),
+    path: text('the folder, relative to the worktree (. for its root)'),
+    entries: z.array(
+      z.strictObject({
+        name: z.string(),
+        type: z.enum(['file', 'folder', 'symlink', 'other']).describe('a symlink is shown, never followed'),
+        size: z.number().int().describe('bytes, for a file'),
+      }),
+    ),
+  }),
+} as const;
+export type ToolResultOf<T extends keyof typeof toolResultSchemas> = z.output<(typeof toolResultSchemas)[T]>;
+
 export type CommandName = keyof typeof resultSchemas;
 export type ResultOf<C extends CommandName> = z.output<(typeof resultSchemas)[C]>;
 
