@@ -215,7 +215,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'logs',
     {
-      title: 'Read an agent`s logs',
+      title: "Read an agent's logs",
       description:
         'the last lines of an agent`s hook logs, or of one of its containers (agent, postgres, redis)',
       input: {
@@ -235,7 +235,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'diff',
     {
-      title: 'Diff an agent`s branch',
+      title: "Diff an agent's branch",
       description:
         'the agent`s branch against its base: commits and diff stat, and the patch (at most 64 KiB) if asked',
       input: { name, patch: z.boolean().optional() },
@@ -247,7 +247,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'sync',
     {
-      title: 'Sync an agent`s branch',
+      title: "Sync an agent's branch",
       description: 'fetch, rebase the agent`s branch on its base, run its setup hooks again',
       input: { name },
       output: resultSchemas.sync,
@@ -258,7 +258,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'heartbeat',
     {
-      title: 'Renew an agent`s lease',
+      title: "Renew an agent's lease",
       description: 'renew the agent`s lease',
       input: { name },
       output: resultSchemas.heartbeat,
@@ -269,7 +269,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'complete',
     {
-      title: 'Complete an agent`s task',
+      title: "Complete an agent's task",
       description: 'mark the agent`s task complete and apply the exit policy',
       input: { name, onExit: z.enum(['keep', 'teardown', 'teardown-if-merged']).optional() },
       output: resultSchemas.complete,
@@ -280,7 +280,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'db_reset',
     {
-      title: 'Reset an agent`s database',
+      title: "Reset an agent's database",
       description: 'put the agent`s database back to its base`s template; drops its connections',
       input: { name },
       output: resultSchemas['db reset'],
@@ -291,7 +291,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'db_snapshot',
     {
-      title: 'Snapshot an agent`s database',
+      title: "Snapshot an agent's database",
       description: 'save the agent`s database as it is now, under a label; drops its connections',
       input: { name, label: z.string().optional() },
       output: resultSchemas['db snapshot'],
@@ -303,7 +303,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'db_restore',
     {
-      title: 'Restore an agent`s database',
+      title: "Restore an agent's database",
       description: 'put the agent`s database back to one of its snapshots; drops its connections',
       input: { name, label: z.string().describe('the snapshot, as db_snapshots lists it') },
       output: resultSchemas['db restore'],
@@ -314,7 +314,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'db_snapshots',
     {
-      title: 'List an agent`s database snapshots',
+      title: "List an agent's database snapshots",
       description: 'the snapshots of the agent`s database, oldest first',
       input: { name },
       output: resultSchemas['db snapshots'],
@@ -325,7 +325,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'read_file',
     {
-      title: 'Read a file of an agent`s worktree',
+      title: "Read a file of an agent's worktree",
       description:
         'a file of the agent`s worktree (at most 4 MiB): as text when it is UTF-8, else as base64; symlinks are refused',
       input: {
@@ -341,7 +341,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'write_file',
     {
-      title: 'Write a file of an agent`s worktree',
+      title: "Write a file of an agent's worktree",
       description:
         'write (or replace) a file of the agent`s worktree, making its folders; owned by the agent`s user; symlinks are refused',
       input: {
@@ -358,7 +358,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'list_files',
     {
-      title: 'List a folder of an agent`s worktree',
+      title: "List a folder of an agent's worktree",
       description:
         'the entries of a folder of the agent`s worktree (its root by default); symlinks shown, not followed',
       input: { name, path: path.optional() },

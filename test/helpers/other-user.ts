@@ -31,6 +31,8 @@ export async function asOtherUser(role: string, groups: string[]) {
     name: user,
     uid: await ids('-u'),
     gid: await ids('-g'),
+    /** The copy of the CLI the user runs. */
+    bin,
     run: (args: string[]) =>
       execa('runuser', ['-u', user, '--', 'node', bin, ...args], {
         reject: false,
