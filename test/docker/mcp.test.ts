@@ -366,7 +366,7 @@ describe('berth mcp with the MCP Inspector`s CLI', () => {
     }
   });
 
-  it('calls every tool', async () => {
+  it('calls every tool', { timeout: 600_000 }, async () => {
     await everyTool(inspectorCall(repo.root), repo.root, 'viainsp');
   });
 
