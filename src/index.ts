@@ -13,6 +13,8 @@ export {
   resultSchemas,
   resultsJsonSchema,
   type TaskView,
+  type ToolResultOf,
+  toolResultSchemas,
 } from './contract.js';
 export { installClaudeHooks, runClaudeHook } from './core/agent/agent-hooks.js';
 export { dbReset, dbRestore, dbSnapshot, dbSnapshots } from './core/agent/db.js';
@@ -26,6 +28,12 @@ export { PROVISION_STEPS, type ProvisionOptions, provision } from './core/agent/
 export { sync } from './core/agent/sync.js';
 export { type TeardownResult, teardown } from './core/agent/teardown.js';
 export { errorView } from './core/agent/views.js';
+export {
+  listWorktreeFiles,
+  READ_FILE_BYTES,
+  readWorktreeFile,
+  writeWorktreeFile,
+} from './core/agent/worktree-files.js';
 export { type FleetQueueOptions, type FleetQueueResult, fleetQueue } from './core/fleet/queue-host.js';
 export { type FleetStatus, fleetStatus, fleetWait, watchFleet } from './core/fleet/status.js';
 export { fleetSubmit, fleetTaskOf, loadFleetTasks } from './core/fleet/submit.js';
