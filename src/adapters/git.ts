@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BerthError, EnvironmentError, UsageError } from '../errors.js';
+import type { BranchFacts } from '../plan/branch.js';
 import { findExecutable, type RunResult, run } from './run.js';
 
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
@@ -194,17 +195,44 @@ export async function uncommittedChanges(worktree: string): Promise<string[]> {
 }
 
 /**
- * True when the branch's content is already in `base`: its commits are ancestors of base, or merging it
- * would change nothing (a squash or rebase merge, or cherry-picks, landed the same content).
+ * What git says of a branch against the commit it started from and the base it is merged into (see
+ * plan/branch.ts, which decides from these whether it is merged): whether it exists, how many commits
+ * of its own it has, whether they are ancestors of the base, whether merging it into the base would
+ * change nothing (a squash or rebase merge, or cherry-picks, landed the same content), and whether its
+ * own commits change nothing at all.
  */
-export async function branchMerged(root: string, branch: string, base: string): Promise<boolean> {
+export async function branchFacts(
+  root: string,
+  branch: string,
+  start: string,
+  base: string,
+): Promise<BranchFacts> {
   const ref = `refs/heads/${branch}`;
-  const ancestor = await git(root, ['merge-base', '--is-ancestor', ref, base], { allowFail: true });
-  if (ancestor.exitCode === 0) return true;
-  const merged = await git(root, ['merge-tree', '--write-tree', base, ref], { allowFail: true });
-  if (merged.exitCode !== 0) return false;
-  const baseTree = await git(root, ['rev-parse', `${base}^{tree}`], { allowFail: true });
-  return baseTree.exitCode === 0 && merged.stdout.split('\n')[0] === baseTree.stdout.trim();
+  if (!(await isLocalBranch(root, branch)))
+    return {
+      exists: false,
+      ownCommits: 0,
+      inBaseByAncestry: false,
+      inBaseByContent: false,
+      changesNothing: true,
+    };
+  const [ownCommits, ancestor, merged, baseTree, changes] = await Promise.all([
+    commitCount(root, start, branch),
+    git(root, ['merge-base', '--is-ancestor', ref, base], { allowFail: true }),
+    git(root, ['merge-tree', '--write-tree', base, ref], { allowFail: true }),
+    git(root, ['rev-parse', `${base}^{tree}`], { allowFail: true }),
+    git(root, ['diff', '--quiet', '--end-of-options', start, ref], { allowFail: true }),
+  ]);
+  return {
+    exists: true,
+    ownCommits,
+    inBaseByAncestry: ancestor.exitCode === 0,
+    inBaseByContent:
+      merged.exitCode === 0 &&
+      baseTree.exitCode === 0 &&
+      merged.stdout.split('\n')[0] === baseTree.stdout.trim(),
+    changesNothing: changes.exitCode === 0,
+  };
 }
 
 /** The commit a local branch points at, or undefined. */

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { type BerthConfig, configSchema, crossFieldProblems } from './schema.js';
+import { readYaml } from './yaml.js';
 
 export const CONFIG_FILE = 'berth.yaml';
 
@@ -22,21 +22,7 @@ export function loadConfig(repoRoot: string, explicitPath?: string): BerthConfig
 }
 
 export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (document.errors.length > 0) {
-    const first = document.errors[0];
-    const where = first?.linePos?.[0]
-      ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}`
-      : '';
-    throw new UsageError(
-      'config-yaml',
-      `${source} is not valid YAML${where}: ${first?.code ?? 'parse error'}`,
-      {
-        hint: 'fix the YAML syntax (indentation, quotes, colons)',
-      },
-    );
-  }
-  const value = document.toJS() ?? {};
+  const value = readYaml(text, source, 'config-yaml') ?? {};
   const result = configSchema.safeParse(value);
   if (!result.success) {
     const details = result.error.issues.map(describeIssue);

@@ -5,7 +5,10 @@ const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
 const duration = z.union([
   z.number().int().positive(),
-  z.string().regex(/^\d+[smhd]$/, 'expected a duration such as "90s", "30m" or "2h"'),
+  z
+    .string()
+    .regex(/^\d+[smhd]$/, 'expected a duration such as "90s", "30m" or "2h"')
+    .refine((text) => Number.parseInt(text, 10) > 0, 'expected a duration above zero, such as "90s"'),
 ]);
 
 const hookCommand = z.union([

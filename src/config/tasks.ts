@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { EXIT_POLICIES, type ExitPolicy } from '../plan/exit.js';
-import { AGENT_NAME_PATTERN } from '../plan/names.js';
+import { AGENT_NAME_PATTERN, MOST_AGENTS_AT_ONCE } from '../plan/names.js';
+import { readYaml } from './yaml.js';
 
 const task = z.strictObject({
   name: z
@@ -44,18 +44,17 @@ export function loadTaskList<S extends z.ZodType<{ name: string; command: string
       hint: 'pass the path of a YAML file of tasks',
     });
   }
-  const document = parseDocument(readFileSync(path, 'utf8'));
-  if (document.errors.length > 0) {
+  const value = readYaml(readFileSync(path, 'utf8'), path, 'tasks-yaml');
+  const items = Array.isArray(value) ? value : (value as { tasks?: unknown } | null)?.tasks;
+  if (Array.isArray(items) && items.length > MOST_AGENTS_AT_ONCE) {
     throw new UsageError(
-      'tasks-yaml',
-      `${path} is not valid YAML: ${document.errors[0]?.message.split('\n')[0]}`,
+      'tasks-too-many',
+      `${path} holds ${items.length} tasks; at most ${MOST_AGENTS_AT_ONCE} run at once`,
       {
-        hint: 'fix the YAML syntax',
+        hint: 'split it into files of at most that many, or submit them to a fleet (berth fleet submit --tasks)',
       },
     );
   }
-  const value = document.toJS() as unknown;
-  const items = Array.isArray(value) ? value : (value as { tasks?: unknown } | null)?.tasks;
   if (!Array.isArray(items) || items.length === 0) {
     throw new UsageError('tasks-invalid', `${path} holds no list of tasks`, {
       hint: 'write a list of tasks, or `tasks:` with one; each needs name and command',

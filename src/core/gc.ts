@@ -2,8 +2,7 @@ import { dirname, join } from 'node:path';
 import { type LabelledResources, listContainers, listLabelled, removeResources } from '../adapters/docker.js';
 import { exists, listDir, removeTree } from '../adapters/files.js';
 import {
-  branchMerged,
-  branchTip,
+  branchFacts,
   deleteBranch,
   isLocalBranch,
   isWorktreeFolder,
@@ -12,6 +11,7 @@ import {
 } from '../adapters/git.js';
 import type { BerthConfig } from '../config/schema.js';
 import type { AgentRecord } from '../plan/agent.js';
+import { branchAgent, branchStanding } from '../plan/branch.js';
 import {
   AGENT_NAME_PATTERN,
   LABELS,
@@ -87,7 +87,7 @@ export async function gc(options: GcOptions = {}): Promise<GcResult> {
   await sweepResources(context, dryRun, report);
   await withGitLock(context.berthDir, async () => {
     await sweepWorktrees(context, config, dryRun, report);
-    await sweepBranches(context, dryRun, report);
+    await sweepBranches(context, options.merged ?? false, dryRun, report);
   });
   await sweepLeases(context, dryRun, report);
   await sweepImages(context, config, dryRun, report);
@@ -143,11 +143,10 @@ async function reapAgents(context: RepoContext, options: GcOptions, dryRun: bool
   }
 }
 
-/** The branch has commits, and all of them are in its base. */
+/** The branch has commits of its own, and they are in its base (plan/branch.ts decides). */
 async function mergedWork(context: RepoContext, agent: AgentRecord): Promise<boolean> {
-  const tip = await branchTip(context.root, agent.branch);
-  if (!tip || tip === agent.baseCommit) return false;
-  return branchMerged(context.root, agent.branch, agent.baseRef);
+  const facts = await branchFacts(context.root, agent.branch, agent.baseCommit, agent.baseRef);
+  return branchStanding(facts) === 'merged';
 }
 
 /**
@@ -222,24 +221,31 @@ async function sweepWorktrees(context: RepoContext, config: BerthConfig, dryRun:
 }
 
 /**
- * Branches berth created for agents that no longer exist, whose commits are all on other branches.
- * Runs under the git lock: no provision creates or checks out a branch meanwhile.
+ * Branches berth created for agents that no longer exist: those whose commits are all on other branches,
+ * and with --merged those kept for unmerged work that is merged now. Runs under the git lock: no
+ * provision creates or checks out a branch meanwhile.
  */
-async function sweepBranches(context: RepoContext, dryRun: boolean, report: Report) {
+async function sweepBranches(context: RepoContext, merged: boolean, dryRun: boolean, report: Report) {
   const { agents, branches = {} } = readState(context.berthDir);
   const checkedOut = new Set((await listWorktrees(context.root)).map((entry) => entry.branch));
   const inUse = new Set(Object.values(agents).map((a) => a.branch));
-  for (const [branch, agent] of Object.entries(branches)) {
+  for (const [branch, entry] of Object.entries(branches)) {
+    const agent = branchAgent(entry);
     if (agents[agent] || inUse.has(branch) || checkedOut.has(branch)) continue;
     const exists = await isLocalBranch(context.root, branch);
-    if (exists && !(await tipContainedElsewhere(context.root, branch))) continue; // commits found nowhere else
-    if (exists) {
+    const reason = !exists
+      ? undefined
+      : (await tipContainedElsewhere(context.root, branch))
+        ? 'berth made it for a removed agent; its commits are all on other branches'
+        : merged &&
+            typeof entry !== 'string' &&
+            branchStanding(await branchFacts(context.root, branch, entry.start, entry.base)) === 'merged'
+          ? `kept for its unmerged work when agent ${agent} went; merged into ${entry.base} since`
+          : undefined;
+    if (exists && !reason) continue; // commits found nowhere else: the user's to keep
+    if (reason) {
       if (!dryRun) await deleteBranch(context.root, branch);
-      report({
-        kind: 'branch',
-        target: branch,
-        reason: 'berth made it for a removed agent; its commits are all on other branches',
-      });
+      report({ kind: 'branch', target: branch, reason });
     }
     if (!dryRun) {
       await updateState(context.berthDir, (state) => {

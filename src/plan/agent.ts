@@ -39,6 +39,11 @@ export const agentRecordSchema = z.object({
   subnet: z.string(),
   /** With network.outbound false: the network Postgres and Redis publish their ports through. */
   publishSubnet: z.string().optional(),
+  /**
+   * The host lease store its ports and subnets are leased in (the berth home's, or BERTH_LEASES): they are
+   * released there, whichever berth home removes the agent. Absent in records of older berths.
+   */
+  leasesDir: z.string().optional(),
   passwords: z.object({ postgres: z.string(), redis: z.string() }),
   user: z.object({ uid: z.number().int(), gid: z.number().int() }),
   images: z.object({ agent: z.string(), postgres: z.string(), redis: z.string() }),
@@ -102,6 +107,8 @@ export interface AgentRecordInput {
   configFile?: string;
   labels: Record<string, string>;
   leased: { ports: Record<string, number>; subnet: string; publishSubnet?: string };
+  /** The host lease store the leases are in. */
+  leasesDir: string;
   passwords: { postgres: string; redis: string };
   user: { uid: number; gid: number };
   images: AgentRecord['images'];
@@ -134,6 +141,7 @@ export function planAgentRecord(input: AgentRecordInput): AgentRecord {
     ports: input.leased.ports,
     subnet: input.leased.subnet,
     ...(input.leased.publishSubnet && { publishSubnet: input.leased.publishSubnet }),
+    leasesDir: input.leasesDir,
     passwords: input.passwords,
     user: input.user,
     images: input.images,

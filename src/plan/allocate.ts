@@ -52,3 +52,23 @@ export function pickSubnet(pool: string, prefix: number, inUse: readonly string[
     exitCode: 1,
   });
 }
+
+/** What the engine refused a stack for because another lease store gave the same away. */
+export type EngineConflict = { kind: 'subnet' } | { kind: 'port'; port: number };
+
+/**
+ * Reads an engine error for a subnet or host port it already holds: a network another berth home (or
+ * anyone) made on the subnet since it was leased here, or a port a container published meanwhile.
+ */
+export function engineConflict(message: string): EngineConflict | undefined {
+  if (/Pool overlaps with other one on this address space|overlaps with/i.test(message))
+    return { kind: 'subnet' };
+  const port =
+    /Bind for [^ ]*:(\d+) failed: port is already allocated/.exec(message) ??
+    /listen tcp[46]? [^ ]*:(\d+): bind: address already in use/.exec(message);
+  if (port?.[1]) return { kind: 'port', port: Number(port[1]) };
+  return undefined;
+}
+
+/** How many times a provision takes another subnet or port the engine turned down, before it gives up. */
+export const ENGINE_CONFLICT_TRIES = 4;

@@ -4,6 +4,9 @@ import { UsageError } from '../errors.js';
 
 export const AGENT_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 
+/** The most agents one `berth up` makes (by count or tasks file): one host, not a fleet. */
+export const MOST_AGENTS_AT_ONCE = 500;
+
 /** Agent names: lowercase letters, digits and hyphens, starting with a letter, at most 32 characters. */
 export function validateAgentName(name: string): string {
   if (!AGENT_NAME_PATTERN.test(name)) {

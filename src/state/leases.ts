@@ -34,7 +34,12 @@ export function leasesDir(env: NodeJS.ProcessEnv = process.env): string {
 const leasesFile = (dir: string) => join(dir, 'leases.json');
 
 export function readLeases(env: NodeJS.ProcessEnv = process.env): Leases {
-  const file = leasesFile(leasesDir(env));
+  return readLeasesIn(leasesDir(env));
+}
+
+/** The leases of the store in `dir` (an agent's record names the store its leases are in). */
+export function readLeasesIn(dir: string): Leases {
+  const file = leasesFile(dir);
   const text = readText(file);
   if (text === undefined) return { version: 1, ports: {}, subnets: {} };
   try {
@@ -55,9 +60,13 @@ export async function updateLeases<T>(
   change: (leases: Leases) => T | Promise<T>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<T> {
-  const dir = leasesDir(env);
+  return updateLeasesIn(leasesDir(env), change);
+}
+
+/** As updateLeases, in the store in `dir`. */
+export async function updateLeasesIn<T>(dir: string, change: (leases: Leases) => T | Promise<T>): Promise<T> {
   return withLock(dir, 'leases', async () => {
-    const leases = readLeases(env);
+    const leases = readLeasesIn(dir);
     const result = await change(leases);
     writeFileAtomic(leasesFile(dir), `${JSON.stringify(leases, null, 2)}\n`, 0o600);
     return result;

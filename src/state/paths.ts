@@ -67,6 +67,11 @@ export function repositoryOf(berthFolder: string): string {
   return common.endsWith('/.git') ? dirname(common) : common;
 }
 
+/** A log named for what wrote it (provision, a hook, containers) in a logs folder: <folder>/<source>.log. */
+export function namedLog(folder: string, source: string): string {
+  return join(folder, `${source}.log`);
+}
+
 /** A file-system-safe stamp of a moment, for file names. */
 export function stamp(at: number): string {
   return new Date(at).toISOString().replace(/[:.]/g, '-');
@@ -82,6 +87,10 @@ export interface RepoPaths {
   /** The host's view of an agent's env (127.0.0.1 and leased ports); the worktree has the container's. */
   hostEnvFile: (name: string) => string;
   agentLogs: (name: string) => string;
+  /** One of an agent's logs by what wrote it: `provision`, a hook, `containers`. */
+  agentLog: (name: string, source: string) => string;
+  /** The output of one captured `berth exec` (--json, MCP). */
+  execLog: (name: string, at: number) => string;
   /** What outlives an agent: its logs, its task outcome and output. */
   historyDir: (name: string) => string;
   historyLogs: (name: string) => string;
@@ -106,6 +115,8 @@ export function repoPaths(dir: string): RepoPaths {
     composeFile: (name) => join(agentDir(name), 'compose.yaml'),
     hostEnvFile: (name) => join(agentDir(name), 'host.env'),
     agentLogs: (name) => join(agentDir(name), 'logs'),
+    agentLog: (name, source) => namedLog(join(agentDir(name), 'logs'), source),
+    execLog: (name, at) => join(agentDir(name), 'logs', `exec-${stamp(at)}.log`),
     historyDir,
     historyLogs: (name) => join(historyDir(name), 'logs'),
     outcomeFile: (name) => join(historyDir(name), 'outcome.json'),

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ensureDir, readText, writeFileAtomic } from '../adapters/files.js';
 import { BerthError, interrupted } from '../errors.js';
 import { type AgentRecord, agentRecordSchema } from '../plan/agent.js';
+import { branchRecordSchema } from '../plan/branch.js';
 import { poolMemberSchema } from '../plan/pool.js';
 import { repoPaths } from './paths.js';
 
@@ -17,8 +18,12 @@ export const STATE_VERSION = 1;
 const stateSchema = z.object({
   version: z.literal(STATE_VERSION),
   agents: z.record(z.string(), agentRecordSchema),
-  /** Branches berth created and still answers for, with the agent they were made for. */
-  branches: z.record(z.string(), z.string()).optional(),
+  /**
+   * Branches berth created and still answers for: while their agent lives, and after it when they were
+   * kept for unmerged work (until `gc --merged` finds them merged). With the agent they were made for,
+   * and where they started and merge into (records of older berths hold the agent's name only).
+   */
+  branches: z.record(z.string(), z.union([z.string(), branchRecordSchema])).optional(),
   /** The warm pool: environments made ahead of agents, by id. */
   pool: z.record(z.string(), poolMemberSchema).optional(),
 });

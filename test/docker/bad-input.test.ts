@@ -1,11 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, resultOf } from '../helpers/cli.js';
+import { repoId } from '../../src/plan/names.js';
+import { BIN, berth, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
+import { unleasedRange } from '../helpers/ports.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 let repo: TestRepo;
@@ -20,20 +22,26 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** What berth could have made or lost anywhere: it must be the same before and after a refused command. */
+/**
+ * What berth could have made or lost for the repository: the same before and after a refused command.
+ * Only this repository's resources count: the host may run others' agents meanwhile.
+ */
 async function snapshot(root: string) {
+  const mine = {
+    label: ['dev.berth.managed=true', `dev.berth.repo=${repoId(realpathSync(join(root, '.git')))}`],
+  };
   const [branches, worktrees, head, containers, networks, volumes] = await Promise.all([
     execa('git', ['branch', '--list'], { cwd: root }).then((r) => r.stdout),
     execa('git', ['worktree', 'list', '--porcelain'], { cwd: root }).then((r) => r.stdout),
     execa('git', ['rev-parse', 'HEAD'], { cwd: root }).then((r) => r.stdout),
     docker()
-      .listContainers({ all: true, filters: { label: ['dev.berth.managed=true'] } })
+      .listContainers({ all: true, filters: mine })
       .then((c) => c.length),
     docker()
-      .listNetworks({ filters: { label: ['dev.berth.managed=true'] } })
+      .listNetworks({ filters: mine })
       .then((n) => n.length),
     docker()
-      .listVolumes({ filters: { label: ['dev.berth.managed=true'] } })
+      .listVolumes({ filters: mine })
       .then((v) => v.Volumes?.length ?? 0),
   ]);
   return { branches, worktrees, head, containers, networks, volumes };
@@ -165,6 +173,47 @@ const cases: Case[] = [
 ];
 
 describe('bad input: a clear error, a non-zero exit, and nothing created or lost', () => {
+  it('refuses a tasks file whose aliases expand without bound, or that holds more tasks than run at once', async () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++)
+      levels.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(', ')}]`,
+      );
+    const bomb = config('tasks-bomb', `${levels.join('\n')}\ntasks: *i\n`);
+    const many = config(
+      'tasks-many',
+      `tasks:\n${Array.from({ length: 501 }, (_, i) => `  - { name: t${i}, command: "true" }`).join('\n')}\n`,
+    );
+    const before = await snapshot(repo.root);
+    for (const [file, error] of [
+      [bomb, /uses YAML aliases that expand without bound/],
+      [many, /holds 501 tasks; at most 500 run at once/],
+    ] as const) {
+      const result = await berth(['up', '--tasks', file, '--repo', repo.root]);
+      expect(result.exitCode, result.stderr).toBe(2);
+      expect(result.stderr.trim().split('\n')[0]).toMatch(error);
+      expect(result.stderr).not.toMatch(/bug in berth/);
+    }
+    expect(await snapshot(repo.root)).toEqual(before);
+  });
+
+  it('ends quietly when its reader stops reading (berth ls | head), with no stack trace', async () => {
+    const result = await execa(
+      'bash',
+      [
+        '-c',
+        'node "$0" config schema --json 2>"$1" | (exec 0<&-; sleep 1); echo "${PIPESTATUS[0]}"',
+        BIN,
+        join(scratch, 'epipe.err'),
+      ],
+      { reject: false },
+    );
+    expect(result.stdout.trim()).toBe('0');
+    expect(readFileSync(join(scratch, 'epipe.err'), 'utf8')).toBe('');
+  });
+
   for (const { what, args, error, exit } of cases) {
     it(`refuses ${what}`, async () => {
       const before = await snapshot(repo.root);
@@ -214,18 +263,22 @@ describe('bad input: a clear error, a non-zero exit, and nothing created or lost
   });
 
   it('says which range is exhausted when no port is free, and creates nothing', async () => {
+    const range = await unleasedRange(11, 29_900);
+    const [low, high] = range.split('-').map(Number) as [number, number];
     const servers: Server[] = [];
-    for (let port = 29_980; port <= 29_990; port++) {
+    for (let port = low; port <= high; port++) {
       const server = createServer();
-      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+      await new Promise<void>((resolve, reject) =>
+        server.once('error', reject).listen(port, '127.0.0.1', () => resolve()),
+      );
       servers.push(server);
     }
     try {
       const before = await snapshot(repo.root);
-      const path = config('exhausted', 'ports: { range: "29980-29990" }\n');
+      const path = config('exhausted', `ports: { range: "${range}" }\n`);
       const result = await berth(['provision', 'full', '--repo', repo.root, '--config', path]);
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(/no free port in 29980-29990 .*hint: tear down agents/);
+      expect(result.stderr).toMatch(new RegExp(`no free port in ${range} .*hint: tear down agents`));
       expect(await snapshot(repo.root)).toEqual(before);
     } finally {
       for (const server of servers) server.close();

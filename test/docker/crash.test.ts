@@ -24,6 +24,13 @@ describe('a provision killed with SIGKILL', () => {
       const name = `crash-${step}`;
       const killed = await provisionCrashingAfter(step, name);
       expect(killed.signal).toBe('SIGKILL');
+      // ls reads what the killed provision left (no log folder yet after "reserve"), and says so.
+      const listed = await berth(['ls', '--repo', repo.root, '--json']);
+      expect(listed.exitCode, listed.stderr).toBe(0);
+      expect(listedAgents(listed).find((agent) => agent.name === name)).toMatchObject({
+        state: 'failed',
+        health: 'its provision was killed part-way: berth gc removes it',
+      });
 
       const gc = await berth(['gc', '--repo', repo.root, '--json']);
       expect(gc.exitCode, gc.stderr).toBe(0);

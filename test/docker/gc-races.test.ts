@@ -50,6 +50,8 @@ describe('gc beside live agents never removes a healthy one', () => {
     );
     await repo.git('merge', '--ff-only', 'berth/merged-busy');
 
+    // The command runs until the test lets it finish: however slow gc is to start, it meets it running.
+    const gate = join(agent.worktree, '.gate');
     const running = berth([
       'exec',
       'merged-busy',
@@ -58,7 +60,7 @@ describe('gc beside live agents never removes a healthy one', () => {
       '--',
       'sh',
       '-c',
-      'sleep 3; echo written-late > late.txt',
+      'while [ ! -e .gate ]; do sleep 0.1; done; rm .gate; echo written-late > late.txt',
     ]);
     await eventually(async () =>
       expect(readState(berthDir()).agents['merged-busy']?.sessions).toHaveLength(1),
@@ -66,6 +68,7 @@ describe('gc beside live agents never removes a healthy one', () => {
     // A running exec is in use, even to --merged; a live lease is in use to plain gc.
     const busy = resultOf(await berth(['gc', '--repo', repo.root, '--json', '--merged']), 'gc');
     expect(ownGcActions(busy.actions, repo.root)).toEqual([]);
+    writeFileSync(gate, '');
     const finished = await running;
     expect(finished.exitCode, finished.stderr).toBe(0);
     const idle = resultOf(await berth(['gc', '--repo', repo.root, '--json']), 'gc');

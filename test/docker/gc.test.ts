@@ -147,6 +147,61 @@ describe('gc of finished work', () => {
   });
 });
 
+describe('"merged" is one answer, for teardown, the exit policy and gc --merged', () => {
+  it('keeps a branch whose only commit is empty: its commit is work the base does not have', async () => {
+    await provision('empty-commit');
+    await shInAgent(repo.root, 'empty-commit', 'git commit -q --allow-empty -m "a note, no change"');
+    const down = resultOf(
+      await berth(['teardown', 'empty-commit', '--repo', repo.root, '--json']),
+      'teardown',
+    );
+    expect(down.branchOutcome).toBe('kept-unmerged');
+    expect(await repo.git('log', '-1', '--format=%s', 'berth/empty-commit')).toBe('a note, no change');
+  });
+
+  it('keeps an agent with no commits under teardown-if-merged, as gc --merged leaves it: nothing of it is merged', async () => {
+    await provision('idle');
+    expect((await gc('--merged')).actions).toEqual([]);
+    const ran = await berth([
+      'complete',
+      'idle',
+      '--repo',
+      repo.root,
+      '--on-exit',
+      'teardown-if-merged',
+      '--json',
+    ]);
+    expect(resultOf(ran, 'complete').task).toMatchObject({
+      result: 'kept-unmerged',
+      message: 'berth/idle has no commits of its own: nothing is merged: kept',
+    });
+    expect((await berth(['teardown', 'idle', '--repo', repo.root])).exitCode).toBe(0);
+  });
+
+  it('settles a branch kept for unmerged work once it is merged: gc --merged deletes it', async () => {
+    const agent = await provision('kept-then-merged');
+    writeFileSync(join(agent.worktree, 'later.txt'), 'merged later\n');
+    await shInAgent(repo.root, 'kept-then-merged', 'git add -A && git commit -qm later');
+    const down = resultOf(
+      await berth(['teardown', 'kept-then-merged', '--repo', repo.root, '--json']),
+      'teardown',
+    );
+    expect(down.branchOutcome).toBe('kept-unmerged');
+    expect((await gc('--merged')).actions).toEqual([]);
+    await repo.git('merge', '--squash', 'berth/kept-then-merged');
+    await repo.git('commit', '-qm', 'squash of kept-then-merged');
+    expect((await gc()).actions).toEqual([]);
+    expect((await gc('--merged')).actions).toEqual([
+      expect.objectContaining({
+        kind: 'branch',
+        target: 'berth/kept-then-merged',
+        reason: 'kept for its unmerged work when agent kept-then-merged went; merged into main since',
+      }),
+    ]);
+    expect(await repo.git('branch', '--list', 'berth/kept-then-merged')).toBe('');
+  });
+});
+
 describe('gc of orphans', () => {
   it("removes labelled resources no agent claims, and never touches what isn't berth's", async () => {
     const client = docker();

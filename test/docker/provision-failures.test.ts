@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,12 @@ describe('a provision that cannot be done leaves nothing behind', () => {
       /failed at step "health": postgres did not answer within 3 s \(postgres on 127\.0\.0\.1:\d+: connection closed without a reply/,
     );
     expect(result.stderr).toMatch(/berth: {3}postgres: container running; probed 127\.0\.0\.1:\d+/);
+    // The log the error points at, kept after the rollback, says the cause too: not only step names.
+    const log = /\(log: (\S+)\)/.exec(result.stderr)?.[1] ?? '';
+    expect(log).toMatch(/\/\.git\/berth\/failed\/silent-[^/]+\/provision\.log$/);
+    const kept = readFileSync(log, 'utf8');
+    expect(kept).toMatch(/failed at step "health": postgres did not answer within 3 s/);
+    expect(kept).toMatch(/postgres: container running; probed 127\.0\.0\.1:\d+/);
     expect(await leftovers(repo.root, 'silent')).toEqual(NOTHING);
   });
 

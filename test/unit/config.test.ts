@@ -53,6 +53,28 @@ describe('berth.yaml', () => {
     expect(() => parseConfig('agent: [unclosed\n')).toThrow(/not valid YAML at line \d+, column \d+/);
   });
 
+  it('refuses aliases that expand without bound (a billion laughs) with one line, not a crash', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    }
+    const bomb = `${levels.join('\n')}\nagent:\n  env: *i\n`;
+    expect(() => parseConfig(bomb)).toThrow(
+      expect.objectContaining({ code: 'config-yaml', message: expect.stringMatching(/aliases that expand/) }),
+    );
+  });
+
+  it('refuses durations of zero, as it refuses the number 0 (agents born expired, every hook timed out)', () => {
+    expect(problems('leaseTtl: 0s\nhookTimeout: 0m\n').sort()).toEqual([
+      'hookTimeout: expected a duration above zero, such as "90s"',
+      'leaseTtl: expected a duration above zero, such as "90s"',
+    ]);
+    expect(problems('leaseTtl: 0\n')).toHaveLength(1);
+    expect(parseConfig('leaseTtl: 90s\n').leaseTtl).toBe('90s');
+  });
+
   it('ships a JSON schema for editors that matches the zod schema', () => {
     const shipped = JSON.parse(readFileSync('templates/berth.schema.json', 'utf8'));
     expect(shipped).toEqual(jsonSchema());

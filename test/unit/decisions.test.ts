@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../src/adapters/host-net.js';
 import { planAgentRecord } from '../../src/plan/agent.js';
-import { settleBranch } from '../../src/plan/branch.js';
+import { branchStanding, settleBranch } from '../../src/plan/branch.js';
 import { exitDecision } from '../../src/plan/exit.js';
 import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
@@ -95,31 +95,67 @@ describe('what gc reaps', () => {
   });
 });
 
+describe('where a branch stands: one answer to "is it merged" for gc, teardown and the exit policy', () => {
+  const facts = {
+    exists: true,
+    ownCommits: 2,
+    inBaseByAncestry: false,
+    inBaseByContent: false,
+    changesNothing: false,
+  };
+  it('is merged by ancestry, or by content when its commits change something', () => {
+    expect(branchStanding({ ...facts, inBaseByAncestry: true })).toBe('merged');
+    expect(branchStanding({ ...facts, inBaseByContent: true })).toBe('merged');
+    expect(branchStanding(facts)).toBe('unmerged');
+  });
+
+  it('is not merged when it has no commits of its own, nor when its only commits change nothing', () => {
+    expect(branchStanding({ ...facts, ownCommits: 0, inBaseByAncestry: true })).toBe('no-commits');
+    // An empty commit merges into any base "by content": it is still work the base does not have.
+    expect(branchStanding({ ...facts, inBaseByContent: true, changesNothing: true })).toBe('unmerged');
+    expect(branchStanding({ ...facts, exists: false })).toBe('absent');
+  });
+});
+
 describe('what becomes of the branch', () => {
-  const base = { keep: false, created: true, exists: true, hasOwnCommits: true, merged: true };
+  const made = { keep: false, created: true };
   it('deletes it only when berth made it and nothing would be lost', () => {
-    expect(settleBranch(base)).toEqual({ delete: true, outcome: 'deleted' });
-    expect(settleBranch({ ...base, merged: false })).toEqual({ delete: false, outcome: 'kept-unmerged' });
-    expect(settleBranch({ ...base, hasOwnCommits: false, merged: false })).toEqual({
-      delete: true,
-      outcome: 'deleted-empty',
+    expect(settleBranch('merged', made)).toEqual({ delete: true, outcome: 'deleted' });
+    expect(settleBranch('unmerged', made)).toEqual({ delete: false, outcome: 'kept-unmerged' });
+    expect(settleBranch('no-commits', made)).toEqual({ delete: true, outcome: 'deleted-empty' });
+    expect(settleBranch('merged', { ...made, created: false })).toEqual({
+      delete: false,
+      outcome: 'kept-not-created',
     });
-    expect(settleBranch({ ...base, created: false })).toEqual({ delete: false, outcome: 'kept-not-created' });
-    expect(settleBranch({ ...base, keep: true })).toEqual({ delete: false, outcome: 'kept-by-request' });
-    expect(settleBranch({ ...base, exists: false })).toEqual({ delete: false, outcome: 'none' });
+    expect(settleBranch('merged', { ...made, keep: true })).toEqual({
+      delete: false,
+      outcome: 'kept-by-request',
+    });
+    expect(settleBranch('absent', made)).toEqual({ delete: false, outcome: 'none' });
   });
 });
 
 describe('the exit policy', () => {
   const branch = { name: 'berth/x', base: 'main' };
   it('keeps, tears down, or tears down only when merged', () => {
-    expect(exitDecision('keep', { ...branch, merged: true })).toEqual({ teardown: false, result: 'kept' });
-    expect(exitDecision('teardown', { ...branch, merged: false })).toEqual({ teardown: true });
-    expect(exitDecision('teardown-if-merged', { ...branch, merged: true })).toEqual({ teardown: true });
-    expect(exitDecision('teardown-if-merged', { ...branch, merged: false })).toEqual({
+    expect(exitDecision('keep', { ...branch, standing: 'merged' })).toEqual({
+      teardown: false,
+      result: 'kept',
+    });
+    expect(exitDecision('teardown', { ...branch, standing: 'unmerged' })).toEqual({ teardown: true });
+    expect(exitDecision('teardown-if-merged', { ...branch, standing: 'merged' })).toEqual({ teardown: true });
+    expect(exitDecision('teardown-if-merged', { ...branch, standing: 'unmerged' })).toEqual({
       teardown: false,
       result: 'kept-unmerged',
       message: 'berth/x is not merged into main: kept',
+    });
+  });
+
+  it('keeps a branch with no commits of its own, as gc --merged does: nothing of it is merged', () => {
+    expect(exitDecision('teardown-if-merged', { ...branch, standing: 'no-commits' })).toEqual({
+      teardown: false,
+      result: 'kept-unmerged',
+      message: 'berth/x has no commits of its own: nothing is merged: kept',
     });
   });
 });
@@ -143,6 +179,7 @@ describe('the record of a new agent', () => {
       hostEnvFile: '/r/.git/berth/agents/a1/host.env',
       labels: { 'dev.berth.agent': 'a1' },
       leased: { ports: { postgres: 20000, redis: 20001 }, subnet: '10.201.0.0/28' },
+      leasesDir: '/var/lib/berth',
       passwords: { postgres: 'p', redis: 'r' },
       user: { uid: 1000, gid: 1000 },
       images: { agent: 'a', postgres: 'p', redis: 'r' },

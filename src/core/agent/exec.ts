@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { stopExec } from '../../adapters/docker.js';
 import { dockerExec } from '../../adapters/docker-cli.js';
 import { readTail } from '../../adapters/files.js';
@@ -7,7 +6,6 @@ import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { validateAgentName } from '../../plan/names.js';
-import { stamp } from '../../state/paths.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
@@ -120,7 +118,7 @@ export async function execCaptured(
   options: ExecOptions & { timeoutMs?: number; maxBytes?: number },
 ): Promise<ResultOf<'exec'>> {
   const { context, name } = await openForExec(options);
-  const logFile = join(context.paths.agentLogs(name), `exec-${stamp(context.runtime.now())}.log`);
+  const logFile = context.paths.execLog(name, context.runtime.now());
   const timeout = options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined;
   const signal =
     timeout && options.signal ? AbortSignal.any([timeout, options.signal]) : (timeout ?? options.signal);

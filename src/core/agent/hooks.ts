@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { listContainers, stopExec } from '../../adapters/docker.js';
 import { dockerExec, type ExecTarget } from '../../adapters/docker-cli.js';
 import { appendFile, exists, readText } from '../../adapters/files.js';
@@ -9,13 +8,14 @@ import type { AgentRecord } from '../../plan/agent.js';
 import { parseDuration } from '../../plan/duration.js';
 import { agentEnv } from '../../plan/env.js';
 import { stackLabels } from '../../plan/names.js';
+import { namedLog } from '../../state/paths.js';
 import type { RepoContext } from '../context.js';
 
 export const HOOK_NAMES = ['setup', 'migrate', 'seed', 'teardown', 'post-teardown'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
 export function hookLog(logDir: string, hook: HookName): string {
-  return join(logDir, `${hook}.log`);
+  return namedLog(logDir, hook);
 }
 
 /** The id of the agent's own container (service `agent`), found by berth's labels. */

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { listContainers, watchEngineEvents } from '../../adapters/docker.js';
 import { exists, readTail, watchFolder } from '../../adapters/files.js';
 import { listWorktrees } from '../../adapters/git.js';
@@ -69,7 +68,9 @@ export async function liveFacts(
       ]),
     );
     const step =
-      agent.status === 'provisioning' ? provisionStep(context.paths.agentLogs(agent.name)) : undefined;
+      agent.status === 'provisioning'
+        ? provisionStep(context.paths.agentLog(agent.name, 'provision'))
+        : undefined;
     return {
       services,
       worktreeOk: registered.has(agent.worktree) && exists(agent.worktree),
@@ -78,9 +79,13 @@ export async function liveFacts(
   };
 }
 
-/** The step a provision is at: the last line of its log ("<time> <step>"). */
-function provisionStep(logs: string): string | undefined {
-  const { text } = readTail(join(logs, 'provision.log'), 512);
+/**
+ * The step a provision is at: the last line of its log ("<time> <step>"). None yet while it reserves (its
+ * folder is made after its record), or when it was killed before.
+ */
+function provisionStep(log: string): string | undefined {
+  if (!exists(log)) return undefined;
+  const { text } = readTail(log, 512);
   return text.trim().split('\n').at(-1)?.split(' ')[1];
 }
 

@@ -1,10 +1,10 @@
-import { join } from 'node:path';
 import { containerLogTail, followContainerLogs, listContainers } from '../../adapters/docker.js';
 import { exists, followFile, logParts, readChunks, readTail, sizeOf } from '../../adapters/files.js';
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { stackLabels, validateAgentName } from '../../plan/names.js';
+import { namedLog } from '../../state/paths.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { readOutcome } from '../task/history.js';
 import { HOOK_NAMES, type HookName, hookLog } from './hooks.js';
@@ -151,7 +151,7 @@ export async function followableLogs(options: RepoOptions & { name: string }): P
   const context = await openRepo(options, { engine: false });
   const agent = requireAgent(context, validateAgentName(options.name));
   const dir = context.paths.agentLogs(agent.name);
-  const files = FILE_LOGS.filter((source) => exists(join(dir, `${source}.log`)));
+  const files = FILE_LOGS.filter((source) => exists(namedLog(dir, source)));
   return [...files, ...SERVICES.filter((service) => service !== 'redis' || agent.redisEnabled)];
 }
 
@@ -176,7 +176,7 @@ export async function followAgentLog(
     throw new UsageError('bad-log', `there is no log named "${options.source}"`, {
       hint: `logs: ${[...FILE_LOGS, ...SERVICES].join(', ')}`,
     });
-  const file = join(context.paths.agentLogs(agent.name), `${options.source}.log`);
+  const file = context.paths.agentLog(agent.name, options.source);
   const offset = sizeOf(file);
   if (offset > 0) onText(lastLines(readTail(file, 64 * 1024).text, lines));
   return followFile(file, offset, onText);

@@ -1,4 +1,5 @@
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ComposeCli, compose } from '../../adapters/compose.js';
 import {
   applyStack,
@@ -27,11 +28,13 @@ import type { AgentView } from '../../contract.js';
 import { BerthError, EnvironmentError, messageOf, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
+import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../../plan/allocate.js';
 import { type HostFacts, planCompose, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
 import type { PoolMember } from '../../plan/pool.js';
+import { namedLog } from '../../state/paths.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import {
   findAgent,
@@ -47,7 +50,7 @@ import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { claimPoolMember, currentPoolKey, refillInBackground } from './pool.js';
 import { waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
-import { alreadyProvisioned, type BranchTarget, planBranch, reserve } from './reserve.js';
+import { alreadyProvisioned, type BranchTarget, planBranch, releaseConflict, reserve } from './reserve.js';
 import { hostFacts, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
 import { buildTemplate, planTemplate, type TemplatePlan } from './template.js';
@@ -100,6 +103,16 @@ const HOOK_STEPS = ['setup', 'migrate', 'seed'] as const;
  */
 function crashForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): void {
   if (env.BERTH_TEST_CRASH_AFTER === completed) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * For tests of what happens between two steps: BERTH_TEST_HOLD_AFTER=<step>:<file> makes the provision
+ * wait after that step until the file exists (the test changes the world meanwhile, then makes it).
+ */
+async function holdForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): Promise<void> {
+  const [step, file] = (env.BERTH_TEST_HOLD_AFTER ?? '').split(/:(.*)/s);
+  if (step !== completed || !file) return;
+  while (!exists(file)) await sleep(100);
 }
 
 /**
@@ -173,7 +186,7 @@ async function provisionWith(
   const { composeCli, stack, target, host } = facts;
   const fromTemplate = facts.template && !facts.template.use.built;
   const dir = context.paths.agentDir(name);
-  const provisionLog = join(context.paths.agentLogs(name), 'provision.log');
+  const provisionLog = context.paths.agentLog(name, 'provision');
   const silent = (id: ProvisionStep) =>
     ((HOOK_STEPS as readonly string[]).includes(id) && config.hooks[id as 'setup'].length === 0) ||
     (id === 'seed' && fromTemplate) ||
@@ -184,7 +197,10 @@ async function provisionWith(
       if (exists(dirname(provisionLog)))
         appendFile(provisionLog, `${new Date(context.runtime.now()).toISOString()} ${id}\n`);
     },
-    afterStep: (id) => crashForTest(context.runtime.env, id),
+    afterStep: async (id) => {
+      crashForTest(context.runtime.env, id);
+      await holdForTest(context.runtime.env, id);
+    },
     signal: options.signal,
   });
   let agent: AgentRecord | undefined;
@@ -201,18 +217,40 @@ async function provisionWith(
         facts.adopt,
       ),
     );
-    const made = agent;
+    let made = agent;
     steps.undo('agent folder', () => removeTree(dir));
-    const document = await steps.run('files', () => writeFiles(made, config, host));
+    let document = await steps.run('files', () => writeFiles(made, config, host));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
     steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
     steps.undo('containers, networks and volumes', () => removeLabelled(context.docker, stackLabels(made)));
     // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
     ensureDir(made.worktree);
+    let released = false;
     const start = () =>
-      steps.run('start', () => {
+      steps.run('start', async () => {
         stackStarted = true;
-        return startStack(context, made, config, composeCli, document, steps.signal);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await startStack(context, made, config, composeCli, document, steps.signal);
+          } catch (error) {
+            // Another lease store (a second berth home on this engine) gave away what the engine now holds.
+            const conflict = config.apply === 'api' ? engineConflict(messageOf(error)) : undefined;
+            if (!conflict) throw error;
+            if (attempt >= ENGINE_CONFLICT_TRIES) throw conflictPersists(made, conflict, attempt, error);
+            progress(`${name}: the engine holds ${conflictWhat(made, conflict)} already; taking another`);
+            // What this try made goes (a pool member's own services stay: only the agent's container).
+            await removeLabelled(
+              context.docker,
+              made.pooled
+                ? { ...stackLabels(made), 'com.docker.compose.service': 'agent' }
+                : stackLabels(made),
+            );
+            made = await releaseConflict(context, config, made, conflict);
+            agent = made;
+            document = writeFiles(made, config, host);
+            released = true;
+          }
+        }
       });
     const health = () =>
       steps.run('health', () => waitUntilReady(context, made, config.healthTimeout * 1000, steps.signal));
@@ -228,6 +266,8 @@ async function provisionWith(
             },
           ]),
     );
+    // The worktree's env file was written with the ports leased first.
+    if (released) writeEnvFiles(made);
     for (const hook of HOOK_STEPS) {
       // A database from the template is seeded; migrations added on the branch since still run.
       const commands = hook === 'seed' && fromTemplate ? [] : config.hooks[hook];
@@ -250,6 +290,8 @@ async function provisionWith(
     progress(`${name}: failed at ${failure.step}; rolling back`);
     const answered = await engineAnswers(context.docker);
     if (stackStarted && answered) await saveContainerLogs(composeCli, agent).catch(() => {});
+    // The kept log says what failed and why, in the engine's or the program's own words.
+    recordCause(provisionLog, failure, context.runtime.now());
     const keptLogs = keepLogs(context, name);
     const { failed } = await steps.rollback();
     for (const undo of failed)
@@ -267,6 +309,26 @@ async function provisionWith(
       );
     throw describeFailure(name, failure, keptLogs, engineGone);
   }
+}
+
+function conflictWhat(agent: AgentRecord, conflict: EngineConflict): string {
+  return conflict.kind === 'port' ? `host port ${conflict.port}` : `subnet ${agent.subnet}`;
+}
+
+function conflictPersists(
+  agent: AgentRecord,
+  conflict: EngineConflict,
+  tries: number,
+  error: unknown,
+): BerthError {
+  return new EnvironmentError(
+    'engine-conflict',
+    `the engine turned down ${tries} ${conflict.kind === 'port' ? 'host ports' : 'subnets'} in a row, the last ${conflictWhat(agent, conflict)} (${messageOf(error).split('\n')[0]})`,
+    {
+      hint: 'another program is taking berth`s ports or subnets as fast as it leases them: give berth.yaml another ports.range or network.subnetPool',
+      cause: error,
+    },
+  );
 }
 
 /** The compose file: the exact description of the stack, whichever way it is applied. */
@@ -345,7 +407,7 @@ async function startStack(
     );
     return;
   }
-  const logFile = join(agent.stateDir, 'logs', 'provision.log');
+  const logFile = namedLog(join(agent.stateDir, 'logs'), 'provision');
   const up = await compose(composeCli, agent.composeProject, agent.composeFile, ['up', '-d'], {
     logFile,
     signal,
@@ -391,8 +453,26 @@ async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<v
 /** The containers are about to go: keep what they said. */
 async function saveContainerLogs(cli: ComposeCli, agent: AgentRecord) {
   if (!exists(agent.composeFile)) return;
-  const logFile = join(agent.stateDir, 'logs', 'containers.log');
+  const logFile = namedLog(join(agent.stateDir, 'logs'), 'containers');
   await compose(cli, agent.composeProject, agent.composeFile, ['logs', '--no-color'], { logFile });
+}
+
+/**
+ * Appends why the provision failed to its log: the step, the whole message (every line: an engine's
+ * reason, a hook's last lines), the hint, and the log the step kept.
+ */
+function recordCause(log: string, failure: StepFailure<ProvisionStep>, now: number): void {
+  if (!exists(dirname(log))) return;
+  const cause = failure.cause;
+  const berth = cause instanceof BerthError ? cause : undefined;
+  const lines = [
+    `${new Date(now).toISOString()} failed at step "${failure.step}": ${messageOf(cause)}`,
+    ...(berth?.details ?? []).map((detail) => `  ${detail}`),
+    ...(berth?.hint ? [`  hint: ${berth.hint}`] : []),
+    ...(berth?.logFile ? [`  log: ${berth.logFile}`] : []),
+    ...(cause instanceof Error && cause.cause ? [`  cause: ${messageOf(cause.cause)}`] : []),
+  ];
+  appendFile(log, `${lines.join('\n')}\n`);
 }
 
 /** A rolled-back provision leaves its logs (nothing else) in berth's folder, for the error to point at. */
@@ -425,8 +505,10 @@ function describeFailure(
     });
   }
   const berth = error instanceof BerthError ? error : undefined;
-  const stepLog = berth?.logFile ? berth.logFile.split('/').at(-1) : 'provision.log';
-  const logFile = keptLogs && stepLog && exists(join(keptLogs, stepLog)) ? join(keptLogs, stepLog) : keptLogs;
+  // The step's own log when it has one (a hook's), else the provision's, which names the cause.
+  const stepLog = berth?.logFile && keptLogs ? join(keptLogs, basename(berth.logFile)) : undefined;
+  const logFile =
+    stepLog && exists(stepLog) ? stepLog : keptLogs ? namedLog(keptLogs, 'provision') : undefined;
   return new BerthError(berth?.code ?? 'provision-failed', `${where}: ${cause}`, {
     hint: berth?.hint ?? 'everything it made was removed; fix the cause and run it again',
     exitCode: berth?.exitCode,

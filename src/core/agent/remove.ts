@@ -1,8 +1,7 @@
 import { removeLabelled, stopLabelled } from '../../adapters/docker.js';
 import { exists, removeTree } from '../../adapters/files.js';
 import {
-  branchMerged,
-  commitCount,
+  branchFacts,
   deleteBranch,
   forgetWorktree,
   isLocalBranch,
@@ -12,9 +11,9 @@ import {
 } from '../../adapters/git.js';
 import { type BerthError, UsageError } from '../../errors.js';
 import { type AgentRecord, sameProcess } from '../../plan/agent.js';
-import { type BranchOutcome, settleBranch } from '../../plan/branch.js';
+import { type BranchOutcome, branchAgent, branchStanding, settleBranch } from '../../plan/branch.js';
 import { stackLabels, stackOwner } from '../../plan/names.js';
-import { releaseLeases, updateLeases } from '../../state/leases.js';
+import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
 import { archiveLogs } from '../task/history.js';
@@ -126,23 +125,32 @@ export async function removeAgent(
     }),
   ]);
   await removeSnapshots(context.docker, agent);
-  await dropRecord(context, agent);
+  // A branch kept for its unmerged work stays berth's to settle: gc --merged deletes it once merged.
+  await dropRecord(context, agent, { keepBranchRecord: branchOutcome === 'kept-unmerged' });
   removeTree(agent.stateDir);
   return { resources, branchOutcome, ...(savedPatch && { savedPatch }) };
 }
 
 /**
- * Drops an agent's record and the host leases it holds. Its branch is no longer berth's to answer for:
- * deleted, or kept for the user.
+ * Drops an agent's record and the host leases it holds. Its branch is no longer berth's to answer for
+ * (deleted, or kept for the user), unless it was kept for unmerged work (`keepBranchRecord`).
  */
-export async function dropRecord(context: RepoContext, agent: AgentRecord): Promise<void> {
+export async function dropRecord(
+  context: RepoContext,
+  agent: AgentRecord,
+  options: { keepBranchRecord?: boolean } = {},
+): Promise<void> {
   await updateState(context.berthDir, async (state) => {
     const recorded = state.agents[agent.name];
     if (recorded && recorded.instance === agent.instance) delete state.agents[agent.name];
-    if (state.branches?.[agent.branch] === agent.name) delete state.branches[agent.branch];
+    const branch = state.branches?.[agent.branch];
+    if (branch && branchAgent(branch) === agent.name && !options.keepBranchRecord)
+      delete state.branches?.[agent.branch];
     if (agent.instance) {
       const holder = { repoId: context.repoId, agent: stackOwner(agent), instance: agent.instance };
-      await updateLeases((leases) => releaseLeases(leases, holder), context.runtime.env);
+      // In the store the agent leased from, whichever berth home removes it.
+      const store = agent.leasesDir ?? leasesDir(context.runtime.env);
+      await updateLeasesIn(store, (leases) => releaseLeases(leases, holder));
     }
   });
 }
@@ -155,17 +163,17 @@ export async function dropWorktree(context: RepoContext, path: string): Promise<
   forgetWorktree(context.commonGitDir, path);
 }
 
-/** Reads what settling the branch needs to know, lets the plan decide, and deletes it if so. */
+/** Reads where the branch stands, lets the plan decide, and deletes it if so. */
 async function settleAgentBranch(
   context: RepoContext,
   agent: AgentRecord,
   keep: boolean,
 ): Promise<BranchOutcome> {
-  const exists = keep || !agent.createdBranch ? false : await isLocalBranch(context.root, agent.branch);
-  // Nothing committed beyond where it started: an empty branch, not a merged one.
-  const hasOwnCommits = exists && (await commitCount(context.root, agent.baseCommit, agent.branch)) > 0;
-  const merged = hasOwnCommits && (await branchMerged(context.root, agent.branch, agent.baseRef));
-  const decision = settleBranch({ keep, created: agent.createdBranch, exists, hasOwnCommits, merged });
+  const standing =
+    keep || !agent.createdBranch
+      ? 'absent'
+      : branchStanding(await branchFacts(context.root, agent.branch, agent.baseCommit, agent.baseRef));
+  const decision = settleBranch(standing, { keep, created: agent.createdBranch });
   if (decision.delete) await deleteBranch(context.root, agent.branch);
   return decision.outcome;
 }

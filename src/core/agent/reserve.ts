@@ -12,9 +12,9 @@ import { hostRoutes } from '../../adapters/host-net.js';
 import { freePorts } from '../../adapters/ports.js';
 import { CONFIG_FILE } from '../../config/load.js';
 import type { BerthConfig } from '../../config/schema.js';
-import { UsageError } from '../../errors.js';
+import { BerthError, UsageError } from '../../errors.js';
 import { type AgentRecord, leasedPortNames, planAgentRecord, secretFrom } from '../../plan/agent.js';
-import { parsePortRange, pickSubnet } from '../../plan/allocate.js';
+import { type EngineConflict, parsePortRange, pickSubnet } from '../../plan/allocate.js';
 import { parseDuration } from '../../plan/duration.js';
 import {
   agentLabels,
@@ -22,10 +22,11 @@ import {
   composeProject,
   extraLabels,
   LABELS,
+  stackOwner,
   worktreePath,
 } from '../../plan/names.js';
 import type { PoolMember } from '../../plan/pool.js';
-import { updateLeases } from '../../state/leases.js';
+import { leasesDir, updateLeases } from '../../state/leases.js';
 import { type State, updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
 
@@ -114,6 +115,47 @@ export async function leaseResources(
 ): Promise<{ ports: Record<string, number>; subnet: string; publishSubnet?: string }> {
   const leased = await leaseFromStore(request, portNames, true);
   return { ...leased, subnet: leased.subnet ?? '' };
+}
+
+/**
+ * Takes another lease for what the engine turned down (a subnet or port another lease store gave away
+ * since): the new one is leased first (the old one still counts as taken), then the record points at
+ * it and the old lease goes, all under the state lock and then the lease lock. Returns the new record.
+ */
+export async function releaseConflict(
+  context: RepoContext,
+  config: BerthConfig,
+  agent: AgentRecord,
+  conflict: EngineConflict,
+): Promise<AgentRecord> {
+  const taken = await engineTaken(context);
+  return updateState(context.berthDir, async (state) => {
+    const record = state.agents[agent.name];
+    if (!record || record.instance !== agent.instance)
+      throw new BerthError('record-lost', `the record of ${agent.name} disappeared while it was provisioned`);
+    const holder = { agent: stackOwner(record), instance: record.instance ?? '' };
+    const request = { context, config, state, holder, taken };
+    const portName =
+      conflict.kind === 'port'
+        ? Object.entries(record.ports).find(([, port]) => port === conflict.port)?.[0]
+        : undefined;
+    if (conflict.kind === 'port' && !portName) return structuredClone(record);
+    const fresh = await leaseFromStore(request, portName ? [portName] : [], conflict.kind === 'subnet');
+    const old: { ports: string[]; subnets: string[] } = { ports: [], subnets: [] };
+    if (portName) {
+      old.ports.push(String(record.ports[portName]));
+      record.ports[portName] = fresh.ports[portName] as number;
+    } else {
+      old.subnets.push(record.subnet, ...(record.publishSubnet ? [record.publishSubnet] : []));
+      record.subnet = fresh.subnet ?? record.subnet;
+      if (record.publishSubnet) record.publishSubnet = fresh.publishSubnet ?? record.publishSubnet;
+    }
+    await updateLeases((leases) => {
+      for (const port of old.ports) delete leases.ports[port];
+      for (const subnet of old.subnets) delete leases.subnets[subnet];
+    }, context.runtime.env);
+    return structuredClone(record);
+  });
 }
 
 /** Leases the app ports only, for an agent adopting a pool member (which holds the rest). */
@@ -223,6 +265,7 @@ export async function reserve(
         [LABELS.instance]: instance,
       },
       leased,
+      leasesDir: leasesDir(runtime.env),
       passwords: adopt?.passwords ?? {
         postgres: secretFrom(runtime.randomBytes(18)),
         redis: secretFrom(runtime.randomBytes(18)),
@@ -251,7 +294,11 @@ export async function reserve(
     });
     if (adopt) agent.pooled = adopt.id;
     state.agents[name] = agent;
-    if (target.created) state.branches = { ...state.branches, [target.branch]: name };
+    if (target.created)
+      state.branches = {
+        ...state.branches,
+        [target.branch]: { agent: name, start: target.startCommit, base: target.baseRef },
+      };
     return agent;
   });
 }

@@ -30,8 +30,8 @@ export class Steps<Id extends string> {
   constructor(
     private readonly options: {
       onStep: (id: Id) => void;
-      /** Called right after a step finished (a crash switch for tests). */
-      afterStep?: (id: Id) => void;
+      /** Called right after a step finished (a crash switch and a hold for tests). */
+      afterStep?: (id: Id) => void | Promise<void>;
       signal?: AbortSignal;
     },
   ) {
@@ -43,7 +43,7 @@ export class Steps<Id extends string> {
     this.options.onStep(id);
     try {
       const result = await work();
-      this.options.afterStep?.(id);
+      await this.options.afterStep?.(id);
       return result;
     } catch (error) {
       this.stop.abort();

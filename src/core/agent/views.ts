@@ -48,8 +48,12 @@ export function agentView(
     name: agent.name,
     branch: agent.branch,
     baseRef: agent.baseRef,
-    state: agent.status === 'ready' ? stackState(live.services) : agent.status,
-    health: health(live),
+    state: abandoned(agent, options.isRunning)
+      ? 'failed'
+      : agent.status === 'ready'
+        ? stackState(live.services)
+        : agent.status,
+    health: abandoned(agent, options.isRunning) ?? health(live),
     ...(agent.status === 'provisioning' && live.step && { step: live.step }),
     services: live.services,
     worktree: agent.worktree,
@@ -70,6 +74,23 @@ export function agentView(
 /** The host view of the agent's env (127.0.0.1 and leased ports), beside its compose file. */
 export function hostEnvFileOf(agent: AgentRecord): string {
   return agent.hostEnvFile ?? `${agent.stateDir}/host.env`;
+}
+
+/**
+ * Why a berth process left the agent half-made or half-removed (it died, or the engine went away), for
+ * `berth gc` to finish; undefined while nothing is abandoned.
+ */
+function abandoned(
+  agent: AgentRecord,
+  isRunning: (p: NonNullable<AgentRecord['owner']>) => boolean,
+): string | undefined {
+  if (agent.status === 'provisioning' && agent.owner && !isRunning(agent.owner))
+    return 'its provision was killed part-way: berth gc removes it';
+  if (agent.status === 'removing' && agent.removal && !isRunning(agent.removal.by))
+    return 'its removal was interrupted: berth gc finishes it';
+  if (agent.status === 'failed')
+    return `its provision failed and could not be undone (${agent.failure ?? 'unknown'}): berth gc removes it`;
+  return undefined;
 }
 
 function stackState(services: Record<string, string>): AgentView['state'] {

@@ -1,7 +1,8 @@
-import { branchMerged } from '../../adapters/git.js';
+import { branchFacts } from '../../adapters/git.js';
 import type { EntryView } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
+import { branchStanding } from '../../plan/branch.js';
 import { type ExitPolicy, exitDecision } from '../../plan/exit.js';
 import { validateAgentName } from '../../plan/names.js';
 import { branchWork } from '../agent/branch-work.js';
@@ -169,9 +170,11 @@ async function applyExitPolicy(
   policy: ExitPolicy,
   progress?: (message: string) => void,
 ): Promise<Pick<TaskOutcome, 'result' | 'savedPatch' | 'message' | 'branchOutcome'>> {
-  const merged =
-    policy === 'teardown-if-merged' && (await branchMerged(context.root, agent.branch, agent.baseRef));
-  const decision = exitDecision(policy, { name: agent.branch, base: agent.baseRef, merged });
+  const standing =
+    policy === 'teardown-if-merged'
+      ? branchStanding(await branchFacts(context.root, agent.branch, agent.baseCommit, agent.baseRef))
+      : 'absent';
+  const decision = exitDecision(policy, { name: agent.branch, base: agent.baseRef, standing });
   if (!decision.teardown)
     return decision.result === 'kept'
       ? { result: 'kept' }

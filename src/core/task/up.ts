@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
-import { validateAgentName } from '../../plan/names.js';
+import { MOST_AGENTS_AT_ONCE, validateAgentName } from '../../plan/names.js';
 import { readState } from '../../state/store.js';
 import { type ProvisionOptions, provision } from '../agent/provision.js';
 import { errorEntry, successEntry } from '../agent/views.js';
@@ -61,6 +61,15 @@ async function namesToProvision(options: UpOptions): Promise<string[]> {
       hint: 'berth up a b c, or berth up -n 3 --prefix task',
     });
   }
+  if (explicit.length > MOST_AGENTS_AT_ONCE) {
+    throw new UsageError(
+      'up-count',
+      `${explicit.length} agent names; at most ${MOST_AGENTS_AT_ONCE} at once`,
+      {
+        hint: 'provision them in batches, or run them on a fleet',
+      },
+    );
+  }
   if (explicit.length > 0) {
     const duplicate = explicit.find((name, index) => explicit.indexOf(name) !== index);
     if (duplicate)
@@ -70,10 +79,10 @@ async function namesToProvision(options: UpOptions): Promise<string[]> {
     return explicit.map(validateAgentName);
   }
   const count = options.count ?? 0;
-  if (!Number.isInteger(count) || count < 1 || count > 500) {
+  if (!Number.isInteger(count) || count < 1 || count > MOST_AGENTS_AT_ONCE) {
     throw new UsageError(
       'up-count',
-      'nothing to provision: give agent names, or -n with a number from 1 to 500',
+      `nothing to provision: give agent names, or -n with a number from 1 to ${MOST_AGENTS_AT_ONCE}`,
       {
         hint: 'berth up a b c, or berth up -n 3',
       },
