@@ -204,7 +204,10 @@ describe('bad input: a clear error, a non-zero exit, and nothing created or lost
       'bash',
       [
         '-c',
-        'node "$0" config schema --json 2>"$1" | (exec 0<&-; sleep 1); echo "${PIPESTATUS[0]}"',
+        // A reader that closes its end at once; bash's PIPESTATUS holds berth's exit code.
+        ['node "$0" config schema --json 2>"$1" | (exec 0<&-; sleep 1); echo "$', '{PIPESTATUS[0]}"'].join(
+          '',
+        ),
         BIN,
         join(scratch, 'epipe.err'),
       ],

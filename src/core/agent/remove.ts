@@ -4,7 +4,6 @@ import {
   branchFacts,
   deleteBranch,
   forgetWorktree,
-  isLocalBranch,
   isWorktreeFolder,
   listWorktrees,
   removeWorktree,
