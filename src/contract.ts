@@ -97,8 +97,8 @@ export const agentSchema = z
       .record(z.string(), z.number().int())
       .describe('leased host ports by name: postgres, redis, app ports'),
     urls: z
-      .object({ database: z.string(), redis: z.string().optional() })
-      .describe("the host's URLs; passwords shown as *** unless --show-secrets"),
+      .object({ database: z.string().optional(), redis: z.string().optional() })
+      .describe("the host's URLs (of the services it has); passwords shown as *** unless --show-secrets"),
     composeProject: text('the Compose project: docker compose -p <project> -f <file> ps|logs|down'),
     composeFile: text('the compose file'),
     createdAt: text('when it was provisioned'),
@@ -110,6 +110,22 @@ export const agentSchema = z
         z.strictObject({ kind: z.enum(['exec', 'run', 'db']), pid: z.number().int(), since: z.string() }),
       )
       .describe('berth commands running in it now'),
+    claude: z
+      .strictObject({
+        sessionId: text('the Claude Code session whose WorktreeCreate hook made the agent'),
+        worktreeName: text('the worktree name Claude Code gave'),
+        kind: z
+          .enum(['session', 'subagent', 'background'])
+          .describe(
+            'session: claude --worktree; subagent or background: a worktree Claude made for one of its subagents or background sessions (a light environment unless claude.environment is full)',
+          ),
+        running: z
+          .boolean()
+          .describe("Claude Code's process still runs (while it does, the agent is in use)"),
+        endedAt: text('when the session ended through its SessionEnd hook').optional(),
+      })
+      .optional()
+      .describe('the Claude Code session the agent belongs to, for agents its hooks made'),
   })
   .describe('An agent: its worktree, container, Postgres and Redis, as berth, Docker and git see them now');
 export type AgentView = z.output<typeof agentSchema>;

@@ -90,6 +90,10 @@ export const configSchema = z
     ),
     postgres: section(
       z.strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('give agents a Postgres at all (without it: no DATABASE_URL, and no migrate or seed)'),
         image: z.string().min(1).default(DEFAULT_IMAGES.postgres).describe('the Postgres image'),
         database: name.default('app').describe("the agent's database"),
         user: name.default('app').describe("the agent's database user (its password is random, per agent)"),
@@ -233,6 +237,22 @@ export const configSchema = z
       }),
       'the warm pool: a provision takes a ready environment and only adds the worktree and agent container',
     ),
+    claude: section(
+      z.strictObject({
+        lease: duration
+          .default('2m')
+          .describe(
+            "the lease of an agent Claude Code's WorktreeCreate hook made, renewed while Claude Code's process runs: the agent outlives a session that ended without its hooks (a crash, not logged in, killed) by at most this",
+          ),
+        subagents: z
+          .enum(['light', 'full'])
+          .default('light')
+          .describe(
+            'what worktrees Claude Code makes for its subagents and background sessions get: light, the worktree and the agent container only; full, Postgres and Redis too',
+          ),
+      }),
+      "agents made by Claude Code's hooks (berth agent-hooks install claude)",
+    ),
     hookTimeout: duration
       .default('10m')
       .describe('how long one hook command may run before it is stopped (and the provision rolled back)'),
@@ -264,6 +284,8 @@ export function crossFieldProblems(config: BerthConfig): string[] {
   const { template } = config.postgres;
   if (template.enabled && template.key === 'files' && template.files.length === 0)
     problems.push('postgres.template.files: list the paths migrate and seed depend on, for key: files');
+  if (!config.postgres.enabled && config.pool.size > 0)
+    problems.push('pool.size: a warm pool keeps Postgres running; it needs postgres.enabled');
   if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
     problems.push(
       'ports.app: cannot publish app ports with network.outbound false (the agent is on an internal network)',

@@ -62,6 +62,8 @@ export const agentRecordSchema = z.object({
     template: z.object({ image: z.string(), key: z.string(), built: z.boolean() }).optional(),
   }),
   redisEnabled: z.boolean(),
+  /** false: no Postgres (a light environment); absent in records of older berths, which all had one. */
+  postgresEnabled: z.boolean().optional(),
   /** Container port of each app port, by name; the first is the app's PORT. */
   appPorts: z.record(z.string(), z.number().int()),
   /**
@@ -87,6 +89,20 @@ export const agentRecordSchema = z.object({
    * are told apart from this one's.
    */
   instance: z.string().optional(),
+  /**
+   * The Claude Code session whose WorktreeCreate hook made this agent: its id, the worktree's name as
+   * Claude gave it, what kind of worktree it is, Claude Code's process (while it runs the agent is in
+   * use) and when the session ended through its SessionEnd hook.
+   */
+  claude: z
+    .object({
+      sessionId: z.string(),
+      worktreeName: z.string(),
+      kind: z.enum(['session', 'subagent', 'background']),
+      process: processIdSchema.optional(),
+      endedAt: z.string().optional(),
+    })
+    .optional(),
   createdAt: z.string(),
   /** Renewed by heartbeats; once past, gc reaps the agent (saving uncommitted work first). */
   lease: z.object({ ttlSeconds: z.number(), expiresAt: z.string() }),
@@ -114,6 +130,7 @@ export interface AgentRecordInput {
   images: AgentRecord['images'];
   postgres: AgentRecord['postgres'];
   redisEnabled: boolean;
+  postgresEnabled: boolean;
   appPorts: Record<string, number>;
   instance: string;
   owner: ProcessId;
@@ -147,6 +164,7 @@ export function planAgentRecord(input: AgentRecordInput): AgentRecord {
     images: input.images,
     postgres: input.postgres,
     redisEnabled: input.redisEnabled,
+    ...(!input.postgresEnabled && { postgresEnabled: false }),
     appPorts: input.appPorts,
     status: 'provisioning',
     owner: input.owner,
@@ -165,7 +183,24 @@ export function secretFrom(bytes: Buffer): string {
   return bytes.toString('base64url');
 }
 
-/** The host ports an agent leases, by name: Postgres, Redis when enabled, then each app port. */
-export function leasedPortNames(redisEnabled: boolean, appPorts: Record<string, number>): string[] {
-  return ['postgres', ...(redisEnabled ? ['redis'] : []), ...Object.keys(appPorts)];
+/** Whether the agent has a Postgres: every agent did before postgres.enabled. */
+export function hasPostgres(agent: Pick<AgentRecord, 'postgresEnabled'>): boolean {
+  return agent.postgresEnabled !== false;
+}
+
+/** The host ports an agent leases, by name: Postgres and Redis when enabled, then each app port. */
+export function leasedPortNames(
+  services: { postgres: boolean; redis: boolean },
+  appPorts: Record<string, number>,
+): string[] {
+  return [
+    ...(services.postgres ? ['postgres'] : []),
+    ...(services.redis ? ['redis'] : []),
+    ...Object.keys(appPorts),
+  ];
+}
+
+/** The services of an agent's stack: the agent's container, and Postgres and Redis when it has them. */
+export function stackServices(agent: Pick<AgentRecord, 'postgresEnabled' | 'redisEnabled'>): string[] {
+  return ['agent', ...(hasPostgres(agent) ? ['postgres'] : []), ...(agent.redisEnabled ? ['redis'] : [])];
 }

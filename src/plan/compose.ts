@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CONFIG_FILE } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
-import type { AgentRecord } from './agent.js';
+import { type AgentRecord, hasPostgres, stackServices } from './agent.js';
 import { agentEnv, CONTAINER_CA_PATH, type EnvMap } from './env.js';
 
 /** Facts about the host that the compose document needs beside the agent record. */
@@ -156,6 +156,7 @@ export function planCompose(
   // Without outbound access, Postgres and Redis publish through a network the agent is not on.
   const serviceNetworks = agent.publishSubnet ? { private: {}, published: {} } : network;
   const { resources } = config.agent;
+  const dependsOn = stackServices(agent).filter((service) => service !== 'agent');
   const volumes = [
     bind(agent.worktree),
     bind(host.commonGitDir),
@@ -189,9 +190,12 @@ export function planCompose(
       cpus: resources.cpus,
       mem_limit: resources.memory,
       pids_limit: resources.pids,
-      depends_on: agent.redisEnabled ? ['postgres', 'redis'] : ['postgres'],
+      ...(dependsOn.length > 0 && { depends_on: dependsOn }),
     },
-    postgres: {
+  };
+  const namedVolumes: Record<string, unknown> = {};
+  if (hasPostgres(agent)) {
+    services.postgres = {
       image: agent.images.postgres,
       environment: {
         POSTGRES_USER: agent.postgres.user,
@@ -206,9 +210,9 @@ export function planCompose(
       labels,
       restart: config.restart,
       security_opt: ['no-new-privileges:true'],
-    },
-  };
-  const namedVolumes: Record<string, unknown> = ephemeral(agent) ? {} : { pgdata: { labels } };
+    };
+    if (!ephemeral(agent)) namedVolumes.pgdata = { labels };
+  }
   if (agent.redisEnabled) {
     services.redis = {
       image: agent.images.redis,

@@ -1,4 +1,4 @@
-import type { AgentRecord } from './agent.js';
+import { type AgentRecord, hasPostgres } from './agent.js';
 
 /** The in-container path of the host's CA bundle. */
 export const CONTAINER_CA_PATH = '/etc/berth/host-ca.crt';
@@ -43,12 +43,14 @@ export function agentEnv(agent: AgentRecord, view: View): EnvMap {
     BERTH_NAME: agent.name,
     BERTH_BRANCH: agent.branch,
     BERTH_WORKTREE: agent.worktree,
-    DATABASE_URL: databaseUrl(agent, view),
-    PGHOST: pgHost,
-    PGPORT: String(pgPort),
-    PGUSER: agent.postgres.user,
-    PGPASSWORD: agent.passwords.postgres,
-    PGDATABASE: agent.postgres.database,
+    ...(hasPostgres(agent) && {
+      DATABASE_URL: databaseUrl(agent, view),
+      PGHOST: pgHost,
+      PGPORT: String(pgPort),
+      PGUSER: agent.postgres.user,
+      PGPASSWORD: agent.passwords.postgres,
+      PGDATABASE: agent.postgres.database,
+    }),
   };
   const redis = redisUrl(agent, view);
   if (redis) env.REDIS_URL = redis;

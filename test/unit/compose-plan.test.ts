@@ -92,6 +92,36 @@ describe('the compose document', () => {
     expect(noRedis.services.agent.environment.REDIS_URL).toBeUndefined();
   });
 
+  it('drops postgres when it is disabled: no service, volume, port, URL or PG variables', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: plain data
+    const noPostgres = planCompose(
+      agentFixture({ postgresEnabled: false, ports: { redis: 20001, web: 20002 } }),
+      config,
+      host,
+    ) as any;
+    expect(Object.keys(noPostgres.services)).toEqual(['agent', 'redis']);
+    expect(noPostgres.services.agent.depends_on).toEqual(['redis']);
+    expect(noPostgres.volumes.pgdata).toBeUndefined();
+    const env = noPostgres.services.agent.environment;
+    expect(Object.keys(env).filter((key) => /^(DATABASE_URL|PG)/.test(key))).toEqual([]);
+    expect(env.REDIS_URL).toBe('redis://:redispass@redis:6379');
+  });
+
+  it('makes a light environment (no postgres, no redis) of the agent container alone', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: plain data
+    const light = planCompose(
+      agentFixture({ postgresEnabled: false, redisEnabled: false, ports: { web: 20002 } }),
+      config,
+      host,
+    ) as any;
+    expect(Object.keys(light.services)).toEqual(['agent']);
+    expect(light.services.agent.depends_on).toBeUndefined();
+    expect(light.volumes).toEqual({});
+    expect(
+      agentEnv(agentFixture({ postgresEnabled: false, redisEnabled: false }), 'host'),
+    ).not.toHaveProperty('DATABASE_URL');
+  });
+
   it('renders YAML without anchors, quoting what YAML 1.1 (Compose v1) would read as booleans', () => {
     expect(renderCompose(doc)).not.toMatch(/[&*]a\d/);
     const noRestart = planCompose(agentFixture(), parseConfig('restart: "no"'), host);

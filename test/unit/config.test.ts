@@ -49,6 +49,23 @@ describe('berth.yaml', () => {
     expect(problems('- a\n- b\n')).toHaveLength(1);
   });
 
+  it('makes Postgres optional, and refuses a warm pool without it', () => {
+    expect(parseConfig('').postgres.enabled).toBe(true);
+    expect(parseConfig('postgres: { enabled: false }').postgres.enabled).toBe(false);
+    expect(problems('postgres: { enabled: false }\npool: { size: 2 }\n')).toEqual([
+      'pool.size: a warm pool keeps Postgres running; it needs postgres.enabled',
+    ]);
+  });
+
+  it('gives agents made by Claude Code a short lease and light subagent environments by default', () => {
+    expect(parseConfig('').claude).toEqual({ lease: '2m', subagents: 'light' });
+    expect(parseConfig('claude: { lease: 5s, subagents: full }').claude).toEqual({
+      lease: '5s',
+      subagents: 'full',
+    });
+    expect(problems('claude: { subagents: some }')).toHaveLength(1);
+  });
+
   it('says where the YAML breaks', () => {
     expect(() => parseConfig('agent: [unclosed\n')).toThrow(/not valid YAML at line \d+, column \d+/);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../src/adapters/host-net.js';
-import { planAgentRecord } from '../../src/plan/agent.js';
+import { leasedPortNames, planAgentRecord, stackServices } from '../../src/plan/agent.js';
 import { branchStanding, settleBranch } from '../../src/plan/branch.js';
 import { exitDecision } from '../../src/plan/exit.js';
 import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
@@ -185,6 +185,7 @@ describe('the record of a new agent', () => {
       images: { agent: 'a', postgres: 'p', redis: 'r' },
       postgres: { user: 'app', database: 'app', storage: 'ephemeral', preinitialised: true },
       redisEnabled: true,
+      postgresEnabled: true,
       appPorts: {},
       instance: 'abc123',
       owner: alive,
@@ -199,6 +200,23 @@ describe('the record of a new agent', () => {
       instance: 'abc123',
     });
     expect(record.configFile).toBeUndefined();
+  });
+});
+
+describe('the services and ports of an agent', () => {
+  it('leases a port for Postgres and Redis only when they are enabled', () => {
+    expect(leasedPortNames({ postgres: true, redis: true }, { web: 3000 })).toEqual([
+      'postgres',
+      'redis',
+      'web',
+    ]);
+    expect(leasedPortNames({ postgres: false, redis: true }, {})).toEqual(['redis']);
+    expect(leasedPortNames({ postgres: false, redis: false }, { web: 3000 })).toEqual(['web']);
+  });
+
+  it('has the services its record names; a record of an older berth (no postgresEnabled) has Postgres', () => {
+    expect(stackServices(agentFixture())).toEqual(['agent', 'postgres', 'redis']);
+    expect(stackServices(agentFixture({ postgresEnabled: false, redisEnabled: false }))).toEqual(['agent']);
   });
 });
 

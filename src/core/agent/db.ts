@@ -3,7 +3,7 @@ import { inspectImage, removeVolume } from '../../adapters/docker.js';
 import { createStackVolume, recreateStackContainer } from '../../adapters/docker-images.js';
 import { readText, writeFile } from '../../adapters/files.js';
 import { BerthError, UsageError } from '../../errors.js';
-import type { AgentRecord } from '../../plan/agent.js';
+import { type AgentRecord, hasPostgres } from '../../plan/agent.js';
 import { renderCompose } from '../../plan/compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import {
@@ -123,6 +123,10 @@ async function withDatabase(
     if (agent.status !== 'ready')
       throw new UsageError('agent-not-ready', `agent ${agent.name} is ${agent.status}`, {
         hint: 'wait until berth ls shows it ready',
+      });
+    if (!hasPostgres(agent))
+      throw new UsageError('no-database', `agent ${agent.name} has no Postgres`, {
+        hint: 'it was provisioned with postgres.enabled false (or as a light environment)',
       });
     const result = await work(context, agent, started);
     return { agent: agent.name, connectionsDropped: true, ...result };

@@ -2,7 +2,7 @@ import { containerLogTail, followContainerLogs, listContainers } from '../../ada
 import { exists, followFile, logParts, readChunks, readTail, sizeOf } from '../../adapters/files.js';
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
-import type { AgentRecord } from '../../plan/agent.js';
+import { type AgentRecord, stackServices } from '../../plan/agent.js';
 import { stackLabels, validateAgentName } from '../../plan/names.js';
 import { namedLog } from '../../state/paths.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
@@ -138,7 +138,7 @@ async function serviceContainer(context: RepoContext, agent: AgentRecord, servic
   });
   if (!container)
     throw new UsageError('no-such-service', `agent ${agent.name} has no ${service} container`, {
-      hint: 'see berth ls; the redis service exists only with redis.enabled',
+      hint: 'see berth ls; postgres and redis exist only with postgres.enabled and redis.enabled',
     });
   return container;
 }
@@ -152,7 +152,7 @@ export async function followableLogs(options: RepoOptions & { name: string }): P
   const agent = requireAgent(context, validateAgentName(options.name));
   const dir = context.paths.agentLogs(agent.name);
   const files = FILE_LOGS.filter((source) => exists(namedLog(dir, source)));
-  return [...files, ...SERVICES.filter((service) => service !== 'redis' || agent.redisEnabled)];
+  return [...files, ...SERVICES.filter((service) => stackServices(agent).includes(service))];
 }
 
 /**

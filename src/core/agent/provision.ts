@@ -68,6 +68,11 @@ export interface ProvisionOptions extends RepoOptions {
   signal?: AbortSignal;
   /** Passwords in the returned URLs. */
   showSecrets?: boolean;
+  /**
+   * A light environment: the worktree and the agent container, no Postgres and no Redis, whatever the
+   * config says (what Claude Code's subagent and background worktrees get).
+   */
+  light?: boolean;
 }
 
 export const PROVISION_STEPS = [
@@ -88,7 +93,7 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   files: 'writing the compose file',
   worktree: 'adding the worktree and its env file',
   start: 'starting the stack',
-  health: 'waiting for postgres and redis',
+  health: 'waiting for its services to answer',
   setup: 'running setup hooks',
   migrate: 'running migrate hooks',
   seed: 'running seed hooks',
@@ -122,7 +127,7 @@ async function holdForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): Pr
 export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
-  const config = loadRepoConfig(context, options.configPath);
+  const config = lightened(loadRepoConfig(context, options.configPath), options.light);
   const progress = options.progress ?? (() => {});
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);
@@ -151,11 +156,22 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
       { ...options, name },
       { composeCli, stack, target, host, template, adopt },
     );
-    refillInBackground(context, config, options.configPath);
+    if (!options.light) refillInBackground(context, config, options.configPath);
     return view;
   } finally {
     await template?.release();
   }
+}
+
+/** The config of a light environment: Postgres and Redis off (and with them, templates and the pool). */
+function lightened(config: BerthConfig, light: boolean | undefined): BerthConfig {
+  if (!light) return config;
+  return {
+    ...config,
+    postgres: { ...config.postgres, enabled: false },
+    redis: { ...config.redis, enabled: false },
+    pool: { size: 0 },
+  };
 }
 
 async function adoptPoolMember(
@@ -187,8 +203,13 @@ async function provisionWith(
   const fromTemplate = facts.template && !facts.template.use.built;
   const dir = context.paths.agentDir(name);
   const provisionLog = context.paths.agentLog(name, 'provision');
+  // Without a database, migrate and seed have nothing to run against.
+  const hookCommands = (hook: (typeof HOOK_STEPS)[number]) =>
+    (hook === 'seed' && fromTemplate) || (hook !== 'setup' && !config.postgres.enabled)
+      ? []
+      : config.hooks[hook];
   const silent = (id: ProvisionStep) =>
-    ((HOOK_STEPS as readonly string[]).includes(id) && config.hooks[id as 'setup'].length === 0) ||
+    ((HOOK_STEPS as readonly string[]).includes(id) && hookCommands(id as 'setup').length === 0) ||
     (id === 'seed' && fromTemplate) ||
     (id === 'template' && !facts.template?.use.built);
   const steps = new Steps<ProvisionStep>({
@@ -270,9 +291,11 @@ async function provisionWith(
     if (released) writeEnvFiles(made);
     for (const hook of HOOK_STEPS) {
       // A database from the template is seeded; migrations added on the branch since still run.
-      const commands = hook === 'seed' && fromTemplate ? [] : config.hooks[hook];
       await steps.run(hook, () =>
-        runHooks(context, made, hook, commands, { signal: steps.signal, timeout: config.hookTimeout }),
+        runHooks(context, made, hook, hookCommands(hook), {
+          signal: steps.signal,
+          timeout: config.hookTimeout,
+        }),
       );
     }
     await steps.run('template', () =>

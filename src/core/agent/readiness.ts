@@ -3,7 +3,7 @@ import { containerLogTail, engineGone, listContainers } from '../../adapters/doc
 import { hostRoutes } from '../../adapters/host-net.js';
 import { type ProbeAnswer, postgresAnswers, redisAnswers } from '../../adapters/probe.js';
 import { BerthError, EnvironmentError, interrupted, messageOf } from '../../errors.js';
-import type { AgentRecord } from '../../plan/agent.js';
+import { type AgentRecord, stackServices } from '../../plan/agent.js';
 import { overlaps } from '../../plan/allocate.js';
 import { databaseUrl } from '../../plan/env.js';
 import { stackLabels } from '../../plan/names.js';
@@ -25,7 +25,7 @@ export async function waitUntilReady(
   signal?: AbortSignal,
 ): Promise<void> {
   const started = Date.now();
-  const pending = new Set<Service>(['postgres', ...(agent.redisEnabled ? (['redis'] as const) : [])]);
+  const pending = new Set(stackServices(agent).filter((s): s is Service => s !== 'agent'));
   const answers = new Map<Service, string>();
   let lastStateCheck = started;
   while (pending.size > 0) {

@@ -248,7 +248,13 @@ export async function reserve(
           subnet: adopt.subnet,
           ...(adopt.publishSubnet && { publishSubnet: adopt.publishSubnet }),
         }
-      : await leaseResources(request, leasedPortNames(config.redis.enabled, config.ports.app));
+      : await leaseResources(
+          request,
+          leasedPortNames(
+            { postgres: config.postgres.enabled, redis: config.redis.enabled },
+            config.ports.app,
+          ),
+        );
     const agent = planAgentRecord({
       name,
       repoId: context.repoId,
@@ -286,6 +292,7 @@ export async function reserve(
         ...(stack.template && { template: stack.template }),
       },
       redisEnabled: config.redis.enabled,
+      postgresEnabled: config.postgres.enabled,
       appPorts: config.ports.app,
       instance,
       owner: runtime.self(),

@@ -39,13 +39,16 @@ export async function resolveStackImages(
     redis: config.redis.image,
   };
   const roles = (Object.keys(wanted) as ImageRole[]).filter(
-    (role) => role !== 'redis' || config.redis.enabled,
+    (role) => (role !== 'redis' || config.redis.enabled) && (role !== 'postgres' || config.postgres.enabled),
   );
   const resolved = await Promise.all(
     roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role])]),
   );
   const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
-  const fast = config.postgres.preinit ? await preinitialised(docker, images.postgres) : undefined;
+  const fast =
+    config.postgres.enabled && config.postgres.preinit
+      ? await preinitialised(docker, images.postgres)
+      : undefined;
   return { images: { ...images, postgres: fast ?? images.postgres }, postgresPreinitialised: Boolean(fast) };
 }
 

@@ -41,7 +41,12 @@ export async function templateFor(
 ): Promise<{ image: string; key: string; exists: boolean } | undefined> {
   const { template } = config.postgres;
   const { migrate, seed } = config.hooks;
-  if (!template.enabled || !stack.postgresPreinitialised || migrate.length + seed.length === 0)
+  if (
+    !config.postgres.enabled ||
+    !template.enabled ||
+    !stack.postgresPreinitialised ||
+    migrate.length + seed.length === 0
+  )
     return undefined;
   const base = await inspectImage(context.docker, stack.images.postgres);
   if (!base) return undefined;

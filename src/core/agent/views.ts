@@ -1,6 +1,6 @@
 import type { AgentView, EntryView, ErrorView, TaskView } from '../../contract.js';
 import { messageOf, toBerthError } from '../../errors.js';
-import type { AgentRecord } from '../../plan/agent.js';
+import { type AgentRecord, hasPostgres, stackServices } from '../../plan/agent.js';
 import { databaseUrl, redisUrl } from '../../plan/env.js';
 import type { TaskOutcome } from '../task/history.js';
 
@@ -22,7 +22,7 @@ export interface LiveFacts {
 }
 
 export function expectedServices(agent: AgentRecord): string[] {
-  return ['agent', 'postgres', ...(agent.redisEnabled ? ['redis'] : [])];
+  return stackServices(agent);
 }
 
 /** The facts of a stack berth has just made and checked: every service running. */
@@ -60,7 +60,10 @@ export function agentView(
     envFile: agent.envFile,
     hostEnvFile: hostEnvFileOf(agent),
     ports: agent.ports,
-    urls: { database: show(databaseUrl(agent, 'host')), ...(redis ? { redis: show(redis) } : {}) },
+    urls: {
+      ...(hasPostgres(agent) && { database: show(databaseUrl(agent, 'host')) }),
+      ...(redis ? { redis: show(redis) } : {}),
+    },
     composeProject: agent.composeProject,
     composeFile: agent.composeFile,
     createdAt: agent.createdAt,
@@ -68,6 +71,15 @@ export function agentView(
     inUse: (agent.sessions ?? [])
       .filter((session) => options.isRunning(session.process))
       .map((session) => ({ kind: session.kind, pid: session.process.pid, since: session.since })),
+    ...(agent.claude && {
+      claude: {
+        sessionId: agent.claude.sessionId,
+        worktreeName: agent.claude.worktreeName,
+        kind: agent.claude.kind,
+        running: Boolean(agent.claude.process && options.isRunning(agent.claude.process)),
+        ...(agent.claude.endedAt && { endedAt: agent.claude.endedAt }),
+      },
+    }),
   };
 }
 
