@@ -65,3 +65,28 @@ export function signalAll(pids: number[], signal: NodeJS.Signals): number[] {
   }
   return refused;
 }
+
+/** The process with this pid now, identified by its start time too; undefined if there is none. */
+export function processAt(pid: number): ProcessId | undefined {
+  const startTime = startTimeOf(pid);
+  return startTime === undefined ? undefined : { pid, startTime };
+}
+
+/** The short name of a process (/proc/<pid>/comm), or undefined if it is gone. */
+export function processName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's parent, its parent's parent, and so on up to (not including) init. */
+export function ancestors(pid = process.pid): number[] {
+  const chain: number[] = [];
+  for (let at = Number(statFields(pid)?.[1]); at > 1 && !chain.includes(at); ) {
+    chain.push(at);
+    at = Number(statFields(at)?.[1]);
+  }
+  return chain;
+}

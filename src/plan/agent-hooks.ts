@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { type AgentRecord, type ProcessId, sameProcess } from './agent.js';
+
 /** The hook events berth answers in Claude Code, and the berth subcommand each runs. */
 export const CLAUDE_HOOKS = {
   WorktreeCreate: 'worktree-create',
@@ -29,9 +32,105 @@ export function mergeClaudeHooks(
   return { ...settings, hooks };
 }
 
+/** The settings without berth's hooks (an event left with no entry goes), the user's kept as they are. */
+export function withoutBerthHooks(settings: ClaudeSettings): ClaudeSettings {
+  if (!settings.hooks) return settings;
+  const hooks: Record<string, HookEntry[]> = {};
+  for (const [event, entries] of Object.entries(settings.hooks)) {
+    const kept = entries
+      .map((entry) => ({ ...entry, hooks: entry.hooks.filter((h) => !isBerthHook(h.command)) }))
+      .filter((entry) => entry.hooks.length > 0);
+    if (kept.length > 0) hooks[event] = kept;
+  }
+  const { hooks: _old, ...rest } = settings;
+  return Object.keys(hooks).length > 0 ? { ...rest, hooks } : rest;
+}
+
+export function hasBerthHooks(settings: ClaudeSettings): boolean {
+  return Object.values(settings.hooks ?? {}).some((entries) =>
+    entries.some((entry) => entry.hooks.some((h) => isBerthHook(h.command))),
+  );
+}
+
 const BERTH_MARK = ' agent-hooks claude ';
 export function isBerthHook(command: string): boolean {
   return command.includes(BERTH_MARK);
+}
+
+/**
+ * What Claude Code sends on stdin, as measured from Claude Code 2.1.332 (every event also carries
+ * `transcript_path`, and some `prompt_id`, `permission_mode`, `agent_id`, `agent_type`):
+ * - WorktreeCreate: `session_id`, `cwd` (where Claude was started), `name`. Its hooks reference also
+ *   documents `worktree_name` and `source_ref`, which berth takes when they come.
+ * - WorktreeRemove: `session_id`, `cwd` (the worktree), `worktree_path` (what WorktreeCreate printed).
+ * - SessionEnd: `session_id`, `cwd` (where Claude was started, not the worktree), `reason`.
+ * Unknown fields are kept; a field of the wrong type is refused.
+ */
+export const claudeHookInputSchema = z.looseObject({
+  session_id: z.string().optional(),
+  cwd: z.string().optional(),
+  hook_event_name: z.string().optional(),
+  name: z.string().optional(),
+  worktree_name: z.string().optional(),
+  source_ref: z.string().optional(),
+  worktree_path: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type ClaudeHookInput = z.output<typeof claudeHookInputSchema>;
+
+export type ClaudeWorktreeKind = NonNullable<AgentRecord['claude']>['kind'];
+
+/**
+ * The names Claude Code gives the worktrees it makes for itself, and the patterns it tells them from a
+ * person's by (read from Claude Code 2.1.332): `agent-a` and 7 or 16 hex digits for a subagent with
+ * `isolation: "worktree"`, `wf_…` and `wf-N` for a workflow's agents, `bg-<name>-<8 hex>` and
+ * `job-<name>-<8 hex>` for background sessions. Its hook input says nothing else about it: the
+ * WorktreeCreate input of a subagent's worktree carries the parent session's id and no agent id.
+ */
+const SUBAGENT_WORKTREE = [
+  /^agent-a[0-9a-f]{16}$/,
+  /^agent-a[0-9a-f]{7}$/,
+  /^wf_[0-9a-f]{8}-[0-9a-f]{3}-\d+$/,
+  /^wf-\d+$/,
+];
+const BACKGROUND_WORKTREE = [
+  /^bg-[a-zA-Z0-9._-]{1,55}-[0-9a-f]{8}$/,
+  /^job-[a-zA-Z0-9._-]{1,55}-[0-9a-f]{8}$/,
+];
+
+export function claudeWorktreeKind(name: string): ClaudeWorktreeKind {
+  if (SUBAGENT_WORKTREE.some((pattern) => pattern.test(name))) return 'subagent';
+  if (BACKGROUND_WORKTREE.some((pattern) => pattern.test(name))) return 'background';
+  return 'session';
+}
+
+/**
+ * Whether a SessionEnd ends the work in the worktree. `clear` and `resume` end one conversation and
+ * start another in the same Claude Code process, which goes on working there.
+ */
+export function sessionEndFinishes(reason: string | undefined): boolean {
+  return reason !== 'clear' && reason !== 'resume';
+}
+
+/**
+ * The agents a Claude Code session made: by its session id, or by Claude Code's process (a session id
+ * changes on /clear and /resume; the process does not). Agents whose session ended are not its any more.
+ */
+export function agentsOfClaude(
+  agents: AgentRecord[],
+  session: { sessionId?: string; process?: ProcessId },
+): AgentRecord[] {
+  return agents.filter((agent) => {
+    const claude = agent.claude;
+    if (!claude || claude.endedAt) return false;
+    if (session.sessionId && claude.sessionId === session.sessionId) return true;
+    return Boolean(session.process && claude.process && sameProcess(session.process, claude.process));
+  });
+}
+
+/** How often a watcher of a Claude Code process looks at it and renews its agents' leases. */
+export function claudeWatchIntervalMs(leaseSeconds: number): number {
+  return Math.min(15_000, Math.max(1000, (leaseSeconds * 1000) / 4));
 }
 
 /** An agent name from what Claude Code calls the worktree: lowercase, letters, digits and dashes. */

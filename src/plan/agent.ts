@@ -101,6 +101,8 @@ export const agentRecordSchema = z.object({
       kind: z.enum(['session', 'subagent', 'background']),
       process: processIdSchema.optional(),
       endedAt: z.string().optional(),
+      /** The berth process watching Claude Code's process: it renews the lease, and reaps once it ends. */
+      watcher: processIdSchema.optional(),
     })
     .optional(),
   createdAt: z.string(),

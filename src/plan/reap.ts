@@ -31,8 +31,17 @@ export function liveSessions(agent: AgentRecord, facts: Pick<ReapFacts, 'isRunni
 }
 
 /**
- * Whether gc removes an agent, and why. An agent in use (a running exec or run, or, unless --merged, a
- * live lease) is never removed; nor is one another live process is making or removing.
+ * The Claude Code session whose hook made the agent still runs in it: Claude Code's process lives and
+ * its SessionEnd has not come. While it does, the agent is in use, whatever its lease says.
+ */
+export function claudeRuns(agent: AgentRecord, facts: Pick<ReapFacts, 'isRunning'>): boolean {
+  const claude = agent.claude;
+  return Boolean(claude?.process && !claude.endedAt && facts.isRunning(claude.process));
+}
+
+/**
+ * Whether gc removes an agent, and why. An agent in use (a running exec or run, a running Claude Code
+ * session that made it, or, unless --merged, a live lease) is never removed; nor is one another live process is making or removing.
  */
 export function reapReason(
   agent: AgentRecord,
@@ -57,6 +66,7 @@ export function reapReason(
     };
   }
   if (liveSessions(agent, facts).length > 0) return undefined;
+  if (claudeRuns(agent, facts)) return undefined;
   const expired = Date.parse(agent.lease.expiresAt) <= facts.now;
   if (expired)
     return { kind: 'lease-expired', text: `its lease expired ${relative(agent.lease.expiresAt, facts.now)}` };

@@ -102,6 +102,8 @@ export interface RepoPaths {
   savedPatch: (name: string, at: number) => string;
   /** Logs of a provision that was rolled back. */
   failedLogs: (name: string, at: number) => string;
+  /** The log of the watcher of one Claude Code process (renewals, and the agents it reaped). */
+  claudeWatchLog: (pid: number) => string;
 }
 
 export function repoPaths(dir: string): RepoPaths {
@@ -124,5 +126,6 @@ export function repoPaths(dir: string): RepoPaths {
     runsDir: (name) => join(historyDir(name), 'runs'),
     savedPatch: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.patch`),
     failedLogs: (name, at) => join(dir, 'failed', `${name}-${stamp(at)}`),
+    claudeWatchLog: (pid) => join(dir, 'claude', `watch-${pid}.log`),
   };
 }

@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { agentNameFrom, lineDiff, mergeClaudeHooks } from '../../src/plan/agent-hooks.js';
+import {
+  agentNameFrom,
+  agentsOfClaude,
+  claudeHookInputSchema,
+  claudeWatchIntervalMs,
+  claudeWorktreeKind,
+  hasBerthHooks,
+  lineDiff,
+  mergeClaudeHooks,
+  sessionEndFinishes,
+  withoutBerthHooks,
+} from '../../src/plan/agent-hooks.js';
+import { reapReason } from '../../src/plan/reap.js';
+import { agentFixture } from '../helpers/agent-fixture.js';
 
 const command = (event: string) => `/usr/bin/node /opt/berth/dist/berth.mjs agent-hooks claude ${event}`;
 
@@ -46,5 +59,97 @@ describe('agent names from Claude Code`s worktree names', () => {
 describe('the dry run`s diff', () => {
   it('marks added and removed lines', () => {
     expect(lineDiff('a\nb\nc', 'a\nc\nd')).toBe('  a\n- b\n  c\n+ d');
+  });
+});
+
+describe('berth`s hooks taken out of a settings file', () => {
+  it('keeps the user`s settings and hooks, and drops events left empty', () => {
+    const merged = mergeClaudeHooks(
+      {
+        model: 'opus',
+        hooks: { SessionEnd: [{ hooks: [{ type: 'command', command: 'notify-send done' }] }] },
+      },
+      command,
+    );
+    expect(hasBerthHooks(merged)).toBe(true);
+    const cleaned = withoutBerthHooks(merged);
+    expect(cleaned).toEqual({
+      model: 'opus',
+      hooks: { SessionEnd: [{ hooks: [{ type: 'command', command: 'notify-send done' }] }] },
+    });
+    expect(hasBerthHooks(cleaned)).toBe(false);
+    expect(withoutBerthHooks(mergeClaudeHooks({}, command))).toEqual({});
+  });
+});
+
+describe('the worktrees Claude Code makes for itself', () => {
+  it('tells a subagent`s or background session`s worktree from a person`s by its name, as Claude Code does', () => {
+    expect(claudeWorktreeKind('agent-a0123456789abcdef')).toBe('subagent'); // "a" and 16 hex digits
+    expect(claudeWorktreeKind('agent-a0123abc')).toBe('subagent'); // "a" and 7
+    expect(claudeWorktreeKind('agent-a0123456789abcdef0')).toBe('session'); // 17: not Claude's
+    expect(claudeWorktreeKind('wf_0123abcd-abc-3')).toBe('subagent');
+    expect(claudeWorktreeKind('wf-12')).toBe('subagent');
+    expect(claudeWorktreeKind('bg-fix-tests-0123abcd')).toBe('background');
+    expect(claudeWorktreeKind('job-nightly-0123abcd')).toBe('background');
+    expect(claudeWorktreeKind('fix-login')).toBe('session');
+    expect(claudeWorktreeKind('agent-login')).toBe('session');
+  });
+
+  it('takes SessionEnd as the end of the work unless the same process goes on (clear, resume)', () => {
+    for (const reason of ['prompt_input_exit', 'logout', 'other', undefined])
+      expect(sessionEndFinishes(reason)).toBe(true);
+    expect(sessionEndFinishes('clear')).toBe(false);
+    expect(sessionEndFinishes('resume')).toBe(false);
+  });
+});
+
+describe('the agents of a Claude Code session', () => {
+  const claudeProcess = { pid: 500, startTime: '42' };
+  const bound = (name: string, claude: Record<string, unknown>) =>
+    agentFixture({
+      name,
+      claude: { sessionId: 's1', worktreeName: name, kind: 'session', process: claudeProcess, ...claude },
+    });
+  const agents = [
+    bound('a', {}),
+    bound('b', { sessionId: 's0' }), // the same process before a /clear
+    bound('c', { sessionId: 's2', process: { pid: 500, startTime: '7' } }), // a reused pid
+    bound('d', { endedAt: '2026-11-25T12:00:00.000Z' }),
+    agentFixture({ name: 'e' }),
+  ];
+
+  it('are found by session id or by Claude Code`s process, whatever cwd Claude sends; ended ones are not', () => {
+    const names = (found: typeof agents) => found.map((a) => a.name);
+    expect(names(agentsOfClaude(agents, { sessionId: 's1', process: claudeProcess }))).toEqual(['a', 'b']);
+    expect(names(agentsOfClaude(agents, { sessionId: 's2' }))).toEqual(['c']);
+    expect(names(agentsOfClaude(agents, { process: { pid: 500, startTime: '7' } }))).toEqual(['c']);
+    expect(names(agentsOfClaude(agents, {}))).toEqual([]);
+  });
+
+  it('are in use while Claude Code`s process runs, whatever their lease; reaped once it ended and the lease ran out', () => {
+    const now = Date.parse('2026-11-25T12:00:00.000Z');
+    const lapsed = { ttlSeconds: 120, expiresAt: new Date(now - 1000).toISOString() };
+    const agent = { ...bound('a', {}), lease: lapsed };
+    const running = (p: { pid: number }) => p.pid === 500;
+    const facts = { now, stackGone: false, worktreeGone: false };
+    expect(reapReason(agent, { ...facts, isRunning: running })).toBeUndefined();
+    expect(reapReason(agent, { ...facts, isRunning: () => false })?.kind).toBe('lease-expired');
+    // Ended through SessionEnd: an ordinary agent, its lease decides.
+    const ended = { ...bound('d', { endedAt: '2026-11-25T11:00:00.000Z' }), lease: lapsed };
+    expect(reapReason(ended, { ...facts, isRunning: running })?.kind).toBe('lease-expired');
+  });
+
+  it('are watched often enough for a lease of seconds, and not busily for one of minutes', () => {
+    expect(claudeWatchIntervalMs(2)).toBe(1000);
+    expect(claudeWatchIntervalMs(120)).toBe(15_000);
+    expect(claudeWatchIntervalMs(20)).toBe(5000);
+  });
+});
+
+describe('the hook input', () => {
+  it('keeps what it does not know and refuses a field of the wrong type', () => {
+    const input = { session_id: 's', cwd: '/r', hook_event_name: 'SessionEnd', reason: 'other', extra: 1 };
+    expect(claudeHookInputSchema.parse(input)).toEqual(input);
+    expect(claudeHookInputSchema.safeParse({ worktree_path: 42 }).success).toBe(false);
   });
 });

@@ -33,8 +33,19 @@ export function registerAgentHooks(program: Command, { io }: CliContext): void {
     .action(async (event: string) => {
       const { runClaudeHook } = await import('../../core/agent/agent-hooks.js');
       const input = await readStdin();
-      const answer = await runClaudeHook(event, input, progressTo(io));
+      const answer = await runClaudeHook(event, input, { progress: progressTo(io) });
       if (answer) io.stdout(`${answer}\n`);
+    });
+
+  // Started by the WorktreeCreate hook, detached: not a command for people.
+  hooks
+    .command('watch-claude', { hidden: true })
+    .description("renew the leases of a Claude Code process's agents while it runs; reap them once it ended")
+    .argument('<pid>', "Claude Code's process")
+    .option('--repo <dir>', 'the repository')
+    .action(async (pid: string, options: { repo?: string }) => {
+      const { watchClaude } = await import('../../core/agent/claude-watch.js');
+      await watchClaude({ pid: Number(pid), repo: options.repo });
     });
 }
 

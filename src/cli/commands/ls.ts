@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { EntryView } from '../../contract.js';
+import type { AgentView, EntryView } from '../../contract.js';
 import { relative, span } from '../../plan/duration.js';
 import { printResult } from '../output.js';
 import { type CliContext, interruptible, table, withJson, withRepo } from './_shared.js';
@@ -44,6 +44,8 @@ export function registerLs(program: Command, { io }: CliContext): void {
 
 function agentTable(agents: EntryView[], withStep: boolean): string {
   if (agents.every((e) => !e.agent)) return 'no agents';
+  // The Claude Code session column shows only where Claude Code's hooks made an agent.
+  const withClaude = agents.some((e) => e.agent?.claude);
   const rows = agents.flatMap(({ agent: a, task }) =>
     a
       ? [
@@ -59,6 +61,7 @@ function agentTable(agents: EntryView[], withStep: boolean): string {
             span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
             leaseText(a.lease.expiresAt),
             task ? `${task.state}${task.exitCode === null ? '' : ` ${task.exitCode}`}` : '-',
+            ...(withClaude ? [claudeText(a.claude)] : []),
             a.worktree,
           ],
         ]
@@ -74,6 +77,7 @@ function agentTable(agents: EntryView[], withStep: boolean): string {
     'AGE',
     'LEASE',
     'TASK',
+    ...(withClaude ? ['CLAUDE SESSION'] : []),
     'WORKTREE',
   ];
   return table([header, ...rows]);
@@ -118,6 +122,14 @@ async function listPool(repo: string | undefined) {
     ports: m.ports,
     createdAt: m.createdAt,
   }));
+}
+
+/** The Claude Code session an agent belongs to: its id, the kind of worktree, whether it still runs. */
+function claudeText(claude: AgentView['claude']): string {
+  if (!claude) return '-';
+  const kind = claude.kind === 'session' ? '' : ` ${claude.kind}`;
+  const state = claude.endedAt ? 'ended' : claude.running ? 'running' : 'gone';
+  return `${claude.sessionId.slice(0, 8)}${kind} (${state})`;
 }
 
 function leaseText(expiresAt: string): string {

@@ -22,6 +22,16 @@ export function registerShow(program: Command, { io }: CliContext): void {
         ? `${a.name}: ${a.state}, ${a.health}; branch ${a.branch}; worktree ${a.worktree}\n`
         : `${name}: no environment (torn down)\n`,
     );
+    if (a?.claude)
+      io.stdout(
+        `Claude Code session ${a.claude.sessionId} (${a.claude.kind} worktree ${a.claude.worktreeName}): ${
+          a.claude.endedAt
+            ? `ended ${a.claude.endedAt}`
+            : a.claude.running
+              ? 'running'
+              : 'its process is gone'
+        }\n`,
+      );
     io.stdout(entry.task ? describeOutcome(entry.task) : 'no task has run on it yet\n');
   });
 }
