@@ -4,12 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f dist/berth.mjs ] || npm run build
 node dist/berth.mjs host init --install
-# The browser tests drive Debian's Chromium and Firefox (no test tool may download a browser of its own).
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/firefox-esr ]; then
-  echo "test: installing chromium and firefox-esr with apt-get (for the browser tests)"
+# The browser tests drive Debian's Chromium and Firefox (no test tool may download a browser of its own);
+# the Claude Code test drives an interactive session in tmux.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/firefox-esr ] || ! command -v tmux >/dev/null; then
+  echo "test: installing chromium, firefox-esr and tmux with apt-get (for the browser and Claude Code tests)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium firefox-esr fonts-dejavu-core >/dev/null
+    chromium firefox-esr fonts-dejavu-core tmux >/dev/null
 fi
 report="$(mktemp)"
 status=0

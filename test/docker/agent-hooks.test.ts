@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,23 +13,13 @@ const hook = (event: string, input: Record<string, unknown>) =>
   });
 
 beforeAll(async () => {
-  repo = await makeRepo({
-    files: {
-      '.gitignore': '.env\ncerts/\nsecret.key\n',
-      '.worktreeinclude': '.env\ncerts/\n',
-    },
-  });
-  writeFileSync(join(repo.root, '.env'), 'API_KEY=abc\n', { mode: 0o600 });
-  mkdirSync(join(repo.root, 'certs'));
-  writeFileSync(join(repo.root, 'certs', 'local.pem'), 'PEM\n', { mode: 0o644 });
-  writeFileSync(join(repo.root, 'secret.key'), 'not named in .worktreeinclude\n');
-  writeFileSync(join(repo.root, 'notes.txt'), 'untracked, not ignored\n');
+  repo = await makeRepo();
 });
 afterAll(() => repo.cleanup());
 
 describe('agent-hooks install claude', () => {
-  it('merges into existing settings, prints the change on a dry run, and is idempotent', async () => {
-    const file = join(repo.root, '.claude', 'settings.json');
+  it('merges into existing local settings, prints the change on a dry run, and is idempotent', async () => {
+    const file = join(repo.root, '.claude', 'settings.local.json');
     mkdirSync(join(repo.root, '.claude'));
     const mine = {
       permissions: { allow: ['Bash(npm test)'] },
@@ -56,44 +46,43 @@ describe('agent-hooks install claude', () => {
     );
     expect(again.changed).toBe(false);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(settings);
+    // The hook commands are this machine's: the file stays out of git.
+    expect(await repo.git('status', '--porcelain', '--', '.claude')).toBe('');
+    expect(readFileSync(join(repo.root, '.git', 'info', 'exclude'), 'utf8')).toContain(
+      '/.claude/settings.local.json',
+    );
+  });
+
+  it('takes the hooks an older berth wrote into the shared settings.json out of it, leaving the rest', async () => {
+    const shared = join(repo.root, '.claude', 'settings.json');
+    const older = {
+      permissions: { allow: ['Bash(ls)'] },
+      hooks: {
+        WorktreeCreate: [
+          {
+            hooks: [
+              { type: 'command', command: '/old/node /old/berth.mjs agent-hooks claude worktree-create' },
+            ],
+          },
+        ],
+        Stop: [{ hooks: [{ type: 'command', command: 'echo stop' }] }],
+      },
+    };
+    writeFileSync(shared, JSON.stringify(older));
+    const done = resultOf(
+      await berth(['agent-hooks', 'install', 'claude', '--repo', repo.root, '--json']),
+      'agent-hooks install',
+    );
+    expect(done.changed).toBe(true);
+    expect(JSON.parse(readFileSync(shared, 'utf8'))).toEqual({
+      permissions: older.permissions,
+      hooks: { Stop: older.hooks.Stop },
+    });
   });
 });
 
-describe('the Claude Code hooks, run as Claude Code runs them', () => {
-  it('WorktreeCreate gives a berth environment and prints its path; SessionEnd completes; WorktreeRemove removes', async () => {
-    const created = await hook('worktree-create', {
-      hook_event_name: 'WorktreeCreate',
-      cwd: repo.root,
-      name: 'Fix Login',
-    });
-    expect(created.exitCode, created.stderr).toBe(0);
-    const path = created.stdout.trim();
-    expect(path.split('\n')).toHaveLength(1);
-    const agents = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
-    expect(agents.map((a) => [a.name, a.worktree])).toEqual([['fix-login', path]]);
-    // .worktreeinclude: the ignored files it names are there, modes kept; nothing else; git sees nothing new.
-    expect(statSync(join(path, '.env')).mode & 0o777).toBe(0o600);
-    expect(readFileSync(join(path, 'certs', 'local.pem'), 'utf8')).toBe('PEM\n');
-    expect(() => statSync(join(path, 'secret.key'))).toThrow();
-    expect(() => statSync(join(path, 'notes.txt'))).toThrow();
-    expect((await execa('git', ['status', '--porcelain'], { cwd: path })).stdout).toBe('');
-
-    const ended = await hook('session-end', { hook_event_name: 'SessionEnd', cwd: path, reason: 'exit' });
-    expect(ended.exitCode, ended.stderr).toBe(0);
-    const shown = resultOf(await berth(['show', 'fix-login', '--repo', repo.root, '--json']), 'show');
-    expect(shown.task?.completedAt).toBeTruthy();
-
-    writeFileSync(join(path, 'draft.txt'), 'work in progress\n');
-    const removed = await hook('worktree-remove', {
-      hook_event_name: 'WorktreeRemove',
-      cwd: repo.root,
-      worktree_path: path,
-    });
-    expect(removed.exitCode, removed.stderr).toBe(0);
-    expect(listedAgents(await berth(['ls', '--repo', repo.root, '--json']))).toEqual([]);
-    expect(removed.stderr).toMatch(/saved to .+\.patch/);
-  });
-
+// The hooks as the real Claude Code runs them, with what it really sends: test/docker/claude-code.test.ts.
+describe('the Claude Code hooks, on input Claude Code does not send today', () => {
   it('refuses input that is not JSON in one line', async () => {
     const bad = await execa(process.execPath, [BIN, 'agent-hooks', 'claude', 'worktree-create'], {
       input: 'nope',
@@ -103,6 +92,41 @@ describe('the Claude Code hooks, run as Claude Code runs them', () => {
     expect(bad.stderr).toMatch(/^berth: error: the hook input on stdin is not JSON \(hint: .+\)$/);
   });
 
+  it('a subagent`s worktree, named as Claude Code names it, gets a light environment: the agent container only', async () => {
+    // The input of a subagent's WorktreeCreate is a session's (read from Claude Code 2.1.332): only its
+    // name, `agent-a` and 16 hex digits, tells it apart. Claude Code cannot run a subagent without a model.
+    const created = await hook('worktree-create', {
+      session_id: '5d1c9d5e-0d0e-4a51-9b52-5bb2b0d3f6a1',
+      transcript_path: '/nonexistent/transcript.jsonl',
+      cwd: repo.root,
+      hook_event_name: 'WorktreeCreate',
+      name: 'agent-a0123456789abcdef',
+    });
+    expect(created.exitCode, created.stderr).toBe(0);
+    const [agent] = listedAgents(await berth(['ls', '--repo', repo.root, '--json']));
+    expect(agent).toMatchObject({
+      name: 'agent-a0123456789abcdef',
+      services: { agent: 'running' },
+      ports: {},
+      urls: {},
+      claude: { kind: 'subagent', worktreeName: 'agent-a0123456789abcdef', running: false },
+    });
+    const env = readFileSync(join(created.stdout.trim(), '.env.local'), 'utf8');
+    expect(env).toContain('BERTH_NAME=agent-a0123456789abcdef');
+    expect(env).not.toMatch(/DATABASE_URL|REDIS_URL|PGHOST/);
+    const db = await berth(['db', 'reset', agent?.name ?? '', '--repo', repo.root]);
+    expect(db.exitCode).toBe(2);
+    expect(db.stderr).toContain('has no Postgres');
+    const removed = await hook('worktree-remove', {
+      hook_event_name: 'WorktreeRemove',
+      cwd: created.stdout.trim(),
+      worktree_path: created.stdout.trim(),
+    });
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(listedAgents(await berth(['ls', '--repo', repo.root, '--json']))).toEqual([]);
+  });
+
+  // Claude Code 2.1.332 sends `name` only; its hooks reference documents these two.
   it('WorktreeCreate as documented (worktree_name, source_ref) starts the agent`s branch at that ref', async () => {
     await repo.git('checkout', '-qb', 'feature');
     await repo.commitFile('feature.txt', 'on the feature branch\n', 'A feature commit');

@@ -9,6 +9,7 @@ import {
   lineDiff,
   mergeClaudeHooks,
   sessionEndFinishes,
+  sessionEndOutcome,
   withoutBerthHooks,
 } from '../../src/plan/agent-hooks.js';
 import { reapReason } from '../../src/plan/reap.js';
@@ -100,6 +101,14 @@ describe('the worktrees Claude Code makes for itself', () => {
       expect(sessionEndFinishes(reason)).toBe(true);
     expect(sessionEndFinishes('clear')).toBe(false);
     expect(sessionEndFinishes('resume')).toBe(false);
+  });
+
+  it('keeps the agent a person chose to keep, or that holds work; leaves an unattended session`s empty one', () => {
+    expect(sessionEndOutcome('prompt_input_exit', false)).toBe('keep'); // "Keep worktree"
+    expect(sessionEndOutcome('logout', false)).toBe('keep');
+    expect(sessionEndOutcome('other', true)).toBe('keep'); // claude -p that changed something
+    expect(sessionEndOutcome('other', false)).toBe('leave'); // claude -p that could not log in
+    expect(sessionEndOutcome('clear', false)).toBe('continues');
   });
 });
 

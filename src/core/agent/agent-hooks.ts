@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { exists, readText, writeFile } from '../../adapters/files.js';
-import { repoInfo } from '../../adapters/git.js';
+import { isWorktreeFolder, repoInfo, uncommittedChanges } from '../../adapters/git.js';
 import { ancestors, processAt, processName } from '../../adapters/processes.js';
 import { startDetached } from '../../adapters/run.js';
 import { UsageError } from '../../errors.js';
@@ -18,6 +18,7 @@ import {
   lineDiff,
   mergeClaudeHooks,
   sessionEndFinishes,
+  sessionEndOutcome,
   withoutBerthHooks,
 } from '../../plan/agent-hooks.js';
 import { parseDuration } from '../../plan/duration.js';
@@ -27,6 +28,7 @@ import type { Runtime } from '../../runtime.js';
 import { readState, updateState } from '../../state/store.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { completeTask } from '../task/run.js';
+import { branchWork } from './branch-work.js';
 import { excludeFromGit } from './exclude.js';
 import { provision } from './provision.js';
 import { teardown } from './teardown.js';
@@ -237,10 +239,11 @@ async function worktreeRemoved(input: ClaudeHookInput, options: ClaudeHookOption
 
 /**
  * SessionEnd: the session's own agent (its `claude --worktree` one) has its task completed and is kept
- * with the ordinary `leaseTtl`, as any agent whose task is done. Claude Code sends the folder it was
- * started in as `cwd`, not the worktree: the agent is found by the session id, or by Claude Code's
- * process. Its subagents' and background sessions' agents stay bound to the process, and go once it
- * ends. `clear` and `resume` end nothing: the same process goes on in the worktree.
+ * with the ordinary `leaseTtl`, as any agent whose task is done, or is left to its short lease when
+ * nothing in it is worth keeping (`sessionEndOutcome`). Claude Code sends the folder it was started in
+ * as `cwd` (interactive) or the worktree (print mode): the agent is found by the session id, or by
+ * Claude Code's process. Its subagents' and background sessions' agents stay bound to the process, and
+ * go once it ends.
  */
 async function sessionEnded(input: ClaudeHookInput, options: ClaudeHookOptions): Promise<undefined> {
   if (!sessionEndFinishes(input.reason)) return undefined;
@@ -253,6 +256,15 @@ async function sessionEnded(input: ClaudeHookInput, options: ClaudeHookOptions):
     ...(claude && { process: claude }),
   }).filter((agent) => agent.claude?.kind === 'session' && agent.status === 'ready');
   for (const agent of agents) {
+    const worked =
+      (await branchWork(context, agent)).commits > 0 ||
+      (isWorktreeFolder(agent.worktree) && (await uncommittedChanges(agent.worktree)).length > 0);
+    if (sessionEndOutcome(input.reason, worked) !== 'keep') {
+      options.progress(
+        `${agent.name}: the session left no work in it; it goes once Claude Code has exited (claude.lease ${config.claude.lease})`,
+      );
+      continue;
+    }
     await completeTask({
       repo: context.root,
       name: agent.name,
