@@ -29,6 +29,6 @@ for name in agent-1 agent-2 agent-3; do
 done
 berth ls --repo "$repo"
 echo
-echo "Try, from this folder ($PWD), where npx finds berth (or install it: see the README):"
-echo "  npx berth exec agent-2 --repo $repo -- npm test"
-echo "  npx berth teardown agent-3 --repo $repo"
+echo "Try, with berth on your PATH (npm link in $PWD, or install it as the README says):"
+echo "  berth exec agent-2 --repo $repo -- npm test"
+echo "  berth teardown agent-3 --repo $repo"

@@ -17,6 +17,7 @@ export {
   toolResultSchemas,
 } from './contract.js';
 export { installClaudeHooks, runClaudeHook } from './core/agent/agent-hooks.js';
+export { watchClaude } from './core/agent/claude-watch.js';
 export { dbReset, dbRestore, dbSnapshot, dbSnapshots } from './core/agent/db.js';
 export { agentDiff } from './core/agent/diff.js';
 export { agentEnvText, agentEnvView, execCaptured, execInAgent } from './core/agent/exec.js';

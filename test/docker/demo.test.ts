@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, expect, it } from 'vitest';
-import { berth, listedAgents } from '../helpers/cli.js';
+import { BIN, berth, listedAgents } from '../helpers/cli.js';
 
 const demoDir = mkdtempSync(join(tmpdir(), 'berth-demo-'));
 const repo = join(demoDir, 'notes-app');
@@ -27,12 +27,19 @@ it("the README's main job provisions three agents on the example app and lists t
     'agent-3 running',
   ]);
 
-  // The hints it prints work as printed, from the folder it names.
-  const folder = /^Try, from this folder \((.+)\), where npx finds berth/m.exec(demo.stdout)?.[1] ?? '';
-  const hints = demo.stdout.split('\n').filter((line) => line.startsWith('  npx berth '));
+  // The hints it prints work as printed, with berth on the PATH (as npm link puts it there).
+  expect(demo.stdout).toMatch(/^Try, with berth on your PATH/m);
+  const bin = join(demoDir, 'bin');
+  mkdirSync(bin);
+  symlinkSync(BIN, join(bin, 'berth'));
+  const hints = demo.stdout.split('\n').filter((line) => line.startsWith('  berth '));
   expect(hints).toHaveLength(2);
   for (const hint of hints) {
-    const run = await execa('sh', ['-c', hint.trim()], { cwd: folder, reject: false });
+    const run = await execa('sh', ['-c', hint.trim()], {
+      cwd: tmpdir(),
+      env: { PATH: `${bin}:${process.env.PATH}` },
+      reject: false,
+    });
     expect(run.exitCode, `${hint}: ${run.stderr}`).toBe(0);
   }
   const after = listedAgents(await berth(['ls', '--repo', repo, '--json']));

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
@@ -68,5 +69,19 @@ describe('the README', () => {
       .filter(([, schema]) => !schema.description)
       .map(([path]) => path);
     expect(undocumented).toEqual([]);
+  });
+});
+
+describe('advice to run berth', () => {
+  it('never says `npx berth`: that name on npm is another package; berth is @berth-dev/berth', () => {
+    const files = execFileSync('git', ['ls-files', 'README.md', 'examples', 'src', 'templates', 'bench'], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((file) => file && !/\.(png|jpg)$/.test(file));
+    const advising = files.filter((file) =>
+      /npx\s+(--yes\s+|-y\s+)?berth\b/.test(readFileSync(file, 'utf8')),
+    );
+    expect(advising).toEqual([]);
   });
 });
