@@ -301,6 +301,23 @@ describe('an interactive claude -w NAME in tmux, without credentials', () => {
     expect((await agents()).map((a) => a.name)).toEqual(['keep-me']);
     const text = await berth(['ls', '--repo', repo.root]);
     expect(text.stdout).toMatch(new RegExp(`keep-me .+ ${session.sessionId.slice(0, 8)} \\(ended\\)`));
-    expect((await berth(['teardown', 'keep-me', '--repo', repo.root])).exitCode).toBe(0);
+
+    // claude -w keep-me again enters the kept agent, bound to the new session: that one fails to log in
+    // and leaves no work, so the agent goes with it.
+    rmSync(captureFile, { force: true });
+    const again = await execa(CLAUDE, ['-w', 'keep-me', '-p', 'say hello'], {
+      cwd: repo.root,
+      env: claudeEnv(claudeHome()),
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 120_000,
+    });
+    expect(again.exitCode).toBe(1);
+    const [create, end] = captured();
+    expect(create?.input).toMatchObject({ hook_event_name: 'WorktreeCreate', name: 'keep-me' });
+    expect(create?.input.session_id).not.toBe(session.sessionId);
+    expect(end?.input).toMatchObject({ hook_event_name: 'SessionEnd', reason: 'other', cwd: worktree });
+    await eventually(async () => expect(await agents()).toEqual([]), 60_000, 500);
   });
 });
