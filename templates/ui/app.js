@@ -276,8 +276,11 @@ async function refreshDetail(startLog) {
             ['base', agent.baseRef],
             ['health', agent.health],
             ['worktree', agent.worktree],
-            ['database', agent.urls.database],
+            ['database', agent.urls.database ?? 'none (postgres.enabled is false)'],
             ['lease', leaseText(agent.lease.expiresAt)],
+            ...(agent.claude
+              ? [['Claude Code', `session ${agent.claude.sessionId} (${agent.claude.kind} worktree)`]]
+              : []),
           ].map(([key, value]) => h('tr', {}, h('th', {}, key), h('td', { class: 'mono' }, value))),
         )
       : null,
