@@ -62,6 +62,15 @@ export function interrupted(): BerthError {
   });
 }
 
+/** berth's one line for an error: what failed, where its log is, and what to do. */
+export function errorLine(error: unknown): string {
+  const berth = toBerthError(error);
+  const message = messageOf(berth).split('\n')[0] ?? 'unknown error';
+  const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
+  const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
+  return `berth: error: ${message}${log}${hint}`;
+}
+
 const BUG_HINT = 'this is a bug in berth: run it again with BERTH_DEBUG=1 for the stack, and report it';
 
 /**

@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.js';
-import { packageRoot } from '../package-root.js';
+import { berthVersion } from '../package-root.js';
 import type { CliContext } from './commands/_shared.js';
 import { registerAgentHooks } from './commands/agent-hooks.js';
 import { registerComplete } from './commands/complete.js';
@@ -33,9 +31,7 @@ import { registerUi } from './commands/ui.js';
 import { registerUp } from './commands/up.js';
 import { type Io, processIo, reportError } from './output.js';
 
-const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
-  version: string;
-};
+const version = berthVersion();
 
 export function buildProgram(context: CliContext): Command {
   const { io } = context;

@@ -1,5 +1,7 @@
 import { CONTRACT_VERSION, type CommandName, type ResultOf } from '../contract.js';
-import { messageOf, toBerthError } from '../errors.js';
+import { errorLine, messageOf, toBerthError } from '../errors.js';
+
+export { errorLine };
 
 /** Where a command writes: results to stdout, progress and logs to stderr. */
 export interface Io {
@@ -27,15 +29,6 @@ export function printResult<C extends CommandName>(io: Io, command: C, result: R
 
 export function progressTo(io: Io): (message: string) => void {
   return (message) => io.stderr(`berth: ${message}\n`);
-}
-
-/** berth's one line for an error: what failed, where its log is, and what to do. */
-export function errorLine(error: unknown): string {
-  const berth = toBerthError(error);
-  const message = messageOf(berth).split('\n')[0] ?? 'unknown error';
-  const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
-  const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
-  return `berth: error: ${message}${log}${hint}`;
 }
 
 /**

@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import { readText } from '../adapters/files.js';
 import { openRepo } from '../core/context.js';
-import { packageRoot } from '../package-root.js';
+import { berthVersion } from '../package-root.js';
 import { berthMcpServer } from './server.js';
 import { StdioLineTransport } from './transport.js';
 
@@ -13,8 +11,7 @@ import { StdioLineTransport } from './transport.js';
  */
 export async function serveMcp(options: { repo?: string; showSecrets: boolean }): Promise<void> {
   const context = await openRepo({ repo: options.repo }, { engine: false });
-  const manifest = readText(join(packageRoot(), 'package.json')) ?? '{}';
-  const { version } = JSON.parse(manifest) as { version: string };
+  const version = berthVersion();
   const log = (line: string) => process.stderr.write(`berth: ${line}\n`);
   const { server, settled } = berthMcpServer({
     repo: context.root,

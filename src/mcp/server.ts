@@ -1,7 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { errorLine } from '../cli/output.js';
 import { resultSchemas, toolResultSchemas } from '../contract.js';
 import { dbReset, dbRestore, dbSnapshot, dbSnapshots } from '../core/agent/db.js';
 import { agentDiff } from '../core/agent/diff.js';
@@ -15,6 +14,7 @@ import { teardown } from '../core/agent/teardown.js';
 import { listWorktreeFiles, readWorktreeFile, writeWorktreeFile } from '../core/agent/worktree-files.js';
 import { gc } from '../core/gc.js';
 import { completeTask } from '../core/task/run.js';
+import { errorLine } from '../errors.js';
 
 export interface McpOptions {
   /** The one repository this server acts on: no tool takes another. */

@@ -35,6 +35,8 @@ export interface HostPaths {
   packageCache: (uid: number) => string;
   /** What `host init --install` installed on this host (OS packages, the Compose plugin): uninstall's list. */
   installRecord: string;
+  /** The file `berth ui --open` hands the desktop's opener: it redirects to the page with its token. */
+  uiOpener: (port: number) => string;
 }
 
 export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
@@ -53,6 +55,7 @@ export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
     fleetTaskConfig: (task) => join(root, 'fleet', 'configs', `${task}.yaml`),
     packageCache: (uid) => join(root, 'package-cache', String(uid)),
     installRecord: join(root, 'installed.json'),
+    uiOpener: (port) => join(root, 'ui', `open-${port}.html`),
   };
 }
 

@@ -1,10 +1,8 @@
-import { watchFolder } from '../adapters/files.js';
-import { errorLine } from '../cli/output.js';
 import type { EntryView } from '../contract.js';
 import { watchAgents } from '../core/agent/list.js';
 import { type FleetStatus, watchFleet } from '../core/fleet/status.js';
-import { hostRepoFolders, type RepoIdentity, repoIdentity } from '../core/host/repos.js';
-import { leasesDir } from '../state/leases.js';
+import { hostRepoFolders, type RepoIdentity, repoIdentity, watchHostLeases } from '../core/host/repos.js';
+import { errorLine } from '../errors.js';
 
 export interface RepoSnapshot extends RepoIdentity {
   agents: EntryView[];
@@ -41,7 +39,7 @@ export class LiveView {
   async start(): Promise<void> {
     if (this.options.repos === 'all') {
       await this.discover();
-      const stop = watchFolder(leasesDir(this.options.env), () => void this.discover());
+      const stop = watchHostLeases(this.options.env ?? process.env, () => void this.discover());
       const timer = setInterval(() => void this.discover(), 10_000);
       this.options.signal.addEventListener('abort', () => {
         stop();

@@ -1,12 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import { readText, removeFile, writeFile } from '../adapters/files.js';
-import { startDetached } from '../adapters/run.js';
+import { openInBrowser, pageAssets } from '../core/page.js';
 import { UsageError } from '../errors.js';
-import { packageRoot } from '../package-root.js';
 import { type Runtime, runtimeFrom } from '../runtime.js';
-import { hostStateDir } from '../state/paths.js';
 import { LiveView } from './live.js';
 import { pageWith } from './page.js';
 import { uiApp } from './server.js';
@@ -59,9 +55,7 @@ async function serve(
   signal: AbortSignal,
 ): Promise<RunningUi> {
   const token = runtime.randomBytes(24).toString('hex');
-  const assets = join(packageRoot(), 'templates', 'ui');
-  const read = (file: string) => readText(join(assets, file)) ?? '';
-  const template = { html: read('index.html'), css: read('style.css'), js: read('app.js') };
+  const template = pageAssets();
   let port = options.port ?? 0;
   const app = uiApp({
     live,
@@ -94,20 +88,4 @@ async function serve(
   });
   if (options.open) openInBrowser(url, port, runtime.env, signal);
   return { url, port, closed };
-}
-
-/**
- * Opens the page with the desktop's opener. The token stays out of `ps`: the opener gets a file only
- * this user can read, which sends the browser on to the URL (as Jupyter does).
- */
-function openInBrowser(url: string, port: number, env: NodeJS.ProcessEnv, signal: AbortSignal): void {
-  const file = join(hostStateDir(env), 'ui', `open-${port}.html`);
-  const target = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
-  writeFile(
-    file,
-    `<!doctype html><meta http-equiv="refresh" content="0;url=${target}"><a href="${target}">berth ui</a>\n`,
-    0o600,
-  );
-  signal.addEventListener('abort', () => removeFile(file), { once: true });
-  startDetached('xdg-open', [file], env);
 }

@@ -2,7 +2,6 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'hono';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { errorLine } from '../cli/output.js';
 import { dbReset } from '../core/agent/db.js';
 import { agentDiff } from '../core/agent/diff.js';
 import { agentEnvView } from '../core/agent/exec.js';
@@ -11,7 +10,7 @@ import { show } from '../core/agent/list.js';
 import { followAgentLog, followableLogs } from '../core/agent/logs.js';
 import { sync } from '../core/agent/sync.js';
 import { teardown } from '../core/agent/teardown.js';
-import { ExitCode, toBerthError, UsageError } from '../errors.js';
+import { ExitCode, errorLine, toBerthError, UsageError } from '../errors.js';
 import { validateAgentName } from '../plan/names.js';
 import type { LiveView } from './live.js';
 

@@ -9,26 +9,59 @@ function files(dir: string): string[] {
   });
 }
 
+/** Every module a file loads: static imports and re-exports (one line or many), side-effect imports, import(). */
+export function importsOf(text: string): string[] {
+  const patterns = [
+    /^\s*(?:import|export)\b[^'"]*?\bfrom\s+['"]([^'"]+)['"]/gms,
+    /^\s*import\s+['"]([^'"]+)['"]/gm,
+    /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  return patterns.flatMap((pattern) => [...text.matchAll(pattern)].map((m) => m[1] ?? ''));
+}
+
+/** Imports that load nothing at run time (types), or only pure functions of an outside-world module. */
+const PURE = [/^import type [^;]*;$/gms, /^import \{ isIP(v4|v6)? \} from 'node:net';$/gm];
 const imports = (file: string) =>
-  [...readFileSync(file, 'utf8').matchAll(/from '([^']+)';$/gm)].map((m) => m[1] ?? '');
+  importsOf(PURE.reduce((text, pure) => text.replace(pure, ''), readFileSync(file, 'utf8')));
+
+function breaches(dir: string, forbidden: RegExp): string[] {
+  return files(dir).flatMap((file) =>
+    imports(file)
+      .filter((spec) => forbidden.test(spec))
+      .map((spec) => `${file}: ${spec}`),
+  );
+}
+
+/** Node's and npm's ways to the outside world, which only adapters/ may hold. */
+const OUTSIDE =
+  /^(node:)?(fs|fs\/promises|child_process|net|dgram|http|https)$|^(dockerode|execa|simple-git|pg|ioredis|bullmq|get-port|proper-lockfile)$/;
 
 describe('the layers (README, Architecture)', () => {
-  it('core/ reaches the outside world only through adapters', () => {
-    const forbidden = /^(node:fs|node:child_process|dockerode|execa|simple-git)$/;
-    const found = files('src/core').flatMap((file) =>
-      imports(file)
-        .filter((spec) => forbidden.test(spec))
-        .map((spec) => `${file}: ${spec}`),
-    );
-    expect(found).toEqual([]);
+  it('reads every kind of import, so none slips past the checks below', () => {
+    const text = [
+      "import { a } from 'one';",
+      "import {\n  b,\n  c,\n} from 'two';",
+      "import 'three';",
+      "export { d } from 'four';",
+      "const e = await import('five');",
+      "const f = await import(\n  'six'\n);",
+    ].join('\n');
+    expect(importsOf(text).sort()).toEqual(['five', 'four', 'one', 'six', 'three', 'two']);
   });
 
-  it('plan/ does no I/O and imports no adapter or story', () => {
-    const found = files('src/plan').flatMap((file) =>
-      imports(file)
-        .filter((spec) => /^node:(fs|child_process|net)$|adapters\/|core\/|^dockerode$|^execa$/.test(spec))
-        .map((spec) => `${file}: ${spec}`),
-    );
-    expect(found).toEqual([]);
+  it('core/ reaches the outside world only through adapters', () => {
+    expect(breaches('src/core', OUTSIDE)).toEqual([]);
+  });
+
+  it('plan/ does no I/O and imports no adapter, state or story', () => {
+    expect(
+      breaches('src/plan', new RegExp(`${OUTSIDE.source}|adapters/|state/|core/|cli/|ui/|mcp/`)),
+    ).toEqual([]);
+  });
+
+  it('the CLI, the MCP server and the page call the library: no adapter, no state (the CLI starts the other two)', () => {
+    expect(breaches('src/cli', /adapters\/|state\//)).toEqual([]);
+    expect(breaches('src/mcp', new RegExp(`adapters/|state/|/cli/|/ui/|${OUTSIDE.source}`))).toEqual([]);
+    expect(breaches('src/ui', new RegExp(`adapters/|state/|/cli/|/mcp/|${OUTSIDE.source}`))).toEqual([]);
   });
 });

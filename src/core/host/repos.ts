@@ -1,6 +1,7 @@
-import { basename, dirname } from 'node:path';
-import { exists } from '../../adapters/files.js';
-import { readLeases } from '../../state/leases.js';
+import { basename } from 'node:path';
+import { exists, watchFolder } from '../../adapters/files.js';
+import { leasesDir, readLeases } from '../../state/leases.js';
+import { repositoryOf } from '../../state/paths.js';
 import { openRepo, type RepoOptions } from '../context.js';
 
 export interface RepoIdentity {
@@ -15,14 +16,24 @@ export async function repoIdentity(options: RepoOptions): Promise<RepoIdentity> 
   return { id: context.repoId, root: context.root, name: basename(context.root) };
 }
 
-/**
- * The repositories that have agents on this host: every agent holds host leases, and each lease names
- * berth's folder of its repository (`<git dir>/berth`, so the working tree is two folders up).
- */
-export function hostRepoFolders(env: NodeJS.ProcessEnv = process.env): string[] {
+/** berth's folders of the repositories that hold leases on this host: every agent holds some. */
+export function hostBerthFolders(env: NodeJS.ProcessEnv): string[] {
   const leases = readLeases(env);
-  const berthDirs = new Set(
-    [...Object.values(leases.ports), ...Object.values(leases.subnets)].map((lease) => lease.berthDir),
-  );
-  return [...berthDirs].map((dir) => dirname(dirname(dir))).filter((folder) => exists(folder));
+  return [
+    ...new Set(
+      [...Object.values(leases.ports), ...Object.values(leases.subnets)].map((lease) => lease.berthDir),
+    ),
+  ];
+}
+
+/** The repositories that have agents on this host (their main working trees), as their leases name them. */
+export function hostRepoFolders(env: NodeJS.ProcessEnv = process.env): string[] {
+  return hostBerthFolders(env)
+    .map(repositoryOf)
+    .filter((folder) => exists(folder));
+}
+
+/** Calls `onChange` when the host's leases change (an agent made or gone anywhere); returns how to stop. */
+export function watchHostLeases(env: NodeJS.ProcessEnv, onChange: () => void): () => void {
+  return watchFolder(leasesDir(env), onChange);
 }

@@ -25,13 +25,14 @@ import {
   imageVerdict,
   planUninstall,
 } from '../../plan/uninstall.js';
-import { leasesDir, readLeases } from '../../state/leases.js';
+import { leasesDir } from '../../state/leases.js';
 import { type HostPaths, hostPaths, repositoryOf, stamp } from '../../state/paths.js';
 import { readState } from '../../state/store.js';
 import { drainPool } from '../agent/pool.js';
 import { teardown } from '../agent/teardown.js';
 import { ensureEngine } from './engine.js';
 import { readInstallRecord } from './install-record.js';
+import { hostBerthFolders } from './repos.js';
 
 export interface HostUninstallOptions {
   dryRun?: boolean;
@@ -203,10 +204,7 @@ async function reachEngine(
  * leases are in another store), and through the fleet's repository caches.
  */
 async function agentsOnHost(paths: HostPaths, env: NodeJS.ProcessEnv, docker?: Engine): Promise<HostAgent[]> {
-  const berthDirs = new Set<string>();
-  const leases = readLeases(env);
-  for (const lease of [...Object.values(leases.ports), ...Object.values(leases.subnets)])
-    berthDirs.add(lease.berthDir);
+  const berthDirs = new Set<string>(hostBerthFolders(env));
   for (const name of listDir(paths.fleetRepos)) berthDirs.add(join(paths.fleetRepos, name, '.git', 'berth'));
   const queues: HostAgent[] = [];
   if (docker) {
