@@ -10,7 +10,7 @@ function files(dir: string): string[] {
 }
 
 /** Every module a file loads: static imports and re-exports (one line or many), side-effect imports, import(). */
-export function importsOf(text: string): string[] {
+function importsOf(text: string): string[] {
   const patterns = [
     /^\s*(?:import|export)\b[^'"]*?\bfrom\s+['"]([^'"]+)['"]/gms,
     /^\s*import\s+['"]([^'"]+)['"]/gm,

@@ -4,6 +4,12 @@ import { type HostFacts, planCompose, renderCompose } from '../../src/plan/compo
 import { agentEnv, renderEnvFile } from '../../src/plan/env.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
 
+/** The parts of a planned compose document these tests read. */
+type PlannedDocument = {
+  services: Record<string, { depends_on?: string[]; environment?: Record<string, string> }>;
+  volumes: Record<string, unknown>;
+};
+
 const host: HostFacts = {
   commonGitDir: '/src/app/.git',
   berthDir: '/src/app/.git/berth',
@@ -93,29 +99,27 @@ describe('the compose document', () => {
   });
 
   it('drops postgres when it is disabled: no service, volume, port, URL or PG variables', () => {
-    // biome-ignore lint/suspicious/noExplicitAny: plain data
     const noPostgres = planCompose(
       agentFixture({ postgresEnabled: false, ports: { redis: 20001, web: 20002 } }),
       config,
       host,
-    ) as any;
+    ) as unknown as PlannedDocument;
     expect(Object.keys(noPostgres.services)).toEqual(['agent', 'redis']);
-    expect(noPostgres.services.agent.depends_on).toEqual(['redis']);
+    expect(noPostgres.services.agent?.depends_on).toEqual(['redis']);
     expect(noPostgres.volumes.pgdata).toBeUndefined();
-    const env = noPostgres.services.agent.environment;
+    const env = noPostgres.services.agent?.environment ?? {};
     expect(Object.keys(env).filter((key) => /^(DATABASE_URL|PG)/.test(key))).toEqual([]);
     expect(env.REDIS_URL).toBe('redis://:redispass@redis:6379');
   });
 
   it('makes a light environment (no postgres, no redis) of the agent container alone', () => {
-    // biome-ignore lint/suspicious/noExplicitAny: plain data
     const light = planCompose(
       agentFixture({ postgresEnabled: false, redisEnabled: false, ports: { web: 20002 } }),
       config,
       host,
-    ) as any;
+    ) as unknown as PlannedDocument;
     expect(Object.keys(light.services)).toEqual(['agent']);
-    expect(light.services.agent.depends_on).toBeUndefined();
+    expect(light.services.agent?.depends_on).toBeUndefined();
     expect(light.volumes).toEqual({});
     expect(
       agentEnv(agentFixture({ postgresEnabled: false, redisEnabled: false }), 'host'),

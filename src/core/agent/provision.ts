@@ -50,10 +50,16 @@ import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { claimPoolMember, currentPoolKey, refillInBackground } from './pool.js';
 import { waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
-import { alreadyProvisioned, type BranchTarget, planBranch, releaseConflict, reserve } from './reserve.js';
+import {
+  alreadyProvisioned,
+  type BranchTarget,
+  releaseConflict,
+  reserve,
+  resolveBranchTarget,
+} from './reserve.js';
 import { hostFacts, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
-import { buildTemplate, planTemplate, type TemplatePlan } from './template.js';
+import { buildTemplate, settleTemplate, type TemplateClaim } from './template.js';
 import { agentView, freshFacts, hostEnvFileOf } from './views.js';
 
 export interface ProvisionOptions extends RepoOptions {
@@ -134,11 +140,11 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const [composeCli, stack, target, host] = await Promise.all([
     knownCompose(context.runtime.env),
     resolveStackImages(context.docker, config),
-    planBranch(context, name, config, options),
+    resolveBranchTarget(context, name, config, options),
     hostFacts(context, config),
   ]);
 
-  const template = await planTemplate(context, config, target.startCommit, stack, {
+  const template = await settleTemplate(context, config, target.startCommit, stack, {
     progress,
     name,
     signal: options.signal,
@@ -193,7 +199,7 @@ async function provisionWith(
     stack: Awaited<ReturnType<typeof resolveStackImages>>;
     target: BranchTarget;
     host: HostFacts;
-    template: TemplatePlan | undefined;
+    template: TemplateClaim | undefined;
     adopt?: PoolMember;
   },
 ): Promise<AgentView> {

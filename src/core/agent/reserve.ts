@@ -39,7 +39,7 @@ export interface BranchTarget {
 }
 
 /** Checks everything about the branch and folder before anything is made. */
-export async function planBranch(
+export async function resolveBranchTarget(
   context: RepoContext,
   name: string,
   config: BerthConfig,

@@ -27,7 +27,7 @@ import { waitUntilReady } from './readiness.js';
 export type TemplateUse = NonNullable<AgentRecord['postgres']['template']>;
 
 /** A template this provision uses: found, or to be built by it (holding the build lock until done). */
-export interface TemplatePlan {
+export interface TemplateClaim {
   use: TemplateUse;
   release: () => Promise<void>;
 }
@@ -71,13 +71,13 @@ export async function templateFor(
  * template yet wait for the one that builds it: 20 at once build one. Undefined when templates are off,
  * there is nothing to template (no migrate or seed hooks), or the Postgres image cannot take one.
  */
-export async function planTemplate(
+export async function settleTemplate(
   context: RepoContext,
   config: BerthConfig,
   startCommit: string,
   stack: { images: AgentRecord['images']; postgresPreinitialised: boolean },
   options: { progress: (message: string) => void; name: string; signal?: AbortSignal },
-): Promise<TemplatePlan | undefined> {
+): Promise<TemplateClaim | undefined> {
   const template = await templateFor(context, config, startCommit, stack);
   if (!template) return undefined;
   const { image, key } = template;
