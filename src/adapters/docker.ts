@@ -379,8 +379,29 @@ export async function stopContainerById(docker: Docker, id: string): Promise<voi
 
 /** Removes a container and its anonymous volumes (named volumes stay). */
 export async function removeContainerById(docker: Docker, id: string): Promise<void> {
-  await ignoreMissing(docker.getContainer(id).remove({ force: true, v: true }));
+  const container = docker.getContainer(id);
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (error) {
+    const { statusCode, message } = error as { statusCode?: number; message?: string };
+    if (statusCode === 404) return;
+    // The engine is already removing it (an auto-remove container that stopped, or another remover):
+    // it is going; wait until it is gone, so its network and volumes can follow.
+    if (statusCode !== 409 || !/already in progress/i.test(message ?? '')) throw error;
+    for (let waited = 0; waited < REMOVAL_WAIT_MS; waited += 250) {
+      const gone = await container.inspect().then(
+        () => false,
+        (e: { statusCode?: number }) => e.statusCode === 404,
+      );
+      if (gone) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw error;
+  }
 }
+
+/** How long a removal the engine already has under way may take before berth reports it. */
+const REMOVAL_WAIT_MS = 30_000;
 
 /** Whether the engine answers now (a short ping). */
 export async function engineAnswers(docker: Docker): Promise<boolean> {
@@ -424,11 +445,7 @@ export async function listLabelled(
 
 /** Removes the given containers, then networks and volumes (what still uses them goes first). */
 export async function removeResources(docker: Docker, resources: LabelledResources): Promise<void> {
-  await Promise.all(
-    resources.containers.map((c) =>
-      ignoreMissing(docker.getContainer(c.id).remove({ force: true, v: true })),
-    ),
-  );
+  await Promise.all(resources.containers.map((c) => removeContainerById(docker, c.id)));
   await Promise.all(resources.networks.map((n) => ignoreMissing(docker.getNetwork(n.id).remove())));
   await Promise.all(
     resources.volumes.map((v) => ignoreMissing(docker.getVolume(v.id).remove({ force: true }))),
@@ -439,9 +456,7 @@ export async function removeResources(docker: Docker, resources: LabelledResourc
 export async function removeLabelled(docker: Docker, labels: Record<string, string>) {
   const filters = labelFilter(labels);
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(
-    containers.map((c) => ignoreMissing(docker.getContainer(c.Id).remove({ force: true, v: true }))),
-  );
+  await Promise.all(containers.map((c) => removeContainerById(docker, c.Id)));
   const networks = await docker.listNetworks({ filters });
   await Promise.all(networks.map((n) => ignoreMissing(docker.getNetwork(n.Id).remove())));
   const { Volumes } = await docker.listVolumes({ filters });
