@@ -206,3 +206,33 @@ export function leasedPortNames(
 export function stackServices(agent: Pick<AgentRecord, 'postgresEnabled' | 'redisEnabled'>): string[] {
   return ['agent', ...(hasPostgres(agent) ? ['postgres'] : []), ...(agent.redisEnabled ? ['redis'] : [])];
 }
+
+/** The passwords of a new stack (an agent's, or a pool member's that an agent adopts). */
+export function newPasswords(random: (size: number) => Buffer): AgentRecord['passwords'] {
+  return { postgres: secretFrom(random(18)), redis: secretFrom(random(18)) };
+}
+
+/**
+ * The images and the Postgres of a new stack. With a template of its base, the stack runs the template's
+ * image, unless this stack is the one that builds it (`built`): that one runs the base image, and the
+ * template is made from its database.
+ */
+export function planDatabase(input: {
+  postgres: Pick<AgentRecord['postgres'], 'user' | 'database' | 'storage'>;
+  images: AgentRecord['images'];
+  preinitialised: boolean;
+  template?: NonNullable<AgentRecord['postgres']['template']> | undefined;
+}): Pick<AgentRecord, 'images' | 'postgres'> {
+  const { template } = input;
+  return {
+    images: template && !template.built ? { ...input.images, postgres: template.image } : input.images,
+    postgres: {
+      user: input.postgres.user,
+      database: input.postgres.database,
+      storage: input.postgres.storage,
+      preinitialised: input.preinitialised,
+      baseImage: input.images.postgres,
+      ...(template && { template }),
+    },
+  };
+}

@@ -91,8 +91,25 @@ export function containerEnvironment(agent: AgentRecord, config: BerthConfig, ho
   };
 }
 
+/**
+ * What the services of a stack (Postgres, Redis, their networks and volumes) are planned from: an agent's
+ * record, or a warm pool member's (which an agent adopts whole, adding only its own container).
+ */
+export type StackSpec = Pick<
+  AgentRecord,
+  | 'labels'
+  | 'ports'
+  | 'subnet'
+  | 'publishSubnet'
+  | 'passwords'
+  | 'images'
+  | 'postgres'
+  | 'postgresEnabled'
+  | 'redisEnabled'
+>;
+
 const PGDATA = '/var/lib/postgresql/data';
-const ephemeral = (agent: AgentRecord) => agent.postgres.storage === 'ephemeral';
+const ephemeral = (stack: Pick<StackSpec, 'postgres'>) => stack.postgres.storage === 'ephemeral';
 
 /** Where the pre-initialised Postgres image keeps the cluster made at build time. */
 export const PREINITIALISED_PGDATA = '/var/lib/postgresql/berth-template';
@@ -112,9 +129,13 @@ export const NO_CRASH_SAFETY = [
  * goes with the container. With the pre-initialised image it runs on the cluster made at build time,
  * in the container's own layer: nothing is copied at start. Else it lives in memory (tmpfs).
  */
-function postgresStorage(agent: AgentRecord): { volumes: Mount[]; command?: string[]; env: EnvMap } {
-  if (!ephemeral(agent)) return { volumes: [volume('pgdata', PGDATA)], env: {} };
-  if (!agent.postgres.preinitialised) return { volumes: [tmpfs(PGDATA)], command: NO_CRASH_SAFETY, env: {} };
+function postgresStorage(stack: Pick<StackSpec, 'postgres'>): {
+  volumes: Mount[];
+  command?: string[];
+  env: EnvMap;
+} {
+  if (!ephemeral(stack)) return { volumes: [volume('pgdata', PGDATA)], env: {} };
+  if (!stack.postgres.preinitialised) return { volumes: [tmpfs(PGDATA)], command: NO_CRASH_SAFETY, env: {} };
   // The image declares PGDATA's default folder a volume: a tmpfs there keeps Docker from making one.
   return { volumes: [tmpfs(PGDATA)], command: NO_CRASH_SAFETY, env: { PGDATA: PREINITIALISED_PGDATA } };
 }
@@ -141,20 +162,77 @@ const publish = (hostPort: number | undefined, containerPort: number) =>
   `127.0.0.1:${hostPort}:${containerPort}`;
 
 /**
- * The compose document for one agent, as data. Valid for Compose v1 (1.29) and v2: no top-level `name`
- * (the project is passed with -p), short port syntax, no healthchecks (berth probes readiness itself,
- * so idle stacks cost no CPU).
+ * The compose document of a stack without its agent: Postgres, Redis, the private network (and without
+ * outbound access the network they publish through) and the volumes. A warm pool member is this; an
+ * agent's document adds the agent's own container to it.
+ */
+export function planStackCompose(stack: StackSpec, config: BerthConfig) {
+  const labels = stack.labels;
+  const storage = postgresStorage(stack);
+  // Without outbound access, Postgres and Redis publish through a network the agent is not on.
+  const serviceNetworks = stack.publishSubnet ? { private: {}, published: {} } : { private: {} };
+  const services: Record<string, unknown> = {};
+  const volumes: Record<string, unknown> = {};
+  if (hasPostgres(stack)) {
+    services.postgres = {
+      image: stack.images.postgres,
+      environment: {
+        POSTGRES_USER: stack.postgres.user,
+        POSTGRES_PASSWORD: stack.passwords.postgres,
+        POSTGRES_DB: stack.postgres.database,
+        ...storage.env,
+      },
+      volumes: storage.volumes,
+      ...(storage.command && { command: storage.command }),
+      ports: [publish(stack.ports.postgres, 5432)],
+      networks: serviceNetworks,
+      labels,
+      restart: config.restart,
+      security_opt: ['no-new-privileges:true'],
+    };
+    if (!ephemeral(stack)) volumes.pgdata = { labels };
+  }
+  if (stack.redisEnabled) {
+    services.redis = {
+      image: stack.images.redis,
+      command: ['redis-server', '--requirepass', stack.passwords.redis, '--save', '60', '1'],
+      volumes: [volume('redisdata', '/data')],
+      ports: [publish(stack.ports.redis, 6379)],
+      networks: serviceNetworks,
+      labels,
+      restart: config.restart,
+      security_opt: ['no-new-privileges:true'],
+    };
+    volumes.redisdata = { labels };
+  }
+  return {
+    services,
+    networks: {
+      private: {
+        driver: 'bridge',
+        labels,
+        ipam: { config: [{ subnet: stack.subnet }] },
+        ...(stack.publishSubnet && { internal: true }),
+      },
+      ...(stack.publishSubnet && {
+        published: { driver: 'bridge', labels, ipam: { config: [{ subnet: stack.publishSubnet }] } },
+      }),
+    },
+    volumes,
+  };
+}
+
+/**
+ * The compose document for one agent, as data: its stack (planStackCompose) and its own container. Valid
+ * for Compose v1 (1.29) and v2: no top-level `name` (the project is passed with -p), short port syntax,
+ * no healthchecks (berth probes readiness itself, so idle stacks cost no CPU).
  */
 export function planCompose(
   agent: AgentRecord,
   config: BerthConfig,
   host: HostFacts,
 ): Record<string, unknown> {
-  const labels = agent.labels;
-  const storage = postgresStorage(agent);
-  const network = { private: {} };
-  // Without outbound access, Postgres and Redis publish through a network the agent is not on.
-  const serviceNetworks = agent.publishSubnet ? { private: {}, published: {} } : network;
+  const stack = planStackCompose(agent, config);
   const { resources } = config.agent;
   const dependsOn = stackServices(agent).filter((service) => service !== 'agent');
   const volumes = [
@@ -170,77 +248,31 @@ export function planCompose(
     // Other agents' passwords live in berth's folder inside the shared git directory: hide it.
     tmpfs(host.berthDir),
   ];
-
-  const services: Record<string, unknown> = {
-    agent: {
-      image: agent.images.agent,
-      command: config.agent.command,
-      init: true,
-      user: `${agent.user.uid}:${agent.user.gid}`,
-      working_dir: agent.worktree,
-      environment: containerEnvironment(agent, config, host),
-      volumes,
-      ...(Object.keys(agent.appPorts).length > 0 && {
-        ports: Object.entries(agent.appPorts).map(([name, port]) => publish(agent.ports[name], port)),
-      }),
-      networks: network,
-      labels,
-      restart: config.restart,
-      security_opt: ['no-new-privileges:true'],
-      cpus: resources.cpus,
-      mem_limit: resources.memory,
-      pids_limit: resources.pids,
-      ...(dependsOn.length > 0 && { depends_on: dependsOn }),
-    },
+  const agentService = {
+    image: agent.images.agent,
+    command: config.agent.command,
+    init: true,
+    user: `${agent.user.uid}:${agent.user.gid}`,
+    working_dir: agent.worktree,
+    environment: containerEnvironment(agent, config, host),
+    volumes,
+    ...(Object.keys(agent.appPorts).length > 0 && {
+      ports: Object.entries(agent.appPorts).map(([name, port]) => publish(agent.ports[name], port)),
+    }),
+    networks: { private: {} },
+    labels: agent.labels,
+    restart: config.restart,
+    security_opt: ['no-new-privileges:true'],
+    cpus: resources.cpus,
+    mem_limit: resources.memory,
+    pids_limit: resources.pids,
+    ...(dependsOn.length > 0 && { depends_on: dependsOn }),
   };
-  const namedVolumes: Record<string, unknown> = {};
-  if (hasPostgres(agent)) {
-    services.postgres = {
-      image: agent.images.postgres,
-      environment: {
-        POSTGRES_USER: agent.postgres.user,
-        POSTGRES_PASSWORD: agent.passwords.postgres,
-        POSTGRES_DB: agent.postgres.database,
-        ...storage.env,
-      },
-      volumes: storage.volumes,
-      ...(storage.command && { command: storage.command }),
-      ports: [publish(agent.ports.postgres, 5432)],
-      networks: serviceNetworks,
-      labels,
-      restart: config.restart,
-      security_opt: ['no-new-privileges:true'],
-    };
-    if (!ephemeral(agent)) namedVolumes.pgdata = { labels };
-  }
-  if (agent.redisEnabled) {
-    services.redis = {
-      image: agent.images.redis,
-      command: ['redis-server', '--requirepass', agent.passwords.redis, '--save', '60', '1'],
-      volumes: [volume('redisdata', '/data')],
-      ports: [publish(agent.ports.redis, 6379)],
-      networks: serviceNetworks,
-      labels,
-      restart: config.restart,
-      security_opt: ['no-new-privileges:true'],
-    };
-    namedVolumes.redisdata = { labels };
-  }
   return {
     'x-berth': { agent: agent.name, branch: agent.branch, worktree: agent.worktree, config: CONFIG_FILE },
-    services,
-    networks: {
-      private: {
-        driver: 'bridge',
-        labels,
-        ipam: { config: [{ subnet: agent.subnet }] },
-        ...(agent.publishSubnet && { internal: true }),
-      },
-      ...(agent.publishSubnet && {
-        published: { driver: 'bridge', labels, ipam: { config: [{ subnet: agent.publishSubnet }] } },
-      }),
-    },
-    volumes: namedVolumes,
+    services: { agent: agentService, ...stack.services },
+    networks: stack.networks,
+    volumes: stack.volumes,
   };
 }
 

@@ -7,7 +7,7 @@ export type EnvMap = Record<string, string>;
 
 type View = 'host' | 'container';
 
-function endpoints(agent: AgentRecord, view: View) {
+function endpoints(agent: Pick<AgentRecord, 'ports'>, view: View) {
   const host = (service: string) => (view === 'host' ? '127.0.0.1' : service);
   return {
     pgHost: host('postgres'),
@@ -17,7 +17,10 @@ function endpoints(agent: AgentRecord, view: View) {
   };
 }
 
-export function databaseUrl(agent: AgentRecord, view: View): string {
+export function databaseUrl(
+  agent: Pick<AgentRecord, 'ports' | 'postgres' | 'passwords'>,
+  view: View,
+): string {
   const { pgHost, pgPort } = endpoints(agent, view);
   const { user, database } = agent.postgres;
   return `postgres://${user}:${agent.passwords.postgres}@${pgHost}:${pgPort}/${database}`;

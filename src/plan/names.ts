@@ -58,6 +58,24 @@ export function repoLabels(repo: string): Record<string, string> {
   return { [LABELS.managed]: 'true', [LABELS.repo]: repo };
 }
 
+/** A new provision's (or pool member's) instance id, from random bytes. */
+export function instanceId(random: Buffer): string {
+  return random.toString('hex');
+}
+
+/**
+ * The labels of a stack made now, for an agent or a pool member `name`: the extra labels (BERTH_LABELS),
+ * berth's own, and the instance that tells this stack apart from an earlier one of the same name.
+ */
+export function newStackLabels(
+  extra: Record<string, string>,
+  repo: string,
+  name: string,
+  instance: string,
+): Record<string, string> {
+  return { ...extra, ...agentLabels(repo, name), [LABELS.instance]: instance };
+}
+
 /** The labels of everything berth made for one agent (of any of its provisions). */
 export function agentLabels(repo: string, name: string): Record<string, string> {
   return { ...repoLabels(repo), [LABELS.agent]: name };
@@ -69,6 +87,14 @@ export function agentLabels(repo: string, name: string): Record<string, string> 
  */
 export function stackOwner(agent: { name: string; labels: Record<string, string> }): string {
   return agent.labels[LABELS.agent] ?? agent.name;
+}
+
+/**
+ * The labels that find the resources of a stack from the labels it was made with (an agent's, or a pool
+ * member's): every stack berth makes carries its agent label.
+ */
+export function stackSelector(repo: string, labels: Record<string, string>): Record<string, string> {
+  return { ...repoLabels(repo), [LABELS.agent]: labels[LABELS.agent] ?? '' };
 }
 
 /** The labels that find an agent's resources. */

@@ -107,6 +107,9 @@ export interface RepoPaths {
   failedLogs: (name: string, at: number) => string;
   /** The log of the watcher of one Claude Code process (renewals, and the agents it reaped). */
   claudeWatchLog: (pid: number) => string;
+  /** A warm pool member's folder, and the compose file of its stack in it. */
+  poolDir: (id: string) => string;
+  poolComposeFile: (id: string) => string;
 }
 
 export function repoPaths(dir: string): RepoPaths {
@@ -130,5 +133,7 @@ export function repoPaths(dir: string): RepoPaths {
     savedPatch: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.patch`),
     failedLogs: (name, at) => join(dir, 'failed', `${name}-${stamp(at)}`),
     claudeWatchLog: (pid) => join(dir, 'claude', `watch-${pid}.log`),
+    poolDir: (id) => join(dir, 'pool', id),
+    poolComposeFile: (id) => join(dir, 'pool', id, 'compose.yaml'),
   };
 }

@@ -161,5 +161,5 @@ async function replaceDatabase(context: RepoContext, agent: AgentRecord, image: 
     const record = state.agents[agent.name];
     if (record && record.instance === agent.instance) record.images.postgres = image;
   });
-  await waitUntilReady(context, { ...agent, images: { ...agent.images, postgres: image } }, 60_000);
+  await waitUntilReady(context, agent, 60_000);
 }

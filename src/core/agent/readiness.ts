@@ -6,10 +6,16 @@ import { BerthError, EnvironmentError, interrupted, messageOf } from '../../erro
 import { type AgentRecord, stackServices } from '../../plan/agent.js';
 import { overlaps } from '../../plan/allocate.js';
 import { databaseUrl } from '../../plan/env.js';
-import { stackLabels } from '../../plan/names.js';
+import { stackSelector } from '../../plan/names.js';
 import type { RepoContext } from '../context.js';
 
 type Service = 'postgres' | 'redis';
+
+/** What the probes need of a stack: an agent's record, or a warm pool member. */
+export type ReadinessTarget = Pick<
+  AgentRecord,
+  'labels' | 'ports' | 'passwords' | 'postgres' | 'redisEnabled' | 'subnet'
+>;
 
 /** How often the containers' states are read while waiting: an exited container fails the wait at once. */
 const STATE_CHECK_MS = 1000;
@@ -20,7 +26,7 @@ const STATE_CHECK_MS = 1000;
  */
 export async function waitUntilReady(
   context: RepoContext,
-  agent: AgentRecord,
+  agent: ReadinessTarget,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -48,7 +54,7 @@ export async function waitUntilReady(
   }
 }
 
-function probe(agent: AgentRecord, service: Service): Promise<ProbeAnswer> {
+function probe(agent: ReadinessTarget, service: Service): Promise<ProbeAnswer> {
   return service === 'postgres'
     ? postgresAnswers(databaseUrl(agent, 'host'))
     : redisAnswers(agent.ports.redis ?? 0, agent.passwords.redis);
@@ -62,9 +68,9 @@ interface ServiceProblem {
 }
 
 /** The pending services' containers as the engine sees them, with their last lines when they stopped. */
-async function serviceProblems(context: RepoContext, agent: AgentRecord, services: Service[]) {
+async function serviceProblems(context: RepoContext, agent: ReadinessTarget, services: Service[]) {
   try {
-    const containers = await listContainers(context.docker, stackLabels(agent));
+    const containers = await listContainers(context.docker, stackSelector(context.repoId, agent.labels));
     return await Promise.all(
       services.map(async (service): Promise<ServiceProblem> => {
         const container = containers.find((c) => c.service === service);
@@ -95,7 +101,7 @@ async function serviceProblems(context: RepoContext, agent: AgentRecord, service
 }
 
 function notReady(
-  agent: AgentRecord,
+  agent: ReadinessTarget,
   pending: Set<Service>,
   answers: Map<Service, string>,
   problems: ServiceProblem[],
