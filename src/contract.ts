@@ -293,7 +293,9 @@ export const resultSchemas = {
       .array(
         z.strictObject({
           id: z.string(),
-          status: z.enum(['making', 'ready']),
+          status: z
+            .enum(['making', 'ready', 'removing'])
+            .describe('making: a fill makes it; ready: a provision may take it; removing: it goes'),
           key: z.string().describe('the base and stack it was made for'),
           ports: z.record(z.string(), z.number().int()),
           createdAt: z.string(),

@@ -1,7 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
-import { EnvironmentError } from '../errors.js';
+import { BerthError, EnvironmentError, messageOf } from '../errors.js';
 import type { EngineStack } from '../plan/engine-stack.js';
 import { EXEC_MARKER } from './docker-cli.js';
 import { appendFile } from './files.js';
@@ -443,27 +443,110 @@ export async function listLabelled(
   };
 }
 
-/** Removes the given containers, then networks and volumes (what still uses them goes first). */
-export async function removeResources(docker: Docker, resources: LabelledResources): Promise<void> {
-  await Promise.all(resources.containers.map((c) => removeContainerById(docker, c.id)));
-  await Promise.all(resources.networks.map((n) => ignoreMissing(docker.getNetwork(n.id).remove())));
+/** What a removal left, and the engine's words why (a network something joined meanwhile). */
+export interface NotRemoved {
+  kind: 'container' | 'network' | 'volume';
+  id: string;
+  labels: Record<string, string>;
+  reason: string;
+}
+
+/**
+ * Removes the given containers, then networks and volumes (what still uses them goes first). What the
+ * engine refuses to remove (in use, say) is returned, not thrown: the caller decides what it means.
+ */
+export async function removeResources(docker: Docker, resources: LabelledResources): Promise<NotRemoved[]> {
+  const kept: NotRemoved[] = [];
+  const attempt = async (
+    kind: NotRemoved['kind'],
+    resource: { id: string; labels: Record<string, string> },
+    remove: () => Promise<unknown>,
+  ) => {
+    try {
+      await ignoreGone(remove());
+    } catch (error) {
+      if (!httpStatus(error)) throw error; // the engine itself did not answer
+      kept.push({ kind, ...resource, reason: engineWords(error) });
+    }
+  };
   await Promise.all(
-    resources.volumes.map((v) => ignoreMissing(docker.getVolume(v.id).remove({ force: true }))),
+    resources.containers.map((c) => attempt('container', c, () => removeContainerById(docker, c.id))),
+  );
+  await Promise.all(
+    resources.networks.map((n) => attempt('network', n, () => docker.getNetwork(n.id).remove())),
+  );
+  await Promise.all(
+    resources.volumes.map((v) => attempt('volume', v, () => docker.getVolume(v.id).remove({ force: true }))),
+  );
+  return kept;
+}
+
+/**
+ * Removes every container, network and volume carrying all of `labels`; returns how many of each. A
+ * removal the engine refuses is one line that names what and why.
+ */
+export async function removeLabelled(docker: Docker, labels: Record<string, string>) {
+  const filters = labelFilter(labels);
+  const refused = (kind: string, name: string) => (error: unknown) => {
+    throw httpStatus(error) ? refusedRemoval(kind, name, error) : error;
+  };
+  const containers = await docker.listContainers({ all: true, filters });
+  await Promise.all(
+    containers.map((c) =>
+      ignoreGone(removeContainerById(docker, c.Id)).catch(
+        refused('container', c.Names?.[0]?.replace(/^\//, '') ?? c.Id),
+      ),
+    ),
+  );
+  const networks = await docker.listNetworks({ filters });
+  await Promise.all(
+    networks.map((n) => ignoreGone(docker.getNetwork(n.Id).remove()).catch(refused('network', n.Name))),
+  );
+  const { Volumes } = await docker.listVolumes({ filters });
+  await Promise.all(
+    (Volumes ?? []).map((v) =>
+      ignoreGone(docker.getVolume(v.Name).remove({ force: true })).catch(refused('volume', v.Name)),
+    ),
+  );
+  return { containers: containers.length, networks: networks.length, volumes: (Volumes ?? []).length };
+}
+
+function httpStatus(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** The engine's own message, without dockerode's "(HTTP code N) reason - " prefix. */
+function engineWords(error: unknown): string {
+  const json = (error as { json?: { message?: unknown } } | undefined)?.json;
+  const said = typeof json?.message === 'string' ? json.message : messageOf(error);
+  return said.replace(/^\(HTTP code \d+\)[^-]*- /, '').trim();
+}
+
+function refusedRemoval(kind: string, name: string, error: unknown): BerthError {
+  const inUse = /active endpoints|in use|is being used/i.test(engineWords(error));
+  return new BerthError(
+    'engine-refused',
+    `the Docker engine would not remove ${kind} ${name}: ${engineWords(error)}`,
+    {
+      hint: inUse
+        ? `something still uses it (docker ${kind} inspect ${name}); run the command again once that is gone, or berth gc`
+        : 'run the command again; berth gc removes what is left',
+      cause: error,
+    },
   );
 }
 
-/** Removes every container, network and volume carrying all of `labels`; returns how many of each. */
-export async function removeLabelled(docker: Docker, labels: Record<string, string>) {
-  const filters = labelFilter(labels);
-  const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((c) => removeContainerById(docker, c.Id)));
-  const networks = await docker.listNetworks({ filters });
-  await Promise.all(networks.map((n) => ignoreMissing(docker.getNetwork(n.Id).remove())));
-  const { Volumes } = await docker.listVolumes({ filters });
-  await Promise.all(
-    (Volumes ?? []).map((v) => ignoreMissing(docker.getVolume(v.Name).remove({ force: true }))),
-  );
-  return { containers: containers.length, networks: networks.length, volumes: (Volumes ?? []).length };
+/** A removal that finds the object gone, or being removed by another request right now, is done. */
+async function ignoreGone(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    const status = httpStatus(error);
+    if (status === 404) return;
+    if (status === 409 && /already in progress/i.test(engineWords(error))) return;
+    throw error;
+  }
 }
 
 async function ignoreMissing(promise: Promise<unknown>): Promise<void> {

@@ -20,11 +20,12 @@ import {
   stackOwner,
   worktreePath,
 } from '../plan/names.js';
+import { type PoolMember, removalReason } from '../plan/pool.js';
 import { claims, leaseUnheld, needsMergeFacts, type ReapFacts, reapReason } from '../plan/reap.js';
 import { type Leases, readLeases, updateLeases } from '../state/leases.js';
 import { repositoryOf } from '../state/paths.js';
 import { readState, updateState, withGitLock } from '../state/store.js';
-import { removeMember } from './agent/pool.js';
+import { removeMembers } from './agent/pool.js';
 import { claimRemoval, dropWorktree, removeAgent } from './agent/remove.js';
 import { saveUncommitted } from './agent/saved-work.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from './context.js';
@@ -83,8 +84,8 @@ export async function gc(options: GcOptions = {}): Promise<GcResult> {
   };
 
   await reapAgents(context, options, dryRun, report);
-  await sweepPool(context, dryRun, report);
-  await sweepResources(context, dryRun, report);
+  await sweepPool(context, dryRun, report, progress);
+  await sweepResources(context, dryRun, report, progress);
   await withGitLock(context.berthDir, async () => {
     await sweepWorktrees(context, config, dryRun, report);
     await sweepBranches(context, options.merged ?? false, dryRun, report);
@@ -95,15 +96,24 @@ export async function gc(options: GcOptions = {}): Promise<GcResult> {
 }
 
 type Report = (action: GcAction) => void;
+type Progress = (message: string) => void;
 
-/** Pool members whose making was killed part-way: their stacks, records and leases. */
-async function sweepPool(context: RepoContext, dryRun: boolean, report: Report) {
-  const members = Object.values(readState(context.berthDir).pool ?? {});
-  for (const member of members) {
-    if (member.status !== 'making' || !member.owner || context.runtime.isRunning(member.owner)) continue;
-    if (!dryRun) await removeMember(context, member);
-    report({ kind: 'pool', target: member.id, reason: 'a warm pool member whose making was stopped' });
+/**
+ * Pool members whose making or removal was killed part-way: their stacks, records and leases. Never a
+ * ready member (the pool's, for a provision to adopt) nor one a live process makes or removes.
+ */
+async function sweepPool(context: RepoContext, dryRun: boolean, report: Report, progress: Progress) {
+  const decide = (member: PoolMember) => removalReason(member, { kind: 'gc' }, context.runtime);
+  if (dryRun) {
+    for (const member of Object.values(readState(context.berthDir).pool ?? {})) {
+      const reason = decide(member);
+      if (reason) report({ kind: 'pool', target: member.id, reason });
+    }
+    return;
   }
+  const { removed, failed } = await removeMembers(context, decide);
+  for (const { id, reason } of removed) report({ kind: 'pool', target: id, reason });
+  for (const failure of failed) progress(`${failure}; berth gc tries again next time`);
 }
 
 async function reapAgents(context: RepoContext, options: GcOptions, dryRun: boolean, report: Report) {
@@ -154,7 +164,7 @@ async function mergedWork(context: RepoContext, agent: AgentRecord): Promise<boo
  * state is read after the listing: whatever a provision made since is claimed by its record already,
  * and the earlier agent of the same name is told apart by its instance label.
  */
-async function sweepResources(context: RepoContext, dryRun: boolean, report: Report) {
+async function sweepResources(context: RepoContext, dryRun: boolean, report: Report, progress: Progress) {
   const listed = await listLabelled(context.docker, repoLabels(context.repoId));
   const state = readState(context.berthDir);
   const unclaimed = (labels: Record<string, string>) =>
@@ -165,10 +175,16 @@ async function sweepResources(context: RepoContext, dryRun: boolean, report: Rep
     networks: listed.networks.filter((r) => unclaimed(r.labels)),
     volumes: listed.volumes.filter((r) => unclaimed(r.labels)),
   };
-  const owners = new Set(
-    [...orphans.containers, ...orphans.networks, ...orphans.volumes].map((r) => r.labels[LABELS.agent] ?? ''),
-  );
-  if (!dryRun) await removeResources(context.docker, orphans);
+  const ownerOf = (r: { labels: Record<string, string> }) => r.labels[LABELS.agent] ?? '';
+  const owners = new Set([...orphans.containers, ...orphans.networks, ...orphans.volumes].map(ownerOf));
+  // What the engine would not remove (a network something joined since it was listed) stays, said.
+  const kept = dryRun ? [] : await removeResources(context.docker, orphans);
+  for (const left of kept) {
+    owners.delete(ownerOf(left));
+    progress(
+      `left ${left.kind} ${left.id.slice(0, 12)} of ${ownerOf(left)}: ${left.reason}; berth gc tries again next time`,
+    );
+  }
   for (const name of [...owners].sort()) {
     report({ kind: 'containers', target: name, reason: 'labelled by berth, claimed by no agent' });
   }

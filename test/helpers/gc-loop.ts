@@ -1,5 +1,48 @@
 import { execa } from 'execa';
+import type { CommandName, ResultOf } from '../../src/contract.js';
 import { BIN, cli, resultOf } from './cli.js';
+
+export interface CommandLoop<R> {
+  /** Stops the loop after its current round; resolves to every result, how many rounds ran, the failures. */
+  stop: () => Promise<{ results: R[]; rounds: number; errors: string[] }>;
+  rounds: () => number;
+}
+
+/**
+ * `while :; do berth <args> --repo R --json; done` for each repository, beside whatever the test does, as a
+ * hostile user ran it. Every run must succeed: a failure's stderr is kept in `errors`.
+ */
+export function commandLoop<C extends CommandName, R>(
+  command: C,
+  args: string[],
+  repos: string[],
+  collect: (result: ResultOf<C>) => R[],
+): CommandLoop<R> {
+  let running = true;
+  let rounds = 0;
+  const results: R[] = [];
+  const errors: string[] = [];
+  const loop = (async () => {
+    while (running) {
+      for (const repo of repos) {
+        const result = await execa(process.execPath, [BIN, ...args, '--repo', repo, '--json'], {
+          reject: false,
+        });
+        if (result.exitCode !== 0) errors.push(String(result.stderr));
+        else results.push(...collect(resultOf(cli(result), command)));
+      }
+      rounds++;
+    }
+  })();
+  return {
+    rounds: () => rounds,
+    stop: async () => {
+      running = false;
+      await loop;
+      return { results, rounds, errors };
+    },
+  };
+}
 
 export interface GcLoop {
   /** Stops the loop after its current round; resolves to every action it took, and how many rounds ran. */
@@ -13,28 +56,17 @@ export interface GcLoop {
 
 /** `while :; do berth gc; done` beside whatever the test does, as a hostile user ran it. */
 export function gcLoop(repos: string[], extra: string[] = []): GcLoop {
-  let running = true;
-  let rounds = 0;
-  const actions: Array<Record<string, string | undefined>> = [];
-  const errors: string[] = [];
-  const loop = (async () => {
-    while (running) {
-      for (const repo of repos) {
-        const result = await execa(process.execPath, [BIN, 'gc', '--repo', repo, '--json', ...extra], {
-          reject: false,
-        });
-        if (result.exitCode !== 0) errors.push(String(result.stderr));
-        else actions.push(...resultOf(cli(result), 'gc').actions);
-      }
-      rounds++;
-    }
-  })();
+  const loop = commandLoop(
+    'gc',
+    ['gc', ...extra],
+    repos,
+    (result) => result.actions as Array<Record<string, string | undefined>>,
+  );
   return {
-    rounds: () => rounds,
+    rounds: loop.rounds,
     stop: async () => {
-      running = false;
-      await loop;
-      return { actions, rounds, errors };
+      const { results, rounds, errors } = await loop.stop();
+      return { actions: results, rounds, errors };
     },
   };
 }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { type PoolMember, planFill, poolKey, readyMembers } from '../../src/plan/pool.js';
+import {
+  abandoned,
+  membersToMake,
+  type PoolMember,
+  pickMember,
+  poolKey,
+  readyMembers,
+  removalReason,
+} from '../../src/plan/pool.js';
 
 const member = (id: string, key: string, status: PoolMember['status'], createdAt: string) =>
   ({ id, key, status, createdAt }) as PoolMember;
@@ -18,10 +26,49 @@ describe('the warm pool`s decisions', () => {
     expect(readyMembers(members, 'k2')).toEqual([]);
   });
 
-  it('removes ready members of an older key and makes up to the size, counting those being made', () => {
-    expect(planFill(members, 'k1', 5)).toEqual({ stale: [members.d], toMake: 2 });
-    expect(planFill(members, 'k1', 2).toMake).toBe(0);
-    expect(planFill({}, 'k1', 3).toMake).toBe(3);
+  it('makes up to the size, counting those being made and not those being removed', () => {
+    expect(membersToMake(members, 'k1', 5)).toBe(2);
+    expect(membersToMake(members, 'k1', 2)).toBe(0);
+    expect(membersToMake({}, 'k1', 3)).toBe(3);
+    expect(membersToMake({ ...members, e: member('e', 'k1', 'removing', '') }, 'k1', 5)).toBe(2);
+    // No key: the base's template is not built yet, and nothing is made.
+    expect(membersToMake({}, undefined, 3)).toBe(0);
+  });
+
+  it('lets a provision adopt only a ready member of its key whose stack was seen running', () => {
+    expect(pickMember(members, 'k1', new Set(['a', 'b']))?.id).toBe('b');
+    expect(pickMember(members, 'k1', new Set(['a']))?.id).toBe('a');
+    expect(pickMember(members, 'k1', new Set(['c', 'd']))).toBeUndefined();
+  });
+
+  it('removes only what nobody else owns: drain the ready and the abandoned, gc only the abandoned', () => {
+    const alive = { isRunning: (p: { pid: number }) => p.pid === 1 };
+    const owned = (status: PoolMember['status'], pid: number) => ({
+      ...member('x', 'k1', status, ''),
+      owner: { pid, startTime: '0' },
+    });
+    const reason = (m: PoolMember, kind: 'drain' | 'gc') => removalReason(m, { kind }, alive);
+    expect(reason(members.a, 'drain')).toBe('the pool was drained');
+    expect(reason(members.a, 'gc')).toBeUndefined();
+    for (const status of ['making', 'removing'] as const) {
+      // Its maker or remover runs: it is theirs, to drain and to gc alike.
+      expect(reason(owned(status, 1), 'drain')).toBeUndefined();
+      expect(reason(owned(status, 1), 'gc')).toBeUndefined();
+      // Its maker or remover is gone: anyone may finish it.
+      expect(abandoned(owned(status, 2), alive)).toBe(true);
+      expect(reason(owned(status, 2), 'gc')).toMatch(/stopped|interrupted/);
+      expect(reason(owned(status, 2), 'drain')).toMatch(/stopped|interrupted/);
+    }
+    const stale = (m: PoolMember) => removalReason(m, { kind: 'stale', key: 'k1' }, alive);
+    expect([members.a, members.c, members.d].map(stale)).toEqual([
+      undefined,
+      undefined,
+      'a warm pool member of an older base',
+    ]);
+    expect(removalReason(members.a, { kind: 'stopped' }, alive)).toBe(
+      'a warm pool member whose stack stopped',
+    );
+    expect(removalReason(owned('making', 1), { kind: 'stopped' }, alive)).toBeUndefined();
   });
 
   it('keys members by what their stack is made of', () => {

@@ -1,23 +1,41 @@
 import { join } from 'node:path';
-import { applyStack, listContainers, removeLabelled } from '../../adapters/docker.js';
+import { applyStack, type LabelledContainer, listContainers, removeLabelled } from '../../adapters/docker.js';
 import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
 import { resolveCommit } from '../../adapters/git.js';
 import { startDetached } from '../../adapters/run.js';
 import type { BerthConfig } from '../../config/schema.js';
-import { messageOf } from '../../errors.js';
+import { BerthError, messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
-import type { AgentRecord } from '../../plan/agent.js';
-import { planCompose, renderCompose } from '../../plan/compose.js';
+import { type AgentRecord, leasedPortNames, newPasswords, planDatabase } from '../../plan/agent.js';
+import { planStackCompose, renderCompose } from '../../plan/compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
-import { extraLabels, LABELS, repoLabels } from '../../plan/names.js';
-import { type PoolMember, planFill, poolKey, poolMemberName, readyMembers } from '../../plan/pool.js';
-import { updateLeases } from '../../state/leases.js';
-import { readState, tryLock, updateState } from '../../state/store.js';
+import {
+  composeProject,
+  extraLabels,
+  instanceId,
+  LABELS,
+  newStackLabels,
+  repoLabels,
+  stackSelector,
+} from '../../plan/names.js';
+import {
+  membersToMake,
+  type PoolMember,
+  poolKey,
+  poolMemberName,
+  readyMembers,
+  removalReason,
+} from '../../plan/pool.js';
+import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
+import { readState, tryLock, updateState, withLock } from '../../state/store.js';
 import { knownCompose, loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { waitUntilReady } from './readiness.js';
 import { engineTaken, leaseResources } from './reserve.js';
-import { hostFacts, resolveStackImages } from './stack-facts.js';
+import { resolveStackImages } from './stack-facts.js';
 import { templateFor } from './template.js';
+
+/** Fill and drain of one repository's pool run one at a time: a drain waits for a fill to finish. */
+const POOL_LOCK = 'pool';
 
 /** The pool's key for agents starting from `startCommit` now; undefined while its template is not built. */
 export async function currentPoolKey(
@@ -25,42 +43,60 @@ export async function currentPoolKey(
   config: BerthConfig,
   startCommit: string,
   stack: Awaited<ReturnType<typeof resolveStackImages>>,
-): Promise<{ key: string; images: AgentRecord['images']; postgres: AgentRecord['postgres'] } | undefined> {
+): Promise<({ key: string } & Pick<AgentRecord, 'images' | 'postgres'>) | undefined> {
   const template = await templateFor(context, config, startCommit, stack);
   if (template && !template.exists) return undefined;
-  const images = template ? { ...stack.images, postgres: template.image } : stack.images;
-  const postgres: AgentRecord['postgres'] = {
-    user: config.postgres.user,
-    database: config.postgres.database,
-    storage: config.postgres.storage,
+  const database = planDatabase({
+    postgres: config.postgres,
+    images: stack.images,
     preinitialised: stack.postgresPreinitialised,
-    baseImage: stack.images.postgres,
-    ...(template && { template: { image: template.image, key: template.key, built: false } }),
-  };
-  return { key: poolKey({ repoId: context.repoId, images, postgres, config }), images, postgres };
-}
-
-/** Takes a ready member of `key` for a provision: under the state lock, so no member goes to two. */
-export async function claimPoolMember(context: RepoContext, key: string): Promise<PoolMember | undefined> {
-  for (;;) {
-    const member = await updateState(context.berthDir, (state) => {
-      const first = readyMembers(state.pool ?? {}, key)[0];
-      if (first) delete state.pool?.[first.id];
-      return first;
-    });
-    if (!member || (await stackRunning(context, member))) return member;
-    // Its stack stopped since it was made (an engine restart): it goes, and the next is tried.
-    await removeMember(context, member).catch(() => {});
-  }
-}
-
-async function stackRunning(context: RepoContext, member: PoolMember): Promise<boolean> {
-  const containers = await listContainers(context.docker, {
-    ...repoLabels(context.repoId),
-    [LABELS.agent]: member.id,
+    template: template && { image: template.image, key: template.key, built: false },
   });
-  const wanted = member.redisEnabled ? 2 : 1;
-  return containers.filter((c) => c.state === 'running').length === wanted;
+  return { key: poolKey({ repoId: context.repoId, ...database, config }), ...database };
+}
+
+/**
+ * What a provision may adopt: the members of its key whose stacks run now. Which one it takes is decided
+ * under the state lock when it reserves (`pickMember`), in the same write that records the agent: no
+ * instant passes with a member taken from the pool and not yet the agent's.
+ */
+export interface PoolOffer {
+  key: string;
+  running: ReadonlySet<string>;
+}
+
+/**
+ * The offer for a provision: ready members of `key` whose Postgres (and Redis) run. Members whose stack
+ * stopped since they were made (an engine restart) are removed here, and passed over.
+ */
+export async function poolOffer(context: RepoContext, key: string): Promise<PoolOffer | undefined> {
+  // Its leases must be in this process's store, where the agent's record says they are.
+  const store = leasesDir(context.runtime.env);
+  const members = readyMembers(readState(context.berthDir).pool ?? {}, key).filter(
+    (m) => (m.leasesDir ?? store) === store,
+  );
+  if (members.length === 0) return undefined;
+  const containers = await listContainers(context.docker, repoLabels(context.repoId));
+  const running = new Set(members.filter((m) => stackRunning(m, containers)).map((m) => m.id));
+  const stopped = members.filter((m) => !running.has(m.id));
+  if (stopped.length > 0) {
+    const seen = (m: PoolMember) => stopped.some((s) => s.id === m.id && s.instance === m.instance);
+    await removeMembers(context, (m) =>
+      seen(m) ? removalReason(m, { kind: 'stopped' }, context.runtime) : undefined,
+    ).catch(() => {}); // what could not go stays claimed by this process, for gc once it ends
+  }
+  return running.size > 0 ? { key, running } : undefined;
+}
+
+function stackRunning(member: PoolMember, containers: LabelledContainer[]): boolean {
+  const wanted = ['postgres', ...(member.redisEnabled ? ['redis'] : [])];
+  const own = containers.filter(
+    (c) =>
+      c.labels[LABELS.agent] === member.id &&
+      c.labels[LABELS.instance] === member.instance &&
+      c.state === 'running',
+  );
+  return wanted.every((service) => own.some((c) => c.service === service));
 }
 
 export interface PoolFillResult {
@@ -73,7 +109,8 @@ export interface PoolFillResult {
 /**
  * Brings the pool of the repository's current base to `pool.size`, one member at a time (the bounded
  * rate: a refill never starts many stacks at once beside the agents working), after removing members
- * of an older base. One fill at a time per repository; a second returns at once.
+ * of an older base. One fill at a time per repository, and none while a drain runs: a second returns
+ * at once.
  */
 export async function fillPool(
   options: RepoOptions & { configPath?: string; progress?: (m: string) => void },
@@ -82,24 +119,21 @@ export async function fillPool(
   const config = loadRepoConfig(context, options.configPath);
   const progress = options.progress ?? (() => {});
   const result: PoolFillResult = { made: [], removed: [], failed: [], ready: 0 };
-  const release = await tryLock(context.berthDir, 'pool-fill');
+  const release = await tryLock(context.berthDir, POOL_LOCK);
   if (!release) return result;
   try {
     const start = await resolveCommit(context.here, config.worktree.baseRef);
     const stack = await resolveStackImages(context.docker, config);
-    const current = start && (await currentPoolKey(context, config, start, stack));
-    const members = readState(context.berthDir).pool ?? {};
-    const { stale, toMake } = current
-      ? planFill(members, current.key, config.pool.size)
-      : { stale: Object.values(members).filter((m) => m.status === 'ready'), toMake: 0 };
-    for (const member of stale) {
-      await removeMember(context, member);
-      result.removed.push(member.id);
-    }
+    const current = start ? await currentPoolKey(context, config, start, stack) : undefined;
+    const stale = await removeMembers(context, (m) =>
+      removalReason(m, { kind: 'stale', key: current?.key }, context.runtime),
+    );
+    result.removed.push(...stale.removed.map((r) => r.id));
+    for (const failure of stale.failed) progress(`pool: ${failure}`);
+    const toMake = membersToMake(readState(context.berthDir).pool ?? {}, current?.key, config.pool.size);
     for (let i = 0; current && i < toMake; i++) {
       try {
-        const member = await makeMember(context, config, current, progress);
-        result.made.push(member.id);
+        result.made.push(await makeMember(context, config, current, progress));
       } catch (error) {
         progress(`pool: a member could not be made: ${messageOf(error)}`);
         result.failed.push(messageOf(error));
@@ -113,12 +147,25 @@ export async function fillPool(
   }
 }
 
-/** Removes every member of the pool (their stacks and leases). */
+/**
+ * Removes every member nobody else owns: ready ones, and those whose maker or remover is gone. Members
+ * already adopted are agents, and stay. It waits for a fill that runs to finish first.
+ */
 export async function drainPool(options: RepoOptions): Promise<string[]> {
   const context = await openRepo(options);
-  const members = Object.values(readState(context.berthDir).pool ?? {});
-  for (const member of members) await removeMember(context, member);
-  return members.map((m) => m.id);
+  return withLock(context.berthDir, POOL_LOCK, async () => {
+    const { removed, failed } = await removeMembers(context, (m) =>
+      removalReason(m, { kind: 'drain' }, context.runtime),
+    );
+    if (failed.length > 0) {
+      throw new BerthError(
+        'pool-drain-incomplete',
+        `removed ${removed.length} of the pool; ${failed.join('; ')}`,
+        { hint: 'run berth pool drain again (or berth gc): what is left stays claimed until then' },
+      );
+    }
+    return removed.map((r) => r.id);
+  });
 }
 
 export async function poolMembers(options: RepoOptions): Promise<PoolMember[]> {
@@ -136,74 +183,36 @@ export function refillInBackground(context: RepoContext, config: BerthConfig, co
   startDetached(process.execPath, args, context.runtime.env);
 }
 
-/** The record-shaped description of a member, for the compose plan and the readiness probe. */
-function memberAsAgent(context: RepoContext, member: PoolMember): AgentRecord {
-  return {
-    name: member.id,
-    repoId: context.repoId,
-    branch: '',
-    createdBranch: false,
-    baseRef: '',
-    baseCommit: '',
-    worktree: '/nonexistent',
-    composeProject: member.composeProject,
-    labels: member.labels,
-    composeFile: member.composeFile,
-    envFile: '/nonexistent',
-    stateDir: join(context.berthDir, 'pool', member.id),
-    ports: member.ports,
-    subnet: member.subnet,
-    ...(member.publishSubnet && { publishSubnet: member.publishSubnet }),
-    passwords: member.passwords,
-    user: { uid: 0, gid: 0 },
-    images: member.images,
-    postgres: member.postgres,
-    redisEnabled: member.redisEnabled,
-    appPorts: {},
-    status: 'provisioning',
-    instance: member.instance,
-    createdAt: member.createdAt,
-    lease: { ttlSeconds: 0, expiresAt: member.createdAt },
-  };
-}
-
 async function makeMember(
   context: RepoContext,
   config: BerthConfig,
   current: NonNullable<Awaited<ReturnType<typeof currentPoolKey>>>,
   progress: (message: string) => void,
-): Promise<PoolMember> {
+): Promise<string> {
   const { runtime } = context;
   const id = poolMemberName(runtime.randomBytes(5));
-  const instance = runtime.randomBytes(6).toString('hex');
-  const labels = {
-    ...extraLabels(runtime.env.BERTH_LABELS),
-    ...repoLabels(context.repoId),
-    [LABELS.agent]: id,
-    [LABELS.instance]: instance,
-  };
-  const dir = join(context.berthDir, 'pool', id);
+  const instance = instanceId(runtime.randomBytes(6));
+  const labels = newStackLabels(extraLabels(runtime.env.BERTH_LABELS), context.repoId, id, instance);
   const taken = await engineTaken(context);
+  // Recorded (and its leases taken) before anything is made, owned by this process until it is ready.
   const member = await updateState(context.berthDir, async (state) => {
-    const leased = await leaseResources({ context, config, state, holder: { agent: id, instance }, taken }, [
-      'postgres',
-      ...(config.redis.enabled ? ['redis'] : []),
-    ]);
+    const leased = await leaseResources(
+      { context, config, state, holder: { agent: id, instance }, taken },
+      leasedPortNames({ postgres: true, redis: config.redis.enabled }, {}),
+    );
     const made: PoolMember = {
       id,
       key: current.key,
       status: 'making',
       owner: runtime.self(),
       createdAt: new Date(runtime.now()).toISOString(),
-      composeProject: `berth-${context.repoId}-${id}`,
-      composeFile: join(dir, 'compose.yaml'),
+      composeProject: composeProject(context.repoId, id),
+      composeFile: context.paths.poolComposeFile(id),
       labels,
       instance,
       ...leased,
-      passwords: {
-        postgres: runtime.randomBytes(18).toString('base64url'),
-        redis: runtime.randomBytes(18).toString('base64url'),
-      },
+      leasesDir: leasesDir(runtime.env),
+      passwords: newPasswords(runtime.randomBytes),
       images: current.images,
       postgres: current.postgres,
       redisEnabled: config.redis.enabled,
@@ -213,40 +222,78 @@ async function makeMember(
   });
   progress(`pool: making ${id}`);
   try {
-    const asAgent = memberAsAgent(context, member);
-    const document = planCompose(asAgent, config, await hostFacts(context, config)) as {
-      services: Record<string, unknown>;
-    };
-    delete document.services.agent;
-    ensureDir(dir, 0o700);
+    const document = planStackCompose(member, config);
+    ensureDir(context.paths.poolDir(id), 0o700);
     writeFile(member.composeFile, renderCompose(document), 0o600);
     const cli = await knownCompose(runtime.env);
     await applyStack(context.docker, engineStackOf(document, member, cli));
     if (runtime.env.BERTH_TEST_CRASH_POOL === '1') process.kill(process.pid, 'SIGKILL');
-    await waitUntilReady(context, asAgent, config.healthTimeout * 1000);
-    await updateState(context.berthDir, (state) => {
+    await waitUntilReady(context, member, config.healthTimeout * 1000);
+    const ready = await updateState(context.berthDir, (state) => {
       const fresh = state.pool?.[id];
-      if (!fresh) return;
+      if (fresh?.instance !== instance || fresh.status !== 'making') return false;
       fresh.status = 'ready';
       fresh.owner = undefined;
+      return true;
     });
-    return member;
+    if (!ready) throw new BerthError('pool-member-taken', `${id} was taken for removal while it was made`);
+    return id;
   } catch (error) {
-    await removeMember(context, member).catch(() => {});
+    // Undone only while it is still this fill's: whoever took it over removes it.
+    await removeMembers(context, (m) =>
+      m.id === id && m.instance === instance && m.status === 'making' ? 'its making failed' : undefined,
+    ).catch(() => {});
     throw error;
   }
 }
 
-/** Removes a member's stack, record, folder and leases. */
-export async function removeMember(context: RepoContext, member: PoolMember): Promise<void> {
-  await removeLabelled(context.docker, { ...repoLabels(context.repoId), [LABELS.agent]: member.id });
+/**
+ * Removes the members `decide` gives a reason for: each is marked as being removed by this process on a
+ * fresh read under the state lock (so no provision adopts it and no other remover takes it), then its
+ * stack and folder go, then its record (so a crash part-way leaves a record that gc finishes), and its
+ * leases last. A member that cannot be removed is said in `failed`, in one line each.
+ */
+export async function removeMembers(
+  context: RepoContext,
+  decide: (member: PoolMember) => string | undefined,
+): Promise<{ removed: Array<{ id: string; reason: string }>; failed: string[] }> {
+  const { runtime } = context;
+  const claimed = await updateState(context.berthDir, (state) => {
+    const taken: PoolMember[] = [];
+    for (const member of Object.values(state.pool ?? {})) {
+      const reason = decide(member);
+      if (!reason) continue;
+      member.status = 'removing';
+      member.owner = runtime.self();
+      member.removal = reason;
+      taken.push(structuredClone(member));
+    }
+    return taken;
+  });
+  const removed: Array<{ id: string; reason: string }> = [];
+  const failed: string[] = [];
+  for (const member of claimed) {
+    try {
+      await removeClaimed(context, member);
+      removed.push({ id: member.id, reason: member.removal ?? '' });
+    } catch (error) {
+      failed.push(`could not remove ${member.id}: ${messageOf(error).split('\n')[0]}`);
+    }
+  }
+  return { removed, failed };
+}
+
+async function removeClaimed(context: RepoContext, member: PoolMember): Promise<void> {
+  await removeLabelled(context.docker, {
+    ...stackSelector(context.repoId, member.labels),
+    [LABELS.instance]: member.instance,
+  });
+  removeTree(context.paths.poolDir(member.id));
   await updateState(context.berthDir, (state) => {
     if (state.pool?.[member.id]?.instance === member.instance) delete state.pool[member.id];
   });
-  removeTree(join(context.berthDir, 'pool', member.id));
-  await updateLeases((leases) => {
-    for (const table of [leases.ports, leases.subnets])
-      for (const [key, lease] of Object.entries(table))
-        if (lease.agent === member.id && lease.instance === member.instance) delete table[key];
-  }, context.runtime.env);
+  // Released after the record is gone, as an agent's are (dropRecord).
+  const holder = { repoId: context.repoId, agent: member.id, instance: member.instance };
+  const store = member.leasesDir ?? leasesDir(context.runtime.env);
+  await updateLeasesIn(store, (leases) => releaseLeases(leases, holder));
 }

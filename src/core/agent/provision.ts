@@ -33,7 +33,6 @@ import { type HostFacts, planCompose, renderCompose, YARN1_RC, YARNRC_NAME } fro
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
-import type { PoolMember } from '../../plan/pool.js';
 import { namedLog } from '../../state/paths.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import {
@@ -47,7 +46,7 @@ import {
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
-import { claimPoolMember, currentPoolKey, refillInBackground } from './pool.js';
+import { currentPoolKey, type PoolOffer, poolOffer, refillInBackground } from './pool.js';
 import { waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
 import {
@@ -150,17 +149,16 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
     signal: options.signal,
   });
   // A warm environment fits only a stack made the same way: through the API, with the template ready.
-  const adopt =
+  const offer =
     config.pool.size > 0 && config.apply === 'api' && !template?.use.built
-      ? await adoptPoolMember(context, config, target.startCommit, stack)
+      ? await offerFromPool(context, config, target.startCommit, stack)
       : undefined;
-  if (adopt) progress(`${name}: taking ${adopt.id} from the warm pool`);
   try {
     const view = await provisionWith(
       context,
       config,
       { ...options, name },
-      { composeCli, stack, target, host, template, adopt },
+      { composeCli, stack, target, host, template, offer },
     );
     if (!options.light) refillInBackground(context, config, options.configPath);
     return view;
@@ -180,14 +178,14 @@ function lightened(config: BerthConfig, light: boolean | undefined): BerthConfig
   };
 }
 
-async function adoptPoolMember(
+async function offerFromPool(
   context: RepoContext,
   config: BerthConfig,
   startCommit: string,
   stack: Awaited<ReturnType<typeof resolveStackImages>>,
 ) {
   const current = await currentPoolKey(context, config, startCommit, stack);
-  return current && (await claimPoolMember(context, current.key));
+  return current && (await poolOffer(context, current.key));
 }
 
 async function provisionWith(
@@ -200,7 +198,7 @@ async function provisionWith(
     target: BranchTarget;
     host: HostFacts;
     template: TemplateClaim | undefined;
-    adopt?: PoolMember;
+    offer?: PoolOffer | undefined;
   },
 ): Promise<AgentView> {
   const { name } = options;
@@ -241,10 +239,11 @@ async function provisionWith(
         target,
         { ...stack, template: facts.template?.use },
         options.configPath,
-        facts.adopt,
+        facts.offer,
       ),
     );
     let made = agent;
+    if (made.pooled) progress(`${name}: taking ${made.pooled} from the warm pool`);
     steps.undo('agent folder', () => removeTree(dir));
     let document = await steps.run('files', () => writeFiles(made, config, host));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
@@ -252,13 +251,20 @@ async function provisionWith(
     steps.undo('containers, networks and volumes', () => removeLabelled(context.docker, stackLabels(made)));
     // The agent container bind-mounts the worktree: the folder must exist, owned by us, before it starts.
     ensureDir(made.worktree);
+    const healthTimeoutMs = config.healthTimeout * 1000;
     let released = false;
+    // Whether the stack answered already: an adopted member's is probed while its agent's container starts.
     const start = () =>
       steps.run('start', async () => {
         stackStarted = true;
         for (let attempt = 1; ; attempt++) {
           try {
-            return await startStack(context, made, config, composeCli, document, steps.signal);
+            if (made.pooled) {
+              const facts = { composeCli, document, healthTimeoutMs, progress };
+              return await startAdopted(context, made, facts, steps.signal);
+            }
+            await startStack(context, made, config, composeCli, document, steps.signal);
+            return false;
           } catch (error) {
             // Another lease store (a second berth home on this engine) gave away what the engine now holds.
             const conflict = config.apply === 'api' ? engineConflict(messageOf(error)) : undefined;
@@ -279,19 +285,14 @@ async function provisionWith(
           }
         }
       });
-    const health = () =>
-      steps.run('health', () => waitUntilReady(context, made, config.healthTimeout * 1000, steps.signal));
     await steps.parallel(
       () => steps.run('worktree', () => addWorktreeWithEnv(context, made, config, target, progress)),
-      // A pool member's Postgres and Redis run already: they are probed while the agent's container starts.
-      ...(made.pooled
-        ? [start, health]
-        : [
-            async () => {
-              await start();
-              await health();
-            },
-          ]),
+      async () => {
+        const answered = await start();
+        await steps.run('health', () =>
+          answered ? undefined : waitUntilReady(context, made, healthTimeoutMs, steps.signal),
+        );
+      },
     );
     // The worktree's env file was written with the ports leased first.
     if (released) writeEnvFiles(made);
@@ -417,6 +418,52 @@ export function writeEnvFiles(agent: AgentRecord): void {
   writeFile(hostEnvFileOf(agent), renderEnvFile(agentEnv(agent, 'host'), header('the host`s view')), 0o600);
 }
 
+/**
+ * An adopted member's networks, Postgres and Redis run already: only the agent's container is made, while
+ * its Postgres and Redis are probed. A member that is not whole (stopped or removed since it was seen
+ * running) is not fatal: its remains go and the whole stack is made anew on its leases, as a cold
+ * provision would. Returns whether the warm stack answered (then no separate wait is needed).
+ */
+async function startAdopted(
+  context: RepoContext,
+  agent: AgentRecord,
+  facts: {
+    composeCli: ComposeCli;
+    document: Record<string, unknown>;
+    healthTimeoutMs: number;
+    progress: (message: string) => void;
+  },
+  signal: AbortSignal,
+): Promise<boolean> {
+  const stack = engineStackOf(facts.document, agent, facts.composeCli);
+  const agentOnly = {
+    networks: [],
+    volumes: [],
+    containers: stack.containers.filter((c) => c.service === 'agent'),
+  };
+  const stop = new AbortController();
+  const stopOnFailure = (error: unknown) => {
+    stop.abort();
+    throw error;
+  };
+  const warm = await Promise.allSettled([
+    applyStack(context.docker, agentOnly).catch(stopOnFailure),
+    waitUntilReady(context, agent, facts.healthTimeoutMs, AbortSignal.any([signal, stop.signal])).catch(
+      stopOnFailure,
+    ),
+  ]);
+  const failure = warm.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failure) return true;
+  // An app port another lease store gave away is the caller's to lease again, with the member kept.
+  if (signal.aborted || engineConflict(messageOf(failure.reason))) throw failure.reason;
+  facts.progress(
+    `${agent.name}: its warm environment ${agent.pooled} is not whole (${messageOf(failure.reason).split('\n')[0]}); making its stack anew`,
+  );
+  await removeLabelled(context.docker, stackLabels(agent));
+  await applyStack(context.docker, stack);
+  return false;
+}
+
 /** Through the Engine API (faster), or `compose up` when the config asks for it: the same result. */
 async function startStack(
   context: RepoContext,
@@ -427,13 +474,7 @@ async function startStack(
   signal: AbortSignal,
 ) {
   if (config.apply === 'api') {
-    const stack = engineStackOf(document, agent, composeCli);
-    // An adopted pool member has its networks, Postgres and Redis running: only the agent is new.
-    const agentOnly = stack.containers.filter((c) => c.service === 'agent');
-    await applyStack(
-      context.docker,
-      agent.pooled ? { networks: [], volumes: [], containers: agentOnly } : stack,
-    );
+    await applyStack(context.docker, engineStackOf(document, agent, composeCli));
     return;
   }
   const logFile = namedLog(join(agent.stateDir, 'logs'), 'provision');

@@ -131,27 +131,30 @@ export async function removeAgent(
 }
 
 /**
- * Drops an agent's record and the host leases it holds. Its branch is no longer berth's to answer for
- * (deleted, or kept for the user), unless it was kept for unmerged work (`keepBranchRecord`).
+ * Drops an agent's record, then the host leases it holds: a lease is taken before its record is written
+ * and released after it is gone, so no record ever names a port or subnet the store could give again (a
+ * crash between the two leaves a lease nobody holds, which gc releases). Its branch is no longer berth's
+ * to answer for (deleted, or kept for the user), unless it was kept for unmerged work
+ * (`keepBranchRecord`).
  */
 export async function dropRecord(
   context: RepoContext,
   agent: AgentRecord,
   options: { keepBranchRecord?: boolean } = {},
 ): Promise<void> {
-  await updateState(context.berthDir, async (state) => {
+  await updateState(context.berthDir, (state) => {
     const recorded = state.agents[agent.name];
     if (recorded && recorded.instance === agent.instance) delete state.agents[agent.name];
     const branch = state.branches?.[agent.branch];
     if (branch && branchAgent(branch) === agent.name && !options.keepBranchRecord)
       delete state.branches?.[agent.branch];
-    if (agent.instance) {
-      const holder = { repoId: context.repoId, agent: stackOwner(agent), instance: agent.instance };
-      // In the store the agent leased from, whichever berth home removes it.
-      const store = agent.leasesDir ?? leasesDir(context.runtime.env);
-      await updateLeasesIn(store, (leases) => releaseLeases(leases, holder));
-    }
   });
+  if (agent.instance) {
+    const holder = { repoId: context.repoId, agent: stackOwner(agent), instance: agent.instance };
+    // In the store the agent leased from, whichever berth home removes it.
+    const store = agent.leasesDir ?? leasesDir(context.runtime.env);
+    await updateLeasesIn(store, (leases) => releaseLeases(leases, holder));
+  }
 }
 
 /** Removes a worktree berth made, whatever state a crash left it in: registered, half-made, or gone. */

@@ -13,22 +13,30 @@ import { freePorts } from '../../adapters/ports.js';
 import { CONFIG_FILE } from '../../config/load.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { BerthError, UsageError } from '../../errors.js';
-import { type AgentRecord, leasedPortNames, planAgentRecord, secretFrom } from '../../plan/agent.js';
+import {
+  type AgentRecord,
+  leasedPortNames,
+  newPasswords,
+  planAgentRecord,
+  planDatabase,
+} from '../../plan/agent.js';
 import { type EngineConflict, parsePortRange, pickSubnet } from '../../plan/allocate.js';
 import { parseDuration } from '../../plan/duration.js';
 import {
-  agentLabels,
   branchName,
   composeProject,
   extraLabels,
+  instanceId,
   LABELS,
+  newStackLabels,
   stackOwner,
   worktreePath,
 } from '../../plan/names.js';
-import type { PoolMember } from '../../plan/pool.js';
+import { pickMember } from '../../plan/pool.js';
 import { leasesDir, updateLeases } from '../../state/leases.js';
 import { type State, updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
+import type { PoolOffer } from './pool.js';
 
 export interface BranchTarget {
   branch: string;
@@ -210,8 +218,10 @@ async function leaseFromStore(
 
 /**
  * Leases host ports and subnets from the host-wide store and records the agent as provisioning, under
- * the repository's state lock and then the host's lease lock (always in that order). An agent adopting
- * a pool member takes over its project, labels, leases and passwords, and leases only its app ports.
+ * the repository's state lock and then the host's lease lock (always in that order). With a pool offer,
+ * it takes a member in the same write: the member leaves the pool as the agent's record names it, and the
+ * agent takes over its project, labels, leases and passwords, leasing only its app ports. When every
+ * member offered was taken meanwhile, it leases everything itself, as a cold provision.
  */
 export async function reserve(
   context: RepoContext,
@@ -224,17 +234,18 @@ export async function reserve(
     template?: NonNullable<AgentRecord['postgres']['template']>;
   },
   configFile?: string,
-  adopt?: PoolMember,
+  offer?: PoolOffer,
 ): Promise<AgentRecord> {
   const { runtime } = context;
-  // An adopted member holds its leases already: the engine is asked only when app ports are to lease.
-  const needsEngine = !adopt || Object.keys(config.ports.app).length > 0;
-  const taken = needsEngine ? await engineTaken(context) : { ports: new Set<number>(), subnets: [] };
+  // A member holds its leases already: the engine is asked first only when there are app ports to lease.
+  let taken = !offer || Object.keys(config.ports.app).length > 0 ? await engineTaken(context) : undefined;
   const owner = ownerOf(context.root);
-  const labels = extraLabels(runtime.env.BERTH_LABELS);
+  const extra = extraLabels(runtime.env.BERTH_LABELS);
   return updateState(context.berthDir, async (state) => {
     if (state.agents[name]) throw alreadyProvisioned(context, name, state.agents[name]);
-    const instance = adopt?.instance ?? runtime.randomBytes(6).toString('hex');
+    const adopt = offer && pickMember(state.pool ?? {}, offer.key, offer.running);
+    taken ??= await engineTaken(context);
+    const instance = adopt?.instance ?? instanceId(runtime.randomBytes(6));
     const request = {
       context,
       config,
@@ -255,6 +266,14 @@ export async function reserve(
             config.ports.app,
           ),
         );
+    const database = adopt
+      ? { images: adopt.images, postgres: adopt.postgres }
+      : planDatabase({
+          postgres: config.postgres,
+          images: stack.images,
+          preinitialised: stack.postgresPreinitialised,
+          template: stack.template,
+        });
     const agent = planAgentRecord({
       name,
       repoId: context.repoId,
@@ -265,32 +284,13 @@ export async function reserve(
       envFile: join(target.worktree, config.envFile),
       hostEnvFile: context.paths.hostEnvFile(name),
       configFile: configFile ? resolve(configFile) : configOfLinkedWorktree(context),
-      labels: adopt?.labels ?? {
-        ...labels,
-        ...agentLabels(context.repoId, name),
-        [LABELS.instance]: instance,
-      },
+      labels: adopt?.labels ?? newStackLabels(extra, context.repoId, name, instance),
       leased,
+      // An adopted member's leases are in this same store: a member of another is never offered.
       leasesDir: leasesDir(runtime.env),
-      passwords: adopt?.passwords ?? {
-        postgres: secretFrom(runtime.randomBytes(18)),
-        redis: secretFrom(runtime.randomBytes(18)),
-      },
+      passwords: adopt?.passwords ?? newPasswords(runtime.randomBytes),
       user: { uid: owner.uid, gid: owner.gid },
-      // The agent that builds the template runs on the base image: the template is made from its database.
-      images:
-        adopt?.images ??
-        (stack.template && !stack.template.built
-          ? { ...stack.images, postgres: stack.template.image }
-          : stack.images),
-      postgres: adopt?.postgres ?? {
-        user: config.postgres.user,
-        database: config.postgres.database,
-        storage: config.postgres.storage,
-        preinitialised: stack.postgresPreinitialised,
-        baseImage: stack.images.postgres,
-        ...(stack.template && { template: stack.template }),
-      },
+      ...database,
       redisEnabled: config.redis.enabled,
       postgresEnabled: config.postgres.enabled,
       appPorts: config.ports.app,
@@ -299,7 +299,10 @@ export async function reserve(
       now: runtime.now(),
       leaseTtlSeconds: parseDuration(config.leaseTtl),
     });
-    if (adopt) agent.pooled = adopt.id;
+    if (adopt) {
+      agent.pooled = adopt.id;
+      delete state.pool?.[adopt.id];
+    }
     state.agents[name] = agent;
     if (target.created)
       state.branches = {
