@@ -59,6 +59,20 @@ export async function listCommittedImages(
   );
 }
 
+/** Ids of images without a tag that carry all of `labels` and a label `withLabel` of any value. */
+export async function listUntaggedImages(
+  docker: Docker,
+  labels: Record<string, string>,
+  withLabel: string,
+): Promise<string[]> {
+  const images = await docker.listImages({
+    filters: { label: [...Object.entries(labels).map(([key, value]) => `${key}=${value}`), withLabel] },
+  });
+  return images
+    .filter((image) => (image.RepoTags ?? []).every((ref) => ref === '<none>:<none>'))
+    .map((image) => image.Id);
+}
+
 /** The size of an image, or undefined when there is none by that name. */
 export async function imageSize(docker: Docker, ref: string): Promise<number | undefined> {
   try {

@@ -7,6 +7,7 @@ import { dbReset, dbRestore, dbSnapshot, dbSnapshots } from '../../src/core/agen
 import { provision } from '../../src/core/agent/provision.js';
 import { teardown } from '../../src/core/agent/teardown.js';
 import { gc } from '../../src/core/gc.js';
+import { snapshotImage } from '../../src/plan/template.js';
 import { readState } from '../../src/state/store.js';
 import { BIN, berth, expectCleanStderr, resultOf } from '../helpers/cli.js';
 import { docker, removeTestResources } from '../helpers/docker.js';
@@ -31,6 +32,10 @@ let repo: TestRepo;
 let seedCount: string;
 const seeds = () => readFileSync(seedCount, 'utf8').split('\n').filter(Boolean);
 const record = (name: string) => readState(join(repo.root, '.git', 'berth')).agents[name];
+const snapshotOf = (name: string, label: string) => {
+  const agent = record(name);
+  return snapshotImage(agent?.repoId ?? '', name, agent?.instance ?? '', label);
+};
 const templates = async () =>
   (
     await docker().listImages({ filters: { label: [`dev.berth.template=${record('a1')?.repoId ?? ''}`] } })
@@ -118,6 +123,46 @@ describe('database templates', () => {
       /no snapshot "nope"/,
     );
     expect(seeds()).toHaveLength(1);
+  });
+
+  it('a snapshot under a label the agent used is refused in one line, changing nothing; --force replaces it', async () => {
+    const tagged = async () => (await docker().getImage(snapshotOf('a1', 'before')).inspect()).Id;
+    const postgresId = async () =>
+      (
+        await docker().listContainers({
+          filters: {
+            label: [
+              `dev.berth.repo=${record('a1')?.repoId}`,
+              'dev.berth.agent=a1',
+              'com.docker.compose.service=postgres',
+            ],
+          },
+        })
+      ).map((c) => c.Id);
+    const [image, running] = [await tagged(), await postgresId()];
+    const refused = await berth(['db', 'snapshot', 'a1', '--as', 'before', '--repo', repo.root]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^berth: error: agent a1 has a snapshot "before" already \(hint: .*--force\)$/),
+    ]);
+    expect(expectCleanStderr(refused.stderr)).toEqual([]);
+    // Nothing changed: the same image under the label, the same Postgres container, never restarted.
+    expect(await tagged()).toBe(image);
+    expect(await postgresId()).toEqual(running);
+
+    await sql('a1', "INSERT INTO items (name) VALUES ('replaced')");
+    const forced = resultOf(
+      await berth(['db', 'snapshot', 'a1', '--as', 'before', '--force', '--repo', repo.root, '--json']),
+      'db snapshot',
+    );
+    expect(forced).toMatchObject({ action: 'snapshot', label: 'before' });
+    expect(await tagged()).not.toBe(image);
+    // The snapshot it replaced is gone, not left untagged.
+    await expect(docker().getImage(image).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await dbRestore({ name: 'a1', repo: repo.root, label: 'before' });
+    expect(await sql('a1', 'SELECT name FROM items ORDER BY id')).toEqual(['seeded', 'replaced']);
+    expect((await dbSnapshots({ name: 'a1', repo: repo.root })).map((s) => s.label)).toEqual(['before']);
+    await dbReset({ name: 'a1', repo: repo.root });
   });
 
   it('the db commands answer in the contract`s form, and refuse a bad label in one line', async () => {

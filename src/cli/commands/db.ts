@@ -7,6 +7,7 @@ interface Options {
   repo?: string;
   json?: boolean;
   as?: string;
+  force?: boolean;
 }
 
 export function registerDb(program: Command, { io }: CliContext): void {
@@ -41,12 +42,20 @@ export function registerDb(program: Command, { io }: CliContext): void {
         .command('snapshot')
         .description("save the agent's database as it is now")
         .argument('<name>', 'the agent')
-        .option('--as <label>', 'the snapshot`s label (default: the time)'),
+        .option('--as <label>', 'the snapshot`s label (default: the time)')
+        .option('--force', 'replace the agent`s snapshot of that label'),
     ),
   ).action(async (name: string, options: Options) => {
     const { dbSnapshot } = await import('../../core/agent/db.js');
     const result = await interruptible((signal) =>
-      dbSnapshot({ name, repo: options.repo, label: options.as, signal, progress: progressTo(io) }),
+      dbSnapshot({
+        name,
+        repo: options.repo,
+        label: options.as,
+        force: options.force,
+        signal,
+        progress: progressTo(io),
+      }),
     );
     if (options.json) return printResult(io, 'db snapshot', result);
     said(result, `database saved as snapshot ${result.label}`);

@@ -1,6 +1,6 @@
 import { parse } from 'yaml';
 import { inspectImage, removeVolume } from '../../adapters/docker.js';
-import { createStackVolume, recreateStackContainer } from '../../adapters/docker-images.js';
+import { createStackVolume, recreateStackContainer, removeImage } from '../../adapters/docker-images.js';
 import { readText, writeFile } from '../../adapters/files.js';
 import { BerthError, UsageError } from '../../errors.js';
 import { type AgentRecord, hasPostgres } from '../../plan/agent.js';
@@ -67,14 +67,25 @@ export function dbReset(options: DbOptions): Promise<DbResult> {
   });
 }
 
-/** Saves the agent's database as it is now, under a label; the agent keeps running on it. */
-export function dbSnapshot(options: DbOptions & { label?: string }): Promise<DbResult> {
+/**
+ * Saves the agent's database as it is now, under a label; the agent keeps running on it. A label the
+ * agent used already is refused, unless `force`: then the new snapshot replaces the old one.
+ */
+export function dbSnapshot(options: DbOptions & { label?: string; force?: boolean }): Promise<DbResult> {
   if (options.label !== undefined) validateSnapshotLabel(options.label);
   return withDatabase(options, async (context, agent, started) => {
     const label = validateSnapshotLabel(options.label ?? defaultSnapshotLabel(context.runtime.now()));
-    restarting(options, agent);
     const image = snapshotImage(agent.repoId, agent.name, agent.instance ?? 'x', label);
+    const replaced = await inspectImage(context.docker, image);
+    if (replaced && !options.force) {
+      throw new UsageError('snapshot-exists', `agent ${agent.name} has a snapshot "${label}" already`, {
+        hint: `save it under another label (--as), or replace that one: berth db snapshot ${agent.name} --as ${label} --force`,
+      });
+    }
+    restarting(options, agent);
     await commitDatabase(context, agent, image, { ...agent.labels, [SNAPSHOT_LABEL]: label });
+    // The one replaced lost its tag: it goes now, or with the agent if its Postgres runs from it.
+    if (replaced) await removeImage(context.docker, replaced.id);
     await waitUntilReady(context, agent, 60_000, options.signal);
     return { action: 'snapshot', image, label, reseeded: false, durationMs: context.runtime.now() - started };
   });

@@ -1,5 +1,5 @@
 import type { Engine as Docker } from '../../adapters/docker.js';
-import { listCommittedImages, removeImage } from '../../adapters/docker-images.js';
+import { listCommittedImages, listUntaggedImages, removeImage } from '../../adapters/docker-images.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { LABELS, stackLabels } from '../../plan/names.js';
 import { SNAPSHOT_LABEL } from '../../plan/template.js';
@@ -30,9 +30,14 @@ export async function agentSnapshots(
     }));
 }
 
-/** Removes an agent's snapshots: they go with it. */
+/**
+ * Removes an agent's snapshots: they go with it, and so does one a `--force` replaced while its Postgres
+ * ran from it (untagged since).
+ */
 export async function removeSnapshots(docker: Docker, agent: AgentRecord): Promise<number> {
   const snapshots = await agentSnapshots(docker, agent, true);
   for (const snapshot of snapshots) await removeImage(docker, snapshot.image);
+  const replaced = await listUntaggedImages(docker, stackLabels(agent), SNAPSHOT_LABEL);
+  for (const id of replaced) await removeImage(docker, id);
   return snapshots.length;
 }
