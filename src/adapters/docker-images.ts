@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { EngineStack } from '../plan/engine-stack.js';
-import { createOnNetworks } from './docker.js';
+import { createOnNetworks, longRunning } from './docker.js';
 
 /** Images berth made from containers (templates, snapshots): what gc and `db` need to know of them. */
 export interface CommittedImage {
@@ -23,13 +23,16 @@ export async function commitContainer(
   options: { labels: Record<string, string>; env: Record<string, string> },
 ): Promise<string> {
   const [repo, tag] = splitRef(ref);
-  const result = (await docker.getContainer(containerId).commit({
-    _query: { container: containerId, repo, tag, pause: false },
-    _body: {
-      Labels: options.labels,
-      Env: Object.entries(options.env).map(([key, value]) => `${key}=${value}`),
-    },
-  })) as { Id: string };
+  // A commit of a large database takes as long as its copy: no reply limit.
+  const result = (await longRunning(docker)
+    .getContainer(containerId)
+    .commit({
+      _query: { container: containerId, repo, tag, pause: false },
+      _body: {
+        Labels: options.labels,
+        Env: Object.entries(options.env).map(([key, value]) => `${key}=${value}`),
+      },
+    })) as { Id: string };
   return result.Id;
 }
 
@@ -124,7 +127,9 @@ export async function commitFromVolume(
   });
   try {
     await container.start();
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const { StatusCode } = (await longRunning(docker).getContainer(container.id).wait()) as {
+      StatusCode: number;
+    };
     if (StatusCode !== 0) throw new Error(`copying the cluster out of ${volume} exited with ${StatusCode}`);
     return await commitContainer(docker, container.id, ref, options);
   } finally {
@@ -154,7 +159,7 @@ export async function recreateStackContainer(
 
 /** Runs a command in a running container and waits for it; rejects when it fails. */
 export async function execToEnd(docker: Docker, containerId: string, command: string[], user: string) {
-  const exec = await docker.getContainer(containerId).exec({
+  const exec = await longRunning(docker).getContainer(containerId).exec({
     Cmd: command,
     User: user,
     AttachStdout: true,

@@ -1,3 +1,6 @@
+import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
@@ -36,9 +39,66 @@ export function describeEndpoint(endpoint: EngineEndpoint): string {
   return endpoint.kind === 'unix' ? `unix://${endpoint.path}` : endpoint.url;
 }
 
-export function connect(endpoint: EngineEndpoint = engineEndpoint()): Docker {
+/**
+ * How long berth waits on the Docker engine: for a connection; for the answer to a command's first
+ * request (the ping that tells a missing engine from a silent one); and for a reply to any other request
+ * (that long without a byte from the engine fails it). Builds, pulls, imports, commits, waits and
+ * followed logs and events have no reply limit: they are silent as long as their work takes.
+ */
+export const ENGINE_TIMEOUTS = { connectMs: 10_000, firstAnswerMs: 10_000, replyMs: 60_000 };
+export type EngineTimeouts = typeof ENGINE_TIMEOUTS;
+
+/** Each client's twin without a reply limit, for the long operations. */
+const longClients = new WeakMap<Docker, Docker>();
+
+export function connect(
+  endpoint: EngineEndpoint = engineEndpoint(),
+  timeouts: EngineTimeouts = ENGINE_TIMEOUTS,
+): Docker {
+  const docker = client(endpoint, timeouts.connectMs, timeouts.replyMs);
+  longClients.set(docker, client(endpoint, timeouts.connectMs, undefined));
+  return docker;
+}
+
+function client(endpoint: EngineEndpoint, connectMs: number, replyMs: number | undefined): Docker {
   // For tcp, dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
-  return endpoint.kind === 'unix' ? new Docker({ socketPath: endpoint.path }) : new Docker();
+  const docker = endpoint.kind === 'unix' ? new Docker({ socketPath: endpoint.path }) : new Docker();
+  const modem = docker.modem as { protocol?: string; agent?: Agent };
+  const agent = modem.protocol === 'https' ? new HttpsAgent() : new Agent();
+  modem.agent = withTimeouts(agent, describeEndpoint(endpoint), connectMs, replyMs);
+  return docker;
+}
+
+/**
+ * Every connection of the client gets a connect timer, and once connected an idle timer: past either,
+ * the request fails with one line that names the engine and the limit (dockerode's own `timeout` only
+ * drops the socket, which reads as "socket hang up").
+ */
+function withTimeouts(agent: Agent, where: string, connectMs: number, replyMs: number | undefined): Agent {
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => {
+    const socket = create(options, callback) as Socket;
+    const silent = (limit: string, ms: number) =>
+      new EnvironmentError('engine-timeout', `the Docker engine at ${where} ${limit} within ${ms / 1000} s`, {
+        hint: 'check that the engine runs and answers (docker info), and that DOCKER_HOST points at it',
+      });
+    const connecting = setTimeout(
+      () => socket.destroy(silent('did not accept a connection', connectMs)),
+      connectMs,
+    );
+    socket.once('connect', () => {
+      clearTimeout(connecting);
+      if (replyMs) socket.setTimeout(replyMs, () => socket.destroy(silent('did not reply', replyMs)));
+    });
+    socket.once('close', () => clearTimeout(connecting));
+    return socket;
+  };
+  return agent;
+}
+
+/** The same engine without a reply limit: for work that may be silent as long as it takes. */
+export function longRunning(docker: Docker): Docker {
+  return longClients.get(docker) ?? docker;
 }
 
 export interface EngineInfo {
@@ -46,8 +106,12 @@ export interface EngineInfo {
   apiVersion: string;
 }
 
-export async function engineVersion(docker: Docker): Promise<EngineInfo> {
-  const version = await docker.version();
+export async function engineVersion(docker: Docker, signal?: AbortSignal): Promise<EngineInfo> {
+  // dockerode takes an abort signal here too; its types do not say so.
+  const version = (await docker.version({ abortSignal: signal } as never)) as unknown as {
+    Version: string;
+    ApiVersion: string;
+  };
   return { version: version.Version, apiVersion: version.ApiVersion };
 }
 
@@ -99,7 +163,7 @@ function followProgress(docker: Docker, stream: Readable, logFile: string): Prom
 }
 
 export async function pullImage(docker: Docker, ref: string, logFile: string): Promise<void> {
-  const stream = (await docker.pull(ref)) as Readable;
+  const stream = (await longRunning(docker).pull(ref)) as Readable;
   await followProgress(docker, stream, logFile);
 }
 
@@ -113,7 +177,7 @@ export interface BuildRequest {
 }
 
 export async function buildImage(docker: Docker, request: BuildRequest): Promise<void> {
-  const stream = await docker.buildImage(
+  const stream = await longRunning(docker).buildImage(
     { context: request.contextDir, src: request.files },
     { t: request.tag, buildargs: request.buildArgs, labels: request.labels, rm: true, forcerm: true },
   );
@@ -128,7 +192,7 @@ export async function importImage(
   logFile: string,
 ): Promise<void> {
   const [repo, version] = splitTag(tag);
-  const stream = (await docker.importImage(tar, { repo, tag: version })) as unknown as Readable;
+  const stream = (await longRunning(docker).importImage(tar, { repo, tag: version })) as unknown as Readable;
   await followProgress(docker, stream, logFile);
 }
 
@@ -205,9 +269,8 @@ export async function followContainerLogs(
   lines: number,
   onText: (text: string) => void,
 ): Promise<() => void> {
-  const container = docker.getContainer(id);
-  const { Config } = await container.inspect();
-  const stream = (await container.logs({
+  const { Config } = await docker.getContainer(id).inspect();
+  const stream = (await longRunning(docker).getContainer(id).logs({
     stdout: true,
     stderr: true,
     follow: true,
@@ -649,7 +712,9 @@ export async function watchEngineEvents(
   labels: Record<string, string>,
   onEvent: () => void,
 ): Promise<() => void> {
-  const stream = (await docker.getEvents({ filters: labelFilter(labels) })) as NodeJS.ReadableStream & {
+  const stream = (await longRunning(docker).getEvents({
+    filters: labelFilter(labels),
+  })) as NodeJS.ReadableStream & {
     destroy: () => void;
   };
   stream.on('data', () => onEvent());

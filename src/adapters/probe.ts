@@ -1,9 +1,12 @@
 import { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Whether a service answered as it should, and if not, what it did instead (for the error). */
 export type ProbeAnswer = { ok: true } | { ok: false; answer: string };
 
-const PROBE_TIMEOUT_MS = 2000;
+/** Each probe, connection and reply together, answers within this or counts as not answering. */
+export const PROBE_TIMEOUT_MS = 2000;
+const NO_REPLY = `no reply within ${PROBE_TIMEOUT_MS / 1000} s`;
 
 /** Connects with the agent's own credentials and runs a query: the user, password and database all work. */
 export async function postgresAnswers(url: string): Promise<ProbeAnswer> {
@@ -15,15 +18,27 @@ export async function postgresAnswers(url: string): Promise<ProbeAnswer> {
     query_timeout: PROBE_TIMEOUT_MS,
   });
   client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, answer: describeFailure(error) };
-  } finally {
-    await client.end().catch(() => {});
-  }
+  let timer: NodeJS.Timeout | undefined;
+  // pg's own limits cover the connection and the query; this covers both together, and the goodbye.
+  const deadline = new Promise<ProbeAnswer>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, answer: NO_REPLY }), PROBE_TIMEOUT_MS);
+  });
+  const probe = (async (): Promise<ProbeAnswer> => {
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, answer: describeFailure(error) };
+    }
+  })();
+  const answer = await Promise.race([probe, deadline]);
+  clearTimeout(timer);
+  // A peer that answered is told goodbye (within the same limit); a silent one does not hold the probe.
+  const goodbye = answer.ok ? client.end().catch(() => {}) : Promise.resolve();
+  await Promise.race([goodbye, sleep(PROBE_TIMEOUT_MS, undefined, { ref: false })]);
+  (client as unknown as { connection?: { stream?: { destroy: () => void } } }).connection?.stream?.destroy();
+  return answer;
 }
 
 function describeFailure(error: unknown): string {
@@ -31,6 +46,12 @@ function describeFailure(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused: nothing listens on the port';
   if (/terminated unexpectedly|ECONNRESET|socket hang up/i.test(message ?? ''))
     return 'connection closed without a reply: nothing listens in the container yet';
+  if (
+    /^(timeout expired|Query read timeout|Connection terminated due to connection timeout)$/i.test(
+      message ?? '',
+    )
+  )
+    return NO_REPLY;
   return (message ?? String(error)).split('\n')[0] ?? 'no answer';
 }
 
@@ -39,12 +60,14 @@ export function redisAnswers(port: number, password: string): Promise<ProbeAnswe
   return new Promise((resolve) => {
     const socket = new Socket();
     let reply = '';
+    // One limit for the connection and the whole reply: a peer trickling bytes does not hold it either.
+    const timer = setTimeout(() => fail(NO_REPLY), PROBE_TIMEOUT_MS);
     const done = (answer: ProbeAnswer) => {
+      clearTimeout(timer);
       socket.destroy();
       resolve(answer);
     };
     const fail = (answer: string) => done({ ok: false, answer });
-    socket.setTimeout(PROBE_TIMEOUT_MS, () => fail(`no reply within ${PROBE_TIMEOUT_MS / 1000} s`));
     socket.once('error', (error) => fail(describeFailure(error)));
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8');

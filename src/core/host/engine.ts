@@ -15,6 +15,7 @@ import {
   connectionErrorCode,
   DEFAULT_SOCKET,
   describeEndpoint,
+  ENGINE_TIMEOUTS,
   type EngineEndpoint,
   engineEndpoint,
   engineVersion,
@@ -134,9 +135,13 @@ type Ping =
   | { ok: true; info: { version: string; apiVersion: string } }
   | { ok: false; code?: string; message: string };
 
+/** The first request to the engine: it answers within ENGINE_TIMEOUTS.firstAnswerMs, or it is silent. */
 async function ping(docker: Engine): Promise<Ping> {
   try {
-    return { ok: true, info: await engineVersion(docker) };
+    return {
+      ok: true,
+      info: await engineVersion(docker, AbortSignal.timeout(ENGINE_TIMEOUTS.firstAnswerMs)),
+    };
   } catch (error) {
     return { ok: false, code: connectionErrorCode(error), message: messageOf(error) };
   }
@@ -167,6 +172,19 @@ export function unreachable(
     return new EnvironmentError('engine-unreachable', `no Docker engine socket at ${where}`, {
       hint: 'start the engine there, or unset DOCKER_HOST to use the default socket',
     });
+  }
+  if (code === 'ABORT_ERR' || code === 'engine-timeout') {
+    const silence =
+      code === 'ABORT_ERR'
+        ? `no answer within ${ENGINE_TIMEOUTS.firstAnswerMs / 1000} s`
+        : `no connection within ${ENGINE_TIMEOUTS.connectMs / 1000} s`;
+    return new EnvironmentError(
+      'engine-unreachable',
+      `the Docker engine at ${where} does not answer (${silence})`,
+      {
+        hint: 'check that the engine runs and answers (docker info), and that DOCKER_HOST points at it',
+      },
+    );
   }
   return new EnvironmentError(
     'engine-unreachable',
