@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import getPort from 'get-port';
-import { removeQueueFence } from '../src/adapters/firewall.js';
 import { queueConnectionOptions } from '../src/adapters/queue-redis.js';
+import { unfence } from '../src/core/fleet/fence.js';
 import { QUEUE_NAME } from '../src/plan/fleet.js';
+import { systemRuntime } from '../src/runtime.js';
 import { BIN, must, stats, timed } from './lib.js';
 import { BENCH_LABEL } from './scenarios.js';
 
@@ -152,9 +153,11 @@ export async function fleetBench(scratch: string, log: (message: string) => void
     for (const child of live) child.kill('SIGTERM');
     await Promise.race([Promise.all(exits), sleep(120_000)]);
     await queue.close();
-    const container = `berth-fleet-queue-${port}`;
-    await must('docker', ['rm', '-f', container]);
-    await must('docker', ['volume', 'rm', container]);
-    await removeQueueFence();
+    // The queue with its data and its fence rules; then the rules of any worker that was killed.
+    await must('node', [BIN, 'fleet', 'queue', '--port', String(port), '--stop', '--remove'], undefined, {
+      ...env,
+      BERTH_HOME: join(dir, 'queue'),
+    });
+    await unfence(undefined, systemRuntime);
   }
 }

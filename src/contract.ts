@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BRANCH_OUTCOMES } from './plan/branch.js';
 import { EXIT_POLICIES } from './plan/exit.js';
+import { ATTEMPT_ENDS } from './plan/fleet.js';
 
 /**
  * berth's output contract: what every command prints with --json, for scripts, the fleet, the MCP
@@ -180,7 +181,10 @@ const fleetCountsSchema = z.strictObject({
   delayed: z.number().int().describe('failed once, waiting for its retry'),
   completed: z.number().int(),
   failed: z.number().int(),
-  stalled: z.number().int().describe('active, but its host stopped renewing its lock: it will run again'),
+  stalled: z
+    .number()
+    .int()
+    .describe('active, but the host running it went silent or lost its lock: it will run again'),
 });
 
 export const fleetOutcomeSchema = z.strictObject({
@@ -193,6 +197,29 @@ export const fleetOutcomeSchema = z.strictObject({
   durationMs: z.number().int(),
   result: z.string().describe('what the exit policy did: torn-down, kept, …'),
   savedPatch: text('uncommitted work the host saved, on that host').optional(),
+  attempt: text('the attempt that produced this outcome: <task>#<n>').optional(),
+  config: text(
+    "where the berth.yaml it ran with came from: the worker's --config, or the default branch",
+  ).optional(),
+});
+
+export type FleetOutcome = z.output<typeof fleetOutcomeSchema>;
+
+const fleetAttemptSchema = z.strictObject({
+  id: text('<task>#<n>: n counts every time a host took the task'),
+  host: z.string(),
+  env: text("its agent's name on that host"),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  end: z
+    .enum([...ATTEMPT_ENDS, 'unknown'])
+    .nullable()
+    .describe(
+      'completed, failed, lost (its host lost the lock), given-back (drained), host-failure (sent back: the host could not make its environment), cancelled; unknown: its host stopped before it could say; null while it runs',
+    ),
+  step: z.string(),
+  reason: z.string().nullable(),
+  published: z.string().nullable().describe('the commit it pushed as the result branch, if it got that far'),
 });
 
 const fleetTaskViewSchema = z.strictObject({
@@ -201,14 +228,22 @@ const fleetTaskViewSchema = z.strictObject({
   state: z.enum(['waiting', 'active', 'delayed', 'completed', 'failed']),
   stalled: z.boolean(),
   host: z.string().nullable().describe('the host running it, or that ran it'),
-  attempts: z.number().int().describe('how many times a host took it'),
+  attempts: z.number().int().describe('how many attempts hosts made at it'),
   stalls: z.number().int().describe('how many times its host died under it'),
-  step: z.string().nullable().describe('fetch, provision, run, publish, teardown, done, given-back, lost'),
+  step: z
+    .string()
+    .nullable()
+    .describe(
+      'of its last attempt: fetch, provision, run, publish, teardown, done, stopping, given-back, lost',
+    ),
+  attempt: z.string().nullable().describe('its last attempt (the running one, or the one that ended it)'),
+  cancelled: z.boolean().describe('failed because someone cancelled it'),
   branch: z.string(),
   outcome: fleetOutcomeSchema.nullable(),
   failedReason: z.string().nullable(),
   durationMs: z.number().int().nullable(),
   log: z.array(z.string()).optional().describe("a failed task's last lines of output, kept by the queue"),
+  history: z.array(fleetAttemptSchema).describe('every attempt at it, in order'),
 });
 
 const fleetHostSchema = z.strictObject({
@@ -217,7 +252,12 @@ const fleetHostSchema = z.strictObject({
   running: z.array(z.string()),
   draining: z.boolean(),
   seenAt: z.string(),
-  silent: z.boolean().describe('not heard from lately: killed, or its machine gone'),
+  silent: z.boolean().describe('not heard from lately: paused, killed, or its machine gone'),
+  state: z
+    .enum(['working', 'draining', 'silent', 'gone'])
+    .describe(
+      'silent: missed three writes; gone: silent past its lock and a stalled check (its tasks went back); dropped from the list later',
+    ),
 });
 
 export const fleetStatusSchema = z.strictObject({
@@ -379,7 +419,7 @@ export const resultSchemas = {
   }),
   'config schema': z.strictObject({ schema: z.unknown().describe('the JSON schema of berth.yaml') }),
   'fleet queue': z.strictObject({
-    outcome: z.enum(['started', 'running', 'stopped', 'not-running']),
+    outcome: z.enum(['started', 'running', 'stopped', 'not-running', 'removed']),
     url: z.string().describe('the URL to give workers, with the password'),
     port: z.number().int(),
     bind: z.string(),
@@ -398,9 +438,19 @@ export const resultSchemas = {
         savedPatch: z.string().optional(),
       }),
     ),
-    completed: z.number().int(),
-    failed: z.number().int(),
-    givenBack: z.number().int().describe('tasks given back to the queue when the drain grace ran out'),
+    completed: z.number().int().describe('attempts whose outcome the queue took'),
+    failed: z
+      .number()
+      .int()
+      .describe('attempts whose failure the queue took (retried while attempts remain)'),
+    givenBack: z
+      .number()
+      .int()
+      .describe(
+        'attempts given back to the queue: the drain grace ran out, or this host could not make their environment',
+      ),
+    lost: z.number().int().describe('attempts stopped because this host lost their lock (they run again)'),
+    cancelled: z.number().int().describe('attempts stopped because someone cancelled their task'),
   }),
   'fleet submit': z.strictObject({
     tasks: z.array(
@@ -408,6 +458,7 @@ export const resultSchemas = {
         name: z.string(),
         outcome: z.enum([
           'queued',
+          'replaced',
           'already-waiting',
           'already-active',
           'already-delayed',
@@ -420,6 +471,15 @@ export const resultSchemas = {
     skipped: z.number().int().describe('tasks whose id the queue had already (a no-op)'),
   }),
   'fleet status': fleetStatusSchema,
+  'fleet cancel': z.strictObject({
+    name: z.string(),
+    outcome: z
+      .enum(['removed', 'cancelled', 'cancelling', 'already-completed', 'already-failed'])
+      .describe(
+        'removed: it was waiting, it is gone; cancelled: its host stopped it and recorded it failed; cancelling: asked, its host has not answered yet (any host that takes it cancels it)',
+      ),
+    host: z.string().nullable().describe('the host that ran it when it was cancelled'),
+  }),
   'fleet wait': z.strictObject({ counts: fleetCountsSchema, failed: z.array(z.string()) }),
 } as const;
 

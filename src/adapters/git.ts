@@ -368,36 +368,46 @@ export async function remoteBranchTip(root: string, branch: string): Promise<str
   return resolveCommit(root, `refs/remotes/origin/${branch}`);
 }
 
-/** origin's default branch as last fetched (e.g. "main"), or undefined. */
-export async function remoteDefaultBranch(root: string): Promise<string | undefined> {
-  const result = await git(root, ['symbolic-ref', '-q', '--short', 'refs/remotes/origin/HEAD'], {
+/**
+ * The remote's default branch and the commit it points at, asked of the remote itself (not the clone's
+ * refs/remotes/origin/HEAD, which whoever can write the clone's git folder can point anywhere).
+ */
+export async function remoteHead(
+  cwd: string,
+  url: string,
+): Promise<{ branch?: string; commit: string } | undefined> {
+  const result = await git(cwd, ['ls-remote', '--symref', '--end-of-options', url, 'HEAD'], {
     allowFail: true,
   });
-  return result.exitCode === 0 ? result.stdout.trim().replace(/^origin\//, '') : undefined;
+  if (result.exitCode !== 0) return undefined;
+  const branch = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(result.stdout)?.[1];
+  const commit = /^([0-9a-f]{40,64})\tHEAD$/m.exec(result.stdout)?.[1];
+  return commit ? { ...(branch && { branch }), commit } : undefined;
 }
 
 export type PushResult = { ok: true } | { ok: false; reason: string };
 
 /**
- * Pushes a local branch to origin under the same name, replacing what is there only if it still is what
+ * Pushes a local branch to origin as `remoteBranch`, replacing what is there only if it still is what
  * we saw (`expected`; undefined: the branch must not exist there yet). A retry of a task thus replaces a
  * dead attempt's push, and two pushes racing cannot both win.
  */
 export async function pushReplacing(
   root: string,
   branch: string,
+  remoteBranch: string,
   expected: string | undefined,
 ): Promise<PushResult> {
-  const ref = `refs/heads/${branch}`;
+  const remoteRef = `refs/heads/${remoteBranch}`;
   const result = await git(
     root,
     [
       'push',
       '--quiet',
       '--porcelain',
-      `--force-with-lease=${ref}:${expected ?? ''}`,
+      `--force-with-lease=${remoteRef}:${expected ?? ''}`,
       'origin',
-      `${ref}:${ref}`,
+      `refs/heads/${branch}:${remoteRef}`,
     ],
     { allowFail: true },
   );

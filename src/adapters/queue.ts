@@ -1,5 +1,6 @@
 import {
   type ConnectionOptions,
+  DelayedError,
   type Job,
   Queue,
   QueueEvents,
@@ -7,26 +8,40 @@ import {
   WaitingError,
   Worker,
 } from 'bullmq';
-import { Redis } from 'ioredis';
-import { queueConnectionOptions } from './queue-redis.js';
+import { Redis, type RedisOptions } from 'ioredis';
+import { EnvironmentError, isBerthError, messageOf } from '../errors.js';
+import {
+  queueAddress,
+  queueClientOptions,
+  queueConnectionOptions,
+  queueEventsOptions,
+} from './queue-redis.js';
 
 /**
  * BullMQ, behind the few operations berth's fleet needs: the queue's locks, stalled-job detection,
- * retries, progress and events are BullMQ's; berth never reads or writes its keys itself.
+ * retries, progress and events are BullMQ's, used through its public API only. berth's own records
+ * (hosts, attempts, cancel requests) are keys of its own in the same Redis, beside BullMQ's.
  */
 
-/** A task a worker holds: BullMQ's job, as the fleet sees it. */
+/** A task a worker holds: BullMQ's job, as one attempt of the fleet sees it. */
 export interface HeldTask<T> {
   id: string;
   data: T;
-  /** This is the n-th time a worker took the task (1 the first time). */
+  /** This is the n-th time a worker took the task (BullMQ's attemptsStarted, 1 the first time). */
   started: number;
-  /** Renews this worker's lock; false when the lock is gone (the task was presumed dead and given to another). */
-  renewLock: (ms: number) => Promise<boolean>;
+  /** The submission this is (the job's creation time): a task submitted again starts over. */
+  stamp: number;
+  /**
+   * Renews this attempt's lock: 'lost' when the lock is gone (the task was presumed dead and given to
+   * another), 'unknown' when the queue did not answer.
+   */
+  renewLock: (ms: number) => Promise<'held' | 'lost' | 'unknown'>;
   progress: (value: object) => Promise<void>;
   log: (line: string) => Promise<void>;
   /** Puts the task back in the queue without counting an attempt; the handler must then throw what this returns. */
   giveBack: () => Promise<Error>;
+  /** The same, but the task waits `ms` before any host may take it again. */
+  giveBackAfter: (ms: number) => Promise<Error>;
 }
 
 export interface TaskCounts {
@@ -37,9 +52,13 @@ export interface TaskCounts {
   failed: number;
 }
 
+export type TaskState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+
 export interface TaskSnapshot<T> {
   id: string;
-  state: 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+  /** The submission (the job's creation time). */
+  stamp: number;
+  state: TaskState;
   data: T;
   progress: unknown;
   result: unknown;
@@ -51,45 +70,167 @@ export interface TaskSnapshot<T> {
   addedAt: number;
   startedAt?: number;
   finishedAt?: number;
-  /** An active task whose lock is gone: its worker stopped renewing it (died), and it waits to be taken again. */
-  lockLost: boolean;
+}
+
+/** berth's own keys in the queue's Redis (never BullMQ's). */
+export interface FleetStore {
+  all: (key: string) => Promise<Record<string, string>>;
+  /** Several hashes in one round trip. */
+  allOf: (keys: string[]) => Promise<Array<Record<string, string>>>;
+  set: (key: string, field: string, value: string) => Promise<void>;
+  remove: (key: string, field: string) => Promise<void>;
+  /** Removes a field only while it still holds `value` (another writer's newer value stays). */
+  removeIf: (key: string, field: string, value: string) => Promise<boolean>;
+  drop: (key: string) => Promise<void>;
+  /** Takes a key for `ttlMs` if nobody holds it; resolves to the holder's value when somebody does. */
+  claim: (key: string, value: string, ttlMs: number) => Promise<string | undefined>;
+  /** Takes a key whoever holds it. */
+  seize: (key: string, value: string, ttlMs: number) => Promise<void>;
+  /** Extends a key held with `value`; false when it is no longer ours. */
+  renew: (key: string, value: string, ttlMs: number) => Promise<boolean>;
+  /** Lets go of a key held with `value`. */
+  release: (key: string, value: string) => Promise<void>;
+  holder: (key: string) => Promise<string | undefined>;
+  close: () => void;
 }
 
 export interface QueueClient {
   add: <T>(id: string, data: T, options: object) => Promise<void>;
-  /** The state of a task by its id, or undefined when the queue never had it. */
-  stateOf: (id: string) => Promise<TaskSnapshot<unknown>['state'] | 'unknown' | undefined>;
+  /** A task's state and submission, or undefined when the queue does not have it. */
+  find: (id: string) => Promise<{ state: TaskState; stamp: number } | undefined>;
+  /** Removes a task no host holds: 'active' when a host holds it, 'missing' when the queue has none. */
+  remove: (id: string) => Promise<'removed' | 'active' | 'missing'>;
   counts: () => Promise<TaskCounts>;
   tasks: <T>() => Promise<TaskSnapshot<T>[]>;
   logs: (id: string, last: number) => Promise<string[]>;
-  /** A hash of the queue's Redis that berth keeps beside BullMQ's keys (the fleet's hosts). */
-  hosts: (key: string) => Promise<Record<string, string>>;
-  setHost: (key: string, name: string, value: string) => Promise<void>;
-  removeHost: (key: string, name: string) => Promise<void>;
+  store: FleetStore;
   /** Calls `onChange` whenever a task moves (added, taken, finished, stalled); resolves to a stop function. */
-  watch: (onChange: () => void) => Promise<() => Promise<void>>;
+  watch: (onChange: (event: { event: string; id: string }) => void) => Promise<() => Promise<void>>;
   close: () => Promise<void>;
 }
 
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed'] as const;
 
-export function openQueue(name: string, url: string): QueueClient {
-  const connection = bullConnection(url);
-  const queue = new Queue(name, { connection });
-  const redis = new Redis(queueConnectionOptions(url));
+function bullState(state: string): TaskState | undefined {
+  if (state === 'prioritized' || state === 'waiting-children' || state === 'paused') return 'waiting';
+  return (STATES as readonly string[]).includes(state) ? (state as TaskState) : undefined;
+}
+
+// Compare-and-act on berth's own keys, each one atomic in Redis.
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const REMOVE_IF = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
+
+/**
+ * berth's keys in the queue's Redis. `lasting`: the connection waits out a queue restart (a worker's);
+ * else each command is answered within the reply timeout or fails (a command's one look).
+ */
+export function openStore(url: string, lasting = false): FleetStore {
+  const redis = new Redis(lasting ? queueConnectionOptions(url) : queueClientOptions(url));
   redis.on('error', () => {});
-  const lockKey = (id: string) => `${queue.opts.prefix ?? 'bull'}:${name}:${id}:lock`;
+  return {
+    all: (key) => redis.hgetall(key),
+    allOf: async (keys) => {
+      if (keys.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const key of keys) pipeline.hgetall(key);
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([error, value]) => {
+        if (error) throw error;
+        return value as Record<string, string>;
+      });
+    },
+    set: async (key, field, value) => {
+      await redis.hset(key, field, value);
+    },
+    remove: async (key, field) => {
+      await redis.hdel(key, field);
+    },
+    removeIf: async (key, field, value) => (await redis.eval(REMOVE_IF, 1, key, field, value)) === 1,
+    drop: async (key) => {
+      await redis.del(key);
+    },
+    claim: async (key, value, ttlMs) => {
+      if ((await redis.set(key, value, 'PX', ttlMs, 'NX')) === 'OK') return undefined;
+      return (await redis.get(key)) ?? undefined;
+    },
+    seize: async (key, value, ttlMs) => {
+      await redis.set(key, value, 'PX', ttlMs);
+    },
+    renew: async (key, value, ttlMs) => (await redis.eval(RENEW, 1, key, value, ttlMs)) === 1,
+    release: async (key, value) => {
+      await redis.eval(RELEASE, 1, key, value);
+    },
+    holder: async (key) => (await redis.get(key)) ?? undefined,
+    close: () => redis.disconnect(),
+  };
+}
+
+/**
+ * A command's look at the queue: every answer within the reply timeout, and a queue that stops
+ * answering is one line (not a stack).
+ */
+export function openQueue(name: string, url: string): QueueClient {
+  const client = openQueueClient(name, url);
+  const { host, port } = queueAddress(url);
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (error) {
+        if (isBerthError(error)) throw error;
+        throw new EnvironmentError(
+          'queue-unreachable',
+          `the queue at ${host}:${port} stopped answering (${messageOf(error).split('\n')[0]})`,
+          { hint: 'check that the queue runs (berth fleet queue on its host), then run this again' },
+        );
+      }
+    };
+  const store = client.store;
+  return {
+    add: guard(client.add),
+    find: guard(client.find),
+    remove: guard(client.remove),
+    counts: guard(client.counts),
+    tasks: guard(client.tasks) as QueueClient['tasks'],
+    logs: guard(client.logs),
+    store: {
+      ...store,
+      all: guard(store.all),
+      allOf: guard(store.allOf),
+      set: guard(store.set),
+      remove: guard(store.remove),
+      removeIf: guard(store.removeIf),
+      drop: guard(store.drop),
+      claim: guard(store.claim),
+      seize: guard(store.seize),
+      renew: guard(store.renew),
+      release: guard(store.release),
+      holder: guard(store.holder),
+    },
+    watch: guard(client.watch),
+    close: client.close,
+  };
+}
+
+function openQueueClient(name: string, url: string): QueueClient {
+  const queue = new Queue(name, { connection: bullConnection(queueClientOptions(url)) });
+  queue.on('error', () => {});
+  const store = openStore(url);
   return {
     add: async (id, data, options) => {
       await queue.add(id, data, { ...options, jobId: id });
     },
-    stateOf: async (id) => {
+    find: async (id) => {
       const job = await queue.getJob(id);
       if (!job) return undefined;
-      const state = await job.getState();
-      return state === 'prioritized' || state === 'waiting-children'
-        ? 'waiting'
-        : (state as TaskSnapshot<unknown>['state']);
+      const state = bullState(await job.getState());
+      return state && { state, stamp: job.timestamp };
+    },
+    remove: async (id) => {
+      if (!(await queue.getJob(id))) return 'missing';
+      return (await queue.remove(id)) === 1 ? 'removed' : 'active';
     },
     counts: async () => {
       const counts = await queue.getJobCounts(
@@ -113,23 +254,14 @@ export function openQueue(name: string, url: string): QueueClient {
       for (const state of STATES) {
         const types = state === 'waiting' ? (['waiting', 'prioritized'] as const) : ([state] as const);
         const jobs = (await queue.getJobs([...types], 0, -1, true)) as Job[];
-        for (const job of jobs.filter(Boolean)) {
-          const lockLost = state === 'active' && (await redis.exists(lockKey(String(job.id)))) === 0;
-          all.push(snapshot<T>(job, state, lockLost));
-        }
+        for (const job of jobs.filter(Boolean)) all.push(snapshot<T>(job, state));
       }
       return all;
     },
     logs: async (id, last) => (await queue.getJobLogs(id, -last, -1, true)).logs,
-    hosts: (key) => redis.hgetall(key),
-    setHost: async (key, host, value) => {
-      await redis.hset(key, host, value);
-    },
-    removeHost: async (key, host) => {
-      await redis.hdel(key, host);
-    },
+    store,
     watch: async (onChange) => {
-      const events = new QueueEvents(name, { connection });
+      const events = new QueueEvents(name, { connection: bullConnection(queueEventsOptions(url)) });
       events.on('error', () => {});
       for (const event of [
         'added',
@@ -138,22 +270,25 @@ export function openQueue(name: string, url: string): QueueClient {
         'failed',
         'stalled',
         'waiting',
+        'delayed',
+        'removed',
         'progress',
       ] as const)
-        events.on(event, onChange);
+        events.on(event, (args: { jobId: string }) => onChange({ event, id: String(args.jobId) }));
       await events.waitUntilReady();
       return () => events.close();
     },
     close: async () => {
-      redis.disconnect();
+      store.close();
       await queue.close();
     },
   };
 }
 
-function snapshot<T>(job: Job, state: TaskSnapshot<T>['state'], lockLost: boolean): TaskSnapshot<T> {
+function snapshot<T>(job: Job, state: TaskState): TaskSnapshot<T> {
   return {
     id: String(job.id),
+    stamp: job.timestamp,
     state,
     data: job.data as T,
     progress: job.progress,
@@ -166,7 +301,6 @@ function snapshot<T>(job: Job, state: TaskSnapshot<T>['state'], lockLost: boolea
     addedAt: job.timestamp,
     ...(job.processedOn && { startedAt: job.processedOn }),
     ...(job.finishedOn && { finishedAt: job.finishedOn }),
-    lockLost,
   };
 }
 
@@ -176,21 +310,30 @@ export interface WorkerTimings {
   maxStalled: number;
 }
 
+/** A task the queue took the end of, as the worker's events report it. */
+export interface EndedTask {
+  id: string;
+  started: number;
+  stamp: number;
+  /** The failure's message (a failed task). */
+  reason?: string;
+}
+
 export interface QueueWorker {
   /** Takes no new task and resolves when the tasks it holds have ended. */
   close: () => Promise<void>;
-  /** Aborts the handlers of every task held (their signal fires with `reason`). */
-  cancelAll: (reason: string) => void;
-  cancel: (id: string, reason: string) => void;
   /** `onLost` is called with the ids of held tasks whose lock could not be renewed. */
   onLockLost: (onLost: (ids: string[]) => void) => void;
+  /** The queue took an attempt's outcome (completed) or failure (failed: retried while attempts remain). */
+  onEnded: (onEnded: (end: 'completed' | 'failed', task: EndedTask) => void) => void;
   onError: (onError: (error: Error) => void) => void;
 }
 
 /**
  * Joins the queue as a worker named `name` that runs up to `concurrency` tasks at once with `handler`.
  * A handler's result completes the task; its error fails it (retried while attempts remain), unless it
- * is `unrecoverable(…)` (failed at once) or what `giveBack` returned (back to the queue).
+ * is `unrecoverable(…)` (failed at once) or what `giveBack` returned (back to the queue). The queue
+ * accepts either only from the holder of the task's lock.
  */
 export function startWorker<T>(
   queueName: string,
@@ -205,8 +348,15 @@ export function startWorker<T>(
         id: String(job.id),
         data: job.data as T,
         started: job.attemptsStarted ?? 1,
-        renewLock: async (ms) =>
-          token !== undefined && (await job.extendLock(token, ms).catch(() => 0)) === 1,
+        stamp: job.timestamp,
+        renewLock: async (ms) => {
+          if (token === undefined) return 'lost';
+          try {
+            return (await job.extendLock(token, ms)) === 1 ? 'held' : 'lost';
+          } catch {
+            return 'unknown';
+          }
+        },
         progress: (value) => job.updateProgress(value),
         log: async (line) => {
           await job.log(line);
@@ -215,11 +365,15 @@ export function startWorker<T>(
           await job.moveToWait(token);
           return new WaitingError();
         },
+        giveBackAfter: async (ms) => {
+          await job.moveToDelayed(Date.now() + ms, token);
+          return new DelayedError();
+        },
       };
       return handler(held, signal ?? new AbortController().signal);
     },
     {
-      connection: bullConnection(url),
+      connection: bullConnection(queueConnectionOptions(url)),
       name: options.name,
       concurrency: options.concurrency,
       lockDuration: options.lockMs,
@@ -227,14 +381,22 @@ export function startWorker<T>(
       maxStalledCount: options.maxStalled,
     },
   );
+  const ended = (job: Job | undefined): EndedTask | undefined =>
+    job && { id: String(job.id), started: job.attemptsStarted ?? 1, stamp: job.timestamp };
   return {
     close: () => worker.close(),
-    cancelAll: (reason) => worker.cancelAllJobs(reason),
-    cancel: (id, reason) => {
-      worker.cancelJob(id, reason);
-    },
     onLockLost: (onLost) => {
       worker.on('lockRenewalFailed', (ids: string[]) => onLost(ids.map(String)));
+    },
+    onEnded: (onEnded) => {
+      worker.on('completed', (job: Job) => {
+        const task = ended(job);
+        if (task) onEnded('completed', task);
+      });
+      worker.on('failed', (job: Job | undefined, error: Error) => {
+        const task = ended(job);
+        if (task) onEnded('failed', { ...task, reason: error.message });
+      });
     },
     onError: (onError) => {
       worker.on('error', onError);
@@ -248,11 +410,15 @@ export function unrecoverable(message: string): Error {
 }
 
 // BullMQ declares its own shape of ioredis' options; they are ioredis' options.
-function bullConnection(url: string): ConnectionOptions {
-  return queueConnectionOptions(url) as ConnectionOptions;
+function bullConnection(options: RedisOptions): ConnectionOptions {
+  return options as ConnectionOptions;
 }
 
-/** The error `giveBack` returned: the task went back to the queue, it did not fail. */
+export function isUnrecoverable(error: unknown): boolean {
+  return error instanceof UnrecoverableError;
+}
+
+/** The error `giveBack` or `giveBackAfter` returned: the task went back to the queue, it did not fail. */
 export function isGivenBack(error: unknown): boolean {
-  return error instanceof WaitingError;
+  return error instanceof WaitingError || error instanceof DelayedError;
 }

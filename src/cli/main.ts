@@ -8,6 +8,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDb } from './commands/db.js';
 import { registerEnv } from './commands/env.js';
 import { registerExec } from './commands/exec.js';
+import { registerFleetCancel } from './commands/fleet-cancel.js';
 import { registerFleetQueue } from './commands/fleet-queue.js';
 import { registerFleetStatus } from './commands/fleet-status.js';
 import { registerFleetSubmit } from './commands/fleet-submit.js';
@@ -70,6 +71,7 @@ export function buildProgram(context: CliContext): Command {
   registerFleetSubmit(fleet, context);
   registerFleetStatus(fleet, context);
   registerFleetWait(fleet, context);
+  registerFleetCancel(fleet, context);
   return program;
 }
 

@@ -29,8 +29,10 @@ export interface HostPaths {
   fleetRepos: string;
   /** The fleet worker running on this host (one at a time): its process. */
   fleetWorker: string;
-  /** A fleet task's berth.yaml, as its base commit has it. */
-  fleetTaskConfig: (task: string) => string;
+  /** The berth.yaml a fleet task's attempt runs with (from the worker's config or the default branch). */
+  fleetTaskConfig: (attempt: string) => string;
+  /** This host's id in the fleet: a worker restarted here may take back its name at once. */
+  fleetHostId: string;
   /** Package managers' caches shared by one user's agents (npm, pnpm, yarn, pip), by uid. */
   packageCache: (uid: number) => string;
   /** What `host init --install` installed on this host (OS packages, the Compose plugin): uninstall's list. */
@@ -52,12 +54,19 @@ export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
     fleetQueue: (port) => join(root, 'fleet', `queue-${port}.json`),
     fleetRepos: join(root, 'fleet', 'repos'),
     fleetWorker: join(root, 'fleet', 'worker.json'),
-    fleetTaskConfig: (task) => join(root, 'fleet', 'configs', `${task}.yaml`),
+    fleetTaskConfig: (attempt) => join(root, 'fleet', 'configs', `${attempt}.yaml`),
+    fleetHostId: join(root, 'fleet', 'host-id'),
     packageCache: (uid) => join(root, 'package-cache', String(uid)),
     installRecord: join(root, 'installed.json'),
     uiOpener: (port) => join(root, 'ui', `open-${port}.html`),
   };
 }
+
+/**
+ * The lock around changes to the fleet's iptables chains: host-wide like the chains themselves, whatever
+ * berth home each worker or queue uses.
+ */
+export const FENCE_LOCK = { dir: '/run/berth', name: 'fleet-fence.lock' } as const;
 
 /** berth's folder in a repository's common git directory, shared by all its worktrees. */
 export function berthDir(commonGitDir: string): string {
@@ -87,6 +96,8 @@ export interface RepoPaths {
   stateBackup: string;
   agentDir: (name: string) => string;
   composeFile: (name: string) => string;
+  /** The berth.yaml an agent was made with, copied at its provision: its later hooks read this. */
+  agentConfig: (name: string) => string;
   /** The host's view of an agent's env (127.0.0.1 and leased ports); the worktree has the container's. */
   hostEnvFile: (name: string) => string;
   agentLogs: (name: string) => string;
@@ -121,6 +132,7 @@ export function repoPaths(dir: string): RepoPaths {
     stateBackup: join(dir, 'state.json.bak'),
     agentDir,
     composeFile: (name) => join(agentDir(name), 'compose.yaml'),
+    agentConfig: (name) => join(agentDir(name), 'berth.yaml'),
     hostEnvFile: (name) => join(agentDir(name), 'host.env'),
     agentLogs: (name) => join(agentDir(name), 'logs'),
     agentLog: (name, source) => namedLog(join(agentDir(name), 'logs'), source),

@@ -99,12 +99,18 @@ export class LiveView {
   }
 
   private watchQueue(queue: string): void {
-    watchFleet({ queue, signal: this.options.signal }, (status) => {
-      this.fleet = { status };
-      this.changed();
-    }).catch((error) => {
+    const failed = (error: unknown) => {
       this.fleet = { error: errorLine(error) };
       this.changed();
-    });
+    };
+    // Through a queue restart the tab says so, and comes back with the queue.
+    watchFleet(
+      { queue, signal: this.options.signal },
+      (status) => {
+        this.fleet = { status };
+        this.changed();
+      },
+      failed,
+    ).catch(failed);
   }
 }

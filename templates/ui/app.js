@@ -156,7 +156,7 @@ function renderFleet() {
         head(['host', 'slots', 'running', 'seen']),
         hosts.map((host) =>
           row([
-            host.name + (host.draining ? ' (draining)' : '') + (host.silent ? ' (silent)' : ''),
+            host.name + (host.state && host.state !== 'working' ? ` (${host.state})` : ''),
             String(host.slots),
             host.running.join(', ') || '-',
             ago(host.seenAt),

@@ -1,14 +1,17 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { removeQueueFence } from '../../src/adapters/firewall.js';
 import { berth, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import {
   type FleetPlace,
   fleetPlace,
+  fleetStatus,
+  hostLeftovers,
+  NO_LEFTOVERS,
+  removeQueue,
   startQueue,
   startWorker,
   type WorkerProcess,
@@ -51,18 +54,134 @@ const tryOne = (host, p) => new Promise((done) => {
 let place: FleetPlace;
 let queue: { url: string; port: number; home: string };
 let worker: WorkerProcess | undefined;
+const workers: WorkerProcess[] = [];
+const places: FleetPlace[] = [];
+let markers: string;
 
 beforeAll(async () => {
   place = await fleetPlace();
   // Published on every address of the host (with its password): the strongest case for the fence.
   queue = await startQueue(place.dir, '0.0.0.0');
+  markers = mkdtempSync(join(tmpdir(), 'berth-host-hooks-'));
 });
 
 afterAll(async () => {
-  worker?.process.kill('SIGKILL');
-  await worker?.process;
-  await removeQueueFence();
-  place.cleanup();
+  for (const one of [worker, ...workers]) one?.process.kill('SIGKILL');
+  await Promise.all([worker, ...workers].map((one) => one?.process));
+  await removeQueue(queue);
+  for (const one of [place, ...places]) one.cleanup();
+  rmSync(markers, { recursive: true, force: true });
+});
+
+/** SIGTERM: the worker drains and exits. */
+async function stop(one: WorkerProcess) {
+  one.process.kill('SIGTERM');
+  const done = await one.process;
+  expect(done.exitCode, one.stderr()).toBe(0);
+}
+
+const waitAll = async () =>
+  resultOf(await berth(['fleet', 'wait', '--queue', queue.url, '--timeout', '240', '--json']), 'fleet wait');
+
+it("an agent's berth.yaml never runs on a worker: a task from its published branch runs no host hook", {
+  timeout: 300_000,
+}, async () => {
+  const marker = join(markers, 'agent-wrote');
+  // A worker that allows host hooks: the strongest case. Its tasks' config is the default branch's.
+  const hooked = startWorker(place, queue.url, 'hooked', ['--allow-host-hooks']);
+  workers.push(hooked);
+  const hostile = `hooks:\n  setup: [{ run: "touch ${marker}", on: host }]\n  post-teardown: ["touch ${marker}"]\n`;
+  const write = `printf '${hostile}' > berth.yaml && git add berth.yaml && git commit -qm 'my hooks'`;
+  await berth([
+    'fleet',
+    'submit',
+    '--queue',
+    queue.url,
+    '--repo',
+    place.remote,
+    '--name',
+    'writes-config',
+    '--',
+    'sh',
+    '-c',
+    write,
+  ]);
+  expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
+  const published = await execa('git', ['show', 'berth/writes-config:berth.yaml'], { cwd: place.remote });
+  expect(published.stdout).toContain(marker);
+
+  // The follow-up starts from the agent's branch (its berth.yaml is there) and runs with the default branch's.
+  const follow = 'test -n "$(grep agent-wrote berth.yaml)" && git log -1 --format=%s';
+  await berth([
+    'fleet',
+    'submit',
+    '--queue',
+    queue.url,
+    '--repo',
+    place.remote,
+    '--name',
+    'follows',
+    '--from',
+    'berth/writes-config',
+    '--',
+    'sh',
+    '-c',
+    follow,
+  ]);
+  expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
+  const task = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'follows');
+  expect(task?.outcome).toMatchObject({
+    exitCode: 0,
+    config: expect.stringMatching(/^the default branch main at [0-9a-f]{12}$/),
+  });
+  expect(existsSync(marker), 'the agent-written hook ran on the worker').toBe(false);
+  await stop(hooked);
+  expect(existsSync(marker)).toBe(false);
+});
+
+it('a task whose own berth.yaml has host hooks fails where the host does not allow them, and runs where it does', {
+  timeout: 300_000,
+}, async () => {
+  const marker = join(markers, 'owner-wrote');
+  const owned = await fleetPlace({
+    'berth.yaml': `agent:\n  resources: { cpus: 1, memory: 512m }\nhooks:\n  setup: [{ run: "touch ${marker}", on: host }]\n`,
+  });
+  places.push(owned);
+  const strict = startWorker(place, queue.url, 'strict');
+  workers.push(strict);
+  const submit = (...extra: string[]) =>
+    berth([
+      'fleet',
+      'submit',
+      '--queue',
+      queue.url,
+      '--repo',
+      owned.remote,
+      '--name',
+      'needs-host',
+      ...extra,
+      '--',
+      'true',
+    ]);
+  await submit();
+  expect((await waitAll()).failed).toEqual(['needs-host']);
+  const refused = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'needs-host');
+  expect(refused).toMatchObject({ state: 'failed', attempts: 1 });
+  expect(refused?.failedReason).toMatch(
+    /^berth\.yaml \(the default branch main at [0-9a-f]{12}\) runs commands on the host \(hooks\.setup\[0\]\), and this worker does not allow host hooks$/,
+  );
+  expect(existsSync(marker)).toBe(false);
+  await stop(strict);
+  expect(await hostLeftovers(place, 'strict')).toEqual(NO_LEFTOVERS);
+
+  const lenient = startWorker(place, queue.url, 'lenient', ['--allow-host-hooks']);
+  workers.push(lenient);
+  expect(resultOf(await submit('--replace', '--json'), 'fleet submit').tasks).toEqual([
+    { name: 'needs-host', outcome: 'replaced' },
+  ]);
+  expect((await waitAll()).failed, lenient.stderr()).toEqual([]);
+  expect(existsSync(marker)).toBe(true);
+  await stop(lenient);
 });
 
 it("an agent's container reaches the queue on no address of its host, and never sees its password", {
@@ -106,13 +225,16 @@ it("an agent's container reaches the queue on no address of its host, and never 
   const home = place.home('fenced');
   const repos = join(home, 'fleet', 'repos');
   const repo = join(repos, readdirSync(repos).find((name) => existsSync(join(repos, name, '.git'))) ?? '');
-  const env = await berth(['env', 'looked-at', '--repo', repo, '--show-secrets'], {
+  // The kept environment is its attempt's, by the name the task's status gives it.
+  const kept = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'looked-at')?.history.at(-1)?.env;
+  expect(kept).toMatch(/^looked-at-\d+$/);
+  const env = await berth(['env', kept ?? '', '--repo', repo, '--show-secrets'], {
     env: { BERTH_HOME: home },
   });
   expect(env.exitCode).toBe(0);
   expect(env.stdout).not.toContain(password);
   const [container] = await docker().listContainers({
-    filters: { label: ['dev.berth.agent=looked-at', 'com.docker.compose.service=agent'] },
+    filters: { label: [`dev.berth.agent=${kept}`, 'com.docker.compose.service=agent'] },
   });
   const mounts = (
     await docker()
@@ -132,6 +254,6 @@ it("an agent's container reaches the queue on no address of its host, and never 
     ).Config.Env,
   );
   expect(inspect).not.toContain(password);
-  const teardown = await berth(['teardown', 'looked-at', '--repo', repo], { env: { BERTH_HOME: home } });
+  const teardown = await berth(['teardown', kept ?? '', '--repo', repo], { env: { BERTH_HOME: home } });
   expect(teardown.exitCode).toBe(0);
 });

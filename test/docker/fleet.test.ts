@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { execa } from 'execa';
+import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeQueueFence } from '../../src/adapters/firewall.js';
 import { queueConnectionOptions } from '../../src/adapters/queue-redis.js';
 import { QUEUE_NAME } from '../../src/plan/fleet.js';
 import { berth, expectCleanStderr, resultOf } from '../helpers/cli.js';
+import { docker } from '../helpers/docker.js';
 import {
   type FleetPlace,
   fleetPlace,
@@ -14,6 +17,7 @@ import {
   heldLeases,
   hostLeftovers,
   NO_LEFTOVERS,
+  removeQueue,
   startQueue,
   startWorker,
   tasksFile,
@@ -37,7 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const worker of workers) worker.process.kill('SIGKILL');
   await Promise.all(workers.map((worker) => worker.process));
-  await removeQueueFence();
+  await removeQueue(queue);
   place.cleanup();
 });
 
@@ -64,6 +68,10 @@ async function taskRunning(host: string, step = 'run'): Promise<string[]> {
   if (running.length === 0) throw new Error(`no task of ${host} at step ${step} yet`);
   return running.map((t) => t.name);
 }
+
+/** berth's fence rules on this host, as iptables prints them. */
+const fenceRules = async () =>
+  (await execa('iptables', ['-w', '-S'])).stdout.split('\n').filter((line) => line.includes('berth:'));
 
 const commitOwnFile = (name: string) =>
   `echo ${name} > ${name}.txt && git add ${name}.txt && git commit -qm ${name} && sleep 2`;
@@ -169,8 +177,12 @@ describe('draining on SIGTERM', () => {
     const worker = spawn('drainer', ['--slots', '1']);
     await submitTask(place.remote, 'short', ['--', 'sh', '-c', `${commitOwnFile('short')} && sleep 3`]);
     await eventually(() => taskRunning('drainer'), 120_000);
+    const own = `berth:worker:${worker.process.pid}:`;
+    expect((await fenceRules()).filter((rule) => rule.includes(own)).length).toBeGreaterThan(0);
     const result = await stop(worker);
-    expect(result).toMatchObject({ completed: 1, failed: 0, givenBack: 0 });
+    expect(result).toMatchObject({ completed: 1, failed: 0, givenBack: 0, lost: 0, cancelled: 0 });
+    // A worker that leaves takes its fence rules with it.
+    expect((await fenceRules()).filter((rule) => rule.includes(own))).toEqual([]);
     expect((await fleetStatus(queue.url)).tasks[0]).toMatchObject({ name: 'short', state: 'completed' });
     expect(await hostLeftovers(place, 'drainer')).toEqual(NO_LEFTOVERS);
   });
@@ -183,7 +195,7 @@ describe('draining on SIGTERM', () => {
     await submitTask(place.remote, 'long', ['--', 'sleep', '600']);
     await eventually(() => taskRunning('impatient'), 120_000);
     const result = await stop(worker);
-    expect(result).toMatchObject({ completed: 0, failed: 0, givenBack: 1 });
+    expect(result).toMatchObject({ completed: 0, failed: 0, givenBack: 1, lost: 0 });
     const [task] = (await fleetStatus(queue.url)).tasks;
     expect(task).toMatchObject({ name: 'long', state: 'waiting', step: 'given-back', stalls: 0 });
     expect(await hostLeftovers(place, 'impatient')).toEqual(NO_LEFTOVERS);
@@ -229,6 +241,45 @@ describe('bad input and failures', () => {
     expect(run.exitCode).toBe(3);
     expect(JSON.parse(run.stdout)).toMatchObject({ outcome: 'error', error: { code: 'queue-unreachable' } });
     expect(run.stderr).toMatch(/^berth: error: the queue at 127\.0\.0\.1:1 does not answer .*\(hint: /);
+  });
+
+  it('gives up in one line each on a queue address that takes connections and never answers', {
+    timeout: 120_000,
+  }, async () => {
+    const silent = createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const url = `redis://:pw@127.0.0.1:${port}`;
+    const home = join(place.dir, 'hosts', 'hung');
+    try {
+      const runs = await Promise.all(
+        [
+          ['status'],
+          ['wait'],
+          ['submit', '--repo', place.remote, '--name', 'x', '--', 'true'],
+          ['cancel', 'x'],
+          ['worker', '--name', 'hung'],
+        ].map(async ([verb = '', ...rest]) => {
+          const started = Date.now();
+          const run = await berth(['fleet', verb, '--queue', url, ...rest], { env: { BERTH_HOME: home } });
+          return { verb, run, seconds: (Date.now() - started) / 1000 };
+        }),
+      );
+      for (const { verb, run, seconds } of runs) {
+        expect(run.exitCode, `${verb}: ${run.stderr}`).toBe(3);
+        expect(run.stderr).toMatch(
+          new RegExp(
+            `^berth: error: the queue at 127\\.0\\.0\\.1:${port} does not answer \\(.+\\) \\(hint: `,
+          ),
+        );
+        expect(expectCleanStderr(run.stderr)).toEqual([]);
+        // The README's bound: 5 s to connect and 10 s for a reply (a CLI start besides); never a hang.
+        expect(seconds, verb).toBeLessThan(60);
+      }
+      expect(existsSync(home)).toBe(false);
+    } finally {
+      silent.close();
+    }
   });
 
   it('checks a tasks file whole and queues nothing when it has errors', async () => {
@@ -290,6 +341,33 @@ describe('bad input and failures', () => {
 });
 
 describe('the queue', () => {
+  it('--stop takes its fence rules away; --remove its container, volume and password file', {
+    timeout: 120_000,
+  }, async () => {
+    const port = await getPort();
+    const home = join(place.dir, 'spare-queue');
+    const queueCommand = (...args: string[]) =>
+      berth(['fleet', 'queue', '--port', String(port), '--json', ...args], { env: { BERTH_HOME: home } });
+    expect(resultOf(await queueCommand(), 'fleet queue').outcome).toBe('started');
+    const own = `berth:queue:${port}`;
+    expect((await fenceRules()).filter((rule) => rule.includes(own)).length).toBeGreaterThan(0);
+    const running = await queueCommand('--remove');
+    expect(running.exitCode).toBe(2);
+    expect(JSON.parse(running.stdout)).toMatchObject({ outcome: 'error', error: { code: 'queue-running' } });
+
+    expect(resultOf(await queueCommand('--stop'), 'fleet queue').outcome).toBe('stopped');
+    expect((await fenceRules()).filter((rule) => rule.includes(own))).toEqual([]);
+    const name = `berth-fleet-queue-${port}`;
+    expect((await docker().getContainer(name).inspect()).State.Running).toBe(false);
+    expect(existsSync(join(home, 'fleet', `queue-${port}.json`))).toBe(true);
+
+    expect(resultOf(await queueCommand('--remove'), 'fleet queue').outcome).toBe('removed');
+    await expect(docker().getContainer(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker().getVolume(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(existsSync(join(home, 'fleet', `queue-${port}.json`))).toBe(false);
+    expect(resultOf(await queueCommand('--remove'), 'fleet queue').outcome).toBe('removed');
+  });
+
   it('is idempotent, and --stop keeps its tasks for the next start', { timeout: 120_000 }, async () => {
     await flushQueue(queue.url);
     await submitTask(place.remote, 'kept', ['--', 'true']);

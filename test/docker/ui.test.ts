@@ -6,11 +6,10 @@ import { execa, type ResultPromise } from 'execa';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeQueueFence } from '../../src/adapters/firewall.js';
 import { provision } from '../../src/core/agent/provision.js';
 import { readState } from '../../src/state/store.js';
 import { BIN, berth } from '../helpers/cli.js';
-import { type FleetPlace, fleetPlace, startQueue, startWorker } from '../helpers/fleet.js';
+import { type FleetPlace, fleetPlace, removeQueue, startQueue, startWorker } from '../helpers/fleet.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -23,7 +22,7 @@ let ui: ResultPromise<{ reject: false }>;
 let url: URL;
 let browser: Browser;
 let place: FleetPlace;
-let queue: { url: string };
+let queue: { url: string; port: number; home: string };
 
 async function openPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
   const page = await browser.newPage({ viewport });
@@ -99,7 +98,7 @@ afterAll(async () => {
   ui?.kill('SIGINT');
   await ui;
   await repo.cleanup();
-  await removeQueueFence();
+  await removeQueue(queue);
   place?.cleanup();
 });
 

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import getPort from 'get-port';
 import { Redis } from 'ioredis';
+import { unfence } from '../../src/core/fleet/fence.js';
 import { repoId } from '../../src/plan/names.js';
+import { systemRuntime } from '../../src/runtime.js';
 import { readState } from '../../src/state/store.js';
 import { BIN, berth, resultOf } from './cli.js';
 import { docker } from './docker.js';
@@ -64,6 +66,20 @@ export async function startQueue(
     env: { BERTH_HOME: home },
   });
   return { url: resultOf(run, 'fleet queue').url, port, home };
+}
+
+/**
+ * Removes a test's queue with `fleet queue --stop --remove` (its container, volume, password file and
+ * fence rules), then the fence rules of workers that were killed (a worker that exits removes its own).
+ */
+export async function removeQueue(queue: { port: number; home: string } | undefined): Promise<void> {
+  if (queue) {
+    const removed = await berth(['fleet', 'queue', '--port', String(queue.port), '--stop', '--remove'], {
+      env: { BERTH_HOME: queue.home },
+    });
+    if (removed.exitCode !== 0) throw new Error(`removing the queue failed: ${removed.stderr}`);
+  }
+  await unfence(undefined, systemRuntime);
 }
 
 /** Empties the queue's Redis between tests. */

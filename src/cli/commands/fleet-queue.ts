@@ -6,6 +6,7 @@ interface Options {
   port?: string;
   bind?: string;
   stop?: boolean;
+  remove?: boolean;
   install?: boolean;
   json?: boolean;
 }
@@ -21,6 +22,7 @@ export function registerFleetQueue(fleet: Command, { io }: CliContext): void {
         'the address to publish it on: 127.0.0.1, or a private interface (default: 127.0.0.1)',
       )
       .option('--stop', 'stop it, keeping its data')
+      .option('--remove', 'remove a stopped queue and its data: container, volume (its tasks), password file')
       .option('--install', 'install the Docker engine from the OS packages if missing'),
   ).action(async (options: Options) => {
     const { fleetQueue } = await import('../../core/fleet/queue-host.js');
@@ -28,10 +30,15 @@ export function registerFleetQueue(fleet: Command, { io }: CliContext): void {
       port: wholeNumber(options.port, '--port'),
       bind: options.bind,
       stop: options.stop,
+      remove: options.remove,
       install: options.install,
       progress: progressTo(io),
     });
     if (options.json) return printResult(io, 'fleet queue', result);
+    if (result.outcome === 'removed') {
+      io.stdout(`queue on port ${result.port} removed, with its data\n`);
+      return;
+    }
     if (result.outcome === 'stopped' || result.outcome === 'not-running') {
       io.stdout(
         `queue ${result.outcome === 'stopped' ? 'stopped' : 'was not running'}; its data stays in the volume ${result.volume}\n`,

@@ -41,19 +41,14 @@ export function render(status: FleetStatus): string {
     '',
     table([
       ['HOST', 'SLOTS', 'RUNNING', 'STATE'],
-      ...status.hosts.map((h) => [
-        h.name,
-        String(h.slots),
-        h.running.join(',') || '-',
-        h.silent ? 'silent' : h.draining ? 'draining' : 'working',
-      ]),
+      ...status.hosts.map((h) => [h.name, String(h.slots), h.running.join(',') || '-', h.state]),
     ]),
     '',
     table([
       ['TASK', 'STATE', 'HOST', 'ATTEMPTS', 'STEP', 'EXIT', 'COMMITS', 'DURATION', 'REASON'],
       ...status.tasks.map((t) => [
         t.name,
-        t.stalled ? 'stalled' : t.state,
+        t.cancelled ? 'cancelled' : t.stalled ? 'stalled' : t.state,
         t.host ?? '-',
         String(t.attempts),
         t.step ?? '-',

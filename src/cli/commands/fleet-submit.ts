@@ -12,6 +12,8 @@ interface Options {
   name?: string;
   onExit?: string;
   attempts?: string;
+  timeout?: string;
+  replace?: boolean;
   json?: boolean;
 }
 
@@ -20,20 +22,25 @@ export function registerFleetSubmit(fleet: Command, { io }: CliContext): void {
     withQueue(
       fleet
         .command('submit')
-        .description('add tasks to the queue (a task id already there is left as it is)')
+        .description('add tasks to the queue (a task id already there is left as it is, unless --replace)')
         .argument('[command...]', 'the agent command, after -- (with --repo and --name)')
-        .option('--tasks <file>', 'a YAML file of tasks: name, repo, from, command, onExit, attempts')
+        .option(
+          '--tasks <file>',
+          'a YAML file of tasks: name, repo, from, command, onExit, attempts, timeout',
+        )
         .option('--repo <url>', "the task's repository: a git URL or a path every host reaches")
         .option('--from <ref>', 'the branch, tag or commit it starts from (default: the remote HEAD)')
         .option('--name <id>', "the task's id (its result branch is berth/<id>)")
         .option('--on-exit <policy>', 'keep | teardown | teardown-if-merged (default: teardown)')
-        .option('--attempts <n>', 'runs of a task whose command fails (default: 1)'),
+        .option('--attempts <n>', 'runs of a task whose command fails (default: 1)')
+        .option('--timeout <duration>', 'how long the command may run, e.g. 30m or 2h (default: no limit)')
+        .option('--replace', 'a task of that id that completed or failed is removed and queued anew'),
     ),
   ).action(async (command: string[], options: Options) => {
     const queue = queueOf(options);
     const { fleetSubmit, fleetTaskOf, loadFleetTasks } = await import('../../core/fleet/submit.js');
     const tasks = options.tasks ? loadFleetTasks(options.tasks) : [oneTask(command, options, fleetTaskOf)];
-    const result = await fleetSubmit({ queue, tasks });
+    const result = await fleetSubmit({ queue, tasks, replace: options.replace });
     if (options.json) return printResult(io, 'fleet submit', result);
     io.stdout(`${table([['TASK', 'OUTCOME'], ...result.tasks.map((t) => [t.name, t.outcome])])}\n`);
     io.stdout(`${result.queued} queued, ${result.skipped} already in the queue\n`);
@@ -57,5 +64,8 @@ function oneTask(
     command,
     ...(options.onExit && { onExit: exitPolicy(options.onExit) }),
     ...(options.attempts && { attempts: wholeNumber(options.attempts, '--attempts') }),
+    ...(options.timeout && {
+      timeout: /^\d+$/.test(options.timeout) ? Number(options.timeout) : options.timeout,
+    }),
   });
 }

@@ -12,6 +12,7 @@ interface Options {
   maxStalled?: string;
   drainSeconds?: string;
   install?: boolean;
+  allowHostHooks?: boolean;
   unfenced?: boolean;
   json?: boolean;
 }
@@ -24,7 +25,14 @@ export function registerFleetWorker(fleet: Command, { io }: CliContext): void {
         .description('join the fleet: run tasks from the queue until SIGTERM, which drains')
         .option('--slots <n>', "tasks at once (default: what the host's cores and memory allow)")
         .option('--name <host>', "this host's name in the fleet (default: its hostname)")
-        .option('--config <file>', 'a berth.yaml whose agent limits size the default --slots')
+        .option(
+          '--config <file>',
+          "this host's berth.yaml for every task (default: each repository's default branch's); its agent limits size the default --slots",
+        )
+        .option(
+          '--allow-host-hooks',
+          "let tasks' berth.yaml run commands on this host (on: host hooks, post-teardown); off by default",
+        )
         .option(
           '--lock-seconds <s>',
           "how long a task's lock lasts unrenewed (a dead host's tasks run again after it)",
@@ -68,6 +76,7 @@ export function registerFleetWorker(fleet: Command, { io }: CliContext): void {
         },
         drainGraceMs: seconds(options.drainSeconds, '--drain-seconds'),
         install: options.install,
+        allowHostHooks: options.allowHostHooks,
         unfenced: options.unfenced,
         signal,
         progress: progressTo(io),
@@ -75,7 +84,7 @@ export function registerFleetWorker(fleet: Command, { io }: CliContext): void {
     );
     if (options.json) return printResult(io, 'fleet worker', result);
     io.stdout(
-      `worker ${result.name} left the fleet: ${result.completed} completed, ${result.failed} failed, ${result.givenBack} given back\n`,
+      `worker ${result.name} left the fleet: ${result.completed} completed, ${result.failed} failed, ${result.givenBack} given back, ${result.lost} lost, ${result.cancelled} cancelled\n`,
     );
   });
 }

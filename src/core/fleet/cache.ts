@@ -1,15 +1,10 @@
 import { join } from 'node:path';
-import { exists, moveFile, removeTree, writeFile } from '../../adapters/files.js';
-import {
-  cloneRepo,
-  fetchOrigin,
-  fileAtCommit,
-  remoteDefaultBranch,
-  resolveCommit,
-} from '../../adapters/git.js';
-import { CONFIG_FILE } from '../../config/load.js';
+import { ensureDir, exists, moveFile, readText, removeTree, writeFile } from '../../adapters/files.js';
+import { cloneRepo, fetchOrigin, fileAtCommit, remoteHead, resolveCommit } from '../../adapters/git.js';
+import { CONFIG_FILE, parseConfig } from '../../config/load.js';
+import type { BerthConfig } from '../../config/schema.js';
 import { messageOf, UsageError } from '../../errors.js';
-import { cacheName } from '../../plan/fleet.js';
+import { cacheName, hostHooks } from '../../plan/fleet.js';
 import type { HostPaths } from '../../state/paths.js';
 import { berthDir } from '../../state/paths.js';
 import { withGitLock, withLock } from '../../state/store.js';
@@ -52,11 +47,27 @@ export async function cachedRepo(paths: HostPaths, repo: string, suffix: string)
   return dir;
 }
 
-/** The commit a task starts from: origin's branch of that name, else a tag or commit; default origin's HEAD. */
-export async function baseCommit(root: string, repo: string, from: string | undefined): Promise<string> {
-  const ref = from ?? (await remoteDefaultBranch(root));
-  const commit =
-    ref && ((await resolveCommit(root, `refs/remotes/origin/${ref}`)) ?? (await resolveCommit(root, ref)));
+/**
+ * The remote's default branch as the remote says it is now: asked before the fetch, so the fetch brings
+ * its commit. Not the clone's origin/HEAD: an agent's container can write the clone's git folder.
+ */
+export async function defaultBranch(paths: HostPaths, repo: string) {
+  ensureDir(paths.fleetRepos);
+  const head = await remoteHead(paths.fleetRepos, repo);
+  if (!head) throw new RepoUnavailable(repo, 'it names no default branch (git ls-remote --symref … HEAD)');
+  return head;
+}
+
+/** The commit a task starts from: origin's branch of that name, else a tag or commit; default the default branch. */
+export async function baseCommit(
+  root: string,
+  repo: string,
+  from: string | undefined,
+  head: { commit: string },
+): Promise<string> {
+  const commit = from
+    ? ((await resolveCommit(root, `refs/remotes/origin/${from}`)) ?? (await resolveCommit(root, from)))
+    : await resolveCommit(root, head.commit);
   if (!commit) {
     throw new UsageError('unknown-ref', `${repo} has no branch, tag or commit "${from ?? 'HEAD'}"`, {
       hint: 'give --from a branch, tag or commit the repository has (or leave it out for its default branch)',
@@ -65,16 +76,48 @@ export async function baseCommit(root: string, repo: string, from: string | unde
   return commit;
 }
 
-/** The task's berth.yaml as its base commit has it (an empty file, meaning the defaults, when there is none). */
-export async function configAtBase(
+/** The berth.yaml a task runs with, where it came from, and its file for the provision to read. */
+export interface TrustedConfig {
+  file: string;
+  source: string;
+  config: BerthConfig;
+}
+
+/**
+ * The berth.yaml a task runs with, from a source the task cannot write: the worker's own `--config`, or
+ * the repository's default branch (its commit as the remote named it when the task started). Never the
+ * task's `from` ref, nor anything an agent committed: those are the agents' output. A config that runs
+ * commands on the host is refused unless the host's owner allowed host hooks.
+ */
+export async function trustedConfig(
   paths: HostPaths,
   root: string,
-  task: string,
-  commit: string,
-): Promise<string> {
-  const file = paths.fleetTaskConfig(task);
-  writeFile(file, (await fileAtCommit(root, commit, CONFIG_FILE)) ?? '');
-  return file;
+  attempt: string,
+  source: { workerConfig?: string; head: { branch?: string; commit: string }; allowHostHooks: boolean },
+): Promise<TrustedConfig> {
+  let text: string;
+  let from: string;
+  if (source.workerConfig) {
+    text = readText(source.workerConfig) ?? '';
+    from = `the worker's --config ${source.workerConfig}`;
+  } else {
+    text = (await fileAtCommit(root, source.head.commit, CONFIG_FILE)) ?? '';
+    from = `the default branch${source.head.branch ? ` ${source.head.branch}` : ''} at ${source.head.commit.slice(0, 12)}`;
+  }
+  const config = parseConfig(text, `berth.yaml (${from})`);
+  const onHost = hostHooks(config);
+  if (onHost.length > 0 && !source.allowHostHooks) {
+    throw new UsageError(
+      'host-hooks-refused',
+      `berth.yaml (${from}) runs commands on the host (${onHost.join(', ')}), and this worker does not allow host hooks`,
+      {
+        hint: 'run them in the agent container, or start the worker with --allow-host-hooks where the host’s owner trusts them',
+      },
+    );
+  }
+  const file = paths.fleetTaskConfig(attempt);
+  writeFile(file, text, 0o600);
+  return { file, source: from, config };
 }
 
 function firstLine(text: string): string {

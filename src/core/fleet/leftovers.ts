@@ -1,13 +1,6 @@
 import { join } from 'node:path';
 import { exists, listDir, writeFile } from '../../adapters/files.js';
-import {
-  branchTip,
-  commitsAsPatches,
-  deleteBranch,
-  isLocalBranch,
-  localBranches,
-  remoteBranchTip,
-} from '../../adapters/git.js';
+import { commitsAsPatches, deleteBranch, isLocalBranch, localBranches } from '../../adapters/git.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { liveSessions } from '../../plan/reap.js';
 import type { Runtime } from '../../runtime.js';
@@ -99,8 +92,8 @@ export async function clearAgent(
 }
 
 /**
- * Deletes a fleet branch no agent works on: at once when the remote has it as it is (published),
- * else after saving its unpublished commits as a patch.
+ * Deletes a fleet branch no agent works on, first saving as a patch the commits of it no remote
+ * branch has (an attempt's published commits are on the remote's result branch already).
  */
 export async function clearBranch(
   context: RepoContext,
@@ -110,18 +103,14 @@ export async function clearBranch(
   const inUse = Object.values(readState(context.berthDir).agents).some((agent) => agent.branch === branch);
   if (inUse || !(await isLocalBranch(root, branch))) return undefined;
   return withGitLock(context.berthDir, async () => {
-    const tip = await branchTip(root, branch);
-    const published = tip !== undefined && tip === (await remoteBranchTip(root, branch));
+    const patches = await commitsAsPatches(root, branch);
     let savedPatch: string | undefined;
-    if (!published) {
-      const patches = await commitsAsPatches(root, branch);
-      if (patches) {
-        savedPatch = context.paths.savedPatch(branch.replaceAll('/', '-'), context.runtime.now());
-        writeFile(savedPatch, patches, 0o600);
-      }
+    if (patches) {
+      savedPatch = context.paths.savedPatch(branch.replaceAll('/', '-'), context.runtime.now());
+      writeFile(savedPatch, patches, 0o600);
     }
     await deleteBranch(root, branch);
-    const reason = published ? 'published on the remote' : 'left by an attempt that did not publish';
+    const reason = patches ? 'left by an attempt that did not publish' : 'published on the remote';
     return { what: 'branch' as const, target: branch, reason, ...(savedPatch && { savedPatch }) };
   });
 }

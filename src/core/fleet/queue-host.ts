@@ -9,8 +9,7 @@ import {
   stopContainerById,
   volumeExists,
 } from '../../adapters/docker.js';
-import { readText, writeFileAtomic } from '../../adapters/files.js';
-import { fenceQueueFromContainers } from '../../adapters/firewall.js';
+import { readText, removeFile, writeFileAtomic } from '../../adapters/files.js';
 import { hostAddresses } from '../../adapters/host-net.js';
 import { checkQueue, redactQueueUrl } from '../../adapters/queue-redis.js';
 import { EnvironmentError, isBerthError, UsageError } from '../../errors.js';
@@ -20,6 +19,7 @@ import { type Runtime, runtimeFrom } from '../../runtime.js';
 import { hostPaths } from '../../state/paths.js';
 import { ensureEngine } from '../host/engine.js';
 import { ensureImage } from '../host/images.js';
+import { fence as addFence, queueOwner, unfence } from './fence.js';
 
 export interface FleetQueueOptions {
   port?: number;
@@ -27,13 +27,15 @@ export interface FleetQueueOptions {
   bind?: string;
   /** Stop the queue, keeping its data. */
   stop?: boolean;
+  /** Remove a stopped queue and its data: its container, its volume (every task in it) and its password file. */
+  remove?: boolean;
   install?: boolean;
   progress?: (message: string) => void;
   runtime?: Partial<Runtime>;
 }
 
 export interface FleetQueueResult {
-  outcome: 'started' | 'running' | 'stopped' | 'not-running';
+  outcome: 'started' | 'running' | 'stopped' | 'not-running' | 'removed';
   /** The URL to give workers, with the password (only for the one who runs this command). */
   url: string;
   port: number;
@@ -69,9 +71,26 @@ export async function fleetQueue(options: FleetQueueOptions = {}): Promise<Fleet
   const url = queueUrl(password, advertisedHost(bind, hostAddresses()), port);
   const result = { url, port, bind, container: name, volume: name };
 
+  if (options.remove) {
+    if (existing?.running && !options.stop) {
+      throw new UsageError('queue-running', `the queue on port ${port} is running: stop it first`, {
+        hint: `berth fleet queue --port ${port} --stop --remove (its tasks and their outcomes go with it)`,
+      });
+    }
+    if (existing) await removeContainerById(docker, existing.id);
+    await removeVolume(docker, name);
+    removeFile(paths.fleetQueue(port));
+    await unfence(queueOwner(port), runtime);
+    progress(`removed the queue ${name}: its container, its volume and its password file`);
+    return { ...result, outcome: 'removed' };
+  }
   if (options.stop) {
-    if (!existing?.running) return { ...result, outcome: 'not-running' };
+    if (!existing?.running) {
+      await unfence(queueOwner(port), runtime);
+      return { ...result, outcome: 'not-running' };
+    }
     await stopContainerById(docker, existing.id);
+    await unfence(queueOwner(port), runtime);
     progress(`stopped the queue ${name}; its data stays in the volume ${name}`);
     return { ...result, outcome: 'stopped' };
   }
@@ -115,7 +134,7 @@ export async function fleetQueue(options: FleetQueueOptions = {}): Promise<Fleet
 
 /** Containers on this host (agents, if it runs any) may not reach the queue through its published port. */
 async function fence(bind: string, port: number, progress: (message: string) => void): Promise<void> {
-  const fenced = await fenceQueueFromContainers({ ip: bind === '0.0.0.0' ? '127.0.0.1' : bind, port });
+  const fenced = await addFence({ ip: bind === '0.0.0.0' ? '127.0.0.1' : bind, port }, queueOwner(port));
   if (!fenced.ok) progress(`warning: containers on this host may reach the queue (${fenced.reason})`);
 }
 

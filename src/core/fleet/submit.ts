@@ -12,12 +12,17 @@ import {
   jobOptions,
   QUEUE_NAME,
 } from '../../plan/fleet.js';
+import { dropCancel, forgetAttempts } from './attempts.js';
 
 export interface SubmittedTask {
   name: string;
-  /** queued now, or already in the queue in that state (a second submit of an id is a no-op). */
+  /**
+   * queued now; replaced (a finished task of that id removed, with its outcome, and queued anew); or
+   * already in the queue in that state (a second submit of an id is a no-op).
+   */
   outcome:
     | 'queued'
+    | 'replaced'
     | 'already-waiting'
     | 'already-active'
     | 'already-delayed'
@@ -72,25 +77,41 @@ function withRepo(task: FleetTask, cwd: string): FleetTask {
   return { ...task, repo: path };
 }
 
-/** Adds tasks to the queue; a task whose id the queue has already is left as it is, and said so. */
+/**
+ * Adds tasks to the queue; a task whose id the queue has already is left as it is, and said so, unless
+ * `replace` and it has finished (completed or failed): then it is removed, with its outcome and attempts,
+ * and queued anew. A waiting or running task is never replaced (cancel it first).
+ */
 export async function fleetSubmit(options: {
   queue: string;
   tasks: FleetTask[];
+  replace?: boolean;
 }): Promise<FleetSubmitResult> {
   await checkQueue(options.queue);
   const queue = openQueue(QUEUE_NAME, options.queue);
   try {
     const tasks: SubmittedTask[] = [];
     for (const task of options.tasks) {
-      const before = await queue.stateOf(task.name);
-      if (before && before !== 'unknown') {
-        tasks.push({ name: task.name, outcome: `already-${before}` });
+      const before = await queue.find(task.name);
+      const finished = before?.state === 'completed' || before?.state === 'failed';
+      if (before && !(options.replace && finished)) {
+        tasks.push({ name: task.name, outcome: `already-${before.state}` });
         continue;
       }
+      if (before) {
+        // Finished: no host holds it, so it goes at once (a task taken meanwhile is not finished).
+        if ((await queue.remove(task.name)) === 'active') {
+          tasks.push({ name: task.name, outcome: 'already-active' });
+          continue;
+        }
+      }
+      // What berth kept of an earlier submission of this id goes with it.
+      await forgetAttempts(queue.store, task.name);
+      await dropCancel(queue.store, task.name);
       await queue.add(task.name, task, jobOptions(task));
-      tasks.push({ name: task.name, outcome: 'queued' });
+      tasks.push({ name: task.name, outcome: before ? 'replaced' : 'queued' });
     }
-    const queued = tasks.filter((task) => task.outcome === 'queued').length;
+    const queued = tasks.filter((task) => task.outcome === 'queued' || task.outcome === 'replaced').length;
     return { tasks, queued, skipped: tasks.length - queued };
   } finally {
     await queue.close();
