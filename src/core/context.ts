@@ -1,10 +1,11 @@
+import { join } from 'node:path';
 import { type ComposeCli, chooseCompose, composeMissing, surveyCompose } from '../adapters/compose.js';
 import type { Engine } from '../adapters/docker.js';
 import { connect } from '../adapters/docker.js';
-import { readText, writeFile } from '../adapters/files.js';
+import { exists, readText, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
 import { findExecutable } from '../adapters/run.js';
-import { loadConfig } from '../config/load.js';
+import { CONFIG_FILE, loadConfig } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
@@ -56,9 +57,36 @@ export async function openRepo(
   };
 }
 
-/** berth.yaml of the working tree the command runs in (or the file given). */
+/**
+ * The working tree whose berth.yaml berth trusts: the one the command runs in, unless that is an agent's
+ * worktree (what an agent writes, its berth.yaml included, never decides what runs on the host): then
+ * the main working tree.
+ */
+export function trustedTree(context: RepoContext): string {
+  if (context.here === context.root) return context.root;
+  const agents = Object.values(readState(context.berthDir).agents);
+  return agents.some((agent) => agent.worktree === context.here) ? context.root : context.here;
+}
+
+/** berth.yaml of the trusted working tree (or the file given). */
 export function loadRepoConfig(context: RepoContext, configPath?: string): BerthConfig {
-  return loadConfig(context.here, configPath);
+  return loadConfig(trustedTree(context), configPath);
+}
+
+/** The text of the berth.yaml `loadRepoConfig` reads ('' for none: the defaults). */
+export function repoConfigText(context: RepoContext, configPath?: string): string {
+  return readText(configPath ?? join(trustedTree(context), CONFIG_FILE)) ?? '';
+}
+
+/**
+ * The config an agent was made with: the copy its provision kept in berth's folder (out of every
+ * container's reach), else (an agent made before copies were kept) the trusted working tree's.
+ */
+export function agentConfig(context: RepoContext, agent: AgentRecord): BerthConfig {
+  return loadConfig(
+    trustedTree(context),
+    agent.configFile && exists(agent.configFile) ? agent.configFile : undefined,
+  );
 }
 
 export function findAgent(context: RepoContext, name: string): AgentRecord | undefined {

@@ -42,6 +42,7 @@ import {
   openRepo,
   type RepoContext,
   type RepoOptions,
+  repoConfigText,
 } from '../context.js';
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
@@ -232,20 +233,13 @@ async function provisionWith(
   let stackStarted = false;
   try {
     agent = await steps.run('reserve', () =>
-      reserve(
-        context,
-        config,
-        name,
-        target,
-        { ...stack, template: facts.template?.use },
-        options.configPath,
-        facts.offer,
-      ),
+      reserve(context, config, name, target, { ...stack, template: facts.template?.use }, facts.offer),
     );
     let made = agent;
     if (made.pooled) progress(`${name}: taking ${made.pooled} from the warm pool`);
     steps.undo('agent folder', () => removeTree(dir));
-    let document = await steps.run('files', () => writeFiles(made, config, host));
+    const configText = repoConfigText(context, options.configPath);
+    let document = await steps.run('files', () => writeFiles(made, config, host, configText));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
     steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
     steps.undo('containers, networks and volumes', () => removeLabelled(context.docker, stackLabels(made)));
@@ -280,7 +274,7 @@ async function provisionWith(
             );
             made = await releaseConflict(context, config, made, conflict);
             agent = made;
-            document = writeFiles(made, config, host);
+            document = writeFiles(made, config, host, configText);
             released = true;
           }
         }
@@ -361,9 +355,13 @@ function conflictPersists(
   );
 }
 
-/** The compose file: the exact description of the stack, whichever way it is applied. */
-function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts) {
+/**
+ * The compose file: the exact description of the stack, whichever way it is applied; and the copy of
+ * the config the agent is made with, which its later hooks (sync, db reset, teardown) read.
+ */
+function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts, configText: string) {
   ensureDir(join(agent.stateDir, 'logs'), 0o700);
+  if (agent.configFile) writeFile(agent.configFile, configText, 0o600);
   if (host.packageCache) {
     ensureOwnedDir(host.packageCache, agent.user.uid, agent.user.gid);
     const rc = join(host.packageCache, YARNRC_NAME);

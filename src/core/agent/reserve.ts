@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { publishedPorts, subnetsInUse } from '../../adapters/docker.js';
 import { exists, ownerOf } from '../../adapters/files.js';
 import {
@@ -10,7 +10,6 @@ import {
 } from '../../adapters/git.js';
 import { hostRoutes } from '../../adapters/host-net.js';
 import { freePorts } from '../../adapters/ports.js';
-import { CONFIG_FILE } from '../../config/load.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { BerthError, UsageError } from '../../errors.js';
 import {
@@ -233,7 +232,6 @@ export async function reserve(
     postgresPreinitialised: boolean;
     template?: NonNullable<AgentRecord['postgres']['template']>;
   },
-  configFile?: string,
   offer?: PoolOffer,
 ): Promise<AgentRecord> {
   const { runtime } = context;
@@ -283,7 +281,8 @@ export async function reserve(
       stateDir: context.paths.agentDir(name),
       envFile: join(target.worktree, config.envFile),
       hostEnvFile: context.paths.hostEnvFile(name),
-      configFile: configFile ? resolve(configFile) : configOfLinkedWorktree(context),
+      // The copy of the config it is made with (written with its files), for its later hooks.
+      configFile: context.paths.agentConfig(name),
       labels: adopt?.labels ?? newStackLabels(extra, context.repoId, name, instance),
       leased,
       // An adopted member's leases are in this same store: a member of another is never offered.
@@ -311,12 +310,6 @@ export async function reserve(
       };
     return agent;
   });
-}
-
-/** The berth.yaml a provision from a linked worktree read, for its teardown hooks to read again. */
-function configOfLinkedWorktree(context: RepoContext): string | undefined {
-  const file = join(context.here, CONFIG_FILE);
-  return context.here !== context.root && exists(file) ? file : undefined;
 }
 
 export function alreadyProvisioned(context: RepoContext, name: string, agent?: AgentRecord): UsageError {

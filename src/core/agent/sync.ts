@@ -10,7 +10,7 @@ import type { ResultOf } from '../../contract.js';
 import { BerthError } from '../../errors.js';
 import { validateAgentName } from '../../plan/names.js';
 import { withGitLock } from '../../state/store.js';
-import { loadRepoConfig, openRepo, type RepoOptions, requireAgent } from '../context.js';
+import { agentConfig, openRepo, type RepoOptions, requireAgent } from '../context.js';
 import { branchWork } from './branch-work.js';
 import { runHooks } from './hooks.js';
 
@@ -48,7 +48,7 @@ export async function sync(
       { hint: 'resolve it by hand in the worktree (git rebase), or let the agent do it' },
     );
   });
-  const config = loadRepoConfig(context, agent.configFile);
+  const config = agentConfig(context, agent);
   await runHooks(context, agent, 'setup', config.hooks.setup, { timeout: config.hookTimeout });
   return {
     name: agent.name,

@@ -1,12 +1,10 @@
 import { removeLabelled } from '../../adapters/docker.js';
-import { exists } from '../../adapters/files.js';
 import { isWorktreeFolder, uncommittedChanges } from '../../adapters/git.js';
-import { loadConfig } from '../../config/load.js';
 import { BerthError, isBerthError, messageOf } from '../../errors.js';
 import { type AgentRecord, sameProcess } from '../../plan/agent.js';
 import { agentLabels, validateAgentName } from '../../plan/names.js';
 import { liveSessions } from '../../plan/reap.js';
-import { findAgent, openRepo, type RepoContext, type RepoOptions } from '../context.js';
+import { agentConfig, findAgent, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { runHooks } from './hooks.js';
 import {
   type BranchOutcome,
@@ -107,10 +105,7 @@ export async function removeWithHooks(
       resources: { containers: 0, networks: 0, volumes: 0 },
     };
 
-  const { hooks, hookTimeout } = loadConfig(
-    context.root,
-    claimed.configFile && exists(claimed.configFile) ? claimed.configFile : undefined,
-  );
+  const { hooks, hookTimeout } = agentConfig(context, claimed);
   try {
     await runHooks(context, claimed, 'teardown', hooks.teardown, { timeout: hookTimeout });
   } catch (error) {

@@ -1,0 +1,68 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { berth, resultOf } from '../helpers/cli.js';
+import { makeRepo, type TestRepo } from '../helpers/repo.js';
+
+let repo: TestRepo;
+let markers: string;
+
+beforeAll(async () => {
+  repo = await makeRepo({ files: { 'berth.yaml': 'agent:\n  resources: { cpus: 1, memory: 512m }\n' } });
+  markers = mkdtempSync(join(tmpdir(), 'berth-host-hooks-'));
+});
+
+afterAll(async () => {
+  await repo.cleanup();
+  rmSync(markers, { recursive: true, force: true });
+});
+
+it("an agent's berth.yaml runs nothing on the host: not from its worktree, its branch, its sync or its teardown", {
+  timeout: 300_000,
+}, async () => {
+  const marker = (what: string) => join(markers, what);
+  const made = await berth(['provision', 'writer', '--repo', repo.root, '--json']);
+  const writer = resultOf(made, 'provision').agent.worktree;
+  // What the agent writes: a berth.yaml whose every hook would run a command on the host.
+  const hostile = [
+    'hooks:',
+    `  setup: [{ run: "touch ${marker('setup')}", on: host }]`,
+    `  migrate: [{ run: "touch ${marker('migrate')}", on: host }]`,
+    `  teardown: [{ run: "touch ${marker('teardown')}", on: host }]`,
+    `  post-teardown: ["touch ${marker('post-teardown')}"]`,
+    '',
+  ].join('\n');
+  writeFileSync(join(writer, 'berth.yaml'), hostile);
+  await execa('git', ['add', 'berth.yaml'], { cwd: writer });
+  await execa('git', ['-c', 'user.name=a', '-c', 'user.email=a@example.com', 'commit', '-qm', 'hooks'], {
+    cwd: writer,
+  });
+
+  // berth run from inside the agent's worktree: the repository's own berth.yaml decides, not the agent's.
+  const inside = await berth(['provision', 'nested', '--json'], { cwd: writer });
+  expect(inside.exitCode, inside.stderr).toBe(0);
+  // A provision from the agent's branch: its berth.yaml is the agent's output, not config.
+  const fromRef = await berth(['provision', 'from-ref', '--from', 'berth/writer', '--repo', repo.root]);
+  expect(fromRef.exitCode, fromRef.stderr).toBe(0);
+  const synced = await berth(['sync', 'writer'], { cwd: writer });
+  expect(synced.exitCode, synced.stderr).toBe(0);
+  for (const name of ['nested', 'from-ref', 'writer']) {
+    const gone = await berth(['teardown', name, '--force', '--repo', repo.root]);
+    expect(gone.exitCode, gone.stderr).toBe(0);
+  }
+  for (const what of ['setup', 'migrate', 'teardown', 'post-teardown'])
+    expect(existsSync(marker(what)), `${what} ran on the host`).toBe(false);
+
+  // The control: the same hook in the repository's own berth.yaml runs (the marker can appear).
+  await repo.commitFile(
+    'berth.yaml',
+    `agent:\n  resources: { cpus: 1, memory: 512m }\nhooks:\n  setup: [{ run: "touch ${marker('trusted')}", on: host }]\n`,
+    'a host hook of our own',
+  );
+  const trusted = await berth(['provision', 'trusted', '--repo', repo.root]);
+  expect(trusted.exitCode, trusted.stderr).toBe(0);
+  expect(existsSync(marker('trusted'))).toBe(true);
+  expect((await berth(['teardown', 'trusted', '--repo', repo.root])).exitCode).toBe(0);
+});
