@@ -63,6 +63,12 @@ export async function fleetCancel(options: {
           host: ended?.host ?? null,
         };
       }
+      // Back in the queue (its host lost it and no other took it yet): it goes now.
+      if (now.state !== 'active' && (await queue.remove(name)) === 'removed') {
+        const host = await hostOf();
+        await forgetAttempts(queue.store, name);
+        return { name, outcome: 'removed', host };
+      }
       if (runtime.now() >= deadline) return { name, outcome: 'cancelling', host: await hostOf() };
       await sleep(500);
     }

@@ -15,6 +15,7 @@ import {
   type FleetTimings,
   HOST_REFRESH_MS,
   type HostEntry,
+  hostHooks,
   hostNameTtlMs,
   hostState,
   QUEUE_NAME,
@@ -81,6 +82,14 @@ export async function fleetWorker(options: FleetWorkerOptions): Promise<FleetWor
   const timings = { ...DEFAULT_TIMINGS, ...options.timings };
   const name = checkHostName(options.name ?? hostname());
   const config = options.configPath ? loadConfig(process.cwd(), options.configPath) : undefined;
+  const onHost = config ? hostHooks(config) : [];
+  if (onHost.length > 0 && !options.allowHostHooks) {
+    throw new UsageError(
+      'host-hooks-refused',
+      `${options.configPath} runs commands on the host (${onHost.join(', ')}), and host hooks are off`,
+      { hint: 'pass --allow-host-hooks to run them on this host, or run them in the agent container' },
+    );
+  }
   const slots = options.slots ?? slotsFor(config);
   if (!Number.isInteger(slots) || slots < 1) {
     throw new UsageError('bad-slots', `--slots must be a whole number of at least 1, not ${slots}`, {
