@@ -86,6 +86,16 @@ export async function removeFenceRules(matches: (owner: string) => boolean): Pro
   }
 }
 
+/** Removes berth's chains and the jumps to them, whatever rules they hold (a host leaving berth for good). */
+export async function removeQueueFence(): Promise<void> {
+  if (!canFence().ok) return;
+  for (const { chain, from } of CHAINS) {
+    while ((await iptables(['-D', from, '-j', chain])).ok) {}
+    await iptables(['-F', chain]);
+    await iptables(['-X', chain]);
+  }
+}
+
 interface Rule {
   /** The rule as `iptables -S` prints it, after `-A <chain>`. */
   spec: string[];
