@@ -35,6 +35,7 @@ export {
   readWorktreeFile,
   writeWorktreeFile,
 } from './core/agent/worktree-files.js';
+export { type FleetCancelResult, fleetCancel } from './core/fleet/cancel.js';
 export { type FleetQueueOptions, type FleetQueueResult, fleetQueue } from './core/fleet/queue-host.js';
 export { type FleetStatus, fleetStatus, fleetWait, watchFleet } from './core/fleet/status.js';
 export { fleetSubmit, fleetTaskOf, loadFleetTasks } from './core/fleet/submit.js';
