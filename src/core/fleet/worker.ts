@@ -158,7 +158,6 @@ async function work(w: {
   claim: string;
   cleared: Cleared[];
 }): Promise<FleetWorkerResult> {
-  // The worker's connection waits out queue restarts; so do its records.
   const { options, runtime, store, name, timings, progress } = w;
   /** Every attempt this host holds, by attempt (never by task alone). */
   const live = new Map<string, LiveAttempt & { settled?: boolean }>();
