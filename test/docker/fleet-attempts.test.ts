@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueEvents } from 'bullmq';
 import { execa } from 'execa';
 import getPort, { portNumbers } from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queueConnectionOptions } from '../../src/adapters/queue-redis.js';
 import { QUEUE_NAME } from '../../src/plan/fleet.js';
 import { berth, resultOf } from '../helpers/cli.js';
@@ -42,6 +42,18 @@ afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.process));
   await removeQueue(queue);
   place.cleanup();
+});
+
+// A test that failed half-way leaves no worker behind to take the next test's tasks.
+afterEach(async () => {
+  const live = workers.filter(
+    (worker) => worker.process.exitCode === null && worker.process.signalCode === null,
+  );
+  for (const worker of live) {
+    worker.process.kill('SIGCONT');
+    worker.process.kill('SIGKILL');
+  }
+  await Promise.all(live.map((worker) => worker.process));
 });
 
 function spawn(name: string, args: string[] = []): WorkerProcess {
@@ -132,13 +144,13 @@ const stubborn = (task: string, seconds: number) =>
 
 describe('a task whose host loses its lock while the command ignores SIGTERM', () => {
   it('completes exactly once with exactly its commit when its worker is stopped past its lock', {
-    timeout: 400_000,
+    timeout: 800_000,
   }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('paused');
     await countingCompletions(async (completions) => {
       await submitTask('stubborn-stop', ['--', 'sh', '-c', stubborn('stubborn-stop', 30)]);
-      await eventually(() => running('paused', 'stubborn-stop'), 120_000);
+      await eventually(() => running('paused', 'stubborn-stop'), 300_000);
       // Past the 10 s lock: when it wakes, its lock is gone and the task is back in the queue.
       worker.process.kill('SIGSTOP');
       await sleep(16_000);
@@ -168,12 +180,12 @@ describe('a task whose host loses its lock while the command ignores SIGTERM', (
   });
 
   it('completes exactly once with exactly its commit when the queue is killed and comes back after the lock', {
-    timeout: 400_000,
+    timeout: 800_000,
   }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('cut-off');
     await submitTask('stubborn-kill', ['--', 'sh', '-c', stubborn('stubborn-kill', 30)]);
-    await eventually(() => running('cut-off', 'stubborn-kill'), 120_000);
+    await eventually(() => running('cut-off', 'stubborn-kill'), 300_000);
     // The queue's Redis dies and stays away longer than the lock; its append-only file brings the task back.
     await docker().getContainer(`berth-fleet-queue-${queue.port}`).kill();
     await sleep(14_000);
@@ -209,7 +221,7 @@ describe('a task whose host loses its lock while the command ignores SIGTERM', (
 
 describe('a task past its timeout', () => {
   it('is stopped, fails with that reason, keeps what it published, and frees its slot', {
-    timeout: 300_000,
+    timeout: 600_000,
   }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('timer', ['--slots', '1']);
@@ -239,7 +251,7 @@ describe('a task past its timeout', () => {
 
 describe('berth fleet cancel', () => {
   it('removes a waiting task, and stops a running one on its host, keeping its work there', {
-    timeout: 300_000,
+    timeout: 600_000,
   }, async () => {
     await flushQueue(queue.url);
     await submitTask('never-runs', ['--', 'true']);
@@ -250,7 +262,7 @@ describe('berth fleet cancel', () => {
     const worker = spawn('canceller', ['--slots', '1']);
     const work = `${stubborn('runs-on', 600).replace(' && sleep', ' && echo draft > draft.txt && sleep')}`;
     await submitTask('runs-on', ['--', 'sh', '-c', work]);
-    await eventually(() => running('canceller', 'runs-on'), 120_000);
+    await eventually(() => running('canceller', 'runs-on'), 300_000);
     await eventually(async () => {
       // The command has committed and written its draft before it is cancelled.
       const [repo = ''] = await hostRepos('canceller');
@@ -296,7 +308,7 @@ describe('berth fleet cancel', () => {
 
 describe('a host that cannot make a task its environment', () => {
   it('sends the task back without counting an attempt, and it runs once the host can', {
-    timeout: 300_000,
+    timeout: 600_000,
   }, async () => {
     await flushQueue(queue.url);
     // The worker's own config leases from two ports, both taken: no port is free on this host.
@@ -332,7 +344,7 @@ describe('a host that cannot make a task its environment', () => {
 
 describe('the hosts', () => {
   it('refuses a second live worker of one name, and ages a killed host out of the list', {
-    timeout: 300_000,
+    timeout: 600_000,
   }, async () => {
     await flushQueue(queue.url);
     const first = spawn('twin');

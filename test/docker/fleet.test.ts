@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { execa } from 'execa';
 import getPort from 'get-port';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queueConnectionOptions } from '../../src/adapters/queue-redis.js';
 import { QUEUE_NAME } from '../../src/plan/fleet.js';
 import { berth, expectCleanStderr, resultOf } from '../helpers/cli.js';
@@ -45,6 +45,18 @@ afterAll(async () => {
   place.cleanup();
 });
 
+// A test that failed half-way leaves no worker behind to take the next test's tasks.
+afterEach(async () => {
+  const live = workers.filter(
+    (worker) => worker.process.exitCode === null && worker.process.signalCode === null,
+  );
+  for (const worker of live) {
+    worker.process.kill('SIGCONT');
+    worker.process.kill('SIGKILL');
+  }
+  await Promise.all(live.map((worker) => worker.process));
+});
+
 function spawn(name: string, args: string[] = []): WorkerProcess {
   const worker = startWorker(place, queue.url, name, args);
   workers.push(worker);
@@ -65,7 +77,8 @@ async function stop(worker: WorkerProcess) {
 async function taskRunning(host: string, step = 'run'): Promise<string[]> {
   const status = await fleetStatus(queue.url);
   const running = status.tasks.filter((t) => t.state === 'active' && t.host === host && t.step === step);
-  if (running.length === 0) throw new Error(`no task of ${host} at step ${step} yet`);
+  if (running.length === 0)
+    throw new Error(`no task of ${host} at step ${step} yet: ${JSON.stringify(status.tasks)}`);
   return running.map((t) => t.name);
 }
 
@@ -172,11 +185,11 @@ describe('a fleet of three hosts', () => {
 });
 
 describe('draining on SIGTERM', () => {
-  it('lets a running task finish within the grace period', { timeout: 300_000 }, async () => {
+  it('lets a running task finish within the grace period', { timeout: 600_000 }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('drainer', ['--slots', '1']);
     await submitTask(place.remote, 'short', ['--', 'sh', '-c', `${commitOwnFile('short')} && sleep 3`]);
-    await eventually(() => taskRunning('drainer'), 120_000);
+    await eventually(() => taskRunning('drainer'), 300_000);
     const own = `berth:worker:${worker.process.pid}:`;
     expect((await fenceRules()).filter((rule) => rule.includes(own)).length).toBeGreaterThan(0);
     const result = await stop(worker);
@@ -188,12 +201,12 @@ describe('draining on SIGTERM', () => {
   });
 
   it('gives a task back to the queue when the grace period runs out, keeping nothing', {
-    timeout: 300_000,
+    timeout: 600_000,
   }, async () => {
     await flushQueue(queue.url);
     const worker = spawn('impatient', ['--slots', '1', '--drain-seconds', '1']);
     await submitTask(place.remote, 'long', ['--', 'sleep', '600']);
-    await eventually(() => taskRunning('impatient'), 120_000);
+    await eventually(() => taskRunning('impatient'), 300_000);
     const result = await stop(worker);
     expect(result).toMatchObject({ completed: 0, failed: 0, givenBack: 1, lost: 0 });
     const [task] = (await fleetStatus(queue.url)).tasks;
