@@ -332,3 +332,15 @@ export function hostState(
 export function hostNameTtlMs(timings: Pick<FleetTimings, 'lockMs' | 'stalledMs'>): number {
   return 3 * HOST_REFRESH_MS + timings.lockMs + timings.stalledMs;
 }
+
+/**
+ * A task's environment its exit policy kept (for someone to look at): a worker restarting after a
+ * crash leaves it. Not one whose host died before the policy ran (the command had ended, the host was
+ * publishing or tearing down): that one is a leftover like any other.
+ */
+export function keptByExitPolicy(
+  outcome: { state: string; onExit: string; result: string } | undefined,
+): boolean {
+  if (!outcome || outcome.state === 'running' || outcome.state === 'abandoned') return false;
+  return outcome.onExit === 'keep' || outcome.result === 'kept-unmerged';
+}

@@ -17,6 +17,7 @@ import {
   hostState,
   isRepoUrl,
   jobOptions,
+  keptByExitPolicy,
   publishedEarlier,
   queueServerCommand,
   queueUrl,
@@ -219,5 +220,20 @@ describe('the host list', () => {
     expect(at(61)).toBe('dropped');
     // A name is held as long as a host counts as not gone.
     expect(hostNameTtlMs({ lockMs: 10_000, stalledMs: 5_000 })).toBe(30_000);
+  });
+});
+
+describe("a killed host's leftovers", () => {
+  it('keeps an environment only when its exit policy kept it, not when the host died before the policy ran', () => {
+    const ended = { state: 'finished' as const, exitCode: 0 };
+    expect(keptByExitPolicy({ ...ended, onExit: 'keep', result: 'kept' })).toBe(true);
+    expect(keptByExitPolicy({ ...ended, onExit: 'teardown-if-merged', result: 'kept-unmerged' })).toBe(true);
+    // The command ended, the host died while publishing or tearing down: the policy never ran.
+    expect(keptByExitPolicy({ ...ended, onExit: 'teardown', result: 'kept' })).toBe(false);
+    expect(keptByExitPolicy({ ...ended, onExit: 'teardown-if-merged', result: 'kept' })).toBe(false);
+    expect(keptByExitPolicy({ ...ended, onExit: 'teardown', result: 'teardown-failed' })).toBe(false);
+    expect(keptByExitPolicy({ state: 'running', onExit: 'keep', result: 'kept' })).toBe(false);
+    expect(keptByExitPolicy({ state: 'abandoned', onExit: 'keep', result: 'kept' })).toBe(false);
+    expect(keptByExitPolicy(undefined)).toBe(false);
   });
 });

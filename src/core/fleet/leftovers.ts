@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { exists, listDir, writeFile } from '../../adapters/files.js';
 import { commitsAsPatches, deleteBranch, isLocalBranch, localBranches } from '../../adapters/git.js';
 import type { AgentRecord } from '../../plan/agent.js';
+import { keptByExitPolicy } from '../../plan/fleet.js';
 import { liveSessions } from '../../plan/reap.js';
 import type { Runtime } from '../../runtime.js';
 import type { HostPaths } from '../../state/paths.js';
@@ -65,9 +66,7 @@ export async function clearLeftovers(
 
 /** A task that ended and whose exit policy kept its environment (for someone to look at). */
 function keptOnPurpose(context: RepoContext, agent: AgentRecord): boolean {
-  if (agent.status !== 'ready') return false;
-  const outcome = readOutcome(context, agent.name);
-  return outcome !== undefined && outcome.state !== 'running' && outcome.state !== 'abandoned';
+  return agent.status === 'ready' && keptByExitPolicy(readOutcome(context, agent.name));
 }
 
 /** Removes an agent no live process uses, saving its uncommitted work. */
