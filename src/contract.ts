@@ -347,10 +347,24 @@ export const resultSchemas = {
   show: entrySchema,
   exec: z.strictObject({
     name: z.string(),
-    exitCode: z.number().int(),
-    output: text("the command's output (stdout and stderr), its last part when long").optional(),
-    truncated: z.boolean().optional(),
-    logFile: text("the command's whole output").optional(),
+    exitCode: z
+      .number()
+      .int()
+      .describe(
+        "the command's own exit code (128 + n when a signal n ended it); berth exits with it too, and its own failures are error objects instead",
+      ),
+    exitCodeOf: z
+      .literal('command')
+      .describe(
+        'whose exit code exitCode is: the command`s in the container, never berth`s own (2, 3, 1 come with outcome "error")',
+      ),
+    stdout: text("the command's standard output, its last part when long"),
+    stderr: text("the command's standard error, its last part when long"),
+    output: text(
+      'stdout and stderr together, as berth read them: the order of lines from the two streams is not kept (they come through two pipes), each stream`s own order is',
+    ),
+    truncated: z.boolean().describe('true when stdout, stderr or output is only the last part'),
+    logFile: text("the command's whole output (both streams, as output)"),
   }),
   shell: z.strictObject({ name: z.string(), exitCode: z.number().int() }),
   env: z.strictObject({
@@ -481,7 +495,40 @@ export const resultSchemas = {
     host: z.string().nullable().describe('the host that ran it when it was cancelled'),
   }),
   'fleet wait': z.strictObject({ counts: fleetCountsSchema, failed: z.array(z.string()) }),
+  // Streams (JSON_LINES_COMMANDS): one object per line, each time what they watch changes.
+  'ls --watch': z
+    .strictObject({ agents: z.array(entrySchema) })
+    .describe("one line of ls --watch --json: the repository's agents as they are now"),
+  'fleet status --watch': fleetStatusSchema.describe(
+    'one line of fleet status --watch --json: the queue as it is now',
+  ),
+  ui: z
+    .strictObject({
+      url: text('the page, with its token: open it in a browser'),
+      port: z.number().int().describe('the port on 127.0.0.1 the page is served on'),
+    })
+    .describe('printed once the page serves; berth ui then serves until Ctrl-C or SIGTERM'),
+  version: z.strictObject({ version: text('berth`s version') }).describe('berth --version (-v) --json'),
+  help: z
+    .strictObject({
+      for: text('the command the help is about ("" for berth itself)'),
+      text: text('the help, as --help prints it'),
+    })
+    .describe('--help (-h), or berth help [command], with --json'),
 } as const;
+
+/**
+ * The commands that take no --json, and why: their stdout belongs to another program. Given --json,
+ * they refuse it with a usage error, and that error is the one object they print.
+ */
+export const commandsWithoutJson = {
+  mcp: 'its stdout is the MCP protocol, which the MCP client reads',
+  'agent-hooks claude': 'its stdout is what Claude Code reads from its hook (the worktree`s path)',
+  'agent-hooks watch-claude': 'started detached by a hook, it prints nothing',
+} as const;
+
+/** The commands whose --json is a stream: one object per line (each on one line), not one in all. */
+export const JSON_LINES_COMMANDS: readonly CommandName[] = ['ls --watch', 'fleet status --watch'];
 
 /**
  * Results that only MCP tools return (no command prints them), in the same terms: with the results of
@@ -535,31 +582,59 @@ export type ToolResultOf<T extends keyof typeof toolResultSchemas> = z.output<(t
 export type CommandName = keyof typeof resultSchemas;
 export type ResultOf<C extends CommandName> = z.output<(typeof resultSchemas)[C]>;
 
-/** What every command prints with --json: exactly one object. */
-export function envelopeSchema<C extends CommandName>(command: C) {
-  return z.union([
-    z.strictObject({
-      contract: z.literal(CONTRACT_VERSION),
-      command: z.literal(command),
-      outcome: z.literal('success'),
-      result: resultSchemas[command],
-    }),
-    z.strictObject({
-      contract: z.literal(CONTRACT_VERSION),
-      command: z.literal(command),
-      outcome: z.literal('error'),
-      error: errorSchema,
-    }),
-  ]);
+function errorEnvelope<S extends z.ZodType<string>>(command: S) {
+  return z.strictObject({
+    contract: z.literal(CONTRACT_VERSION),
+    command,
+    outcome: z.literal('error'),
+    error: errorSchema,
+  });
 }
+
+function successEnvelope<C extends CommandName>(command: C) {
+  return z.strictObject({
+    contract: z.literal(CONTRACT_VERSION),
+    command: z.literal(command),
+    outcome: z.literal('success'),
+    result: resultSchemas[command],
+  });
+}
+
+/** What every command prints with --json: exactly one object (one per line for JSON_LINES_COMMANDS). */
+export function envelopeSchema<C extends CommandName>(command: C) {
+  return z.union([successEnvelope(command), errorEnvelope(z.literal(command))]);
+}
+
+/** Every name the contract gives a command: the `command` of its objects. */
+export function contractCommands(): string[] {
+  return [...Object.keys(resultSchemas), ...Object.keys(commandsWithoutJson)];
+}
+
+/**
+ * The error of a command berth does not have (an unknown one, a group such as `host` without its
+ * command, or none): `command` is what was given, and never one of berth's.
+ */
+const unknownCommand = z
+  .string()
+  .describe('what was given for a command: no command of berth (unknown, incomplete, or none)');
 
 /** The JSON schema of every command's --json output, for consumers: templates/berth.results.schema.json. */
 export function resultsJsonSchema(): unknown {
   const commands = Object.keys(resultSchemas) as CommandName[];
   const all = z
-    .union(commands.map((command) => envelopeSchema(command)) as unknown as [z.ZodType, z.ZodType])
+    .union([
+      ...commands.flatMap((command) => [successEnvelope(command), errorEnvelope(z.literal(command))]),
+      ...Object.keys(commandsWithoutJson).map((command) => errorEnvelope(z.literal(command))),
+      errorEnvelope(unknownCommand),
+    ] as unknown as [z.ZodType, z.ZodType])
     .describe(
-      `berth --json output, contract ${CONTRACT_VERSION}: every command prints one object, {contract, command, outcome: "success", result} or {contract, command, outcome: "error", error}`,
+      `berth --json output, contract ${CONTRACT_VERSION}: every command prints one object, {contract, command, outcome: "success", result} or {contract, command, outcome: "error", error}; ${JSON_LINES_COMMANDS.join(' and ')} print one such object per line`,
     );
-  return z.toJSONSchema(all, { io: 'output', reused: 'ref' });
+  return z.toJSONSchema(all, {
+    io: 'output',
+    reused: 'ref',
+    override: ({ zodSchema, jsonSchema }) => {
+      if (zodSchema === unknownCommand) jsonSchema.not = { enum: contractCommands() };
+    },
+  });
 }

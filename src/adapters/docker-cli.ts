@@ -49,6 +49,8 @@ export interface ExecOptions {
   logFile?: string;
   /** With a log: also copy the output here as it comes (stdout to stdout or stderr, stderr to stderr). */
   echo?: 'stdout' | 'stderr';
+  /** With a log: also hand each piece of output here, with the stream it came on. */
+  capture?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** When aborted, `stop` is asked to end the command inside the container, and berth waits for it. */
   signal?: AbortSignal;
   /**
@@ -95,10 +97,12 @@ export async function dockerExec(
       options.echo === 'stdout' ? process.stdout : options.echo === 'stderr' ? process.stderr : undefined;
     child.stdout?.on('data', (chunk: Buffer) => {
       log.write(chunk);
+      options.capture?.('stdout', chunk);
       out?.write(chunk);
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       log.write(chunk);
+      options.capture?.('stderr', chunk);
       if (options.echo) process.stderr.write(chunk);
     });
   }

@@ -1,4 +1,4 @@
-import { CONTRACT_VERSION, type CommandName, type ResultOf } from '../contract.js';
+import { CONTRACT_VERSION, type CommandName, JSON_LINES_COMMANDS, type ResultOf } from '../contract.js';
 import { errorLine, messageOf, toBerthError } from '../errors.js';
 
 export { errorLine };
@@ -21,10 +21,17 @@ export const processIo: Io = {
     }),
 };
 
-/** The one object a command prints with --json (contract.ts describes every command's result). */
+/**
+ * The one object a command prints with --json (contract.ts describes every command's result); for a
+ * stream (JSON_LINES_COMMANDS), one of its objects, on one line.
+ */
 export function printResult<C extends CommandName>(io: Io, command: C, result: ResultOf<C>): void {
   const envelope = { contract: CONTRACT_VERSION, command, outcome: 'success', result };
-  io.stdout(`${JSON.stringify(envelope, null, 2)}\n`);
+  io.stdout(`${JSON.stringify(envelope, null, oneLine(command) ? undefined : 2)}\n`);
+}
+
+function oneLine(command: string): boolean {
+  return (JSON_LINES_COMMANDS as readonly string[]).includes(command);
 }
 
 export function progressTo(io: Io): (message: string) => void {
@@ -46,9 +53,8 @@ export function reportError(io: Io, error: unknown, json: boolean, command: stri
       ...(berth.logFile && { logFile: berth.logFile }),
       ...(berth.details.length > 0 && { details: berth.details }),
     };
-    io.stdout(
-      `${JSON.stringify({ contract: CONTRACT_VERSION, command, outcome: 'error', error: view }, null, 2)}\n`,
-    );
+    const envelope = { contract: CONTRACT_VERSION, command, outcome: 'error', error: view };
+    io.stdout(`${JSON.stringify(envelope, null, oneLine(command) ? undefined : 2)}\n`);
   }
   io.stderr(`${errorLine(berth)}\n`);
   for (const detail of berth.details) io.stderr(`berth:   ${detail}\n`);

@@ -1,12 +1,6 @@
 import { execa } from 'execa';
-import {
-  type AgentView,
-  type CommandName,
-  type ErrorView,
-  envelopeSchema,
-  type ResultOf,
-  type TaskView,
-} from '../../src/contract.js';
+import type { AgentView, CommandName, ErrorView, ResultOf, TaskView } from '../../src/contract.js';
+import { checkEnvelope, checkJsonOutput, jsonMode } from './contract.js';
 
 export const BIN = new URL('../../dist/berth.mjs', import.meta.url).pathname;
 
@@ -16,7 +10,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `berth` binary as a user would, never throwing on a non-zero exit. */
+/**
+ * Runs the built `berth` binary as a user would, never throwing on a non-zero exit. With --json, what
+ * it printed is checked against the published schema (with Ajv): a run whose output does not validate
+ * fails the test there, whatever the test goes on to look at.
+ */
 export async function berth(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; extendEnv?: boolean } = {},
@@ -29,7 +27,13 @@ export async function berth(
     cwd: options.cwd,
     stdin: 'ignore',
   });
-  return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  const run = {
+    exitCode: result.exitCode ?? 1,
+    stdout: String(result.stdout),
+    stderr: String(result.stderr),
+  };
+  if (jsonMode(args).json) checkJsonOutput(args, run.stdout, run.exitCode);
+  return run;
 }
 
 /**
@@ -47,25 +51,29 @@ export function expectCleanStderr(stderr: string): string[] {
 }
 
 /**
- * The result of a command run with --json, checked against the output contract (contract.ts): the
+ * The result of a command run with --json, checked against the published schema (with Ajv): the
  * envelope, the command, and a result of exactly the command's shape. Fails the test otherwise.
  */
 export function resultOf<C extends CommandName>(run: CliResult, command: C): ResultOf<C> {
-  const envelope = envelopeSchema(command).parse(parsed(run)) as
-    | { outcome: 'success'; result: ResultOf<C> }
-    | { outcome: 'error'; error: ErrorView };
+  const envelope = envelopeOf(run, command);
   if (envelope.outcome !== 'success') {
     throw new Error(`berth ${command} failed (exit ${run.exitCode}): ${JSON.stringify(envelope.error)}`);
   }
-  return envelope.result;
+  return envelope.result as ResultOf<C>;
 }
 
-/** The error of a command run with --json that failed, checked against the contract. */
-export function errorOf(run: CliResult, command: CommandName): ErrorView {
-  const envelope = envelopeSchema(command).parse(parsed(run)) as { outcome: string; error?: ErrorView };
-  if (envelope.outcome !== 'error' || !envelope.error)
-    throw new Error(`berth ${command} did not fail: ${run.stdout}`);
+/** The error of a command run with --json that failed, checked against the published schema. */
+export function errorOf(run: CliResult, command: string): ErrorView {
+  const envelope = envelopeOf(run, command);
+  if (envelope.outcome !== 'error') throw new Error(`berth ${command} did not fail: ${run.stdout}`);
   return envelope.error;
+}
+
+function envelopeOf(run: CliResult, command: string) {
+  const envelope = checkEnvelope(parsed(run), `berth ${command} (exit ${run.exitCode})`);
+  if (envelope.command !== command)
+    throw new Error(`expected an object of berth ${command}, got one of ${envelope.command}: ${run.stdout}`);
+  return envelope;
 }
 
 /** `berth ls --json`'s agents, each with its last task, flattened for reading. */

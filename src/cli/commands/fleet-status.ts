@@ -15,7 +15,7 @@ export function registerFleetStatus(fleet: Command, { io }: CliContext): void {
       fleet
         .command('status')
         .description('the queue: counts, hosts with their slots and tasks, and every task')
-        .option('--watch', 'redraw as tasks move, until Ctrl-C'),
+        .option('--watch', 'redraw as tasks move, until Ctrl-C; with --json, one object per line'),
     ),
   ).action(async (options: Options) => {
     const queue = queueOf(options);
@@ -27,7 +27,7 @@ export function registerFleetStatus(fleet: Command, { io }: CliContext): void {
     const tty = Boolean(process.stdout.isTTY) && !options.json;
     await interruptible((signal) =>
       watchFleet({ queue, signal }, (status) => {
-        if (options.json) return io.stdout(`${JSON.stringify(status)}\n`);
+        if (options.json) return printResult(io, 'fleet status --watch', status);
         io.stdout(`${tty ? '\x1b[H\x1b[2J' : ''}${render(status)}${tty ? '' : '\n'}`);
       }),
     );

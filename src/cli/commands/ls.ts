@@ -19,7 +19,10 @@ export function registerLs(program: Command, { io }: CliContext): void {
   withJson(withRepo(command))
     .option('--show-secrets', 'print passwords in URLs')
     .option('--pool', 'also list the warm pool`s members')
-    .option('--watch', 'keep the table on screen, redrawn as agents change (Ctrl-C ends it)')
+    .option(
+      '--watch',
+      'keep the table on screen, redrawn as agents change (Ctrl-C ends it); with --json, one object per line',
+    )
     .action(async (options: Options) => {
       if (options.watch) return watch(io, options);
       const { listAgents } = await import('../../core/agent/list.js');
@@ -90,12 +93,19 @@ function agentTable(agents: EntryView[], withStep: boolean): string {
  */
 async function watch(io: CliContext['io'], options: Options) {
   const { watchAgents } = await import('../../core/agent/list.js');
-  const tty = Boolean(process.stdout.isTTY);
+  const tty = Boolean(process.stdout.isTTY) && !options.json;
   let last = '';
   if (tty) io.stdout('\x1b[?25l\x1b[2J');
   try {
     await interruptible((signal) =>
       watchAgents({ repo: options.repo, showSecrets: options.showSecrets, signal }, (agents) => {
+        if (options.json) {
+          // One object per line, each time the list changes.
+          const line = JSON.stringify(agents);
+          if (line !== last) printResult(io, 'ls --watch', { agents });
+          last = line;
+          return;
+        }
         const frame = agentTable(agents, true);
         if (tty) {
           const lines = frame.split('\n').map((line) => `${line}\x1b[K`);

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { type CliContext, interruptible, wholeNumber } from './_shared.js';
+import { printResult } from '../output.js';
+import { type CliContext, interruptible, wholeNumber, withJson } from './_shared.js';
 
 interface Options {
+  json?: boolean;
   repo?: string[];
   all?: boolean;
   port?: string;
@@ -11,8 +13,7 @@ interface Options {
 }
 
 export function registerUi(program: Command, { io }: CliContext): void {
-  program
-    .command('ui')
+  withJson(program.command('ui'))
     .description('a live web page of the agents, on 127.0.0.1 with a token in its URL (Ctrl-C ends it)')
     .option(
       '--repo <dir>',
@@ -44,7 +45,8 @@ export function registerUi(program: Command, { io }: CliContext): void {
           open: options.open,
           signal,
         });
-        io.stdout(`berth ui: serving on 127.0.0.1 only; open\n  ${ui.url}\n(Ctrl-C ends it)\n`);
+        if (options.json) printResult(io, 'ui', { url: ui.url, port: ui.port });
+        else io.stdout(`berth ui: serving on 127.0.0.1 only; open\n  ${ui.url}\n(Ctrl-C ends it)\n`);
         await ui.closed;
       });
     });

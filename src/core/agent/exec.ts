@@ -52,7 +52,13 @@ export async function runInAgent(
   context: RepoContext,
   agent: AgentRecord,
   command: string[],
-  options: { tty?: boolean; logFile?: string; echo?: 'stdout' | 'stderr'; signal?: AbortSignal } = {},
+  options: {
+    tty?: boolean;
+    logFile?: string;
+    echo?: 'stdout' | 'stderr';
+    capture?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+    signal?: AbortSignal;
+  } = {},
 ) {
   const target = await agentExecTarget(context, agent);
   const tty = !options.logFile && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
@@ -62,6 +68,7 @@ export async function runInAgent(
       tty,
       logFile: options.logFile,
       echo: options.echo,
+      capture: options.capture,
       signal: options.signal,
       stop: (marker) => stopExec(context.docker, target.containerId, marker),
     });
@@ -112,7 +119,8 @@ export const CAPTURED_OUTPUT_BYTES = 64 * 1024;
 
 /**
  * Runs a command in the agent (as `exec` does) with its output kept in a log under the agent's logs
- * folder, and returns its exit code and the output's last part: for --json and the MCP server.
+ * folder, and returns its exit code and the last part of its stdout and stderr, apart and together:
+ * for --json and the MCP server.
  */
 export async function execCaptured(
   options: ExecOptions & { timeoutMs?: number; maxBytes?: number },
@@ -122,9 +130,50 @@ export async function execCaptured(
   const timeout = options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined;
   const signal =
     timeout && options.signal ? AbortSignal.any([timeout, options.signal]) : (timeout ?? options.signal);
+  const maxBytes = options.maxBytes ?? CAPTURED_OUTPUT_BYTES;
+  const streams = { stdout: new Tail(maxBytes), stderr: new Tail(maxBytes) };
   const { exitCode } = await withSession(context, name, 'exec', (agent) =>
-    runInAgent(context, agent, options.command, { logFile, signal }),
+    runInAgent(context, agent, options.command, {
+      logFile,
+      signal,
+      capture: (stream, chunk) => streams[stream].add(chunk),
+    }),
   );
-  const { text, truncated } = readTail(logFile, options.maxBytes ?? CAPTURED_OUTPUT_BYTES);
-  return { name, exitCode, output: text, truncated, logFile };
+  const { text, truncated } = readTail(logFile, maxBytes);
+  const [stdout, stderr] = [streams.stdout.text(), streams.stderr.text()];
+  return {
+    name,
+    exitCode,
+    exitCodeOf: 'command',
+    stdout,
+    stderr,
+    output: text,
+    truncated: truncated || streams.stdout.cut || streams.stderr.cut,
+    logFile,
+  };
+}
+
+/** The last `maxBytes` of a stream, kept in memory as it comes. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  cut = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - (this.chunks[0]?.length ?? 0) >= this.maxBytes) {
+      this.size -= this.chunks.shift()?.length ?? 0;
+      this.cut = true;
+    }
+  }
+
+  text(): string {
+    const all = Buffer.concat(this.chunks);
+    if (all.length <= this.maxBytes) return all.toString('utf8');
+    this.cut = true;
+    return all.subarray(all.length - this.maxBytes).toString('utf8');
+  }
 }
