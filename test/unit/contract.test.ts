@@ -81,7 +81,11 @@ describe('the output contract', () => {
 describe('every --json output the command line makes itself validates (Ajv, the published schema)', () => {
   it('--version and --help, in every form', async () => {
     const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
-    for (const args of [['--version', '--json'], ['-v', '--json'], ['--json', '--version']]) {
+    for (const args of [
+      ['--version', '--json'],
+      ['-v', '--json'],
+      ['--json', '--version'],
+    ]) {
       const { exitCode, envelope } = await printed(args);
       expect([exitCode, envelope]).toEqual([
         0,
