@@ -659,6 +659,7 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
         Driver: 'bridge',
         Labels: network.labels,
         Internal: network.internal,
+        ...(network.options && { Options: network.options }),
         CheckDuplicate: true,
         IPAM: network.subnet ? { Driver: 'default', Config: [{ Subnet: network.subnet }] } : undefined,
       }),
@@ -720,4 +721,65 @@ export async function watchEngineEvents(
   stream.on('data', () => onEvent());
   stream.on('error', () => {});
   return () => stream.destroy();
+}
+
+export interface ContainerExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs a command in a container through the Engine API and waits for it: its output kept, `input`
+ * written to its stdin (so a value given this way is in no argument, no environment and nothing the
+ * engine keeps about the exec).
+ */
+export async function execInContainer(
+  docker: Docker,
+  containerId: string,
+  command: string[],
+  options: { user?: string; input?: string | Buffer } = {},
+): Promise<ContainerExecResult> {
+  const withInput = options.input !== undefined;
+  const exec = await docker.getContainer(containerId).exec({
+    Cmd: command,
+    User: options.user,
+    AttachStdin: withInput,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+  });
+  const stream = (await exec.start({ hijack: true, stdin: withInput })) as NodeJS.ReadWriteStream;
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const out = new PassThrough();
+  const err = new PassThrough();
+  out.on('data', (chunk: Buffer) => stdout.push(chunk));
+  err.on('data', (chunk: Buffer) => stderr.push(chunk));
+  docker.modem.demuxStream(stream, out, err);
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  if (options.input !== undefined) stream.end(options.input);
+  await ended;
+  let info = await exec.inspect();
+  for (let tries = 0; info.Running && tries < 100; tries++) {
+    await sleep(20);
+    info = await exec.inspect();
+  }
+  return {
+    exitCode: info.ExitCode ?? 1,
+    stdout: Buffer.concat(stdout),
+    stderr: Buffer.concat(stderr).toString('utf8'),
+  };
+}
+
+/** The subnets of every network carrying all of `labels` (berth's: other agents', pool members'). */
+export async function subnetsOfLabelled(docker: Docker, labels: Record<string, string>): Promise<string[]> {
+  const networks = await docker.listNetworks({ filters: labelFilter(labels) });
+  return networks.flatMap((n) =>
+    (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => Boolean(s)),
+  );
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { egressEntryProblem, egressListProblems } from '../plan/egress.js';
 import { DEFAULT_IMAGES } from '../plan/images.js';
 
 const portNumber = z.number().int().min(1).max(65535);
@@ -40,6 +41,40 @@ const subnetPool = z
     'expected an IPv4 CIDR such as "10.201.0.0/16"',
   );
 
+/** An entry of network.egress.allow; plan/egress.ts parses it (and says what is wrong with a bad one). */
+const egressEntry = z.string().superRefine((entry, context) => {
+  const problem = egressEntryProblem(entry);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
+
+const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid variable name');
+
+/** A secret by reference: where berth reads it on the host, and who gets it. */
+const secret = z.strictObject({
+  from: z
+    .string()
+    .regex(
+      /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|command:.*\S.*)$/s,
+      'expected env:NAME, file:PATH or "command:<a shell line>"',
+    )
+    .describe(
+      'env:NAME (a variable of berth`s environment), file:PATH (~ and relative paths allowed) or "command:<shell line>" (its output)',
+    ),
+  to: z
+    .array(z.enum(['agent', 'hooks']))
+    .min(1)
+    .default(['agent', 'hooks'])
+    .describe(
+      'agent: a file in the agent container for its whole life; hooks: present while the setup, migrate and seed hooks run',
+    ),
+  env: z
+    .boolean()
+    .default(false)
+    .describe(
+      'also a variable of that name in the commands berth runs in the container (exec, run, shell, hooks)',
+    ),
+});
+
 const name = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _');
 const section = <T extends z.ZodType>(schema: T, description: string) =>
   schema.prefault({} as never).describe(description);
@@ -64,7 +99,7 @@ export const configSchema = z
           .default(['sleep', 'infinity'])
           .describe('what the agent container runs; idle by default, agents exec into it'),
         env: z
-          .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not a valid variable name'), z.string())
+          .record(variableName, z.string())
           .default({})
           .describe('extra variables in the agent container'),
         packageCache: z
@@ -177,6 +212,19 @@ export const configSchema = z
           .describe(
             'false: the agent reaches only its own Postgres and Redis, nothing outside (no app ports then)',
           ),
+        egress: z
+          .strictObject({
+            allow: z
+              .array(egressEntry)
+              .default([])
+              .describe(
+                'names ("api.example.org"), wildcards ("*.example.com": the names under it) and host:port ("git.example.net:22", forwarded as plain TCP); a name alone means ports 80 and 443',
+              ),
+          })
+          .optional()
+          .describe(
+            'set: the agent, Postgres and Redis have no route out; a proxy lets the agent reach the listed names only, and logs every decision',
+          ),
       }),
       "each agent's private network",
     ),
@@ -253,6 +301,12 @@ export const configSchema = z
       }),
       "agents made by Claude Code's hooks (berth agent-hooks install claude)",
     ),
+    secrets: z
+      .record(variableName, secret)
+      .default({})
+      .describe(
+        'secrets by reference, resolved on the host at provision and sync, given as files in /run/secrets/NAME (never in the compose file, env files, state or logs)',
+      ),
     hookTimeout: duration
       .default('10m')
       .describe('how long one hook command may run before it is stopped (and the provision rolled back)'),
@@ -286,6 +340,13 @@ export function crossFieldProblems(config: BerthConfig): string[] {
     problems.push('postgres.template.files: list the paths migrate and seed depend on, for key: files');
   if (!config.postgres.enabled && config.pool.size > 0)
     problems.push('pool.size: a warm pool keeps Postgres running; it needs postgres.enabled');
+  if (config.network.egress && !config.network.outbound)
+    problems.push(
+      'network.egress: an allowlist needs outbound true (outbound false lets nothing out at all)',
+    );
+  if (config.network.egress && config.pool.size > 0)
+    problems.push('pool.size: the warm pool does not make environments behind an egress proxy; set it to 0');
+  if (config.network.egress) problems.push(...egressListProblems(config.network.egress.allow));
   if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
     problems.push(
       'ports.app: cannot publish app ports with network.outbound false (the agent is on an internal network)',

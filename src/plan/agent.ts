@@ -37,16 +37,36 @@ export const agentRecordSchema = z.object({
   /** Leased host ports: postgres, redis (when enabled) and each app port by name. */
   ports: z.record(z.string(), z.number().int()),
   subnet: z.string(),
-  /** With network.outbound false: the network Postgres and Redis publish their ports through. */
+  /**
+   * With network.outbound false: the network Postgres and Redis publish their ports through; with
+   * network.egress: the egress proxy's outside network.
+   */
   publishSubnet: z.string().optional(),
   /**
    * The host lease store its ports and subnets are leased in (the berth home's, or BERTH_LEASES): they are
    * released there, whichever berth home removes the agent. Absent in records of older berths.
    */
   leasesDir: z.string().optional(),
+  /** Behind an egress proxy (network.egress): the list it applies is in its folder, not here. */
+  egress: z.boolean().optional(),
+  /** The secrets it was given (names and where they go; never a value), as of its last provision or sync. */
+  secrets: z
+    .array(
+      z.object({
+        name: z.string(),
+        to: z.array(z.enum(['agent', 'hooks'])),
+        env: z.boolean(),
+      }),
+    )
+    .optional(),
   passwords: z.object({ postgres: z.string(), redis: z.string() }),
   user: z.object({ uid: z.number().int(), gid: z.number().int() }),
-  images: z.object({ agent: z.string(), postgres: z.string(), redis: z.string() }),
+  images: z.object({
+    agent: z.string(),
+    postgres: z.string(),
+    redis: z.string(),
+    egress: z.string().optional(),
+  }),
   postgres: z.object({
     user: z.string(),
     database: z.string(),
@@ -134,6 +154,8 @@ export interface AgentRecordInput {
   redisEnabled: boolean;
   postgresEnabled: boolean;
   appPorts: Record<string, number>;
+  egress?: boolean;
+  secrets?: NonNullable<AgentRecord['secrets']>;
   instance: string;
   owner: ProcessId;
   now: number;
@@ -168,6 +190,8 @@ export function planAgentRecord(input: AgentRecordInput): AgentRecord {
     redisEnabled: input.redisEnabled,
     ...(!input.postgresEnabled && { postgresEnabled: false }),
     appPorts: input.appPorts,
+    ...(input.egress && { egress: true }),
+    ...(input.secrets && input.secrets.length > 0 && { secrets: input.secrets }),
     status: 'provisioning',
     owner: input.owner,
     instance: input.instance,

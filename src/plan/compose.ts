@@ -4,6 +4,7 @@ import { CONFIG_FILE } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { type AgentRecord, hasPostgres, stackServices } from './agent.js';
 import { agentEnv, CONTAINER_CA_PATH, type EnvMap } from './env.js';
+import { SECRETS_DIR } from './secrets.js';
 
 /** Facts about the host that the compose document needs beside the agent record. */
 export interface HostFacts {
@@ -247,6 +248,8 @@ export function planCompose(
       : []),
     // Other agents' passwords live in berth's folder inside the shared git directory: hide it.
     tmpfs(host.berthDir),
+    // berth writes the agent's secrets here after it starts: in memory, never on a disk.
+    tmpfs(SECRETS_DIR),
   ];
   const agentService = {
     image: agent.images.agent,

@@ -9,7 +9,14 @@ import type { ComposeVariant } from './compose-source.js';
  * Derived from the document, so the file stays the exact description of what runs.
  */
 export interface EngineStack {
-  networks: Array<{ name: string; labels: Record<string, string>; subnet?: string; internal: boolean }>;
+  networks: Array<{
+    name: string;
+    labels: Record<string, string>;
+    subnet?: string;
+    internal: boolean;
+    /** The driver's options (driver_opts): an egress agent's network has no address on the host. */
+    options?: Record<string, string>;
+  }>;
   volumes: Array<{ name: string; labels: Record<string, string> }>;
   containers: Array<{ name: string; service: string; options: Record<string, unknown> }>;
 }
@@ -23,10 +30,12 @@ interface Service {
   init?: boolean;
   volumes?: Mount[];
   ports?: string[];
-  networks?: Record<string, unknown>;
+  networks?: Record<string, { ipv4_address?: string } | null>;
+  hostname?: string;
   labels?: Record<string, string>;
   restart?: string;
   security_opt?: string[];
+  cap_drop?: string[];
   cpus?: number;
   mem_limit?: string;
   pids_limit?: number;
@@ -36,7 +45,12 @@ interface ComposeDocument {
   services: Record<string, Service>;
   networks?: Record<
     string,
-    { labels?: Record<string, string>; internal?: boolean; ipam?: { config?: Array<{ subnet?: string }> } }
+    {
+      labels?: Record<string, string>;
+      internal?: boolean;
+      driver_opts?: Record<string, string>;
+      ipam?: { config?: Array<{ subnet?: string }> };
+    }
   >;
   volumes?: Record<string, { labels?: Record<string, string> }>;
 }
@@ -88,6 +102,7 @@ export function planEngineStack(document: unknown, input: EngineStackInput): Eng
     labels: { ...network.labels, ...composeLabels, 'com.docker.compose.network': key },
     subnet: network.ipam?.config?.[0]?.subnet,
     internal: network.internal ?? false,
+    ...(network.driver_opts && { options: network.driver_opts }),
   }));
   const volumes = Object.entries(doc.volumes ?? {}).map(([key, volume]) => ({
     name: scoped(key),
@@ -120,8 +135,10 @@ function containerOptions(
         ? { Type: 'volume', Source: context.scoped(mount.source), Target: mount.target }
         : { Type: 'bind', Source: mount.source, Target: mount.target, ReadOnly: mount.read_only ?? false },
   );
-  const networkNames = Object.keys(spec.networks ?? {}).map(context.scoped);
+  const networks = Object.entries(spec.networks ?? {});
+  const networkNames = networks.map(([key]) => context.scoped(key));
   return {
+    ...(spec.hostname && { Hostname: spec.hostname }),
     Image: spec.image,
     Cmd: spec.command,
     Env: Object.entries(spec.environment ?? {}).map(([key, value]) => `${key}=${value}`),
@@ -145,12 +162,21 @@ function containerOptions(
       NetworkMode: networkNames[0],
       RestartPolicy: { Name: spec.restart ?? 'no' },
       SecurityOpt: spec.security_opt,
+      ...(spec.cap_drop && { CapDrop: spec.cap_drop }),
       NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
       Memory: spec.mem_limit ? memoryBytes(spec.mem_limit) : undefined,
       PidsLimit: spec.pids_limit,
     },
     NetworkingConfig: {
-      EndpointsConfig: Object.fromEntries(networkNames.map((name) => [name, { Aliases: [service] }])),
+      EndpointsConfig: Object.fromEntries(
+        networks.map(([key, endpoint]) => [
+          context.scoped(key),
+          {
+            Aliases: [service],
+            ...(endpoint?.ipv4_address && { IPAMConfig: { IPv4Address: endpoint.ipv4_address } }),
+          },
+        ]),
+      ),
     },
   };
 }

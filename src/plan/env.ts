@@ -1,4 +1,5 @@
 import { type AgentRecord, hasPostgres } from './agent.js';
+import { proxyEnv } from './egress.js';
 
 /** The in-container path of the host's CA bundle. */
 export const CONTAINER_CA_PATH = '/etc/berth/host-ca.crt';
@@ -62,6 +63,8 @@ export function agentEnv(agent: AgentRecord, view: View): EnvMap {
   // The leased host ports, in both views: hooks and tools inside may need to tell them to the host.
   for (const [name, leased] of Object.entries(agent.ports))
     env[`BERTH_PORT_${name.toUpperCase()}`] = String(leased);
+  // Behind an egress proxy, the container's only way out is the proxy.
+  if (agent.egress && view === 'container') Object.assign(env, proxyEnv(agent));
   return env;
 }
 

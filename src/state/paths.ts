@@ -105,6 +105,13 @@ export interface RepoPaths {
   agentLog: (name: string, source: string) => string;
   /** The output of one captured `berth exec` (--json, MCP). */
   execLog: (name: string, at: number) => string;
+  /** An agent's egress proxy: its squid.conf and forwarders (mounted read-only in the proxy). */
+  egressDir: (name: string) => string;
+  /** Where the proxy writes its decisions (access.log, JSON lines) and cache.log: kept with the logs. */
+  egressLogDir: (name: string) => string;
+  /** The /etc/hosts and /etc/resolv.conf of an agent behind an egress proxy. */
+  agentHosts: (name: string) => string;
+  agentResolvConf: (name: string) => string;
   /** What outlives an agent: its logs, its task outcome and output. */
   historyDir: (name: string) => string;
   historyLogs: (name: string) => string;
@@ -137,6 +144,10 @@ export function repoPaths(dir: string): RepoPaths {
     agentLogs: (name) => join(agentDir(name), 'logs'),
     agentLog: (name, source) => namedLog(join(agentDir(name), 'logs'), source),
     execLog: (name, at) => join(agentDir(name), 'logs', `exec-${stamp(at)}.log`),
+    egressDir: (name) => join(agentDir(name), 'egress'),
+    egressLogDir: (name) => join(agentDir(name), 'logs', 'egress'),
+    agentHosts: (name) => join(agentDir(name), 'etc', 'hosts'),
+    agentResolvConf: (name) => join(agentDir(name), 'etc', 'resolv.conf'),
     historyDir,
     historyLogs: (name) => join(historyDir(name), 'logs'),
     outcomeFile: (name) => join(historyDir(name), 'outcome.json'),

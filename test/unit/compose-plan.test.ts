@@ -74,6 +74,7 @@ describe('the compose document', () => {
         read_only: true,
       },
       { type: 'tmpfs', target: '/src/app/.git/berth' },
+      { type: 'tmpfs', target: '/run/secrets' },
     ]);
     expect(agent.security_opt).toEqual(['no-new-privileges:true']);
     expect([agent.cpus, agent.mem_limit, agent.pids_limit]).toEqual([1.5, '1g', 256]);

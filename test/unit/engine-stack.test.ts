@@ -71,6 +71,7 @@ describe('the Engine API plan of a compose document', () => {
       },
       { Type: 'bind', Source: '/src/app/.git', Target: '/src/app/.git', ReadOnly: false },
       { Type: 'tmpfs', Target: '/src/app/.git/berth' },
+      { Type: 'tmpfs', Target: '/run/secrets' },
     ]);
     const postgres = stack.containers[1]?.options as { HostConfig: { Mounts: unknown[] } };
     expect(postgres.HostConfig.Mounts).toEqual([
