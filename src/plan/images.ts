@@ -31,17 +31,24 @@ export const IMAGE_SCHEME = '2';
 /** On offline images: a hash of the template they were built from, so a changed template rebuilds. */
 export const LABEL_TEMPLATE_HASH = 'dev.berth.template-hash';
 export const LABEL_OFFLINE_FOR = 'dev.berth.offline-for';
+/** On the egress image: the Debian image it was built on. */
+export const LABEL_BUILT_ON = 'dev.berth.built-on';
 /** On pre-initialised Postgres images: the image they were derived from. */
 export const LABEL_FAST_FOR = 'dev.berth.fast-for';
 
 /** How an image need was met. */
 export type ImageOutcome = 'found' | 'pulled' | 'built';
 
+/** The egress proxy (Squid and socat from Debian's packages), built by `berth host init` on every host. */
+export const EGRESS_IMAGE = `berth-offline/egress:${DEBIAN_SUITE}`;
+/** What the egress image is built on where the registry answers; else the debootstrapped base. */
+export const DEBIAN_IMAGE = `debian:${DEBIAN_SUITE}`;
+
 export interface ImageStatus {
-  role: ImageRole | 'postgres-fast';
+  role: ImageRole | 'postgres-fast' | 'egress';
   /** The image name to run: the official one, or the offline stand-in. */
   image: string;
-  /** The image it stands in for, or (postgres-fast) the image it derives from. */
+  /** The image it stands in for, or (postgres-fast, egress) the image it derives from. */
   official: string;
   offline: boolean;
   outcome: ImageOutcome;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_IMAGES, IMAGE_ROLES, offlineImage } from '../../src/plan/images.js';
+import { DEFAULT_IMAGES, EGRESS_IMAGE, IMAGE_ROLES, offlineImage } from '../../src/plan/images.js';
 import { berth, errorOf, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { mayRestartEngine, stopDockerd } from '../helpers/engine.js';
@@ -17,10 +17,12 @@ describe('berth host init', () => {
     expect(result.images.map((image: { role: string }) => image.role)).toEqual([
       ...IMAGE_ROLES,
       'postgres-fast',
+      'egress',
     ]);
     for (const image of result.images) {
       expect(image.outcome).toBe('found');
       if (image.role === 'postgres-fast') expect(image.image).toMatch(/^berth\/postgres-fast:/);
+      else if (image.role === 'egress') expect(image.image).toBe(EGRESS_IMAGE);
       else
         expect([
           DEFAULT_IMAGES[image.role as keyof typeof DEFAULT_IMAGES],
@@ -37,6 +39,7 @@ describe('berth host init', () => {
     expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
       'engine',
       'compose',
+      'image',
       'image',
       'image',
       'image',

@@ -25,9 +25,11 @@ export function registerHostInit(host: Command, io: Io): void {
         const standIn =
           image.role === 'postgres-fast'
             ? ` (cluster initialised at build time, from ${image.official})`
-            : image.offline
-              ? ` (offline stand-in for ${image.official})`
-              : '';
+            : image.role === 'egress'
+              ? ` (Squid and socat from Debian's packages, on ${image.official})`
+              : image.offline
+                ? ` (offline stand-in for ${image.official})`
+                : '';
         io.stdout(`image    ${image.outcome.padEnd(9)} ${image.role}: ${image.image}${standIn}\n`);
       }
       io.stdout(result.unchanged ? 'host ready, nothing changed\n' : 'host ready\n');

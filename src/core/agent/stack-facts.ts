@@ -8,7 +8,7 @@ import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import type { HostFacts } from '../../plan/compose.js';
-import { DEFAULT_IMAGES, type ImageRole, offlineImage } from '../../plan/images.js';
+import { DEFAULT_IMAGES, EGRESS_IMAGE, type ImageRole, offlineImage } from '../../plan/images.js';
 import { hostPaths } from '../../state/paths.js';
 import type { RepoContext } from '../context.js';
 import { fastPostgresTag, hostCaBundle } from '../host/images.js';
@@ -45,11 +45,26 @@ export async function resolveStackImages(
     roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role])]),
   );
   const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
-  const fast =
-    config.postgres.enabled && config.postgres.preinit
-      ? await preinitialised(docker, images.postgres)
-      : undefined;
-  return { images: { ...images, postgres: fast ?? images.postgres }, postgresPreinitialised: Boolean(fast) };
+  const [fast, egress] = await Promise.all([
+    config.postgres.enabled && config.postgres.preinit ? preinitialised(docker, images.postgres) : undefined,
+    config.network.egress ? egressImage(docker) : undefined,
+  ]);
+  return {
+    images: { ...images, postgres: fast ?? images.postgres, ...(egress && { egress }) },
+    postgresPreinitialised: Boolean(fast),
+  };
+}
+
+/** The egress proxy's image: `berth host init` builds it. */
+async function egressImage(docker: Engine): Promise<string> {
+  if (await inspectImage(docker, EGRESS_IMAGE)) return EGRESS_IMAGE;
+  throw new EnvironmentError(
+    'image-missing',
+    `the egress proxy's image ${EGRESS_IMAGE} is not on this host`,
+    {
+      hint: 'run `berth host init` to build it (network.egress in berth.yaml needs it)',
+    },
+  );
 }
 
 /** The derived image whose cluster was initialised at build time, when `berth host init` made one. */

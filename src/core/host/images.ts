@@ -25,11 +25,14 @@ import { isRoot, runStreaming } from '../../adapters/run.js';
 import { EnvironmentError, messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import {
+  DEBIAN_IMAGE,
   DEBIAN_SUITE,
   DEFAULT_IMAGES,
+  EGRESS_IMAGE,
   IMAGE_SCHEME,
   type ImageRole,
   type ImageStatus,
+  LABEL_BUILT_ON,
   LABEL_FAST_FOR,
   LABEL_IMAGE,
   LABEL_OFFLINE_FOR,
@@ -235,6 +238,46 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
   });
   await removeSupersededImages(context, tag);
   return { ...status, outcome: 'built' };
+}
+
+export const EGRESS_TEMPLATE = 'egress';
+
+/**
+ * The egress proxy's image (Squid and socat), built from Debian's packages on Debian's image where the
+ * registry answers, else on the debootstrapped base; rebuilt when its template changes.
+ */
+export async function ensureEgressImage(context: ImageContext): Promise<ImageStatus> {
+  const hash = templateHash(EGRESS_TEMPLATE);
+  const existing = await inspectImage(context.docker, EGRESS_IMAGE);
+  const status = { role: 'egress' as const, image: EGRESS_IMAGE, offline: true };
+  if (existing?.labels[LABEL_TEMPLATE_HASH] === hash)
+    return { ...status, official: existing.labels[LABEL_BUILT_ON] ?? DEBIAN_IMAGE, outcome: 'found' };
+  const logFile = logPath(context, 'image-egress');
+  const base = await debianBase(context, logFile);
+  await buildFromTemplate(context, {
+    template: EGRESS_TEMPLATE,
+    tag: EGRESS_IMAGE,
+    base,
+    labels: { [LABEL_TEMPLATE_HASH]: hash, [LABEL_BUILT_ON]: base },
+    logFile,
+  });
+  // The image an earlier template made, untagged now.
+  await removeImages(context.docker, await listImages(context.docker, { danglingWithLabel: LABEL_IMAGE }));
+  return { ...status, official: base, outcome: 'built' };
+}
+
+/** Debian's own image if present or pullable, else the base berth builds with debootstrap. */
+async function debianBase(context: ImageContext, logFile: string): Promise<string> {
+  if (await inspectImage(context.docker, DEBIAN_IMAGE)) return DEBIAN_IMAGE;
+  if (!(await inspectImage(context.docker, OFFLINE_BASE_IMAGE))) {
+    try {
+      await pullImage(context.docker, DEBIAN_IMAGE, logFile);
+      return DEBIAN_IMAGE;
+    } catch {
+      await ensureBaseImage(context);
+    }
+  }
+  return OFFLINE_BASE_IMAGE;
 }
 
 /**

@@ -3,7 +3,7 @@ import { IMAGE_ROLES, type ImageStatus } from '../../plan/images.js';
 import { hostPaths } from '../../state/paths.js';
 import { rememberCompose } from '../context.js';
 import { ensureCompose, ensureEngine } from './engine.js';
-import { ensureFastPostgres, ensureImage } from './images.js';
+import { ensureEgressImage, ensureFastPostgres, ensureImage } from './images.js';
 
 export interface HostInitOptions {
   /** Install the engine, Compose and debootstrap from the OS packages when missing (root, Debian/Ubuntu). */
@@ -39,6 +39,7 @@ export async function hostInit(options: HostInitOptions = {}): Promise<HostInitR
   const images = await Promise.all(IMAGE_ROLES.map((role) => ensureImage(imageContext, role)));
   const postgres = images.find((image) => image.role === 'postgres');
   if (postgres) images.push(await ensureFastPostgres(imageContext, postgres.image));
+  images.push(await ensureEgressImage(imageContext));
   const { chosen: compose, found, failures, installed } = composeCli;
   if (failures.length === 0) rememberCompose(found, options.env);
   for (const failure of failures) progress(`\`${failure.program} version\` failed: ${failure.reason}`);
