@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { EnvironmentError } from '../errors.js';
+import { Redactor } from '../plan/secrets.js';
 import { CappedLog } from './files.js';
 import { findExecutable } from './run.js';
 
@@ -58,6 +59,8 @@ export interface ExecOptions {
    * false while the command is not (yet) running there.
    */
   stop?: (marker: string) => Promise<boolean>;
+  /** Values replaced by *** in the log and its echo (secrets). */
+  redact?: readonly string[];
 }
 
 export interface ExecResult {
@@ -82,7 +85,7 @@ export async function dockerExec(
     ['env', `${EXEC_MARKER}=${marker}`, ...command],
     options.tty && !options.logFile,
   );
-  const log = options.logFile ? new CappedLog(options.logFile) : undefined;
+  const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
   const child = execa(binary, args, {
     reject: false,
     // The client needs no folder of its own, and the caller's may be one this user cannot enter.
@@ -92,18 +95,20 @@ export async function dockerExec(
     stderr: log ? 'pipe' : 'inherit',
     buffer: false,
   });
+  // What is echoed passes its own redactors, one per stream.
+  const echoed = { out: new Redactor(options.redact ?? []), err: new Redactor(options.redact ?? []) };
+  const out =
+    options.echo === 'stdout' ? process.stdout : options.echo === 'stderr' ? process.stderr : undefined;
   if (log) {
-    const out =
-      options.echo === 'stdout' ? process.stdout : options.echo === 'stderr' ? process.stderr : undefined;
     child.stdout?.on('data', (chunk: Buffer) => {
       log.write(chunk);
       options.capture?.('stdout', chunk);
-      out?.write(chunk);
+      out?.write(echoed.out.push(chunk));
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       log.write(chunk);
       options.capture?.('stderr', chunk);
-      if (options.echo) process.stderr.write(chunk);
+      if (options.echo) process.stderr.write(echoed.err.push(chunk));
     });
   }
   let stopped = false;
@@ -123,6 +128,8 @@ export async function dockerExec(
   const result = await child;
   exited = true;
   log?.close();
+  if (log && out) out.write(echoed.out.flush());
+  if (log && options.echo) process.stderr.write(echoed.err.flush());
   if (result.exitCode === undefined && !result.signal)
     throw new EnvironmentError('docker-cli-failed', `could not run ${binary}: ${result.shortMessage}`, {
       hint: 'check that this user may run the docker command (the docker group)',

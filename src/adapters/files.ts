@@ -22,6 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Redactor } from '../plan/secrets.js';
 
 /**
  * The small file operations berth's stories use. Every write creates its folder first: on a fresh host
@@ -126,26 +127,35 @@ export const LOG_MAX_BYTES = 8 * 1024 * 1024;
 export class CappedLog {
   private fd: number;
   private size: number;
+  /** Secrets in what is written become ***, even one cut across two writes. */
+  private readonly redactor: Redactor;
 
   constructor(
     readonly path: string,
     private readonly maxBytes = LOG_MAX_BYTES,
+    redact: readonly string[] = [],
   ) {
     this.fd = openForAppend(path);
     this.size = fstatSync(this.fd).size;
+    this.redactor = new Redactor(redact);
   }
 
   write(chunk: Buffer | string): void {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.append(this.redactor.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+  }
+
+  close(): void {
+    this.append(this.redactor.flush());
+    closeSync(this.fd);
+  }
+
+  private append(bytes: Buffer): void {
+    if (bytes.length === 0) return;
     if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
     // A single chunk larger than the cap keeps only its tail.
     const kept = bytes.length > this.maxBytes ? bytes.subarray(bytes.length - this.maxBytes) : bytes;
     writeSync(this.fd, kept);
     this.size += kept.length;
-  }
-
-  close(): void {
-    closeSync(this.fd);
   }
 
   private rotate(): void {

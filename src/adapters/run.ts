@@ -26,6 +26,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Its own process group, killed whole on timeout or abort (a shell line and what it starts). */
   group?: boolean;
+  /** Values replaced by *** in the log (secrets). */
+  redact?: readonly string[];
 }
 
 /** How long a program has to exit after SIGTERM before it gets SIGKILL. */
@@ -47,7 +49,7 @@ export async function run(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const log = options.logFile ? new CappedLog(options.logFile) : undefined;
+  const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
   const child = execa(command, args, {
     cwd: options.cwd ?? NEUTRAL_CWD,
     env: options.env,

@@ -89,6 +89,26 @@ export function agentConfig(context: RepoContext, agent: AgentRecord): BerthConf
   );
 }
 
+/**
+ * The config an agent is brought up to date with (sync, egress reload): berth.yaml of the trusted working
+ * tree as it is now (or the file given; never the agent's), and `keep`, which makes it the agent's copy
+ * once the update has been applied.
+ */
+export function currentAgentConfig(
+  context: RepoContext,
+  agent: AgentRecord,
+  configPath?: string,
+): { config: BerthConfig; keep: () => void } {
+  const text = repoConfigText(context, configPath);
+  const config = loadRepoConfig(context, configPath);
+  return {
+    config,
+    keep: () => {
+      if (agent.configFile) writeFile(agent.configFile, text, 0o600);
+    },
+  };
+}
+
 export function findAgent(context: RepoContext, name: string): AgentRecord | undefined {
   return readState(context.berthDir).agents[name];
 }

@@ -6,9 +6,12 @@ import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { validateAgentName } from '../../plan/names.js';
+import { withSecretVariables } from '../../plan/secrets.js';
+import { stamp } from '../../state/paths.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
+import { secretValuesIn, variablesFor } from './secrets.js';
 import { withSession } from './sessions.js';
 import { redact } from './views.js';
 
@@ -62,16 +65,23 @@ export async function runInAgent(
 ) {
   const target = await agentExecTarget(context, agent);
   const tty = !options.logFile && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
+  // What the command prints of a secret becomes *** in its log (and its echo).
+  const redact = options.logFile && agent.secrets?.length ? await secretValuesIn(context, agent) : [];
   const stopRenewing = keepLeaseAlive(context, agent);
   try {
-    return await dockerExec(target, command, {
-      tty,
-      logFile: options.logFile,
-      echo: options.echo,
-      capture: options.capture,
-      signal: options.signal,
-      stop: (marker) => stopExec(context.docker, target.containerId, marker),
-    });
+    return await dockerExec(
+      target,
+      withSecretVariables(variablesFor(agent.secrets ?? [], 'agent'), command),
+      {
+        tty,
+        logFile: options.logFile,
+        echo: options.echo,
+        capture: options.capture,
+        signal: options.signal,
+        stop: (marker) => stopExec(context.docker, target.containerId, marker),
+        redact,
+      },
+    );
   } finally {
     stopRenewing();
   }

@@ -8,8 +8,10 @@ import type { AgentRecord } from '../../plan/agent.js';
 import { parseDuration } from '../../plan/duration.js';
 import { agentEnv } from '../../plan/env.js';
 import { stackLabels } from '../../plan/names.js';
+import { withSecretVariables } from '../../plan/secrets.js';
 import { namedLog } from '../../state/paths.js';
 import type { RepoContext } from '../context.js';
+import { type ResolvedSecrets, secretValuesIn, variablesFor } from './secrets.js';
 
 export const HOOK_NAMES = ['setup', 'migrate', 'seed', 'teardown', 'post-teardown'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
@@ -48,6 +50,11 @@ export interface HookRun {
   signal?: AbortSignal;
   /** hookTimeout from the config: a command's own `timeout` wins. */
   timeout?: string | number;
+  /**
+   * The secrets resolved for this run (provision, sync): the hooks' variables come from them, and their
+   * values become *** in the log. Without them, the agent's own, read back from its container.
+   */
+  secrets?: ResolvedSecrets;
 }
 
 /** The lines of a log a failure shows: its last few. */
@@ -64,6 +71,19 @@ export async function runHooks(
   if (commands.length === 0) return;
   const logDir = options.logDir ?? context.paths.agentLogs(agent.name);
   const logFile = hookLog(logDir, hook);
+  const given = options.secrets;
+  const inContainer = commands.some((entry) => typeof entry === 'string' || entry.on === 'agent');
+  const redact = given
+    ? [...given.values.values()]
+    : inContainer && agent.secrets?.length
+      ? await secretValuesIn(context, agent)
+      : [];
+  const variables = given ? variablesFor(given.grants, 'hooks') : variablesFor(agent.secrets ?? [], 'agent');
+  const hostVariables = Object.fromEntries(
+    given
+      ? variables.flatMap((name) => (given.values.has(name) ? [[name, given.values.get(name)]] : []))
+      : [],
+  );
   for (const entry of commands) {
     const {
       run: command,
@@ -83,13 +103,18 @@ export async function runHooks(
         ? (
             await run('sh', ['-c', command], {
               cwd: exists(agent.worktree) ? agent.worktree : context.root,
-              env: { ...process.env, ...agentEnv(agent, 'host') },
+              env: { ...process.env, ...agentEnv(agent, 'host'), ...hostVariables },
               logFile,
               signal,
               group: true,
+              redact,
             })
           ).exitCode
-        : await inAgent(context, agent, command, logFile, signal);
+        : await inAgent(context, agent, withSecretVariables(variables, ['sh', '-c', command]), {
+            logFile,
+            signal,
+            redact,
+          });
     if (options.signal?.aborted) throw interrupted();
     if (timer.aborted) {
       throw new BerthError(
@@ -115,14 +140,12 @@ export async function runHooks(
 async function inAgent(
   context: RepoContext,
   agent: AgentRecord,
-  command: string,
-  logFile: string,
-  signal: AbortSignal,
+  command: string[],
+  options: { logFile: string; signal: AbortSignal; redact: readonly string[] },
 ) {
   const target = await agentExecTarget(context, agent);
-  const result = await dockerExec(target, ['sh', '-c', command], {
-    logFile,
-    signal,
+  const result = await dockerExec(target, command, {
+    ...options,
     stop: (marker) => stopExec(context.docker, target.containerId, marker),
   });
   return result.exitCode;

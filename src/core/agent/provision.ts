@@ -30,6 +30,7 @@ import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
 import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../../plan/allocate.js';
 import { type HostFacts, planCompose, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
+import { behindEgress } from '../../plan/egress-compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
@@ -44,6 +45,7 @@ import {
   type RepoOptions,
   repoConfigText,
 } from '../context.js';
+import { egressFiles, writeEgressFiles } from './egress.js';
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
@@ -57,6 +59,7 @@ import {
   reserve,
   resolveBranchTarget,
 } from './reserve.js';
+import { giveSecrets, type ResolvedSecrets, resolveSecrets, secretsFor, takeSecrets } from './secrets.js';
 import { hostFacts, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
 import { buildTemplate, settleTemplate, type TemplateClaim } from './template.js';
@@ -87,6 +90,7 @@ export const PROVISION_STEPS = [
   'worktree',
   'start',
   'health',
+  'secrets',
   'setup',
   'migrate',
   'seed',
@@ -100,6 +104,7 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   worktree: 'adding the worktree and its env file',
   start: 'starting the stack',
   health: 'waiting for its services to answer',
+  secrets: 'giving the agent its secrets',
   setup: 'running setup hooks',
   migrate: 'running migrate hooks',
   seed: 'running seed hooks',
@@ -137,11 +142,13 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const progress = options.progress ?? (() => {});
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);
-  const [composeCli, stack, target, host] = await Promise.all([
+  // Secrets are resolved before anything is made: a reference that does not resolve makes nothing.
+  const [composeCli, stack, target, host, secrets] = await Promise.all([
     knownCompose(context.runtime.env),
     resolveStackImages(context.docker, config),
     resolveBranchTarget(context, name, config, options),
     hostFacts(context, config),
+    resolveSecrets(context, config),
   ]);
 
   const template = await settleTemplate(context, config, target.startCommit, stack, {
@@ -159,7 +166,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
       context,
       config,
       { ...options, name },
-      { composeCli, stack, target, host, template, offer },
+      { composeCli, stack, target, host, template, offer, secrets },
     );
     if (!options.light) refillInBackground(context, config, options.configPath);
     return view;
@@ -200,6 +207,7 @@ async function provisionWith(
     host: HostFacts;
     template: TemplateClaim | undefined;
     offer?: PoolOffer | undefined;
+    secrets: ResolvedSecrets;
   },
 ): Promise<AgentView> {
   const { name } = options;
@@ -216,6 +224,7 @@ async function provisionWith(
   const silent = (id: ProvisionStep) =>
     ((HOOK_STEPS as readonly string[]).includes(id) && hookCommands(id as 'setup').length === 0) ||
     (id === 'seed' && fromTemplate) ||
+    (id === 'secrets' && facts.secrets.grants.length === 0) ||
     (id === 'template' && !facts.template?.use.built);
   const steps = new Steps<ProvisionStep>({
     onStep: (id) => {
@@ -239,7 +248,7 @@ async function provisionWith(
     if (made.pooled) progress(`${name}: taking ${made.pooled} from the warm pool`);
     steps.undo('agent folder', () => removeTree(dir));
     const configText = repoConfigText(context, options.configPath);
-    let document = await steps.run('files', () => writeFiles(made, config, host, configText));
+    let document = await steps.run('files', () => writeFiles(context, made, config, host, configText));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
     steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
     steps.undo('containers, networks and volumes', () => removeLabelled(context.docker, stackLabels(made)));
@@ -274,7 +283,7 @@ async function provisionWith(
             );
             made = await releaseConflict(context, config, made, conflict);
             agent = made;
-            document = writeFiles(made, config, host, configText);
+            document = await writeFiles(context, made, config, host, configText);
             released = true;
           }
         }
@@ -290,14 +299,23 @@ async function provisionWith(
     );
     // The worktree's env file was written with the ports leased first.
     if (released) writeEnvFiles(made);
+    // The agent's secrets for good, and the hooks' own while they run.
+    const { grants } = facts.secrets;
+    const hooksOnly = secretsFor(grants, 'hooks').filter((n) => !secretsFor(grants, 'agent').includes(n));
+    await steps.run('secrets', () =>
+      giveSecrets(context, made, facts.secrets, [...secretsFor(grants, 'agent'), ...hooksOnly]),
+    );
     for (const hook of HOOK_STEPS) {
       // A database from the template is seeded; migrations added on the branch since still run.
-      await steps.run(hook, () =>
-        runHooks(context, made, hook, hookCommands(hook), {
+      await steps.run(hook, async () => {
+        await runHooks(context, made, hook, hookCommands(hook), {
           signal: steps.signal,
           timeout: config.hookTimeout,
-        }),
-      );
+          secrets: facts.secrets,
+        });
+        // The hooks' own secrets go once the last of them ran.
+        if (hook === 'seed') await takeSecrets(context, made, hooksOnly);
+      });
     }
     await steps.run('template', () =>
       buildTemplate(context, made, config.healthTimeout * 1000, steps.signal),
@@ -356,10 +374,17 @@ function conflictPersists(
 }
 
 /**
- * The compose file: the exact description of the stack, whichever way it is applied; and the copy of
- * the config the agent is made with, which its later hooks (sync, db reset, teardown) read.
+ * The compose file: the exact description of the stack, whichever way it is applied, and the copy of
+ * the config the agent is made with, which its later hooks (sync, db reset, teardown) read. Behind an
+ * egress proxy, the proxy's configuration and the agent's /etc/hosts and resolv.conf too.
  */
-function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts, configText: string) {
+async function writeFiles(
+  context: RepoContext,
+  agent: AgentRecord,
+  config: BerthConfig,
+  host: HostFacts,
+  configText: string,
+) {
   ensureDir(join(agent.stateDir, 'logs'), 0o700);
   if (agent.configFile) writeFile(agent.configFile, configText, 0o600);
   if (host.packageCache) {
@@ -367,7 +392,11 @@ function writeFiles(agent: AgentRecord, config: BerthConfig, host: HostFacts, co
     const rc = join(host.packageCache, YARNRC_NAME);
     if (!exists(rc)) writeFile(rc, YARN1_RC, 0o644);
   }
-  const document = planCompose(agent, config, host);
+  let document = planCompose(agent, config, host);
+  if (agent.egress) {
+    await writeEgressFiles(context, agent, config);
+    document = behindEgress(document, agent, config, egressFiles(context, agent.name));
+  }
   writeFile(agent.composeFile, renderCompose(document), 0o600);
   return document;
 }

@@ -10,11 +10,12 @@ import { stackSelector } from '../../plan/names.js';
 import type { RepoContext } from '../context.js';
 
 type Service = 'postgres' | 'redis';
+type Watched = Service | 'egress';
 
 /** What the probes need of a stack: an agent's record, or a warm pool member. */
 export type ReadinessTarget = Pick<
   AgentRecord,
-  'labels' | 'ports' | 'passwords' | 'postgres' | 'redisEnabled' | 'subnet'
+  'labels' | 'ports' | 'passwords' | 'postgres' | 'redisEnabled' | 'subnet' | 'egress'
 >;
 
 /** How often the containers' states are read while waiting: an exited container fails the wait at once. */
@@ -46,7 +47,9 @@ export async function waitUntilReady(
     const timedOut = now - started > timeoutMs;
     if (timedOut || now - lastStateCheck >= STATE_CHECK_MS) {
       lastStateCheck = now;
-      const problems = await serviceProblems(context, agent, [...pending]);
+      // Behind an egress proxy, Postgres and Redis answer through it: a proxy that exits fails the wait too.
+      const watched = [...pending, ...(agent.egress ? (['egress'] as const) : [])];
+      const problems = await serviceProblems(context, agent, watched);
       if (problems.some((p) => p.exited) || timedOut)
         throw notReady(agent, pending, answers, problems, timeoutMs, timedOut);
     }
@@ -61,14 +64,14 @@ function probe(agent: ReadinessTarget, service: Service): Promise<ProbeAnswer> {
 }
 
 interface ServiceProblem {
-  service: Service;
+  service: Watched;
   exited: boolean;
   state: string;
   lastLines: string[];
 }
 
 /** The pending services' containers as the engine sees them, with their last lines when they stopped. */
-async function serviceProblems(context: RepoContext, agent: ReadinessTarget, services: Service[]) {
+async function serviceProblems(context: RepoContext, agent: ReadinessTarget, services: Watched[]) {
   try {
     const containers = await listContainers(context.docker, stackSelector(context.repoId, agent.labels));
     return await Promise.all(
@@ -124,7 +127,9 @@ function notReady(
       : [];
   const details = problems
     .flatMap((p) => [
-      `${p.service}: container ${p.state}; probed 127.0.0.1:${port(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
+      p.service === 'egress'
+        ? `egress: container ${p.state} (the proxy Postgres and Redis answer through)`
+        : `${p.service}: container ${p.state}; probed 127.0.0.1:${port(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
       ...p.lastLines.map((line) => `${p.service} | ${line}`),
     ])
     .concat(conflict);

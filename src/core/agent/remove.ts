@@ -17,6 +17,7 @@ import { updateState, withGitLock } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
 import { archiveLogs } from '../task/history.js';
 import { saveUncommitted } from './saved-work.js';
+import { secretValuesIn } from './secrets.js';
 import { removeSnapshots } from './snapshots.js';
 
 export type { BranchOutcome };
@@ -108,9 +109,11 @@ export async function removeAgent(
   options: { keepBranch?: boolean; progress?: (message: string) => void } = {},
 ): Promise<RemovalResult> {
   const labels = stackLabels(agent);
+  // Read while its container runs: a secret in the uncommitted work is saved as ***.
+  const secrets = await secretValuesIn(context, agent);
   await stopLabelled(context.docker, { ...labels, 'com.docker.compose.service': 'agent' });
   const savedPatch = isWorktreeFolder(agent.worktree)
-    ? await saveUncommitted(context, agent.name, agent.worktree)
+    ? await saveUncommitted(context, agent.name, agent.worktree, secrets)
     : undefined;
   if (savedPatch) options.progress?.(`${agent.name}: uncommitted changes saved to ${savedPatch}`);
   archiveLogs(context, agent);

@@ -32,6 +32,7 @@ import {
   worktreePath,
 } from '../../plan/names.js';
 import { pickMember } from '../../plan/pool.js';
+import { grantsOf } from '../../plan/secrets.js';
 import { leasesDir, updateLeases } from '../../state/leases.js';
 import { type State, updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
@@ -207,9 +208,11 @@ async function leaseFromStore(
     const subnet = pickSubnet(subnetPool, subnetPrefix, inUse);
     // Without outbound access the private network is internal, and an internal network drops published
     // ports: Postgres and Redis publish through a second network the agent is not on.
-    const publishSubnet = config.network.outbound
-      ? undefined
-      : pickSubnet(subnetPool, subnetPrefix, [...inUse, subnet]);
+    // Behind an egress proxy, the proxy's outside network is the second one.
+    const publishSubnet =
+      config.network.outbound && !config.network.egress
+        ? undefined
+        : pickSubnet(subnetPool, subnetPrefix, [...inUse, subnet]);
     for (const cidr of [subnet, publishSubnet]) if (cidr) leases.subnets[cidr] = lease;
     return { ports: leased, subnet, ...(publishSubnet && { publishSubnet }) };
   }, runtime.env);
@@ -293,6 +296,8 @@ export async function reserve(
       redisEnabled: config.redis.enabled,
       postgresEnabled: config.postgres.enabled,
       appPorts: config.ports.app,
+      egress: Boolean(config.network.egress),
+      secrets: grantsOf(config.secrets),
       instance,
       owner: runtime.self(),
       now: runtime.now(),

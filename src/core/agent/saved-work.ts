@@ -1,6 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
 import { uncommittedChanges, uncommittedPatch } from '../../adapters/git.js';
+import { redactText } from '../../plan/secrets.js';
 import type { RepoContext } from '../context.js';
 
 /**
@@ -11,13 +12,15 @@ export async function saveUncommitted(
   context: RepoContext,
   name: string,
   worktree: string,
+  /** The agent's secrets: a value in the work (a token a hook wrote into .npmrc) is saved as ***. */
+  redact: readonly string[] = [],
 ): Promise<string | undefined> {
   if ((await uncommittedChanges(worktree)).length === 0) return undefined;
   const file = context.paths.savedPatch(name, context.runtime.now());
   const index = join(dirname(file), `.${basename(file)}.index`);
   ensureDir(dirname(file));
   try {
-    writeFile(file, await uncommittedPatch(worktree, index), 0o600);
+    writeFile(file, redactText(await uncommittedPatch(worktree, index), redact), 0o600);
     return file;
   } finally {
     removeTree(index);

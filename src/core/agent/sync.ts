@@ -8,11 +8,20 @@ import {
 } from '../../adapters/git.js';
 import type { ResultOf } from '../../contract.js';
 import { BerthError } from '../../errors.js';
+import type { AgentRecord } from '../../plan/agent.js';
 import { validateAgentName } from '../../plan/names.js';
-import { withGitLock } from '../../state/store.js';
-import { agentConfig, openRepo, type RepoOptions, requireAgent } from '../context.js';
+import { updateState, withGitLock } from '../../state/store.js';
+import {
+  currentAgentConfig,
+  openRepo,
+  type RepoContext,
+  type RepoOptions,
+  requireAgent,
+} from '../context.js';
 import { branchWork } from './branch-work.js';
+import { applyEgress } from './egress.js';
 import { runHooks } from './hooks.js';
+import { giveSecrets, type ResolvedSecrets, resolveSecrets, secretsFor, takeSecrets } from './secrets.js';
 
 export type SyncResult = ResultOf<'sync'>;
 
@@ -35,6 +44,10 @@ export async function sync(
       },
     );
   }
+  // Before anything changes: a secret that does not resolve leaves the agent as it was.
+  // berth.yaml as the trusted working tree has it now (never the agent's), kept as its copy once applied.
+  const { config, keep } = currentAgentConfig(context, agent, options.configPath);
+  const resolved = await resolveSecrets(context, config);
   const fetched = await hasRemotes(context.root);
   if (fetched) await fetchAll(context.root);
   const onto = (await upstreamOf(context.root, agent.baseRef)) ?? agent.baseRef;
@@ -48,8 +61,15 @@ export async function sync(
       { hint: 'resolve it by hand in the worktree (git rebase), or let the agent do it' },
     );
   });
-  const config = agentConfig(context, agent);
-  await runHooks(context, agent, 'setup', config.hooks.setup, { timeout: config.hookTimeout });
+  const secrets = await renewSecrets(context, agent, resolved);
+  // The list in berth.yaml now, applied to the running proxy: no re-provision.
+  const egress = agent.egress ? await applyEgress(context, agent, config) : undefined;
+  try {
+    await runHooks(context, agent, 'setup', config.hooks.setup, { timeout: config.hookTimeout, secrets });
+  } finally {
+    await takeSecrets(context, agent, hooksOnly(secrets));
+  }
+  keep();
   return {
     name: agent.name,
     branch: agent.branch,
@@ -58,5 +78,30 @@ export async function sync(
     rebased: { from, to: (await branchTip(context.root, agent.branch)) ?? '' },
     commits: (await branchWork(context, agent)).commits,
     setup: { ran: config.hooks.setup.length > 0, commands: config.hooks.setup.length },
+    ...(secrets.grants.length > 0 && { secrets: secrets.grants.map((grant) => grant.name) }),
+    ...(egress && { egress: { allow: egress.allow, tcp: egress.tcp } }),
   };
+}
+
+const hooksOnly = ({ grants }: ResolvedSecrets) =>
+  secretsFor(grants, 'hooks').filter((name) => !secretsFor(grants, 'agent').includes(name));
+
+/**
+ * Gives the secrets of berth.yaml, resolved again on this host, to the agent (its own, and the
+ * hooks' for the setup run); ones no longer configured leave its container. The record keeps the names.
+ */
+async function renewSecrets(context: RepoContext, agent: AgentRecord, secrets: ResolvedSecrets) {
+  if (secrets.grants.length === 0 && !agent.secrets?.length) return secrets;
+  const names = new Set(secrets.grants.map((grant) => grant.name));
+  const gone = (agent.secrets ?? []).map((grant) => grant.name).filter((name) => !names.has(name));
+  await takeSecrets(context, agent, gone);
+  await giveSecrets(context, agent, secrets, [...secretsFor(secrets.grants, 'agent'), ...hooksOnly(secrets)]);
+  const updated = await updateState(context.berthDir, (state) => {
+    const record = state.agents[agent.name];
+    if (!record || record.instance !== agent.instance) return undefined;
+    record.secrets = secrets.grants;
+    return structuredClone(record);
+  });
+  if (updated) Object.assign(agent, { secrets: updated.secrets });
+  return secrets;
 }

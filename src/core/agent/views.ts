@@ -22,7 +22,7 @@ export interface LiveFacts {
 }
 
 export function expectedServices(agent: AgentRecord): string[] {
-  return stackServices(agent);
+  return [...stackServices(agent), ...(agent.egress ? ['egress'] : [])];
 }
 
 /** The facts of a stack berth has just made and checked: every service running. */
