@@ -145,7 +145,7 @@ export const entrySchema = z
 export type EntryView = z.output<typeof entrySchema>;
 
 const imageSchema = z.strictObject({
-  role: z.enum(['postgres', 'redis', 'agent', 'postgres-fast']),
+  role: z.enum(['postgres', 'redis', 'agent', 'postgres-fast', 'egress']),
   image: text('the image to run'),
   official: text('the image it stands in for, or (postgres-fast) derives from'),
   offline: z.boolean().describe('an offline stand-in built from Debian packages'),
@@ -167,7 +167,9 @@ const gcActionSchema = z.strictObject({
 });
 
 const logSchema = z.strictObject({
-  source: text('a hook (setup, migrate, seed, teardown, post-teardown) or "task"'),
+  source: text(
+    'a hook (setup, migrate, seed, teardown, post-teardown), "task", or "egress" (the proxy`s decisions, JSON lines)',
+  ),
   file: text('the whole log'),
   text: text('its last part'),
   truncated: z.boolean().describe('true when text is only the last part of the file'),
@@ -264,6 +266,11 @@ export const fleetStatusSchema = z.strictObject({
   counts: fleetCountsSchema,
   hosts: z.array(fleetHostSchema),
   tasks: z.array(fleetTaskViewSchema),
+});
+
+const egressAppliedSchema = z.strictObject({
+  allow: z.array(z.string()).describe('the entries of network.egress.allow the proxy applies now'),
+  tcp: z.array(z.string()).describe('the host:port entries also forwarded as plain TCP'),
 });
 
 /** The result of each command, by command. */
@@ -405,7 +412,13 @@ export const resultSchemas = {
     setup: z
       .strictObject({ ran: z.boolean(), commands: z.number().int() })
       .describe('the setup hooks, run again'),
+    secrets: z
+      .array(z.string())
+      .optional()
+      .describe('the secrets resolved again and given (names; never a value)'),
+    egress: egressAppliedSchema.optional().describe('behind an egress proxy: the list applied again'),
   }),
+  'egress reload': z.strictObject({ name: z.string(), ...egressAppliedSchema.shape }),
   logs: z.strictObject({ name: z.string(), logs: z.array(logSchema) }),
   heartbeat: z.strictObject({ name: z.string(), leaseExpiresAt: z.string() }),
   gc: z.strictObject({ dryRun: z.boolean(), actions: z.array(gcActionSchema) }),

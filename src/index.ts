@@ -20,6 +20,7 @@ export { installClaudeHooks, runClaudeHook } from './core/agent/agent-hooks.js';
 export { watchClaude } from './core/agent/claude-watch.js';
 export { dbReset, dbRestore, dbSnapshot, dbSnapshots } from './core/agent/db.js';
 export { agentDiff } from './core/agent/diff.js';
+export { reloadEgress } from './core/agent/egress.js';
 export { agentEnvText, agentEnvView, execCaptured, execInAgent } from './core/agent/exec.js';
 export { heartbeat } from './core/agent/lease.js';
 export { listAgents, show } from './core/agent/list.js';

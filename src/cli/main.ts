@@ -7,6 +7,7 @@ import { registerAgentHooks } from './commands/agent-hooks.js';
 import { registerComplete } from './commands/complete.js';
 import { registerConfig } from './commands/config.js';
 import { registerDb } from './commands/db.js';
+import { registerEgress } from './commands/egress.js';
 import { registerEnv } from './commands/env.js';
 import { registerExec } from './commands/exec.js';
 import { registerFleetCancel } from './commands/fleet-cancel.js';
@@ -67,6 +68,7 @@ export function buildProgram(
   registerGc(program, context);
   registerConfig(program, context);
   registerDb(program, context);
+  registerEgress(program, context);
   registerPool(program, context);
   registerMcp(program, context);
   registerAgentHooks(program, context);

@@ -217,11 +217,17 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
     {
       title: "Read an agent's logs",
       description:
-        'the last lines of an agent`s hook logs, or of one of its containers (agent, postgres, redis)',
+        'the last lines of an agent`s hook logs, of its egress proxy`s decisions, or of one of its containers (agent, postgres, redis, egress)',
       input: {
         name,
         hook: z.string().optional().describe('one hook`s log: setup, migrate, seed, teardown'),
-        service: z.enum(['agent', 'postgres', 'redis']).optional(),
+        egress: z
+          .boolean()
+          .optional()
+          .describe(
+            'the egress proxy`s decisions, one JSON line each (time, agent, method, host, port, decision, reason)',
+          ),
+        service: z.enum(['agent', 'postgres', 'redis', 'egress']).optional(),
         tail: z.number().int().positive().max(10_000).optional().describe('lines of a container`s log'),
       },
       output: toolResultSchemas.logs,
@@ -230,7 +236,12 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
     (args) =>
       args.service
         ? serviceLogTail({ repo, name: args.name, service: args.service, lines: args.tail ?? 200 })
-        : logTails({ repo, name: args.name, ...(args.hook && { hook: args.hook }) }),
+        : logTails({
+            repo,
+            name: args.name,
+            ...(args.hook && { hook: args.hook }),
+            ...(args.egress && { egress: true }),
+          }),
   );
   tool(
     'diff',

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { containerLogTail, followContainerLogs, listContainers } from '../../adapters/docker.js';
 import { exists, followFile, logParts, readChunks, readTail, sizeOf } from '../../adapters/files.js';
 import type { ResultOf } from '../../contract.js';
@@ -15,6 +16,8 @@ export interface LogsOptions extends RepoOptions {
   hook?: string;
   /** The last task run's output. */
   task?: boolean;
+  /** The egress proxy's decisions (JSON lines). */
+  egress?: boolean;
 }
 
 /** A log to show: where it is (its rotated parts, oldest first) and a line that says what it is. */
@@ -69,6 +72,15 @@ async function logSources(options: LogsOptions): Promise<LogSource[]> {
     ];
   }
   const dir = findAgent(context, name) ? context.paths.agentLogs(name) : context.paths.historyLogs(name);
+  if (options.egress) {
+    const file = join(dir, 'egress', EGRESS_LOG);
+    if (!exists(file)) {
+      throw new UsageError('no-egress-log', `"${name}" has no egress log`, {
+        hint: 'an agent has one when network.egress is set in berth.yaml at its provision',
+      });
+    }
+    return [{ source: 'egress', file, parts: [file], header: 'egress (the proxy`s decisions)' }];
+  }
   if (!exists(dir)) {
     throw new UsageError('no-logs', `no logs for "${name}"`, {
       hint: 'hooks write logs when they run; see `berth ls`',
@@ -91,7 +103,8 @@ async function logSources(options: LogsOptions): Promise<LogSource[]> {
 export async function* streamLogs(options: LogsOptions): AsyncGenerator<string | Buffer> {
   const sources = await logSources(options);
   for (const [index, source] of sources.entries()) {
-    yield `${index === 0 ? '' : '\n'}==> ${source.header} <==\n`;
+    // The egress log is JSON lines, for jq: no header in front.
+    if (source.source !== 'egress') yield `${index === 0 ? '' : '\n'}==> ${source.header} <==\n`;
     for (const part of source.parts) yield* readChunks(part);
   }
 }
@@ -118,7 +131,7 @@ export async function logTails(options: LogsOptions, maxBytes = 64 * 1024): Prom
 
 /** The last lines of one of an agent's containers (agent, postgres, redis). */
 export async function serviceLogTail(
-  options: RepoOptions & { name: string; service: 'agent' | 'postgres' | 'redis'; lines: number },
+  options: RepoOptions & { name: string; service: 'agent' | 'postgres' | 'redis' | 'egress'; lines: number },
 ): Promise<{ name: string; service: string; lines: string[] }> {
   const context = await openRepo(options);
   const agent = requireAgent(context, validateAgentName(options.name));
@@ -145,6 +158,8 @@ async function serviceContainer(context: RepoContext, agent: AgentRecord, servic
 
 const SERVICES = ['agent', 'postgres', 'redis'] as const;
 const FILE_LOGS = ['provision', ...HOOK_NAMES] as const;
+/** The proxy's decisions, in the agent's logs folder (logs/egress/access.log). */
+const EGRESS_LOG = 'access.log';
 
 /** The logs of an agent one can follow: its provision's steps, the hooks that ran, its containers. */
 export async function followableLogs(options: RepoOptions & { name: string }): Promise<string[]> {
@@ -152,7 +167,10 @@ export async function followableLogs(options: RepoOptions & { name: string }): P
   const agent = requireAgent(context, validateAgentName(options.name));
   const dir = context.paths.agentLogs(agent.name);
   const files = FILE_LOGS.filter((source) => exists(namedLog(dir, source)));
-  return [...files, ...SERVICES.filter((service) => stackServices(agent).includes(service))];
+  // Behind an egress proxy: its decisions.
+  const egress =
+    agent.egress && exists(join(context.paths.egressLogDir(agent.name), EGRESS_LOG)) ? ['egress'] : [];
+  return [...files, ...egress, ...SERVICES.filter((service) => stackServices(agent).includes(service))];
 }
 
 /**
@@ -172,11 +190,14 @@ export async function followAgentLog(
     const container = await serviceContainer(context, agent, options.source);
     return followContainerLogs(context.docker, container.id, lines, onText);
   }
-  if (!(FILE_LOGS as readonly string[]).includes(options.source))
+  if (!(FILE_LOGS as readonly string[]).includes(options.source) && options.source !== 'egress')
     throw new UsageError('bad-log', `there is no log named "${options.source}"`, {
-      hint: `logs: ${[...FILE_LOGS, ...SERVICES].join(', ')}`,
+      hint: `logs: ${[...FILE_LOGS, 'egress', ...SERVICES].join(', ')}`,
     });
-  const file = context.paths.agentLog(agent.name, options.source);
+  const file =
+    options.source === 'egress'
+      ? join(context.paths.egressLogDir(agent.name), EGRESS_LOG)
+      : context.paths.agentLog(agent.name, options.source);
   const offset = sizeOf(file);
   if (offset > 0) onText(lastLines(readTail(file, 64 * 1024).text, lines));
   return followFile(file, offset, onText);
