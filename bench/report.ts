@@ -1,4 +1,5 @@
 import type { DataBench } from './data.js';
+import type { EgressBench } from './egress.js';
 import type { FleetBench } from './fleet.js';
 import type { Stats } from './lib.js';
 
@@ -22,6 +23,7 @@ interface Result {
   disk: { commits: number; files: number; checkedOutKiB: number; worktreeKiB: number; cloneKiB: number };
   fleet?: FleetBench;
   data?: DataBench;
+  egress?: EgressBench;
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -137,6 +139,7 @@ export function renderReport(result: Result): string {
     '',
     ...fleetLines(result.fleet, Number(result.machine.cores)),
     ...dataLines(result.data),
+    ...egressLines(result.egress),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -178,6 +181,22 @@ function dataLines(data: DataBench | undefined): string[] {
     `| the same, warm cache | ${s(data.npmWarmMs)} | faster: ${met(data.npmWarmMs < data.npmColdMs)} |`,
     `| \`berth provision\` with no pool (the whole CLI process), median of 3 | ${s(data.coldMs)} | |`,
     `| the same, taking a ready environment from the warm pool, median of 3 | ${s(data.fromPoolMs)} | ≤ 0.5x cold and < 0.5 s: ${met(data.fromPoolMs <= 0.5 * data.coldMs && data.fromPoolMs < 500)} |`,
+    '',
+  ];
+}
+
+function egressLines(egress: EgressBench | undefined): string[] {
+  if (!egress) return [];
+  const idle = (kind: 'off' | 'on') =>
+    `${egress.idle[kind].cpuPercentOfOneCore.toFixed(2)}% of one core in all, ${egress.idle[kind].memoryMiBPerStack.toFixed(1)} MiB per stack`;
+  return [
+    `## Egress allowlist: one agent with \`network.egress\` (its proxy) next to one without, ${egress.runs} runs each`,
+    '',
+    '| | allowlist off | allowlist on (a proxy per agent) |',
+    '| --- | --- | --- |',
+    `| ready (Postgres and Redis answer, through the proxy when on) | ${range(egress.ready.off)} | ${range(egress.ready.on)} |`,
+    `| teardown | ${range(egress.teardown.off)} | ${range(egress.teardown.on)} |`,
+    `| ${egress.idle.on.stacks} idle stacks over ${egress.idle.on.seconds} s | ${idle('off')} | ${idle('on')} |`,
     '',
   ];
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
  * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
  * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here),
- * --only fleet|data (that section alone, added to the latest result).
+ * --only fleet|data|egress (that section alone, added to the latest result).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { resolveStackImages } from '../src/core/agent/stack-facts.js';
 import { offlineImage } from '../src/plan/images.js';
 import { repoId } from '../src/plan/names.js';
 import { dataBench } from './data.js';
+import { egressBench } from './egress.js';
 import { fleetBench } from './fleet.js';
 import { idleCost } from './idle.js';
 import { berth, machine, must, type Stats, stats } from './lib.js';
@@ -90,8 +91,10 @@ function writeResult(result: Parameters<typeof renderReport>[0]) {
   process.stdout.write(renderReport(result));
 }
 
-/** --only fleet|data: that section alone, added to the latest full result. */
-async function sectionOnly(section: 'fleet' | 'data') {
+const egressOptions = () => ({ runs, stacks: 10, idleSeconds: Number(flags['idle-seconds']) });
+
+/** --only fleet|data|egress: that section alone, added to the latest full result. */
+async function sectionOnly(section: 'fleet' | 'data' | 'egress') {
   const latest = readdirSync(resultsDir)
     .filter((f) => f.endsWith('.json'))
     .sort()
@@ -101,6 +104,7 @@ async function sectionOnly(section: 'fleet' | 'data') {
   const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   try {
     if (section === 'fleet') result.fleet = await fleetBench(scratch, log);
+    else if (section === 'egress') result.egress = await egressBench(scratch, egressOptions(), log);
     else result.data = await dataBench(scratch, log);
   } finally {
     await cleanBench(connect());
@@ -111,7 +115,8 @@ async function sectionOnly(section: 'fleet' | 'data') {
 
 async function main() {
   await berth(['host', 'init']);
-  if (flags.only === 'fleet' || flags.only === 'data') return sectionOnly(flags.only);
+  if (flags.only === 'fleet' || flags.only === 'data' || flags.only === 'egress')
+    return sectionOnly(flags.only);
   const docker = connect();
   await cleanBench(docker);
   const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
@@ -154,6 +159,7 @@ async function main() {
 
   const fleet = await fleetBench(scratch, log);
   const data = await dataBench(scratch, log);
+  const egress = await egressBench(scratch, egressOptions(), log);
 
   await cleanBench(docker);
   rmSync(scratch, { recursive: true, force: true });
@@ -174,6 +180,7 @@ async function main() {
     disk,
     fleet,
     data,
+    egress,
   };
   writeResult(result);
 }

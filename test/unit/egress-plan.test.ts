@@ -346,7 +346,7 @@ describe('the compose document behind the proxy', () => {
         p_private: { Aliases: ['egress'], IPAMConfig: { IPv4Address: '10.201.0.4' } },
       },
     });
-    expect((proxy?.options.HostConfig as { CapDrop: string[] }).CapDrop).toEqual(['ALL']);
+    expect(proxy?.options.HostConfig).toMatchObject({ CapDrop: ['ALL'] });
     expect(stack.containers.find((c) => c.service === 'agent')?.options.Hostname).toBe('fix-login');
   });
 });

@@ -7,7 +7,6 @@ import type { AgentRecord } from '../../plan/agent.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { validateAgentName } from '../../plan/names.js';
 import { withSecretVariables } from '../../plan/secrets.js';
-import { stamp } from '../../state/paths.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
