@@ -14,8 +14,8 @@ import {
 } from '../../plan/template.js';
 import { updateState } from '../../state/store.js';
 import {
+  agentConfig,
   knownCompose,
-  loadRepoConfig,
   openRepo,
   type RepoContext,
   type RepoOptions,
@@ -56,7 +56,7 @@ export function dbReset(options: DbOptions): Promise<DbResult> {
     await replaceDatabase(context, agent, image);
     const reseeded = !fromTemplate;
     if (reseeded) {
-      const config = loadRepoConfig(context, agent.configFile);
+      const config = agentConfig(context, agent);
       for (const hook of ['migrate', 'seed'] as const)
         await runHooks(context, agent, hook, config.hooks[hook], {
           signal: options.signal,

@@ -17,7 +17,13 @@ import {
 } from '../../plan/egress.js';
 import { type EgressFiles, PROXY_LOG_DIR, proxyUser } from '../../plan/egress-compose.js';
 import { LABELS, stackLabels, validateAgentName } from '../../plan/names.js';
-import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
+import {
+  currentAgentConfig,
+  openRepo,
+  type RepoContext,
+  type RepoOptions,
+  requireAgent,
+} from '../context.js';
 
 /** The host files of an agent's egress proxy. */
 export function egressFiles(context: RepoContext, name: string): EgressFiles {
@@ -128,6 +134,9 @@ export async function reloadEgress(
       hint: 'an agent is put behind the proxy when it is made: tear it down and provision it again',
     });
   }
-  const config = loadRepoConfig(context, options.configPath ?? agent.configFile);
-  return applyEgress(context, agent, config);
+  // berth.yaml as the trusted working tree has it now (never the agent's), kept as its copy once applied.
+  const { config, keep } = currentAgentConfig(context, agent, options.configPath);
+  const applied = await applyEgress(context, agent, config);
+  keep();
+  return applied;
 }
