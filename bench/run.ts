@@ -64,6 +64,7 @@ async function benchImages(docker: Docker): Promise<Images> {
   const { images: resolved, postgresPreinitialised } = await resolveStackImages(
     docker,
     configSchema.parse({}),
+    '/dev/null',
   );
   const official = await docker
     .getImage('postgres:17')

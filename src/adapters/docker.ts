@@ -580,7 +580,7 @@ function httpStatus(error: unknown): number | undefined {
 }
 
 /** The engine's own message, without dockerode's "(HTTP code N) reason - " prefix. */
-function engineWords(error: unknown): string {
+export function engineWords(error: unknown): string {
   const json = (error as { json?: { message?: unknown } } | undefined)?.json;
   const said = typeof json?.message === 'string' ? json.message : messageOf(error);
   return said.replace(/^\(HTTP code \d+\)[^-]*- /, '').trim();

@@ -68,7 +68,14 @@ async function currentTemplateKey(context: RepoContext, config: BerthConfig): Pr
   try {
     const start = await resolveCommit(context.here, config.worktree.baseRef);
     if (!start) return undefined;
-    return (await templateFor(context, config, start, await resolveStackImages(context.docker, config)))?.key;
+    return (
+      await templateFor(
+        context,
+        config,
+        start,
+        await resolveStackImages(context.docker, config, context.paths.pullLog),
+      )
+    )?.key;
   } catch {
     return undefined; // images not there, a ref gone: the newest template stands for the current base
   }

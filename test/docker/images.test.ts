@@ -12,7 +12,11 @@ afterAll(() => removeTestResources(docker()));
 
 describe('the Postgres berth runs (its cluster made when the image was built)', () => {
   it('answers as the agent`s own user, password and database, and nothing else', async () => {
-    const { images, postgresPreinitialised } = await resolveStackImages(docker(), parseConfig(''));
+    const { images, postgresPreinitialised } = await resolveStackImages(
+      docker(),
+      parseConfig(''),
+      '/dev/null',
+    );
     expect(postgresPreinitialised).toBe(true);
     const password = 'pa ss"word';
     const { address } = await startContainer({

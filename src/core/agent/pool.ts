@@ -123,7 +123,7 @@ export async function fillPool(
   if (!release) return result;
   try {
     const start = await resolveCommit(context.here, config.worktree.baseRef);
-    const stack = await resolveStackImages(context.docker, config);
+    const stack = await resolveStackImages(context.docker, config, context.paths.pullLog);
     const current = start ? await currentPoolKey(context, config, start, stack) : undefined;
     const stale = await removeMembers(context, (m) =>
       removalReason(m, { kind: 'stale', key: current?.key }, context.runtime),

@@ -145,7 +145,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   // Secrets are resolved before anything is made: a reference that does not resolve makes nothing.
   const [composeCli, stack, target, host, secrets] = await Promise.all([
     knownCompose(context.runtime.env),
-    resolveStackImages(context.docker, config),
+    resolveStackImages(context.docker, config, context.paths.pullLog),
     resolveBranchTarget(context, name, config, options),
     hostFacts(context, config),
     resolveSecrets(context, config),

@@ -1,7 +1,5 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Engine } from '../../adapters/docker.js';
-import { inspectImage, pullImage } from '../../adapters/docker.js';
+import { engineWords, inspectImage, pullImage } from '../../adapters/docker.js';
 import { ownerOf } from '../../adapters/files.js';
 import { gitIdentity } from '../../adapters/git.js';
 import type { BerthConfig } from '../../config/schema.js';
@@ -32,6 +30,7 @@ export async function hostFacts(context: RepoContext, config: BerthConfig): Prom
 export async function resolveStackImages(
   docker: Engine,
   config: BerthConfig,
+  pullLog: string,
 ): Promise<{ images: AgentRecord['images']; postgresPreinitialised: boolean }> {
   const wanted: Record<ImageRole, string> = {
     agent: config.agent.image,
@@ -42,7 +41,7 @@ export async function resolveStackImages(
     (role) => (role !== 'redis' || config.redis.enabled) && (role !== 'postgres' || config.postgres.enabled),
   );
   const resolved = await Promise.all(
-    roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role])]),
+    roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role], pullLog)]),
   );
   const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
   const [fast, egress] = await Promise.all([
@@ -74,18 +73,19 @@ async function preinitialised(docker: Engine, postgres: string): Promise<string 
   return fast && (await inspectImage(docker, fast)) ? fast : undefined;
 }
 
-async function resolveOne(docker: Engine, role: ImageRole, image: string): Promise<string> {
+async function resolveOne(docker: Engine, role: ImageRole, image: string, pullLog: string): Promise<string> {
   if (await inspectImage(docker, image)) return image;
   if (image === DEFAULT_IMAGES[role] && (await inspectImage(docker, offlineImage(role))))
     return offlineImage(role);
   try {
-    await pullImage(docker, image, join(tmpdir(), 'berth-pull.log'));
+    await pullImage(docker, image, pullLog);
     return image;
-  } catch {
+  } catch (error) {
     throw new EnvironmentError(
       'image-missing',
-      `the ${role} image ${image} is not on this host and cannot be pulled`,
+      `the ${role} image ${image} is not on this host and cannot be pulled (${engineWords(error)})`,
       {
+        logFile: pullLog,
         hint:
           image === DEFAULT_IMAGES[role]
             ? 'run `berth host init` to get or build it'
