@@ -115,13 +115,28 @@ describe('tasks', () => {
       state: 'running',
       task: { exitCode: 3, result: 'kept' },
     });
-    const completed = await berth([
+    // A branch without commits of its own has nothing merged: teardown-if-merged keeps it, and says why.
+    const ifMerged = await berth([
       'complete',
       'failing',
       '--repo',
       repo.root,
       '--on-exit',
       'teardown-if-merged',
+      '--json',
+    ]);
+    expect(resultOf(ifMerged, 'complete').task).toMatchObject({
+      exitCode: 3,
+      result: 'kept-unmerged',
+      message: expect.stringContaining('has no commits of its own'),
+    });
+    const completed = await berth([
+      'complete',
+      'failing',
+      '--repo',
+      repo.root,
+      '--on-exit',
+      'teardown',
       '--json',
     ]);
     expect(resultOf(completed, 'complete').task).toMatchObject({ exitCode: 3, result: 'torn-down' });
