@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { EnvironmentError } from '../errors.js';
 import { Redactor } from '../plan/secrets.js';
 import { CappedLog } from './files.js';
-import { findExecutable } from './run.js';
+import { findExecutable, runAttached } from './run.js';
 
 /** Where a command runs: a container, as a user, in a folder. */
 export interface ExecTarget {
@@ -86,15 +85,8 @@ export async function dockerExec(
     options.tty && !options.logFile,
   );
   const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
-  const child = execa(binary, args, {
-    reject: false,
-    // The client needs no folder of its own, and the caller's may be one this user cannot enter.
-    cwd: '/',
-    stdin: log ? 'ignore' : 'inherit',
-    stdout: log ? 'pipe' : 'inherit',
-    stderr: log ? 'pipe' : 'inherit',
-    buffer: false,
-  });
+  // The client needs no folder of its own, and the caller's may be one this user cannot enter.
+  const child = runAttached(binary, args, { piped: Boolean(log) });
   // What is echoed passes its own redactors, one per stream.
   const echoed = { out: new Redactor(options.redact ?? []), err: new Redactor(options.redact ?? []) };
   const out =

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeFile, openForAppend } from './files.js';
-import { findExecutable } from './run.js';
+import { findExecutable, startDetached } from './run.js';
 
 const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
 export const DOCKERD_PID_FILE = '/var/run/docker.pid';
@@ -50,13 +48,7 @@ function isLive(pid: number, program: string): boolean {
 
 /** Starts dockerd in its own session, detached from this process, logging to a file. */
 export function startDockerd(binary: string, logFile: string): void {
-  const log = openForAppend(logFile);
-  try {
-    const child = spawn(binary, [], { detached: true, stdio: ['ignore', log, log] });
-    child.unref();
-  } finally {
-    closeFile(log);
-  }
+  startDetached(binary, [], process.env, logFile);
 }
 
 /** The pid of the running dockerd its pid file names, if one runs. */

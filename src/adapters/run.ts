@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
-import { CappedLog } from './files.js';
+import { CappedLog, closeFile, openForAppend } from './files.js';
 
 export interface RunResult {
   exitCode: number;
@@ -120,6 +121,21 @@ export function runStreaming(command: string, args: readonly string[], options: 
   return { stdout: child.stdout, done };
 }
 
+/**
+ * Runs a program attached to this terminal (`docker exec -it`), or with its output as streams for the
+ * caller to log and echo: the child, whose result never rejects.
+ */
+export function runAttached(command: string, args: readonly string[], options: { piped: boolean }) {
+  return execa(command, args, {
+    reject: false,
+    cwd: NEUTRAL_CWD,
+    stdin: options.piped ? 'ignore' : 'inherit',
+    stdout: options.piped ? 'pipe' : 'inherit',
+    stderr: options.piped ? 'pipe' : 'inherit',
+    buffer: false,
+  });
+}
+
 /** The absolute path of an executable on PATH, or undefined. */
 export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
   for (const dir of path.split(delimiter)) {
@@ -137,16 +153,27 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** Starts a program that outlives this process (its own session, no stdio), and lets go of it. */
-export function startDetached(command: string, args: readonly string[], env: NodeJS.ProcessEnv): void {
-  const child = execa(command, args, {
-    cwd: NEUTRAL_CWD,
-    detached: true,
-    stdio: 'ignore',
-    env,
-    extendEnv: false,
-    reject: false,
-  });
-  child.catch(() => {});
-  child.unref();
+/**
+ * Starts a program that outlives this process (its own session, detached) and lets go of it: its
+ * output goes to `logFile` (appended) when given, else nowhere.
+ */
+export function startDetached(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  logFile?: string,
+): void {
+  const log = logFile === undefined ? 'ignore' : openForAppend(logFile);
+  try {
+    const child = spawn(command, args, {
+      cwd: NEUTRAL_CWD,
+      detached: true,
+      stdio: ['ignore', log, log],
+      env,
+    });
+    child.on('error', () => {});
+    child.unref();
+  } finally {
+    if (typeof log === 'number') closeFile(log);
+  }
 }

@@ -64,4 +64,11 @@ describe('the layers (README, Architecture)', () => {
     expect(breaches('src/mcp', new RegExp(`adapters/|state/|/cli/|/ui/|${OUTSIDE.source}`))).toEqual([]);
     expect(breaches('src/ui', new RegExp(`adapters/|state/|/cli/|/mcp/|${OUTSIDE.source}`))).toEqual([]);
   });
+
+  it('every program runs through adapters/run.ts: no other module starts a process', () => {
+    const starters = breaches('src', /^(node:)?child_process$|^execa$/).filter(
+      (breach) => !breach.startsWith('src/adapters/run.ts'),
+    );
+    expect(starters).toEqual([]);
+  });
 });
