@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { type ComposeCli, chooseCompose, composeMissing, surveyCompose } from '../adapters/compose.js';
 import type { Engine } from '../adapters/docker.js';
-import { connect } from '../adapters/docker.js';
+import { connect, engineEndpoint } from '../adapters/docker.js';
 import { exists, readText, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
 import { findExecutable } from '../adapters/run.js';
@@ -41,9 +41,11 @@ export async function openRepo(
   options: RepoOptions,
   needs: { engine: boolean } = { engine: true },
 ): Promise<RepoContext> {
+  const runtime = runtimeFrom(options.runtime);
+  // The engine the injected environment names (DOCKER_HOST), like every other setting.
   const [{ root, here, commonGitDir }, docker] = await Promise.all([
     repoInfo(options.repo ?? process.cwd()),
-    needs.engine ? connectEngine() : connect(),
+    needs.engine ? connectEngine(runtime.env) : connect(engineEndpoint(runtime.env)),
   ]);
   return {
     root,
@@ -53,7 +55,7 @@ export async function openRepo(
     berthDir: berthDir(commonGitDir),
     paths: repoPaths(berthDir(commonGitDir)),
     docker,
-    runtime: runtimeFrom(options.runtime),
+    runtime,
   };
 }
 

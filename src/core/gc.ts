@@ -37,8 +37,6 @@ export interface GcOptions extends RepoOptions {
   merged?: boolean;
   configPath?: string;
   progress?: (message: string) => void;
-  /** The moment leases are judged at (default: now). */
-  now?: number;
 }
 
 export type GcKind = 'agent' | 'containers' | 'worktree' | 'folder' | 'branch' | 'lease' | 'image' | 'pool';
@@ -69,11 +67,8 @@ const LEASE_GRACE_MS = 120_000;
  * reaped; uncommitted work is saved first.
  */
 export async function gc(options: GcOptions = {}): Promise<GcResult> {
-  const now = options.now;
-  const context = await openRepo({
-    ...options,
-    runtime: { ...options.runtime, ...(now !== undefined && { now: () => now }) },
-  });
+  // The moment leases are judged at is the runtime's clock: tests inject one.
+  const context = await openRepo(options);
   const config = loadRepoConfig(context, options.configPath);
   const dryRun = options.dryRun ?? false;
   const progress = options.progress ?? (() => {});

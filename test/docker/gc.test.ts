@@ -36,7 +36,7 @@ async function gc(...args: string[]) {
 
 /** gc as the library runs it, at a moment the test chooses: leases are judged by that clock. */
 async function gcAt(now: number, dryRun = false) {
-  const result = await gcLibrary({ repo: repo.root, now, dryRun });
+  const result = await gcLibrary({ repo: repo.root, dryRun, runtime: { now: () => now } });
   // Host leases are the whole host's: a later clock may also release what other repositories left.
   const actions = ownGcActions(result.actions, repo.root);
   return { dryRun: result.dryRun, actions } as unknown as {
