@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { postgresAnswers, redisAnswers } from '../src/adapters/probe.js';
-import { run } from '../src/adapters/run.js';
+import { run } from '../src/adapters/programs.js';
 
 /** The built CLI (bench files compile to dist-bench/bench/). */
 export const BIN = new URL('../../dist/berth.mjs', import.meta.url).pathname;

@@ -44,7 +44,7 @@ export { type FleetWorkerOptions, type FleetWorkerResult, fleetWorker } from './
 export { type GcAction, type GcResult, gc } from './core/gc.js';
 export { type HostInitOptions, type HostInitResult, hostInit } from './core/host/init.js';
 export type { ExitPolicy } from './core/task/history.js';
-export { completeTask, runTask } from './core/task/run.js';
+export { completeTask, runTask } from './core/task/task.js';
 export { up } from './core/task/up.js';
 export { upTasks } from './core/task/up-tasks.js';
 export { BerthError, EnvironmentError, ExitCode, UsageError } from './errors.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { EnvironmentError } from '../errors.js';
 import { ensureDir, exists, readTail, removeTree, writeFile } from './files.js';
-import { findExecutable, isRoot, run } from './run.js';
+import { findExecutable, isRoot, run } from './programs.js';
 
 /** True on Debian, Ubuntu and their derivatives, where berth can install what it needs with apt. */
 export function isDebianLike(osRelease = readOsRelease()): boolean {

@@ -1,6 +1,6 @@
 import { EnvironmentError, UsageError } from '../errors.js';
 import { type ComposeVariant, composePreference } from '../plan/compose-source.js';
-import { findExecutable, run } from './run.js';
+import { findExecutable, run } from './programs.js';
 
 export type { ComposeVariant };
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
-import { findExecutable, run } from './run.js';
+import { findExecutable, run } from './programs.js';
 
 export const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 

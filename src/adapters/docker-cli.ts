@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EnvironmentError } from '../errors.js';
 import { Redactor } from '../plan/secrets.js';
 import { CappedLog } from './files.js';
-import { findExecutable, runAttached } from './run.js';
+import { findExecutable, runAttached } from './programs.js';
 
 /** Where a command runs: a container, as a user, in a folder. */
 export interface ExecTarget {

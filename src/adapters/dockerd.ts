@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findExecutable, startDetached } from './run.js';
+import { findExecutable, startDetached } from './programs.js';
 
 const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
 export const DOCKERD_PID_FILE = '/var/run/docker.pid';

@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { findExecutable, run } from './run.js';
+import { findExecutable, run } from './programs.js';
 
 /**
  * berth's own iptables chains: containers on this host may not open connections to the fleet's queue.

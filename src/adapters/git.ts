@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'nod
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BerthError, EnvironmentError, UsageError } from '../errors.js';
 import type { BranchFacts } from '../plan/branch.js';
-import { findExecutable, type RunResult, run } from './run.js';
+import { findExecutable, type RunResult, run } from './programs.js';
 
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
 export async function git(

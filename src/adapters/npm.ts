@@ -1,7 +1,7 @@
 import { renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
-import { run } from './run.js';
+import { run } from './programs.js';
 
 /** Downloads a package's tarball from the npm registry the host's npm is configured for. */
 export async function packFromNpm(spec: string, destination: string): Promise<void> {

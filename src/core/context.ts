@@ -4,7 +4,7 @@ import type { Engine } from '../adapters/docker.js';
 import { connect, engineEndpoint } from '../adapters/docker.js';
 import { exists, readText, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
-import { findExecutable } from '../adapters/run.js';
+import { findExecutable } from '../adapters/programs.js';
 import { CONFIG_FILE, loadConfig } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';

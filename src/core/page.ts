@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { readText, removeFile, writeFile } from '../adapters/files.js';
-import { startDetached } from '../adapters/run.js';
+import { startDetached } from '../adapters/programs.js';
 import { packageRoot } from '../package-root.js';
 import { hostPaths } from '../state/paths.js';
 

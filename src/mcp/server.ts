@@ -13,7 +13,7 @@ import { sync } from '../core/agent/sync.js';
 import { teardown } from '../core/agent/teardown.js';
 import { listWorktreeFiles, readWorktreeFile, writeWorktreeFile } from '../core/agent/worktree-files.js';
 import { gc } from '../core/gc.js';
-import { completeTask } from '../core/task/run.js';
+import { completeTask } from '../core/task/task.js';
 import { errorLine } from '../errors.js';
 
 export interface McpOptions {

@@ -65,9 +65,9 @@ describe('the layers (README, Architecture)', () => {
     expect(breaches('src/ui', new RegExp(`adapters/|state/|/cli/|/mcp/|${OUTSIDE.source}`))).toEqual([]);
   });
 
-  it('every program runs through adapters/run.ts: no other module starts a process', () => {
+  it('every program runs through adapters/programs.ts: no other module starts a process', () => {
     const starters = breaches('src', /^(node:)?child_process$|^execa$/).filter(
-      (breach) => !breach.startsWith('src/adapters/run.ts'),
+      (breach) => !breach.startsWith('src/adapters/programs.ts'),
     );
     expect(starters).toEqual([]);
   });

@@ -13,7 +13,7 @@ export function registerComplete(program: Command, { io, setExitCode }: CliConte
         .option('--on-exit <policy>', 'keep | teardown | teardown-if-merged (default: keep)'),
     ),
   ).action(async (name: string, options: { repo?: string; onExit?: string; json?: boolean }) => {
-    const { completeTask } = await import('../../core/task/run.js');
+    const { completeTask } = await import('../../core/task/task.js');
     const entry = await completeTask({
       name,
       repo: options.repo,

@@ -26,7 +26,7 @@ export function registerRun(program: Command, { io, setExitCode }: CliContext): 
         .option('--on-exit <policy>', 'keep | teardown | teardown-if-merged (default: keep)'),
     ),
   ).action(async (name: string, command: string[], options: Options) => {
-    const { runTask } = await import('../../core/task/run.js');
+    const { runTask } = await import('../../core/task/task.js');
     const onExit = exitPolicy(options.onExit);
     const entry = await interruptible((signal) =>
       runTask({

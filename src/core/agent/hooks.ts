@@ -1,7 +1,7 @@
 import { listContainers, stopExec } from '../../adapters/docker.js';
 import { dockerExec, type ExecTarget } from '../../adapters/docker-cli.js';
 import { appendFile, exists, readText } from '../../adapters/files.js';
-import { run } from '../../adapters/run.js';
+import { run } from '../../adapters/programs.js';
 import type { HookCommand } from '../../config/schema.js';
 import { BerthError, EnvironmentError, interrupted } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { applyStack, type LabelledContainer, listContainers, removeLabelled } from '../../adapters/docker.js';
 import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
 import { resolveCommit } from '../../adapters/git.js';
-import { startDetached } from '../../adapters/run.js';
+import { startDetached } from '../../adapters/programs.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { BerthError, messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';

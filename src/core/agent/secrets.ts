@@ -1,7 +1,7 @@
 import { isAbsolute, join } from 'node:path';
 import { execInContainer } from '../../adapters/docker.js';
 import { readText } from '../../adapters/files.js';
-import { run } from '../../adapters/run.js';
+import { run } from '../../adapters/programs.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { BerthError, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';

@@ -23,7 +23,7 @@ import type { Runtime } from '../../runtime.js';
 import type { HostPaths } from '../../state/paths.js';
 import { openRepo, type RepoContext } from '../context.js';
 import type { TaskOutcome } from '../task/history.js';
-import { runTask } from '../task/run.js';
+import { runTask } from '../task/task.js';
 import { dropCancel, readAttempts, type StoredAttempt, writeAttempt } from './attempts.js';
 import { baseCommit, cachedRepo, defaultBranch, RepoUnavailable, trustedConfig } from './cache.js';
 import { clearAgent, clearBranch } from './leftovers.js';

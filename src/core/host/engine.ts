@@ -22,7 +22,7 @@ import {
 } from '../../adapters/docker.js';
 import { clearStaleEnginePidFiles, findDockerd, startDockerd } from '../../adapters/dockerd.js';
 import { installExecutable, removeTree } from '../../adapters/files.js';
-import { isRoot } from '../../adapters/run.js';
+import { isRoot } from '../../adapters/programs.js';
 import { EnvironmentError, messageOf } from '../../errors.js';
 import { composePluginFile, composeV2Source } from '../../plan/compose-source.js';
 import type { HostPaths } from '../../state/paths.js';

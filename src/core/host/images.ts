@@ -21,7 +21,7 @@ import {
   writeFile,
 } from '../../adapters/files.js';
 import { packFromNpm } from '../../adapters/npm.js';
-import { isRoot, runStreaming } from '../../adapters/run.js';
+import { isRoot, runStreaming } from '../../adapters/programs.js';
 import { EnvironmentError, messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import {

@@ -13,7 +13,7 @@ import {
 import { listAllImages, removeImageById } from '../../adapters/docker-images.js';
 import { findDockerd, runningDockerd, stopDockerd } from '../../adapters/dockerd.js';
 import { exists, listDir, moveFile, readText, removeFile, removeTree } from '../../adapters/files.js';
-import { findExecutable, isRoot } from '../../adapters/run.js';
+import { findExecutable, isRoot } from '../../adapters/programs.js';
 import type { ResultOf } from '../../contract.js';
 import { BerthError, EnvironmentError, messageOf } from '../../errors.js';
 import { composePluginFile } from '../../plan/compose-source.js';

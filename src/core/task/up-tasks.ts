@@ -2,7 +2,7 @@ import { loadTasks } from '../../config/tasks.js';
 import type { ResultOf } from '../../contract.js';
 import { errorEntry } from '../agent/views.js';
 import type { RepoOptions } from '../context.js';
-import { runTask } from './run.js';
+import { runTask } from './task.js';
 import { inPool } from './up.js';
 
 export interface TasksOptions extends RepoOptions {

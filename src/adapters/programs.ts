@@ -15,7 +15,7 @@ export interface RunResult {
   timedOut?: boolean;
 }
 
-export interface RunOptions {
+export interface ProgramOptions {
   /** The program's working folder; default: the root folder, never the caller's (see NEUTRAL_CWD). */
   cwd?: string;
   env?: Record<string, string | undefined>;
@@ -48,7 +48,7 @@ export const NEUTRAL_CWD = '/';
 export async function run(
   command: string,
   args: readonly string[],
-  options: RunOptions = {},
+  options: ProgramOptions = {},
 ): Promise<RunResult> {
   const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
   const child = execa(command, args, {

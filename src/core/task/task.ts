@@ -15,7 +15,7 @@ import { agentView, successEntry } from '../agent/views.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { readOutcome, type TaskOutcome, writeOutcome } from './history.js';
 
-export interface RunOptions extends Omit<ProvisionOptions, 'name'> {
+export interface TaskOptions extends Omit<ProvisionOptions, 'name'> {
   name: string;
   command: string[];
   onExit?: ExitPolicy;
@@ -42,7 +42,7 @@ export interface RunOptions extends Omit<ProvisionOptions, 'name'> {
  * agent's entry (its environment, if the policy kept it, and the task); the task's exitCode is the
  * command's.
  */
-export async function runTask(options: RunOptions): Promise<EntryView> {
+export async function runTask(options: TaskOptions): Promise<EntryView> {
   if (options.command.length === 0) {
     throw new UsageError('no-command', 'no agent command given', {
       hint: 'put it after --: berth run NAME -- claude …',
@@ -136,7 +136,7 @@ async function finish(
   agent: AgentRecord,
   task: Omit<TaskOutcome, 'commits' | 'diffStat' | 'result'> & Partial<TaskOutcome>,
   progress?: (message: string) => void,
-  beforeExit?: RunOptions['beforeExit'],
+  beforeExit?: TaskOptions['beforeExit'],
 ): Promise<TaskOutcome> {
   const ended = task.completedAt ? undefined : new Date(context.runtime.now());
   const timing = ended
