@@ -1,7 +1,6 @@
-import { parse } from 'yaml';
 import { inspectImage, removeVolume } from '../../adapters/docker.js';
 import { createStackVolume, recreateStackContainer, removeImage } from '../../adapters/docker-images.js';
-import { readText, writeFile } from '../../adapters/files.js';
+import { writeFile } from '../../adapters/files.js';
 import { BerthError, UsageError } from '../../errors.js';
 import { type AgentRecord, hasPostgres } from '../../plan/agent.js';
 import { renderCompose } from '../../plan/compose.js';
@@ -21,10 +20,12 @@ import {
   type RepoOptions,
   requireAgent,
 } from '../context.js';
+import { agentDocument } from './document.js';
 import { runHooks } from './hooks.js';
 import { waitUntilReady } from './readiness.js';
 import { withSession } from './sessions.js';
 import { agentSnapshots, type SnapshotEntry } from './snapshots.js';
+import { hostFacts } from './stack-facts.js';
 import { commitDatabase } from './template.js';
 
 export interface DbOptions extends RepoOptions {
@@ -149,15 +150,12 @@ async function withDatabase(
  * compose file and the record say so, and it answers before this returns.
  */
 async function replaceDatabase(context: RepoContext, agent: AgentRecord, image: string): Promise<void> {
-  const text = readText(agent.composeFile);
-  if (text === undefined)
-    throw new BerthError('compose-file-missing', `the compose file of ${agent.name} is gone`, {
-      hint: 'tear the agent down and provision it again',
-    });
-  const document = parse(text) as { services: { postgres: { image: string } } };
-  document.services.postgres.image = image;
+  // Planned again, as provision plans it, with Postgres on the image wanted.
+  const config = agentConfig(context, agent);
+  const planned = { ...agent, images: { ...agent.images, postgres: image } };
+  const document = agentDocument(context, planned, config, await hostFacts(context, config));
   const cli = await knownCompose(context.runtime.env);
-  const stack = engineStackOf(document, agent, cli);
+  const stack = engineStackOf(document, planned, cli);
   const postgres = stack.containers.find((c) => c.service === 'postgres');
   if (!postgres)
     throw new BerthError('compose-file-bad', `the compose file of ${agent.name} has no postgres`);

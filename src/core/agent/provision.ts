@@ -29,8 +29,7 @@ import { BerthError, EnvironmentError, messageOf, UsageError } from '../../error
 import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
 import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../../plan/allocate.js';
-import { type HostFacts, planCompose, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
-import { behindEgress } from '../../plan/egress-compose.js';
+import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
@@ -45,7 +44,8 @@ import {
   type RepoOptions,
   repoConfigText,
 } from '../context.js';
-import { egressFiles, writeEgressFiles } from './egress.js';
+import { agentDocument } from './document.js';
+import { writeEgressFiles } from './egress.js';
 import { excludeFromGit } from './exclude.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
@@ -392,11 +392,8 @@ async function writeFiles(
     const rc = join(host.packageCache, YARNRC_NAME);
     if (!exists(rc)) writeFile(rc, YARN1_RC, 0o644);
   }
-  let document = planCompose(agent, config, host);
-  if (agent.egress) {
-    await writeEgressFiles(context, agent, config);
-    document = behindEgress(document, agent, config, egressFiles(context, agent.name));
-  }
+  if (agent.egress) await writeEgressFiles(context, agent, config);
+  const document = agentDocument(context, agent, config, host);
   writeFile(agent.composeFile, renderCompose(document), 0o600);
   return document;
 }
