@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type Docker from 'dockerode';
-import { connect } from '../src/adapters/docker.js';
+import { connect, engineEndpoint } from '../src/adapters/docker.js';
 import { configSchema } from '../src/config/schema.js';
 import { resolveStackImages } from '../src/core/agent/stack-facts.js';
 import { offlineImage } from '../src/plan/images.js';
@@ -108,7 +108,7 @@ async function sectionOnly(section: 'fleet' | 'data' | 'egress') {
     else if (section === 'egress') result.egress = await egressBench(scratch, egressOptions(), log);
     else result.data = await dataBench(scratch, log);
   } finally {
-    await cleanBench(connect());
+    await cleanBench(connect(engineEndpoint(process.env)));
     rmSync(scratch, { recursive: true, force: true });
   }
   writeResult(result);
@@ -118,7 +118,7 @@ async function main() {
   await berth(['host', 'init']);
   if (flags.only === 'fleet' || flags.only === 'data' || flags.only === 'egress')
     return sectionOnly(flags.only);
-  const docker = connect();
+  const docker = connect(engineEndpoint(process.env));
   await cleanBench(docker);
   const scratch = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   const repo = await smallRepo(scratch);

@@ -25,11 +25,16 @@ export const systemRuntime: Runtime = {
   isRunning: (process) => isRunning(process),
 };
 
+/** The environment a library entry point was given, else this process's: the one place that reads it. */
+export function envFrom(given: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return given ?? systemRuntime.env;
+}
+
 export function runtimeFrom(partial: Partial<Runtime> = {}): Runtime {
   return {
     now: partial.now ?? systemRuntime.now,
     randomBytes: partial.randomBytes ?? systemRuntime.randomBytes,
-    env: partial.env ?? process.env,
+    env: envFrom(partial.env),
     self: partial.self ?? systemRuntime.self,
     isRunning: partial.isRunning ?? systemRuntime.isRunning,
   };

@@ -57,7 +57,7 @@ export async function surveyCompose(): Promise<ComposeSurvey> {
 }
 
 /** The variant BERTH_COMPOSE asks for, if any; a clear error for anything but v1 or v2. */
-export function preferredVariant(env: NodeJS.ProcessEnv = process.env): ComposeVariant | undefined {
+export function preferredVariant(env: NodeJS.ProcessEnv): ComposeVariant | undefined {
   const preference = composePreference(env.BERTH_COMPOSE);
   if (preference === 'invalid') {
     throw new UsageError('bad-compose-choice', `BERTH_COMPOSE is "${env.BERTH_COMPOSE}"`, {
@@ -68,10 +68,7 @@ export function preferredVariant(env: NodeJS.ProcessEnv = process.env): ComposeV
 }
 
 /** The Compose to use among those found: the one BERTH_COMPOSE names, else v2, else v1. */
-export function chooseCompose(
-  found: ComposeCli[],
-  env: NodeJS.ProcessEnv = process.env,
-): ComposeCli | undefined {
+export function chooseCompose(found: ComposeCli[], env: NodeJS.ProcessEnv): ComposeCli | undefined {
   const preferred = preferredVariant(env);
   if (!preferred) return found[0];
   const chosen = found.find((cli) => cli.variant === preferred);

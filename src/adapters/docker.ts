@@ -18,7 +18,7 @@ export type Engine = Docker;
 /** Where the Docker engine is expected: DOCKER_HOST, else the default socket. */
 export type EngineEndpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; url: string };
 
-export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): EngineEndpoint {
+export function engineEndpoint(env: NodeJS.ProcessEnv): EngineEndpoint {
   const host = env.DOCKER_HOST;
   if (!host) return { kind: 'unix', path: DEFAULT_SOCKET };
   if (host.startsWith('unix://'))
@@ -51,10 +51,7 @@ export type EngineTimeouts = typeof ENGINE_TIMEOUTS;
 /** Each client's twin without a reply limit, for the long operations. */
 const longClients = new WeakMap<Docker, Docker>();
 
-export function connect(
-  endpoint: EngineEndpoint = engineEndpoint(),
-  timeouts: EngineTimeouts = ENGINE_TIMEOUTS,
-): Docker {
+export function connect(endpoint: EngineEndpoint, timeouts: EngineTimeouts = ENGINE_TIMEOUTS): Docker {
   const docker = client(endpoint, timeouts.connectMs, timeouts.replyMs);
   longClients.set(docker, client(endpoint, timeouts.connectMs, undefined));
   return docker;

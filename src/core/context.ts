@@ -130,7 +130,7 @@ export function requireAgent(context: RepoContext, name: string): AgentRecord {
  * Compose v1 costs a Python start), else among those found now. BERTH_COMPOSE=v1|v2 chooses. Only a
  * complete answer is remembered: a Compose that failed to answer is not "not installed".
  */
-export async function knownCompose(env: NodeJS.ProcessEnv = process.env): Promise<ComposeCli> {
+export async function knownCompose(env: NodeJS.ProcessEnv): Promise<ComposeCli> {
   const cached = readComposeCache(env);
   const usable = cached?.filter((cli) => findExecutable(cli.command[0]));
   if (usable && usable.length === cached?.length) {
@@ -153,7 +153,7 @@ function readComposeCache(env: NodeJS.ProcessEnv): ComposeCli[] | undefined {
   }
 }
 
-export function rememberCompose(found: ComposeCli[], env: NodeJS.ProcessEnv = process.env): void {
+export function rememberCompose(found: ComposeCli[], env: NodeJS.ProcessEnv): void {
   try {
     writeFile(hostPaths(env).composeCache, `${JSON.stringify(found)}\n`);
   } catch {

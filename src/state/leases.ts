@@ -27,13 +27,13 @@ const leaseFileSchema = z.object({
 export type Leases = z.output<typeof leaseFileSchema>;
 
 /** The lease folder: BERTH_LEASES (simulated hosts sharing one engine share one), else the host folder. */
-export function leasesDir(env: NodeJS.ProcessEnv = process.env): string {
+export function leasesDir(env: NodeJS.ProcessEnv): string {
   return env.BERTH_LEASES || hostStateDir(env);
 }
 
 const leasesFile = (dir: string) => join(dir, 'leases.json');
 
-export function readLeases(env: NodeJS.ProcessEnv = process.env): Leases {
+export function readLeases(env: NodeJS.ProcessEnv): Leases {
   return readLeasesIn(leasesDir(env));
 }
 
@@ -58,7 +58,7 @@ export function readLeasesIn(dir: string): Leases {
 /** Reads the leases under the host lock, lets `change` modify them, and writes them back. */
 export async function updateLeases<T>(
   change: (leases: Leases) => T | Promise<T>,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
 ): Promise<T> {
   return updateLeasesIn(leasesDir(env), change);
 }

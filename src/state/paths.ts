@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
  */
 
 /** berth's host-wide folder: BERTH_HOME, else /var/lib/berth for root, else the user's XDG state folder. */
-export function hostStateDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string {
+export function hostStateDir(env: NodeJS.ProcessEnv, uid = process.getuid?.()): string {
   if (env.BERTH_HOME) return env.BERTH_HOME;
   if (uid === 0) return '/var/lib/berth';
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'berth');
@@ -41,7 +41,7 @@ export interface HostPaths {
   uiOpener: (port: number) => string;
 }
 
-export function hostPaths(env: NodeJS.ProcessEnv = process.env): HostPaths {
+export function hostPaths(env: NodeJS.ProcessEnv): HostPaths {
   const root = hostStateDir(env);
   const logs = join(root, 'logs');
   return {

@@ -3,6 +3,7 @@ import { watchAgents } from '../core/agent/list.js';
 import { type FleetStatus, watchFleet } from '../core/fleet/status.js';
 import { hostRepoFolders, type RepoIdentity, repoIdentity, watchHostLeases } from '../core/host/repos.js';
 import { errorLine } from '../errors.js';
+import { envFrom } from '../runtime.js';
 
 export interface RepoSnapshot extends RepoIdentity {
   agents: EntryView[];
@@ -39,7 +40,7 @@ export class LiveView {
   async start(): Promise<void> {
     if (this.options.repos === 'all') {
       await this.discover();
-      const stop = watchHostLeases(this.options.env ?? process.env, () => void this.discover());
+      const stop = watchHostLeases(envFrom(this.options.env), () => void this.discover());
       const timer = setInterval(() => void this.discover(), 10_000);
       this.options.signal.addEventListener('abort', () => {
         stop();
@@ -73,7 +74,7 @@ export class LiveView {
   }
 
   private async discover(): Promise<void> {
-    for (const folder of hostRepoFolders(this.options.env)) {
+    for (const folder of hostRepoFolders(envFrom(this.options.env))) {
       if (this.watched.has(folder)) continue;
       this.watched.add(folder);
       try {

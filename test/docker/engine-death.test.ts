@@ -35,7 +35,7 @@ it.runIf(mayRestartEngine)(
     expect(record).toMatchObject({ status: 'failed', failure: 'the Docker engine went away' });
     const ours = (lease: { agent: string; berthDir: string }) =>
       lease.agent === 'orphaned' && lease.berthDir === join(repo.root, '.git', 'berth');
-    const leased = Object.values(readLeases().ports).filter(ours);
+    const leased = Object.values(readLeases(process.env).ports).filter(ours);
     expect(leased).toHaveLength(2);
 
     const gc = await berth(['gc', '--repo', repo.root, '--json']);
@@ -48,6 +48,6 @@ it.runIf(mayRestartEngine)(
       }),
     ]);
     expect(await leftovers(repo.root, 'orphaned')).toEqual(NOTHING);
-    expect(Object.values(readLeases().ports).filter(ours)).toEqual([]);
+    expect(Object.values(readLeases(process.env).ports).filter(ours)).toEqual([]);
   },
 );

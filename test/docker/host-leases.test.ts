@@ -133,7 +133,7 @@ describe('a second lease store on the same engine (another berth home, BERTH_LEA
       const now = stateOf(repo).agents.conflicted;
       expect(now?.subnet).not.toBe(held.subnet);
       expect(now?.ports.postgres).not.toBe(held.ports.postgres);
-      const leases = readLeases();
+      const leases = readLeases(process.env);
       expect(leases.subnets[held.subnet]?.agent).not.toBe('conflicted');
       expect(leases.ports[String(held.ports.postgres)]?.agent).not.toBe('conflicted');
       expect(leases.subnets[now?.subnet ?? '']).toMatchObject({

@@ -291,7 +291,7 @@ async function provisionUntilSetup(server: ReturnType<typeof raw>, name: string)
 
 /** No lease of the agent is left on the host. */
 function leasesOf(name: string) {
-  const leases = readLeases();
+  const leases = readLeases(process.env);
   return [...Object.values(leases.ports), ...Object.values(leases.subnets)].filter(
     (lease) => lease.agent === name && lease.berthDir.startsWith(dirname(slow.root)),
   );

@@ -112,7 +112,7 @@ describe('the Engine API client', () => {
 
   it('cuts an ordinary request silent past the reply limit, never a followed log or a wait', async () => {
     const limits = { connectMs: 5000, firstAnswerMs: 5000, replyMs: 1500 };
-    const client = connect(engineEndpoint(), limits);
+    const client = connect(engineEndpoint(process.env), limits);
     const container = await docker().createContainer({
       Image: 'berth-offline/debian:bookworm',
       Cmd: ['sh', '-c', 'sleep 4; echo done; sleep 4'],

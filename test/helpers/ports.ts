@@ -6,7 +6,7 @@ import { docker } from './docker.js';
  * narrow ports.range for a test, on a host others may be using (a fixed range may be theirs).
  */
 export async function unleasedRange(count: number, from = 29_000): Promise<string> {
-  const leases = readLeases();
+  const leases = readLeases(process.env);
   const published = new Set(
     (await docker().listContainers({ all: true })).flatMap((c) => c.Ports.map((p) => p.PublicPort)),
   );

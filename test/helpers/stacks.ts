@@ -91,14 +91,14 @@ export function watchLeases(berthDir: string, repoId: string) {
   const held = (before: Leases, after: Leases, kind: 'ports' | 'subnets', key: string, holder: Holder) =>
     same(before[kind][key], holder) || same(after[kind][key], holder);
   const sample = async () => {
-    const before = readLeases();
+    const before = readLeases(process.env);
     const state = readState(berthDir);
     const filters = { label: [`${LABELS.repo}=${repoId}`] };
     const [containers, networks] = await Promise.all([
       docker().listContainers({ filters }),
       docker().listNetworks({ filters }),
     ]);
-    const after = readLeases();
+    const after = readLeases(process.env);
     const records: Array<{ what: string; holder: Holder; ports: number[]; subnets: string[] }> = [
       ...Object.values(state.agents).map((a) => ({
         what: `agent ${a.name}`,
@@ -170,7 +170,7 @@ export function watchLeases(berthDir: string, repoId: string) {
 
 /** Every lease of the repository left in the host store (after everything of it is gone: none). */
 export function repoLeases(repoId: string): string[] {
-  const leases = readLeases();
+  const leases = readLeases(process.env);
   return [
     ...Object.entries(leases.ports).filter(([, l]) => l.repoId === repoId),
     ...Object.entries(leases.subnets).filter(([, l]) => l.repoId === repoId),

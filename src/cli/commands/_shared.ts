@@ -51,7 +51,7 @@ export function withQueue(command: Command): Command {
   );
 }
 
-export function queueOf(options: { queue?: string }, env: NodeJS.ProcessEnv = process.env): string {
+export function queueOf(options: { queue?: string }, env: NodeJS.ProcessEnv): string {
   const url = options.queue ?? env.BERTH_QUEUE_URL;
   if (!url) {
     throw new UsageError('no-queue', 'no queue given', {

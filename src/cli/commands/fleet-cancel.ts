@@ -20,7 +20,7 @@ export function registerFleetCancel(fleet: Command, { io }: CliContext): void {
         .option('--wait <s>', 'how long to wait for the host running it to stop it', '60'),
     ),
   ).action(async (id: string, options: Options) => {
-    const queue = queueOf(options);
+    const queue = queueOf(options, process.env);
     const { fleetCancel } = await import('../../core/fleet/cancel.js');
     const wait = wholeNumber(options.wait, '--wait', 0);
     const result = await fleetCancel({ queue, name: id, ...(wait !== undefined && { waitMs: wait * 1000 }) });

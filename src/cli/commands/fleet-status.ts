@@ -18,7 +18,7 @@ export function registerFleetStatus(fleet: Command, { io }: CliContext): void {
         .option('--watch', 'redraw as tasks move, until Ctrl-C; with --json, one object per line'),
     ),
   ).action(async (options: Options) => {
-    const queue = queueOf(options);
+    const queue = queueOf(options, process.env);
     const { fleetStatus, watchFleet } = await import('../../core/fleet/status.js');
     if (!options.watch) {
       const status = await fleetStatus({ queue });

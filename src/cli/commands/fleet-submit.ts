@@ -37,7 +37,7 @@ export function registerFleetSubmit(fleet: Command, { io }: CliContext): void {
         .option('--replace', 'a task of that id that completed or failed is removed and queued anew'),
     ),
   ).action(async (command: string[], options: Options) => {
-    const queue = queueOf(options);
+    const queue = queueOf(options, process.env);
     const { fleetSubmit, fleetTaskOf, loadFleetTasks } = await import('../../core/fleet/submit.js');
     const tasks = options.tasks ? loadFleetTasks(options.tasks) : [oneTask(command, options, fleetTaskOf)];
     const result = await fleetSubmit({ queue, tasks, replace: options.replace });

@@ -17,7 +17,7 @@ export function registerFleetWait(fleet: Command, { io, setExitCode }: CliContex
         .option('--timeout <s>', 'give up after this many seconds (exit 1)'),
     ),
   ).action(async (options: Options) => {
-    const queue = queueOf(options);
+    const queue = queueOf(options, process.env);
     const { fleetWait } = await import('../../core/fleet/status.js');
     const timeout = wholeNumber(options.timeout, '--timeout');
     const result = await interruptible((signal) =>

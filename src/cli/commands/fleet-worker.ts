@@ -52,7 +52,7 @@ export function registerFleetWorker(fleet: Command, { io }: CliContext): void {
         ),
     ),
   ).action(async (options: Options) => {
-    const queue = queueOf(options);
+    const queue = queueOf(options, process.env);
     // Nothing this process starts needs the URL in its environment.
     delete process.env.BERTH_QUEUE_URL;
     const { fleetWorker } = await import('../../core/fleet/worker.js');

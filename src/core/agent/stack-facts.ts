@@ -15,7 +15,7 @@ export async function hostFacts(context: RepoContext, config: BerthConfig): Prom
   return {
     commonGitDir: context.commonGitDir,
     berthDir: context.berthDir,
-    caBundle: hostCaBundle(),
+    caBundle: hostCaBundle(context.runtime.env),
     gitIdentity: await gitIdentity(context.root),
     ...(config.agent.packageCache && {
       packageCache: hostPaths(context.runtime.env).packageCache(ownerOf(context.root).uid),

@@ -107,7 +107,7 @@ export async function fleetQueue(options: FleetQueueOptions = {}): Promise<Fleet
   } else {
     // A new queue, or one published on another address: the container is made again, the volume kept.
     if (existing) await removeContainerById(docker, existing.id);
-    const image = await ensureImage({ docker, paths, install, progress }, 'redis');
+    const image = await ensureImage({ docker, paths, install, progress, env: runtime.env }, 'redis');
     const labels = { [LABEL_FLEET]: 'queue', ...extraLabels(runtime.env.BERTH_LABELS) };
     const hadData = await volumeExists(docker, name);
     try {

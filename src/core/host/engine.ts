@@ -25,6 +25,7 @@ import { installExecutable, removeTree } from '../../adapters/files.js';
 import { isRoot } from '../../adapters/programs.js';
 import { EnvironmentError, messageOf } from '../../errors.js';
 import { composePluginFile, composeV2Source } from '../../plan/compose-source.js';
+import { envFrom } from '../../runtime.js';
 import type { HostPaths } from '../../state/paths.js';
 import { installRecorded, recordComposePlugin } from './install-record.js';
 
@@ -51,15 +52,16 @@ export interface EngineStatus {
  * For tests of a fresh host on a machine that is not one: BERTH_TEST_ASSUME_MISSING=engine,compose makes
  * host init treat them as not installed until it has installed them, so the install path really runs.
  */
-export function assumedMissing(env: NodeJS.ProcessEnv = process.env): Set<string> {
+export function assumedMissing(env: NodeJS.ProcessEnv): Set<string> {
   return new Set((env.BERTH_TEST_ASSUME_MISSING ?? '').split(',').filter(Boolean));
 }
 
 /** Finds the Docker engine; if the default socket is silent, installs (when asked) and starts dockerd. */
 export async function ensureEngine(options: EngineOptions): Promise<EngineStatus> {
-  const endpoint = engineEndpoint(options.env);
+  const env = envFrom(options.env);
+  const endpoint = engineEndpoint(env);
   const docker = connect(endpoint);
-  const pretend = assumedMissing(options.env).has('engine');
+  const pretend = assumedMissing(env).has('engine');
   const first: Ping = pretend
     ? { ok: false, code: 'ENOENT', message: 'assumed missing' }
     : await ping(docker);
@@ -123,7 +125,7 @@ export async function ensureEngine(options: EngineOptions): Promise<EngineStatus
 }
 
 /** A client for the engine, checked to answer: a clear error now beats a socket error mid-command. */
-export async function connectEngine(env: NodeJS.ProcessEnv = process.env): Promise<Engine> {
+export async function connectEngine(env: NodeJS.ProcessEnv): Promise<Engine> {
   const endpoint = engineEndpoint(env);
   const docker = connect(endpoint);
   const answer = await ping(docker);
@@ -216,7 +218,7 @@ export interface ComposeStatus {
  * Debian 13's package), and v1 from the OS packages when no Compose can be had otherwise.
  */
 export async function ensureCompose(options: ComposeOptions): Promise<ComposeStatus> {
-  const env = options.env ?? process.env;
+  const env = envFrom(options.env);
   const pretend = assumedMissing(env).has('compose');
   let survey: ComposeSurvey = pretend ? { found: [], failures: [] } : await surveyCompose();
   let installed = false;

@@ -48,6 +48,7 @@ import { installRecorded } from './install-record.js';
 export const TEMPLATES_DIR = join(packageRoot(), 'templates');
 
 export interface ImageContext {
+  env: NodeJS.ProcessEnv;
   docker: Engine;
   paths: HostPaths;
   /** May install missing OS packages (debootstrap) with apt-get. */
@@ -132,7 +133,7 @@ async function buildBaseImage(context: ImageContext): Promise<void> {
   const rootfs = join(workDir, 'rootfs');
   try {
     await debootstrap(DEBIAN_SUITE, rootfs, mirror, logFile);
-    trustHostCertificates(rootfs);
+    trustHostCertificates(rootfs, context.env);
     removeTree(join(rootfs, 'var/cache/apt/archives'));
     ensureDir(join(rootfs, 'var/cache/apt/archives/partial'));
     const tar = runStreaming('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { logFile });
@@ -148,14 +149,14 @@ async function buildBaseImage(context: ImageContext): Promise<void> {
 }
 
 /** Behind a TLS-inspecting proxy the host's bundle holds the proxy's CA: give it to everything built on top. */
-function trustHostCertificates(rootfs: string): void {
-  const bundle = hostCaBundle();
+function trustHostCertificates(rootfs: string, env: NodeJS.ProcessEnv): void {
+  const bundle = hostCaBundle(env);
   if (!bundle) return;
   copyFile(bundle, join(rootfs, 'etc/ssl/certs/ca-certificates.crt'));
   copyFile(bundle, join(rootfs, 'usr/local/share/ca-certificates/berth-host-bundle.crt'));
 }
 
-export function hostCaBundle(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function hostCaBundle(env: NodeJS.ProcessEnv): string | undefined {
   const candidates = [
     env.SSL_CERT_FILE,
     '/etc/ssl/certs/ca-certificates.crt',
@@ -194,7 +195,7 @@ async function buildFromTemplate(context: ImageContext, build: TemplateBuild): P
       contextDir,
       files,
       tag: build.tag,
-      buildArgs: { BASE: build.base, ...proxyBuildArgs() },
+      buildArgs: { BASE: build.base, ...proxyBuildArgs(context.env) },
       labels: { [LABEL_IMAGE]: build.template, ...build.labels },
       logFile: build.logFile,
     });
@@ -298,7 +299,7 @@ async function packNode(contextDir: string): Promise<string[]> {
   return ['node.tgz', 'npm.tgz'];
 }
 
-function proxyBuildArgs(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+function proxyBuildArgs(env: NodeJS.ProcessEnv): Record<string, string> {
   const names = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
   return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
 }

@@ -1,5 +1,6 @@
 import type { ComposeVariant } from '../../adapters/compose.js';
 import { IMAGE_ROLES, type ImageStatus } from '../../plan/images.js';
+import { envFrom } from '../../runtime.js';
 import { hostPaths } from '../../state/paths.js';
 import { rememberCompose } from '../context.js';
 import { ensureCompose, ensureEngine } from './engine.js';
@@ -30,18 +31,19 @@ export interface HostInitResult {
 export async function hostInit(options: HostInitOptions = {}): Promise<HostInitResult> {
   const install = options.install ?? false;
   const progress = options.progress ?? (() => {});
-  const paths = hostPaths(options.env);
+  const env = envFrom(options.env);
+  const paths = hostPaths(env);
 
-  const { docker, ...engine } = await ensureEngine({ install, paths, progress, env: options.env });
+  const { docker, ...engine } = await ensureEngine({ install, paths, progress, env });
   // Compose before images: both may run apt-get, which cannot run twice at once.
-  const composeCli = await ensureCompose({ install, paths, progress, env: options.env });
-  const imageContext = { docker, paths, install, progress };
+  const composeCli = await ensureCompose({ install, paths, progress, env });
+  const imageContext = { docker, paths, install, progress, env };
   const images = await Promise.all(IMAGE_ROLES.map((role) => ensureImage(imageContext, role)));
   const postgres = images.find((image) => image.role === 'postgres');
   if (postgres) images.push(await ensureFastPostgres(imageContext, postgres.image));
   images.push(await ensureEgressImage(imageContext));
   const { chosen: compose, found, failures, installed } = composeCli;
-  if (failures.length === 0) rememberCompose(found, options.env);
+  if (failures.length === 0) rememberCompose(found, env);
   for (const failure of failures) progress(`\`${failure.program} version\` failed: ${failure.reason}`);
   return {
     engine,

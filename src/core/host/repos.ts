@@ -27,7 +27,7 @@ export function hostBerthFolders(env: NodeJS.ProcessEnv): string[] {
 }
 
 /** The repositories that have agents on this host (their main working trees), as their leases name them. */
-export function hostRepoFolders(env: NodeJS.ProcessEnv = process.env): string[] {
+export function hostRepoFolders(env: NodeJS.ProcessEnv): string[] {
   return hostBerthFolders(env)
     .map(repositoryOf)
     .filter((folder) => exists(folder));

@@ -25,6 +25,7 @@ import {
   imageVerdict,
   planUninstall,
 } from '../../plan/uninstall.js';
+import { envFrom } from '../../runtime.js';
 import { leasesDir } from '../../state/leases.js';
 import { type HostPaths, hostPaths, repositoryOf, stamp } from '../../state/paths.js';
 import { readState } from '../../state/store.js';
@@ -54,7 +55,7 @@ export type HostUninstallResult = ResultOf<'host uninstall'>;
  * which tears each down as `teardown --force` does. Idempotent: on a fresh host it does nothing.
  */
 export async function hostUninstall(options: HostUninstallOptions = {}): Promise<HostUninstallResult> {
-  const env = options.env ?? process.env;
+  const env = envFrom(options.env);
   const now = options.now ?? Date.now;
   const dryRun = options.dryRun ?? false;
   const progress = options.progress ?? (() => {});
