@@ -87,20 +87,24 @@ export async function dockerExec(
   const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
   // The client needs no folder of its own, and the caller's may be one this user cannot enter.
   const child = runAttached(binary, args, { piped: Boolean(log) });
-  // What is echoed passes its own redactors, one per stream.
-  const echoed = { out: new Redactor(options.redact ?? []), err: new Redactor(options.redact ?? []) };
+  // What is echoed or captured passes a redactor, one per stream: no secret value leaves in either.
+  const clean = { stdout: new Redactor(options.redact ?? []), stderr: new Redactor(options.redact ?? []) };
   const out =
     options.echo === 'stdout' ? process.stdout : options.echo === 'stderr' ? process.stderr : undefined;
+  const pass = (stream: 'stdout' | 'stderr', text: Buffer) => {
+    if (text.length === 0) return;
+    options.capture?.(stream, text);
+    if (stream === 'stdout') out?.write(text);
+    else if (options.echo) process.stderr.write(text);
+  };
   if (log) {
     child.stdout?.on('data', (chunk: Buffer) => {
       log.write(chunk);
-      options.capture?.('stdout', chunk);
-      out?.write(echoed.out.push(chunk));
+      pass('stdout', clean.stdout.push(chunk));
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       log.write(chunk);
-      options.capture?.('stderr', chunk);
-      if (options.echo) process.stderr.write(echoed.err.push(chunk));
+      pass('stderr', clean.stderr.push(chunk));
     });
   }
   let stopped = false;
@@ -120,8 +124,10 @@ export async function dockerExec(
   const result = await child;
   exited = true;
   log?.close();
-  if (log && out) out.write(echoed.out.flush());
-  if (log && options.echo) process.stderr.write(echoed.err.flush());
+  if (log) {
+    pass('stdout', clean.stdout.flush());
+    pass('stderr', clean.stderr.flush());
+  }
   if (result.exitCode === undefined && !result.signal)
     throw new EnvironmentError('docker-cli-failed', `could not run ${binary}: ${result.shortMessage}`, {
       hint: 'check that this user may run the docker command (the docker group)',

@@ -136,6 +136,13 @@ describe('secrets by reference', () => {
       'exec',
     );
     expect(exec.output).toBe('env ***\n***');
+    // The streams apart are masked as the whole is (they were raw before).
+    expect(exec.stdout).toBe('env ***\n***');
+    const apart = resultOf(
+      await berthWith(['exec', NAME, '--json', '--', 'sh', '-c', 'cat /run/secrets/FROM_FILE >&2']),
+      'exec',
+    );
+    expect(apart.stderr).toBe('***');
     expect(readFileSync(exec.logFile ?? '', 'utf8')).toBe('env ***\n***');
     const task = resultOf(
       await berthWith(['run', NAME, '--json', '--', 'sh', '-c', 'echo "task $FROM_ENV"']),
