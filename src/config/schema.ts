@@ -1,16 +1,19 @@
 import { z } from 'zod';
+import { TOO_LONG, withinLongest } from '../plan/duration.js';
 import { egressEntryProblem, egressListProblems } from '../plan/egress.js';
 import { DEFAULT_IMAGES } from '../plan/images.js';
 
 const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
-const duration = z.union([
-  z.number().int().positive(),
-  z
-    .string()
-    .regex(/^\d+[smhd]$/, 'expected a duration such as "90s", "30m" or "2h"')
-    .refine((text) => Number.parseInt(text, 10) > 0, 'expected a duration above zero, such as "90s"'),
-]);
+const duration = z
+  .union([
+    z.number().int().positive(),
+    z
+      .string()
+      .regex(/^\d+[smhd]$/, 'expected a duration such as "90s", "30m" or "2h"')
+      .refine((text) => Number.parseInt(text, 10) > 0, 'expected a duration above zero, such as "90s"'),
+  ])
+  .refine(withinLongest, TOO_LONG);
 
 const hookCommand = z.union([
   shellCommand,

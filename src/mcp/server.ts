@@ -303,10 +303,14 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
     'db_snapshot',
     {
       title: "Snapshot an agent's database",
-      description: 'save the agent`s database as it is now, under a label; drops its connections',
-      input: { name, label: z.string().optional() },
+      description:
+        'save the agent`s database as it is now, under a label; drops its connections. A label the agent used already is refused unless force, which replaces that snapshot',
+      input: {
+        name,
+        label: z.string().optional(),
+        force: z.boolean().optional().describe('replace the snapshot of that label, if there is one'),
+      },
       output: resultSchemas['db snapshot'],
-      // A label taken already is saved over.
       annotations: changes({ destructive: true, idempotent: false, openWorld: false }),
     },
     (args, extra) => dbSnapshot({ ...args, repo, progress: progressOf(extra), signal: extra.signal }),

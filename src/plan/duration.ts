@@ -1,5 +1,21 @@
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+/**
+ * The longest duration berth takes (24 days): Node's timers hold at most 2^31 - 1 ms (about 24.8 days),
+ * and a longer one fires at once.
+ */
+export const LONGEST_DURATION_SECONDS = 24 * 86400;
+export const TOO_LONG = 'expected at most 24d (berth`s timers cannot wait longer)';
+
+/** Whether a duration (as berth.yaml or a task writes it) is within what berth can wait. */
+export function withinLongest(value: string | number): boolean {
+  try {
+    return parseDuration(value) <= LONGEST_DURATION_SECONDS;
+  } catch {
+    return true; // not a duration at all: the format check says so
+  }
+}
+
 /** "90s", "30m", "2h", "1d", or a number of seconds. */
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') return value;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { BerthConfig } from '../config/schema.js';
-import { parseDuration } from './duration.js';
+import { parseDuration, TOO_LONG, withinLongest } from './duration.js';
 import { EXIT_POLICIES } from './exit.js';
 import { AGENT_NAME_PATTERN } from './names.js';
 
@@ -38,6 +38,7 @@ export const fleetTaskSchema = z.strictObject({
       z.number().int().positive(),
       z.string().regex(/^[1-9]\d*[smhd]$/, 'expected a duration such as "90s", "30m" or "2h"'),
     ])
+    .refine(withinLongest, TOO_LONG)
     .optional()
     .describe(
       'how long the command may run: past it, it is stopped and the attempt fails (default: no limit)',

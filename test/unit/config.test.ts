@@ -92,6 +92,14 @@ describe('berth.yaml', () => {
     expect(parseConfig('leaseTtl: 90s\n').leaseTtl).toBe('90s');
   });
 
+  it('refuses durations past 24 days (a longer timer fires at once), and takes 24d itself', () => {
+    expect(problems('hookTimeout: 30d\nleaseTtl: 2073601\n').sort()).toEqual([
+      'hookTimeout: expected at most 24d (berth`s timers cannot wait longer)',
+      'leaseTtl: expected at most 24d (berth`s timers cannot wait longer)',
+    ]);
+    expect(parseConfig('hookTimeout: 24d\n').hookTimeout).toBe('24d');
+  });
+
   it('ships a JSON schema for editors that matches the zod schema', () => {
     const shipped = JSON.parse(readFileSync('templates/berth.schema.json', 'utf8'));
     expect(shipped).toEqual(jsonSchema());
