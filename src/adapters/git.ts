@@ -4,15 +4,29 @@ import { BerthError, EnvironmentError, UsageError } from '../errors.js';
 import type { BranchFacts } from '../plan/branch.js';
 import { findExecutable, type RunResult, run } from './programs.js';
 
+/**
+ * What berth's own git commands never do, whatever a repository's config says: run its hooks (an agent
+ * can write the shared git folder, hooks included), ask an fsmonitor program, or honour replace refs (an
+ * agent could make a commit read as another). Given as command-line config, which outranks every file.
+ */
+const SAFE_CONFIG = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
+const safeEnv = (extra: Record<string, string>) => ({
+  ...process.env,
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_NO_REPLACE_OBJECTS: '1',
+  LC_ALL: 'C',
+  ...extra,
+});
+
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
 export async function git(
   cwd: string,
   args: string[],
   options: { allowFail?: boolean; input?: string } = {},
 ) {
-  const result = await run('git', args, {
+  const result = await run('git', [...SAFE_CONFIG, ...args], {
     cwd,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+    env: safeEnv({}),
     ...(options.input !== undefined && { input: options.input }),
   });
   if (result.notStarted) throw notStarted(cwd);
@@ -262,11 +276,12 @@ export async function tipContainedElsewhere(root: string, branch: string): Promi
  * HEAD, without touching its index: a temporary index takes the snapshot.
  */
 export async function uncommittedPatch(worktree: string, indexFile: string): Promise<string> {
-  const env = { ...process.env, GIT_INDEX_FILE: indexFile, LC_ALL: 'C' };
-  const read = failIfNotStarted(await run('git', ['read-tree', 'HEAD'], { cwd: worktree, env }), worktree);
-  const add = read.exitCode === 0 ? await run('git', ['add', '-A'], { cwd: worktree, env }) : read;
+  const env = safeEnv({ GIT_INDEX_FILE: indexFile });
+  const gitIn = (args: string[]) => run('git', [...SAFE_CONFIG, ...args], { cwd: worktree, env });
+  const read = failIfNotStarted(await gitIn(['read-tree', 'HEAD']), worktree);
+  const add = read.exitCode === 0 ? await gitIn(['add', '-A']) : read;
   if (add.exitCode !== 0) throw new GitError(['add'], add.stderr);
-  const diff = await run('git', ['diff', '--cached', '--binary', 'HEAD'], { cwd: worktree, env });
+  const diff = await gitIn(['diff', '--cached', '--binary', '--no-ext-diff', '--no-textconv', 'HEAD']);
   if (diff.exitCode !== 0) throw new GitError(['diff'], diff.stderr);
   return diff.stdout ? `${diff.stdout}\n` : '';
 }

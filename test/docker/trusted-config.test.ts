@@ -66,3 +66,57 @@ it("an agent's berth.yaml runs nothing on the host: not from its worktree, its b
   expect(existsSync(marker('trusted'))).toBe(true);
   expect((await berth(['teardown', 'trusted', '--repo', repo.root])).exitCode).toBe(0);
 });
+
+it('what an agent plants in the shared git folder runs nothing when berth runs git: hooks, fsmonitor, replace refs', {
+  timeout: 300_000,
+}, async () => {
+  const marker = (what: string) => join(markers, `git-${what}`);
+  const made = await berth(['provision', 'planter', '--repo', repo.root, '--json']);
+  expect(made.exitCode, made.stderr).toBe(0);
+  const worktree = resultOf(made, 'provision').agent.worktree;
+  // What an agent in its container can do: the repository's git folder is mounted for its commits.
+  const gitDir = join(repo.root, '.git');
+  for (const hook of ['reference-transaction', 'post-checkout', 'pre-push', 'post-rewrite']) {
+    writeFileSync(join(gitDir, 'hooks', hook), `#!/bin/sh\ntouch ${marker(hook)}\n`, { mode: 0o755 });
+  }
+  const monitor = join(markers, 'fsmonitor.sh');
+  writeFileSync(monitor, `#!/bin/sh\ntouch ${marker('fsmonitor')}\n`, { mode: 0o755 });
+  await execa('git', ['config', 'core.fsmonitor', monitor], { cwd: repo.root });
+  // A replace ref that makes the default branch's commit read as the agent's.
+  const head = (await execa('git', ['rev-parse', 'HEAD'], { cwd: repo.root })).stdout;
+  writeFileSync(join(worktree, 'planted.txt'), 'the agent`s\n');
+  const quiet = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
+  await execa('git', [...quiet, 'add', 'planted.txt'], { cwd: worktree });
+  await execa(
+    'git',
+    [...quiet, '-c', 'user.name=a', '-c', 'user.email=a@example.com', 'commit', '-qm', 'agent'],
+    {
+      cwd: worktree,
+    },
+  );
+  const agentCommit = (await execa('git', [...quiet, 'rev-parse', 'HEAD'], { cwd: worktree })).stdout;
+  await execa('git', ['-c', 'core.hooksPath=/dev/null', 'replace', '-f', head, agentCommit], {
+    cwd: repo.root,
+  });
+  try {
+    // berth's git work: a worktree and branch made, a sync, a teardown that reads changes and deletes a branch.
+    const other = await berth(['provision', 'after', '--repo', repo.root, '--json']);
+    expect(other.exitCode, other.stderr).toBe(0);
+    // The new agent's worktree holds the real commit's files, not the ones the replace ref names.
+    expect(existsSync(join(resultOf(other, 'provision').agent.worktree, 'planted.txt'))).toBe(false);
+    for (const name of ['after', 'planter']) {
+      const gone = await berth(['teardown', name, '--force', '--repo', repo.root]);
+      expect(gone.exitCode, gone.stderr).toBe(0);
+    }
+    for (const what of ['reference-transaction', 'post-checkout', 'pre-push', 'post-rewrite', 'fsmonitor'])
+      expect(existsSync(marker(what)), `${what} ran on the host`).toBe(false);
+  } finally {
+    await execa('git', ['-c', 'core.hooksPath=/dev/null', 'replace', '-d', head], {
+      cwd: repo.root,
+      reject: false,
+    });
+    await execa('git', ['config', '--unset', 'core.fsmonitor'], { cwd: repo.root, reject: false });
+    for (const hook of ['reference-transaction', 'post-checkout', 'pre-push', 'post-rewrite'])
+      rmSync(join(gitDir, 'hooks', hook), { force: true });
+  }
+});
