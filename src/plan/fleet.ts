@@ -291,6 +291,15 @@ export function hostHooks(config: Pick<BerthConfig, 'hooks'>): string[] {
   return found;
 }
 
+/**
+ * Where a config read from the repository (not the worker's own) reaches into the host: its host hooks,
+ * and every secret, which the worker resolves from its own environment, files or commands. A repository's
+ * writers may not make a worker run a command or hand over its files and variables.
+ */
+export function hostReach(config: Pick<BerthConfig, 'hooks' | 'secrets'>): string[] {
+  return [...hostHooks(config), ...Object.keys(config.secrets).map((name) => `secrets.${name}`)];
+}
+
 /** A worker's entry in the host list, as it writes it. */
 export interface HostEntry {
   name: string;

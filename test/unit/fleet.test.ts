@@ -14,6 +14,7 @@ import {
   hostFailures,
   hostHooks,
   hostNameTtlMs,
+  hostReach,
   hostState,
   isRepoUrl,
   jobOptions,
@@ -196,6 +197,15 @@ describe("a task's config", () => {
     });
     expect(hostHooks(config)).toEqual(['hooks.setup[1]', 'hooks.post-teardown[0]']);
     expect(hostHooks(configSchema.parse({ hooks: { setup: ['npm ci'] } }))).toEqual([]);
+  });
+
+  it('counts every secret of a repository`s config as reaching into the worker: its env, files or commands', () => {
+    const config = configSchema.parse({
+      hooks: { setup: [{ run: 'prepare', on: 'host' }] },
+      secrets: { TOKEN: { from: 'command:id' }, KEY: { from: 'env:HOME' } },
+    });
+    expect(hostReach(config)).toEqual(['hooks.setup[0]', 'secrets.TOKEN', 'secrets.KEY']);
+    expect(hostHooks(config)).toEqual(['hooks.setup[0]']);
   });
 
   it('takes a timeout as a duration or seconds, never zero', () => {

@@ -4,7 +4,7 @@ import { cloneRepo, fetchOrigin, fileAtCommit, remoteHead, resolveCommit } from 
 import { CONFIG_FILE, parseConfig } from '../../config/load.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { messageOf, UsageError } from '../../errors.js';
-import { cacheName, hostHooks } from '../../plan/fleet.js';
+import { cacheName, hostHooks, hostReach } from '../../plan/fleet.js';
 import type { HostPaths } from '../../state/paths.js';
 import { berthDir } from '../../state/paths.js';
 import { withGitLock, withLock } from '../../state/store.js';
@@ -105,11 +105,12 @@ export async function trustedConfig(
     from = `the default branch${source.head.branch ? ` ${source.head.branch}` : ''} at ${source.head.commit.slice(0, 12)}`;
   }
   const config = parseConfig(text, `berth.yaml (${from})`);
-  const onHost = hostHooks(config);
+  // The worker's own --config is its owner's: its secrets are theirs to give. The repository's are not.
+  const onHost = source.workerConfig ? hostHooks(config) : hostReach(config);
   if (onHost.length > 0 && !source.allowHostHooks) {
     throw new UsageError(
       'host-hooks-refused',
-      `berth.yaml (${from}) runs commands on the host (${onHost.join(', ')}), and this worker does not allow host hooks`,
+      `berth.yaml (${from}) runs commands on or reads secrets from the host (${onHost.join(', ')}), and this worker does not allow host hooks`,
       {
         hint: 'run them in the agent container, or start the worker with --allow-host-hooks where the host’s owner trusts them',
       },
