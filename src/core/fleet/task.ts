@@ -3,7 +3,7 @@ import { branchTip, pushReplacing, remoteBranchTip } from '../../adapters/git.js
 import type { FleetStore, HeldTask } from '../../adapters/queue.js';
 import { isUnrecoverable, unrecoverable } from '../../adapters/queue.js';
 import type { FleetOutcome } from '../../contract.js';
-import { isBerthError, messageOf } from '../../errors.js';
+import { isBerthError, messageOf, UsageError } from '../../errors.js';
 import {
   type AttemptEnd,
   attemptEnvName,
@@ -21,7 +21,7 @@ import {
 } from '../../plan/fleet.js';
 import type { Runtime } from '../../runtime.js';
 import type { HostPaths } from '../../state/paths.js';
-import { openRepo, type RepoContext } from '../context.js';
+import { findAgent, openRepo, type RepoContext } from '../context.js';
 import type { TaskOutcome } from '../task/history.js';
 import { runTask } from '../task/task.js';
 import { dropCancel, readAttempts, type StoredAttempt, writeAttempt } from './attempts.js';
@@ -201,6 +201,15 @@ export async function runFleetTask(
       allowHostHooks: host.allowHostHooks,
     });
     await attempt.write({ config: config.source });
+    // An environment of this name kept from an earlier submission (on-exit keep, then --replace) is
+    // that submission's work: this attempt never runs in it, nor removes it.
+    if (findAgent(context, attempt.env)) {
+      throw new UsageError(
+        'environment-kept',
+        `an environment named ${attempt.env} is kept on this host from an earlier submission of ${task.name}; this attempt does not run in it`,
+        { hint: `tear it down first (berth teardown ${attempt.env} --repo ${root}), then submit again` },
+      );
+    }
     stopIfAsked(attempt);
     await report('provision', 'provisioning');
     const entry = await runTask({
