@@ -104,9 +104,16 @@ export async function fleetWorker(options: FleetWorkerOptions): Promise<FleetWor
   const claim = `${host}/${run}`;
   const nameKey = FLEET_KEYS.hostName(name);
   const ttl = hostNameTtlMs(timings);
+  let keepName: NodeJS.Timeout | undefined;
   try {
     // The name first: a duplicate is refused before anything is made on this host.
     const holder = await claimName(store, nameKey, claim, ttl, name);
+    // Held through the start too: host init may build images for minutes, longer than the claim lives.
+    keepName = setInterval(
+      () => void store.renew(nameKey, claim, ttl).catch(() => {}),
+      Math.max(1000, Math.floor(ttl / 3)),
+    );
+    keepName.unref();
     return await holdWorkerLock(paths, runtime, async () => {
       // One worker per berth home: the earlier holder of this host's name is a run that is gone.
       if (holder) await store.seize(nameKey, claim, ttl);
@@ -139,6 +146,7 @@ export async function fleetWorker(options: FleetWorkerOptions): Promise<FleetWor
       }
     });
   } finally {
+    clearInterval(keepName);
     await store.release(nameKey, claim).catch(() => {});
     store.close();
   }
