@@ -403,7 +403,9 @@ export const resultSchemas = {
   sync: z.strictObject({
     name: z.string(),
     branch: z.string(),
-    onto: text('what the branch was rebased onto: its base, or the base`s upstream'),
+    onto: text(
+      'what the branch was rebased onto: its base as this repository has it (a local branch with its local commits)',
+    ),
     fetched: z.boolean().describe('the repository had remotes, fetched first'),
     rebased: z
       .strictObject({ from: z.string(), to: z.string() })
@@ -417,6 +419,13 @@ export const resultSchemas = {
       .optional()
       .describe('the secrets resolved again and given (names; never a value)'),
     egress: egressAppliedSchema.optional().describe('behind an egress proxy: the list applied again'),
+    upstream: z
+      .strictObject({
+        ref: text('the upstream of the base, such as origin/main'),
+        behind: z.number().int().describe('commits it has that the base does not'),
+      })
+      .optional()
+      .describe('when the base lacks commits of its upstream (fetched, not pulled): not taken, said'),
   }),
   'egress reload': z.strictObject({ name: z.string(), ...egressAppliedSchema.shape }),
   logs: z.strictObject({ name: z.string(), logs: z.array(logSchema) }),

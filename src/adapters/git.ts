@@ -329,6 +329,12 @@ export async function commitCount(root: string, base: string, branch: string): P
   return Number(result.stdout.trim()) || 0;
 }
 
+/** How many commits `to` has that `from` does not (both commits, not names). */
+export async function commitsAhead(root: string, from: string, to: string): Promise<number> {
+  const result = await git(root, ['rev-list', '--count', `${from}..${to}`], { allowFail: true });
+  return Number(result.stdout.trim()) || 0;
+}
+
 /** `git diff --shortstat` between two commits ("" when they hold the same files). */
 export async function diffShortStat(root: string, from: string, to: string): Promise<string> {
   const result = await git(root, ['diff', '--shortstat', '--end-of-options', from, to], { allowFail: true });

@@ -13,19 +13,26 @@ export function exitPolicy(value: string | undefined): ExitPolicy | undefined {
   return value as ExitPolicy;
 }
 
-export function describeOutcome(outcome: TaskOutcome): string {
-  const code =
+/** How the last run ended, and (marked by `berth complete`) that the task was completed. */
+function runText(outcome: TaskOutcome): string {
+  const seconds = `after ${(outcome.durationMs / 1000).toFixed(1)} s`;
+  const run =
     outcome.state === 'abandoned'
       ? 'abandoned: its berth process died while the command ran'
       : outcome.state === 'running'
         ? 'still running'
         : outcome.state === 'terminated'
-          ? `stopped by a signal (exit ${outcome.exitCode})`
+          ? `stopped by a signal (exit ${outcome.exitCode}) ${seconds}`
           : outcome.exitCode === null
-            ? 'completed'
-            : `exited with ${outcome.exitCode}`;
+            ? ''
+            : `exited with ${outcome.exitCode} ${seconds}`;
+  if (!outcome.completedAt) return run;
+  return run ? `completed; its last run ${run.replace(/^(abandoned|still|stopped)/, 'was $1')}` : 'completed';
+}
+
+export function describeOutcome(outcome: TaskOutcome): string {
   const lines = [
-    `${outcome.name}: ${code} after ${(outcome.durationMs / 1000).toFixed(1)} s; ${outcome.commits} commit(s) on ${outcome.branch}${outcome.diffStat ? ` (${outcome.diffStat})` : ''}`,
+    `${outcome.name}: ${runText(outcome)}; ${outcome.commits} commit(s) on ${outcome.branch}${outcome.diffStat ? ` (${outcome.diffStat})` : ''}`,
     `on exit: ${outcome.onExit} -> ${outcome.result}${outcome.message ? `: ${outcome.message}` : ''}`,
   ];
   if (outcome.savedPatch) lines.push(`uncommitted changes saved to ${outcome.savedPatch}`);

@@ -27,7 +27,16 @@ export function registerLogs(program: Command, { io }: CliContext): void {
         egress: options.egress,
       };
       if (options.json) return printResult(io, 'logs', await logTails(request));
-      for await (const chunk of streamLogs(request)) await io.write(chunk);
+      let shown = false;
+      for await (const chunk of streamLogs(request)) {
+        shown = true;
+        await io.write(chunk);
+      }
+      // No hook has written a log: say so, rather than print nothing (an empty egress log is just empty).
+      if (!shown && !options.egress && !options.task)
+        io.stdout(
+          `${name}: no hook logs: no hook has run (none is configured in berth.yaml, or none was reached); berth logs ${name} --task shows its last task's output\n`,
+        );
     },
   );
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printResult, progressTo, shellQuote } from '../output.js';
+import { printResult, progressTo } from '../output.js';
 import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
 interface Options {
@@ -21,7 +21,7 @@ export function registerProvision(program: Command, { io }: CliContext): void {
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)')
     .option('--show-secrets', 'print passwords in URLs');
   withJson(withRepo(command)).action(async (name: string, options: Options) => {
-    const { provision } = await import('../../core/agent/provision.js');
+    const { composeCommandLine, provision } = await import('../../core/agent/provision.js');
     const agent = await interruptible((signal) =>
       provision({
         name,
@@ -39,7 +39,7 @@ export function registerProvision(program: Command, { io }: CliContext): void {
     io.stdout(`branch    ${agent.branch}\n`);
     io.stdout(`worktree  ${agent.worktree}\n`);
     io.stdout(`env file  ${agent.envFile} (the container's view; the host's: ${agent.hostEnvFile})\n`);
-    io.stdout(`compose   -p ${agent.composeProject} -f ${shellQuote(agent.composeFile)}\n`);
+    io.stdout(`compose   ${await composeCommandLine(agent)}\n`);
     for (const [service, port] of Object.entries(agent.ports))
       io.stdout(`${service.padEnd(9)} 127.0.0.1:${port}\n`);
   });

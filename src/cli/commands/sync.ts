@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printResult } from '../output.js';
+import { printResult, progressTo } from '../output.js';
 import { type CliContext, withJson, withRepo } from './_shared.js';
 
 export function registerSync(program: Command, { io }: CliContext): void {
@@ -7,12 +7,14 @@ export function registerSync(program: Command, { io }: CliContext): void {
     withRepo(
       program
         .command('sync')
-        .description("fetch, rebase the agent's branch on its base, and run the setup hooks again")
+        .description(
+          "fetch, rebase the agent's branch on its base as this repository has it (a local branch with its local commits; pull it first to take its upstream's), and run the setup hooks again",
+        )
         .argument('<name>', 'the agent'),
     ),
   ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
     const { sync } = await import('../../core/agent/sync.js');
-    const result = await sync({ name, repo: options.repo });
+    const result = await sync({ name, repo: options.repo, progress: progressTo(io) });
     if (options.json) return printResult(io, 'sync', result);
     const fetched = result.fetched ? ' (fetched first)' : '';
     const setup = result.setup.ran

@@ -33,6 +33,7 @@ import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import { shellQuote } from '../../plan/shell.js';
 import { namedLog } from '../../state/paths.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import {
@@ -173,6 +174,18 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   } finally {
     await template?.release();
   }
+}
+
+/**
+ * The Compose command line for an agent's stack, ready to paste: `docker compose` (or `docker-compose`)
+ * with its project and file, each word quoted as a shell reads it back; append ps, logs, down.
+ */
+export async function composeCommandLine(
+  agent: Pick<AgentView, 'composeProject' | 'composeFile'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const cli = await knownCompose(env);
+  return [...cli.command, '-p', agent.composeProject, '-f', agent.composeFile].map(shellQuote).join(' ');
 }
 
 /** The config of a light environment: Postgres and Redis off (and with them, templates and the pool). */

@@ -1,8 +1,10 @@
 import {
   branchTip,
+  commitsAhead,
   fetchAll,
   hasRemotes,
   rebaseOrAbort,
+  resolveCommit,
   uncommittedChanges,
   upstreamOf,
 } from '../../adapters/git.js';
@@ -26,11 +28,14 @@ import { giveSecrets, type ResolvedSecrets, resolveSecrets, secretsFor, takeSecr
 export type SyncResult = ResultOf<'sync'>;
 
 /**
- * Brings an agent's branch up to date: fetch, rebase on its base (its upstream when it has one), and
- * the setup hooks again. Refuses on a dirty worktree; on a conflict, aborts the rebase and says where.
+ * Brings an agent's branch up to date: fetch, rebase on its base as this repository has it (a local
+ * branch with its local commits, which is what the agent's work is counted against; a remote-tracking
+ * base as the fetch left it), and the setup hooks again. A local base that lacks commits of its
+ * upstream is said, not taken: pulling it is its owner's call. Refuses on a dirty worktree; on a
+ * conflict, aborts the rebase and says where.
  */
 export async function sync(
-  options: RepoOptions & { name: string; configPath?: string },
+  options: RepoOptions & { name: string; configPath?: string; progress?: (line: string) => void },
 ): Promise<SyncResult> {
   const context = await openRepo(options);
   const agent = requireAgent(context, validateAgentName(options.name));
@@ -50,7 +55,22 @@ export async function sync(
   const resolved = await resolveSecrets(context, config);
   const fetched = await hasRemotes(context.root);
   if (fetched) await fetchAll(context.root);
-  const onto = (await upstreamOf(context.root, agent.baseRef)) ?? agent.baseRef;
+  const onto = agent.baseRef;
+  const base = await resolveCommit(context.root, onto);
+  if (!base) {
+    throw new BerthError(
+      'sync-no-base',
+      `the base of ${agent.name}, ${onto}, names no commit; nothing changed`,
+      {
+        hint: `make it again (git branch ${onto} <commit>), or rebase by hand in ${agent.worktree}`,
+      },
+    );
+  }
+  const upstream = await upstreamBeyond(context.root, onto, base);
+  if (upstream)
+    options.progress?.(
+      `${onto} lacks ${upstream.behind} commit(s) of its upstream ${upstream.ref}: rebased onto ${onto} as it is (pull it to take them)`,
+    );
   const from = (await branchTip(context.root, agent.branch)) ?? '';
   await withGitLock(context.berthDir, async () => {
     const rebase = await rebaseOrAbort(agent.worktree, onto);
@@ -80,6 +100,7 @@ export async function sync(
     setup: { ran: config.hooks.setup.length > 0, commands: config.hooks.setup.length },
     ...(secrets.grants.length > 0 && { secrets: secrets.grants.map((grant) => grant.name) }),
     ...(egress && { egress: { allow: egress.allow, tcp: egress.tcp } }),
+    ...(upstream && { upstream }),
   };
 }
 
@@ -104,4 +125,12 @@ async function renewSecrets(context: RepoContext, agent: AgentRecord, secrets: R
   });
   if (updated) Object.assign(agent, { secrets: updated.secrets });
   return secrets;
+}
+
+/** The base's upstream, when it has commits the base does not (fetched, not pulled). */
+async function upstreamBeyond(root: string, baseRef: string, base: string) {
+  const ref = await upstreamOf(root, baseRef);
+  const tip = ref && (await resolveCommit(root, ref));
+  const behind = tip ? await commitsAhead(root, base, tip) : 0;
+  return ref && behind > 0 ? { ref, behind } : undefined;
 }
