@@ -31,13 +31,17 @@ export const YARNRC_NAME = 'yarnrc';
 /**
  * Each tool's cache in the shared folder, set by the variable the tool reads. npm's cacache, pnpm's
  * store and pip's http and wheel caches are content-addressed and written atomically: safe to share.
+ * pnpm's store is set by pnpm's own names, never `npm_config_store_dir`: npm warns `Unknown env config
+ * "store-dir"` on every run for an npm_config_* it does not know. pnpm 11 reads `pnpm_config_store_dir`;
+ * pnpm 7.14 to 10 keep their store in `$PNPM_HOME/store`, the same folder.
  */
 function packageCacheEnv(host: HostFacts): EnvMap {
   if (!host.packageCache) return {};
   const at = (tool: string) => `${CONTAINER_PACKAGE_CACHE}/${tool}`;
   return {
     npm_config_cache: at('npm'),
-    npm_config_store_dir: at('pnpm'),
+    pnpm_config_store_dir: `${at('pnpm')}/store`,
+    PNPM_HOME: at('pnpm'),
     YARN_CACHE_FOLDER: at('yarn'),
     PIP_CACHE_DIR: at('pip'),
   };

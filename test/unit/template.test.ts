@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { CONTAINER_PACKAGE_CACHE, type HostFacts, planCompose } from '../../src/plan/compose.js';
@@ -109,10 +110,30 @@ describe('shared package caches', () => {
     });
     expect(agent.environment).toMatchObject({
       npm_config_cache: `${CONTAINER_PACKAGE_CACHE}/npm`,
-      npm_config_store_dir: `${CONTAINER_PACKAGE_CACHE}/pnpm`,
+      pnpm_config_store_dir: `${CONTAINER_PACKAGE_CACHE}/pnpm/store`,
+      PNPM_HOME: `${CONTAINER_PACKAGE_CACHE}/pnpm`,
       YARN_CACHE_FOLDER: `${CONTAINER_PACKAGE_CACHE}/yarn`,
       PIP_CACHE_DIR: `${CONTAINER_PACKAGE_CACHE}/pip`,
     });
+  });
+
+  it('sets only what npm knows: npm run with the agent`s variables warns of nothing', async () => {
+    // The real npm (the one running these tests): it warns `Unknown env config` for an npm_config_*
+    // it does not know (pnpm's store-dir was one), on every run inside an agent.
+    const environment = agentService({
+      ...host,
+      packageCache: '/var/lib/berth/package-cache/1000',
+    }).environment;
+    const cacheEnv = Object.fromEntries(
+      Object.entries(environment).filter(([key]) => /^(npm|pnpm)_config_|^PNPM_HOME$/i.test(key)),
+    );
+    const npm = await execa('npm', ['config', 'get', 'cache'], {
+      env: { PATH: process.env.PATH, HOME: '/tmp', ...cacheEnv, npm_config_update_notifier: 'false' },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(npm.stderr).toBe('');
+    expect(npm.stdout.trim()).toBe(`${CONTAINER_PACKAGE_CACHE}/npm`);
   });
 
   it('mounts nothing when the cache is off', () => {
