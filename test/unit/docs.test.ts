@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { isPair, parseDocument, parse as parseYaml, visit } from 'yaml';
 import { buildProgram } from '../../src/cli/main.js';
 import { parseConfig } from '../../src/config/load.js';
 import { jsonSchema } from '../../src/config/schema.js';
@@ -62,6 +62,25 @@ describe('the README', () => {
       .map(([path]) => path)
       .filter((path) => !hasPath(document, path));
     expect(missing).toEqual([]);
+  });
+
+  it('shows the defaults in its berth.yaml block, but on the lines marked `# example`', () => {
+    const config = section('Config');
+    const example = /```yaml\n([\s\S]*?)```/.exec(config)?.[1] ?? '';
+    // The block without its example lines (and what is under them) reads as the defaults do.
+    const document = parseDocument(example);
+    const lineOf = (offset: number) =>
+      example.slice(example.lastIndexOf('\n', offset) + 1, example.indexOf('\n', offset));
+    visit(document, {
+      Pair(_, pair) {
+        const at = isPair(pair) && (pair.key as { range?: [number] } | null)?.range?.[0];
+        if (typeof at === 'number' && /#\s*example\b/.test(lineOf(at))) return visit.REMOVE;
+      },
+    });
+    const defaults = parseConfig(String(document), 'the README block without its examples');
+    expect(defaults).toEqual(parseConfig('', 'an empty berth.yaml'));
+    // And an example is not the default (else it would not need the mark).
+    expect(parseConfig(example, 'the README block')).not.toEqual(defaults);
   });
 
   it('has a description for every config field, in the schema editors read', () => {
