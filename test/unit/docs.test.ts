@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { isPair, parseDocument, parse as parseYaml, visit } from 'yaml';
@@ -88,6 +88,27 @@ describe('the README', () => {
       .filter(([, schema]) => !schema.description)
       .map(([path]) => path);
     expect(undocumented).toEqual([]);
+  });
+});
+
+describe('the README`s architecture', () => {
+  const architecture = section('Architecture');
+
+  it('names every adapter in src/adapters/, and every layer and file at the top of src/', () => {
+    const adapters = readdirSync('src/adapters').filter((file) => file.endsWith('.ts'));
+    expect(adapters.filter((file) => !architecture.includes(`\`${file}\``))).toEqual([]);
+    const top = readdirSync('src', { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() || entry.name.endsWith('.ts'))
+      .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name));
+    expect(top.filter((name) => !architecture.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it('names, in its checklist for a new command, the places the tests make a command be named', () => {
+    const checklist = architecture.slice(architecture.indexOf('A new command'));
+    for (const place of ['index.ts', 'contract.ts', 'resultSchemas', 'commandsWithoutJson', 'cli/main.ts'])
+      expect(checklist).toContain(`\`${place}\``);
+    expect(checklist).toContain('npm run schema');
+    expect(checklist).toContain('command table');
   });
 });
 
