@@ -18,6 +18,13 @@ export function validateAgentName(name: string): string {
   return name;
 }
 
+const NATURAL = new Intl.Collator('en', { numeric: true });
+
+/** Names in the order people count them: hk1, hk2, hk10 (not hk1, hk10, hk2). `ls`, the page, the fleet. */
+export function compareNames(a: string, b: string): number {
+  return NATURAL.compare(a, b);
+}
+
 /** A short stable id for a repository, from the absolute path of its common git directory. */
 export function repoId(commonGitDir: string): string {
   return createHash('sha256').update(resolve(commonGitDir)).digest('hex').slice(0, 10);

@@ -1,6 +1,17 @@
+import { span } from '../plan/duration.js';
+
+/**
+ * What the page's script shares with the CLI, put in front of it: `span`, the one function `berth ls`
+ * rounds ages with, so 90 s reads "1m" on both.
+ */
+const SHARED = `const span = ${span.toString()};\n`;
+
 /** The page's three files as one document, its inline script and style allowed by the nonce alone. */
 export function pageWith(template: { html: string; css: string; js: string }, nonce: string): string {
   return template.html
     .replace('<!-- style -->', () => `<style nonce="${nonce}">\n${template.css}</style>`)
-    .replace('<!-- script -->', () => `<script type="module" nonce="${nonce}">\n${template.js}</script>`);
+    .replace(
+      '<!-- script -->',
+      () => `<script type="module" nonce="${nonce}">\n${SHARED}${template.js}</script>`,
+    );
 }

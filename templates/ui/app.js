@@ -15,17 +15,10 @@ function h(tag, attributes = {}, ...children) {
   return element;
 }
 
+// `span` comes from berth's plan/duration.ts, put in front of this script: ages read as `berth ls` has them.
 function ago(iso) {
-  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
-  const span = (s) =>
-    s < 60
-      ? `${s}s`
-      : s < 3600
-        ? `${Math.round(s / 60)}m`
-        : s < 86400
-          ? `${Math.round(s / 3600)}h`
-          : `${Math.round(s / 86400)}d`;
-  return seconds >= 0 ? `${span(seconds)} ago` : `in ${span(-seconds)}`;
+  const milliseconds = Date.now() - Date.parse(iso);
+  return milliseconds >= 0 ? `${span(milliseconds)} ago` : `in ${span(-milliseconds)}`;
 }
 
 function leaseText(expiresAt) {
@@ -42,7 +35,8 @@ async function call(method, path) {
   return body;
 }
 
-let state = { repos: [] };
+// Nothing is known until the server's first state: the page says it is loading, not that nothing is there.
+let state;
 
 function route() {
   const [, view, repo, name] = location.hash.split('/');
@@ -61,6 +55,19 @@ function portLinks(ports) {
           `${service}:${port}`,
         ),
   );
+}
+
+/** The last task, as `berth show` tells it: how it ended, when, its command and its commits. */
+function taskText(task) {
+  if (!task) return 'none yet';
+  const how = task.completedAt
+    ? 'completed'
+    : task.state === 'finished' && task.exitCode !== null
+      ? `exited with ${task.exitCode}`
+      : task.state;
+  const when = task.state === 'running' ? `started ${ago(task.startedAt)}` : `ended ${ago(task.endedAt)}`;
+  const command = task.command ? `: ${task.command.join(' ')}` : '';
+  return `${how}, ${when}${command}; ${task.commits} commit(s); on exit: ${task.onExit} -> ${task.result}`;
 }
 
 function card(repo, entry) {
@@ -99,6 +106,7 @@ function card(repo, entry) {
 
 function renderAgents() {
   const section = $('agents');
+  if (!state) return section.replaceChildren(h('p', { class: 'empty' }, 'loading the agents…'));
   const repos = state.repos.map((repo) => {
     const entries = repo.agents.filter((entry) => entry.agent);
     return h(
@@ -121,7 +129,7 @@ function renderAgents() {
 }
 
 function renderFleet() {
-  const fleet = state.fleet;
+  const fleet = state?.fleet;
   $('tab-fleet').hidden = !fleet;
   if (!fleet) return;
   const section = $('fleet');
@@ -278,6 +286,7 @@ async function refreshDetail(startLog) {
             ['worktree', agent.worktree],
             ['database', agent.urls.database ?? 'none (postgres.enabled is false)'],
             ['lease', leaseText(agent.lease.expiresAt)],
+            ['last task', taskText(detail.entry.task)],
             ...(agent.claude
               ? [['Claude Code', `session ${agent.claude.sessionId} (${agent.claude.kind} worktree)`]]
               : []),

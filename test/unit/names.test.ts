@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  compareNames,
   composeProject,
   extraLabels,
   repoId,
@@ -8,6 +9,17 @@ import {
 } from '../../src/plan/names.js';
 
 describe('agent names', () => {
+  it('sort in the order people count them: hk1, hk2, hk10', () => {
+    expect(['hk10', 'hk2', 'b', 'hk1', 'a-2', 'a-10'].sort(compareNames)).toEqual([
+      'a-2',
+      'a-10',
+      'b',
+      'hk1',
+      'hk2',
+      'hk10',
+    ]);
+  });
+
   it.each(['a', 'fix-login', 'agent-07', `a${'b'.repeat(31)}`])('accepts %j', (name) => {
     expect(validateAgentName(name)).toBe(name);
   });

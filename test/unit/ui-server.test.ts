@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { span } from '../../src/plan/duration.js';
 import type { LiveView } from '../../src/ui/live.js';
 import { pageWith } from '../../src/ui/page.js';
 import { uiApp } from '../../src/ui/server.js';
@@ -77,8 +78,17 @@ describe('the page', () => {
       { html: '<head><!-- style --></head><!-- script -->', css: 'a{}', js: "x('$&')" },
       'N',
     );
-    expect(html).toBe(
-      `<head><style nonce="N">\na{}</style></head><script type="module" nonce="N">\nx('$&')</script>`,
-    );
+    expect(html).toMatch(/^<head><style nonce="N">\na{}<\/style><\/head><script type="module" nonce="N">\n/);
+    expect(html.endsWith(`x('$&')</script>`)).toBe(true);
+  });
+
+  it('gives its script the very span `berth ls` rounds ages with', () => {
+    const html = pageWith({ html: '<!-- script -->', css: '', js: 'globalThis.spanOfPage = span;' }, 'N');
+    const script = html.replace(/^<script[^>]*>\n/, '').replace(/<\/script>$/, '');
+    new Function(script)();
+    const pageSpan = (globalThis as unknown as { spanOfPage: (ms: number) => string }).spanOfPage;
+    for (const ms of [0, 59_400, 90_000, 119_000, 5_399_000, 90_000_000, -90_000])
+      expect(pageSpan(ms)).toBe(span(ms));
+    expect(pageSpan(90_000)).toBe('1m');
   });
 });

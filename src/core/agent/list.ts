@@ -4,7 +4,7 @@ import { listWorktrees } from '../../adapters/git.js';
 import type { EntryView } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
-import { LABELS, repoLabels, stackOwner, validateAgentName } from '../../plan/names.js';
+import { compareNames, LABELS, repoLabels, stackOwner, validateAgentName } from '../../plan/names.js';
 import { readState } from '../../state/store.js';
 import { openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { readOutcome } from '../task/history.js';
@@ -16,7 +16,7 @@ export async function listAgents(
 ): Promise<EntryView[]> {
   const context = await openRepo(options);
   const agents = Object.values(readState(context.berthDir).agents).sort((a, b) =>
-    a.name.localeCompare(b.name),
+    compareNames(a.name, b.name),
   );
   const live = await liveFacts(context, agents);
   return agents.map((agent) =>

@@ -13,6 +13,7 @@ import {
   QUEUE_NAME,
   resultBranch,
 } from '../../plan/fleet.js';
+import { compareNames } from '../../plan/names.js';
 import { type Runtime, runtimeFrom } from '../../runtime.js';
 import { readAttemptsOf, type StoredAttempt } from './attempts.js';
 
@@ -101,8 +102,8 @@ async function readStatus(queue: QueueClient, now: number): Promise<FleetStatus>
       failed: count('failed'),
       stalled: tasks.filter((task) => task.stalled).length,
     },
-    hosts: hosts.map(({ id: _run, ...host }) => host).sort((a, b) => a.name.localeCompare(b.name)),
-    tasks: tasks.sort((a, b) => a.name.localeCompare(b.name)),
+    hosts: hosts.map(({ id: _run, ...host }) => host).sort((a, b) => compareNames(a.name, b.name)),
+    tasks: tasks.sort((a, b) => compareNames(a.name, b.name)),
   };
 }
 
