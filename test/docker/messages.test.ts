@@ -34,6 +34,13 @@ describe('what berth says is what is', () => {
     expect(String(ps.stdout).split('\n')).toContain('agent');
   });
 
+  it('npm in an agent warns of nothing berth set (no Unknown env config "store-dir")', async () => {
+    const npm = await berth(['exec', 'said', '--repo', repo.root, '--', 'npm', 'config', 'get', 'cache']);
+    expect(npm.exitCode, npm.stderr).toBe(0);
+    expect(npm.stderr).not.toContain('Unknown env config');
+    expect(npm.stdout.trim()).toBe('/var/cache/berth-packages/npm');
+  });
+
   it('berth logs NAME with no hook logs says so, exit 0', async () => {
     const logs = await berth(['logs', 'said', '--repo', repo.root]);
     expect(logs.exitCode, logs.stderr).toBe(0);
