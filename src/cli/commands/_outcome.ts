@@ -26,7 +26,7 @@ function runText(outcome: TaskOutcome): string {
           : outcome.exitCode === null
             ? ''
             : `exited with ${outcome.exitCode} ${seconds}`;
-  if (!outcome.completedAt) return run;
+  if (!outcome.completedAt) return run || 'no command ran';
   return run ? `completed; its last run ${run.replace(/^(abandoned|still|stopped)/, 'was $1')}` : 'completed';
 }
 
