@@ -63,6 +63,7 @@ describe('the page says what is true', () => {
     expect(await page.locator('#agents').textContent()).not.toContain('no repository has agents');
     release();
     await page.locator('[data-agent]').first().waitFor({ timeout: 30_000 });
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
     await page.close();
   });
 
