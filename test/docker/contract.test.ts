@@ -126,7 +126,9 @@ describe('outcomes that are true', () => {
     const failed = await run(['run', 'synced', '--', 'sh', '-c', 'sleep 1; exit 3']);
     expect(failed.exitCode).toBe(3);
     const completed = await run(['complete', 'synced', '--on-exit', 'teardown']);
-    expect(completed.stdout).toMatch(/^synced: exited with 3 after 1\.\d s; 1 commit\(s\) on berth\/synced/m);
+    expect(completed.stdout).toMatch(
+      /^synced: completed; its last run exited with 3 after 1\.\d s; 1 commit\(s\) on berth\/synced/m,
+    );
     expect(completed.stdout).toContain('branch berth/synced has unmerged commits: kept');
     const shown = resultOf(await run(['show', 'synced', '--json']), 'show');
     expect(shown).toMatchObject({
