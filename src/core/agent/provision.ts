@@ -34,6 +34,7 @@ import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
 import { shellQuote } from '../../plan/shell.js';
+import { envFrom } from '../../runtime.js';
 import { namedLog } from '../../state/paths.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import {
@@ -182,9 +183,9 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
  */
 export async function composeCommandLine(
   agent: Pick<AgentView, 'composeProject' | 'composeFile'>,
-  env: NodeJS.ProcessEnv = process.env,
+  env?: NodeJS.ProcessEnv,
 ): Promise<string> {
-  const cli = await knownCompose(env);
+  const cli = await knownCompose(envFrom(env));
   return [...cli.command, '-p', agent.composeProject, '-f', agent.composeFile].map(shellQuote).join(' ');
 }
 
