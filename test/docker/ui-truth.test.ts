@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,9 +41,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
+  // Each step bounded: an intermittent hang here (the browser closing, or berth ui ending on SIGINT; not
+  // yet told apart) must not keep the repository's agents.
+  const within = (promise: Promise<unknown> | undefined) =>
+    Promise.race([promise?.then(() => true), sleep(20_000).then(() => false)]);
+  await within(browser?.close());
   ui?.kill('SIGINT');
-  await ui;
+  if (ui && !(await within(ui))) ui.kill('SIGKILL');
   await repo?.cleanup();
 });
 
