@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -94,6 +95,15 @@ export function readText(path: string): string | undefined {
 
 export function exists(path: string): boolean {
   return existsSync(path);
+}
+
+/** The path with every symbolic link resolved; the path as given when it does not exist. */
+export function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 export function copyTree(from: string, to: string): void {

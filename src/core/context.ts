@@ -1,8 +1,8 @@
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { type ComposeCli, chooseCompose, composeMissing, surveyCompose } from '../adapters/compose.js';
 import type { Engine } from '../adapters/docker.js';
 import { connect, engineEndpoint } from '../adapters/docker.js';
-import { exists, readText, writeFile } from '../adapters/files.js';
+import { exists, readText, realPath, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
 import { findExecutable } from '../adapters/programs.js';
 import { CONFIG_FILE, loadConfig } from '../config/load.js';
@@ -60,14 +60,24 @@ export async function openRepo(
 }
 
 /**
- * The working tree whose berth.yaml berth trusts: the one the command runs in, unless that is an agent's
- * worktree (what an agent writes, its berth.yaml included, never decides what runs on the host): then
- * the main working tree.
+ * The working tree whose berth.yaml berth trusts: the one the command runs in, unless that is inside an
+ * agent's worktree or inside the common git directory (an agent can make a linked worktree there, and
+ * what an agent writes, its berth.yaml included, never decides what runs on the host): then the main
+ * working tree. Paths are compared as real paths, so a symbolic link does not hide where a tree is.
  */
 export function trustedTree(context: RepoContext): string {
-  if (context.here === context.root) return context.root;
-  const agents = Object.values(readState(context.berthDir).agents);
-  return agents.some((agent) => agent.worktree === context.here) ? context.root : context.here;
+  const here = realPath(context.here);
+  if (here === realPath(context.root)) return context.root;
+  const untrusted = [
+    context.commonGitDir,
+    ...Object.values(readState(context.berthDir).agents).map((agent) => agent.worktree),
+  ].map(realPath);
+  return untrusted.some((dir) => isWithin(here, dir)) ? context.root : context.here;
+}
+
+function isWithin(path: string, dir: string): boolean {
+  const rest = relative(dir, path);
+  return rest === '' || (rest !== '..' && !rest.startsWith('../') && !isAbsolute(rest));
 }
 
 /** berth.yaml of the trusted working tree (or the file given). */

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { shInAgent } from '../helpers/agent.js';
 import { berth, resultOf } from '../helpers/cli.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -118,5 +119,84 @@ it('what an agent plants in the shared git folder runs nothing when berth runs g
     await execa('git', ['config', '--unset', 'core.fsmonitor'], { cwd: repo.root, reject: false });
     for (const hook of ['reference-transaction', 'post-checkout', 'pre-push', 'post-rewrite'])
       rmSync(join(gitDir, 'hooks', hook), { force: true });
+  }
+});
+
+it('reads relative secret references and runs host hooks from the trusted tree, never an agent`s, nested worktrees too', {
+  timeout: 400_000,
+}, async () => {
+  const marker = (what: string) => join(markers, what);
+  const trustedFile = `trusted-file-${process.pid}`;
+  const trustedCommand = `trusted-command-${process.pid}`;
+  // The repository's own: relative references and a relative host script, as the README shows them.
+  const own = await makeRepo({
+    files: {
+      'berth.yaml': [
+        'agent:',
+        '  resources: { cpus: 1, memory: 512m }',
+        'secrets:',
+        '  REL_FILE: { from: "file:.host-token" }',
+        '  REL_COMMAND: { from: "command:sh ./get-token.sh" }',
+        'hooks:',
+        '  setup: [{ run: sh ./scripts/prepare.sh, on: host }]',
+        '',
+      ].join('\n'),
+      'scripts/prepare.sh': `echo "trusted $BERTH_WORKTREE" > ${marker('prepare')}\n`,
+    },
+  });
+  try {
+    // Host-only files of the user's, beside the repository's own berth.yaml (not committed).
+    writeFileSync(join(own.root, '.host-token'), `${trustedFile}\n`);
+    writeFileSync(join(own.root, 'get-token.sh'), `echo ${trustedCommand}\n`);
+    const made = await berth(['provision', 'red', '--repo', own.root, '--json']);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const worktree = resultOf(made, 'provision').agent.worktree;
+    expect(readFileSync(marker('prepare'), 'utf8')).toBe(`trusted ${worktree}\n`);
+
+    // What the agent commits: the same paths, its own content (a host-only file of someone else's; a
+    // script that would run on the host), and a nested linked worktree with a berth.yaml of its own.
+    const hostOnly = join(markers, 'host-only');
+    writeFileSync(hostOnly, 'host-only-value\n');
+    symlinkSync(hostOnly, join(worktree, '.host-token'));
+    writeFileSync(join(worktree, 'get-token.sh'), `touch ${marker('agent-command')}; echo planted\n`);
+    writeFileSync(join(worktree, 'scripts', 'prepare.sh'), `echo agent > ${marker('prepare')}\n`);
+    writeFileSync(join(worktree, '.gitignore'), '/nested/\n');
+    await execa('git', ['add', '-A'], { cwd: worktree });
+    await execa('git', ['-c', 'user.name=a', '-c', 'user.email=a@example.com', 'commit', '-qm', 'plant'], {
+      cwd: worktree,
+    });
+    const read = async () =>
+      (await shInAgent(own.root, 'red', 'cat /run/secrets/REL_FILE /run/secrets/REL_COMMAND')).stdout;
+
+    // berth sync from inside the agent's worktree: the trusted tree's files and script, never the agent's.
+    const synced = await berth(['sync', 'red'], { cwd: worktree });
+    expect(synced.exitCode, synced.stderr).toBe(0);
+    expect(await read()).toBe(`${trustedFile}\n${trustedCommand}`);
+    expect(readFileSync(marker('prepare'), 'utf8')).toBe(`trusted ${worktree}\n`);
+    expect(existsSync(marker('agent-command'))).toBe(false);
+
+    // A linked worktree the agent makes inside its own: no more trusted than the agent's worktree.
+    await execa('git', ['worktree', 'add', '-q', '--detach', 'nested', 'HEAD'], { cwd: worktree });
+    const nested = join(worktree, 'nested');
+    writeFileSync(
+      join(nested, 'berth.yaml'),
+      [
+        'secrets:',
+        '  REL_FILE: { from: "file:.host-token" }',
+        'hooks:',
+        `  setup: [{ run: "touch ${marker('nested-hook')}", on: host }]`,
+        '',
+      ].join('\n'),
+    );
+    const fromNested = await berth(['sync', 'red'], { cwd: nested });
+    expect(fromNested.exitCode, fromNested.stderr).toBe(0);
+    expect(existsSync(marker('nested-hook')), 'the nested berth.yaml ran a host hook').toBe(false);
+    expect(await read()).toBe(`${trustedFile}\n${trustedCommand}`);
+    expect(existsSync(marker('agent-command'))).toBe(false);
+    await execa('git', ['worktree', 'remove', '--force', nested], { cwd: own.root });
+    const gone = await berth(['teardown', 'red', '--force', '--repo', own.root]);
+    expect(gone.exitCode, gone.stderr).toBe(0);
+  } finally {
+    await own.cleanup();
   }
 });

@@ -1,6 +1,6 @@
 import { listContainers, stopExec } from '../../adapters/docker.js';
 import { dockerExec, type ExecTarget } from '../../adapters/docker-cli.js';
-import { appendFile, exists, readText } from '../../adapters/files.js';
+import { appendFile, readText } from '../../adapters/files.js';
 import { run } from '../../adapters/programs.js';
 import type { HookCommand } from '../../config/schema.js';
 import { BerthError, EnvironmentError, interrupted } from '../../errors.js';
@@ -10,7 +10,7 @@ import { agentEnv } from '../../plan/env.js';
 import { stackLabels } from '../../plan/names.js';
 import { withSecretVariables } from '../../plan/secrets.js';
 import { namedLog } from '../../state/paths.js';
-import type { RepoContext } from '../context.js';
+import { type RepoContext, trustedTree } from '../context.js';
 import { type ResolvedSecrets, secretValuesIn, variablesFor } from './secrets.js';
 
 export const HOOK_NAMES = ['setup', 'migrate', 'seed', 'teardown', 'post-teardown'] as const;
@@ -102,7 +102,9 @@ export async function runHooks(
       on === 'host'
         ? (
             await run('sh', ['-c', command], {
-              cwd: exists(agent.worktree) ? agent.worktree : context.root,
+              // From the trusted working tree, never the agent's worktree (BERTH_WORKTREE names it): a
+              // relative `./script` there would be the agent's, run on the host.
+              cwd: trustedTree(context),
               env: { ...process.env, ...agentEnv(agent, 'host'), ...hostVariables },
               logFile,
               signal,
