@@ -15,7 +15,7 @@ import {
   trimValue,
   writeSecretScript,
 } from '../../plan/secrets.js';
-import type { RepoContext } from '../context.js';
+import { type RepoContext, trustedTree } from '../context.js';
 import { agentContainerId } from './hooks.js';
 
 /** Secrets resolved on the host: held in this process's memory only, for as long as it needs them. */
@@ -37,11 +37,14 @@ function unresolved(name: string, from: string, why: string): UsageError {
 
 /**
  * Resolves every secret of the config on this host, as the user running berth: an environment
- * variable, a file (~ is the home folder, a relative path is from the working tree), or a command's
- * output. A reference that cannot be resolved is one error naming the secret and the reference.
+ * variable, a file (~ is the home folder, a relative path is from the trusted working tree), or a
+ * command's output (run in the trusted working tree). Never from an agent's worktree: a relative path
+ * or a `./script` there is the agent's to plant. A reference that cannot be resolved is one error
+ * naming the secret and the reference.
  */
 export async function resolveSecrets(context: RepoContext, config: BerthConfig): Promise<ResolvedSecrets> {
   const { env } = context.runtime;
+  const tree = trustedTree(context);
   const entries = Object.entries(config.secrets);
   const values = await Promise.all(
     entries.map(async ([name, secret]): Promise<[string, string]> => {
@@ -54,7 +57,7 @@ export async function resolveSecrets(context: RepoContext, config: BerthConfig):
       if (reference.kind === 'file') {
         const home = env.HOME ?? '';
         const expanded = reference.path.replace(/^~(?=$|\/)/, home);
-        const path = isAbsolute(expanded) ? expanded : join(context.here, expanded);
+        const path = isAbsolute(expanded) ? expanded : join(tree, expanded);
         let text: string | undefined;
         try {
           text = readText(path);
@@ -71,15 +74,18 @@ export async function resolveSecrets(context: RepoContext, config: BerthConfig):
         return [name, value];
       }
       const result = await run('sh', ['-c', reference.line], {
-        cwd: context.here,
+        cwd: tree,
         env: { ...env },
         timeoutMs: COMMAND_TIMEOUT_MS,
       });
       if (result.timedOut) throw unresolved(name, secret.from, `it ran past ${COMMAND_TIMEOUT_MS / 1000} s`);
-      if (result.exitCode !== 0) {
-        const said = result.stderr.trim().split('\n')[0]?.slice(0, 200);
-        throw unresolved(name, secret.from, `it exited with ${result.exitCode}${said ? `: ${said}` : ''}`);
-      }
+      // Its stderr is not shown: a failing command may have printed the value there.
+      if (result.exitCode !== 0)
+        throw unresolved(
+          name,
+          secret.from,
+          `it exited with ${result.exitCode} (its stderr is not shown: it may hold the value; run the command yourself to see it)`,
+        );
       const value = trimValue(result.stdout);
       if (!value) throw unresolved(name, secret.from, 'it printed nothing');
       return [name, value];

@@ -81,7 +81,10 @@ export async function sync(
       { hint: 'resolve it by hand in the worktree (git rebase), or let the agent do it' },
     );
   });
-  const secrets = await renewSecrets(context, agent, resolved);
+  // The current values in (a rotated token), for the agent and for the setup run; the agent's other
+  // secrets stay until the hooks succeeded, so a failure takes nothing away from it.
+  const secrets = resolved;
+  await giveSecrets(context, agent, secrets, [...secretsFor(secrets.grants, 'agent'), ...hooksOnly(secrets)]);
   // The list in berth.yaml now, applied to the running proxy: no re-provision.
   const egress = agent.egress ? await applyEgress(context, agent, config) : undefined;
   try {
@@ -89,6 +92,7 @@ export async function sync(
   } finally {
     await takeSecrets(context, agent, hooksOnly(secrets));
   }
+  await dropUnconfiguredSecrets(context, agent, secrets);
   keep();
   return {
     name: agent.name,
@@ -108,15 +112,14 @@ const hooksOnly = ({ grants }: ResolvedSecrets) =>
   secretsFor(grants, 'hooks').filter((name) => !secretsFor(grants, 'agent').includes(name));
 
 /**
- * Gives the secrets of berth.yaml, resolved again on this host, to the agent (its own, and the
- * hooks' for the setup run); ones no longer configured leave its container. The record keeps the names.
+ * Once the sync succeeded: the secrets no longer configured leave the agent's container, and its
+ * record keeps the names of the ones it has now.
  */
-async function renewSecrets(context: RepoContext, agent: AgentRecord, secrets: ResolvedSecrets) {
-  if (secrets.grants.length === 0 && !agent.secrets?.length) return secrets;
+async function dropUnconfiguredSecrets(context: RepoContext, agent: AgentRecord, secrets: ResolvedSecrets) {
+  if (secrets.grants.length === 0 && !agent.secrets?.length) return;
   const names = new Set(secrets.grants.map((grant) => grant.name));
   const gone = (agent.secrets ?? []).map((grant) => grant.name).filter((name) => !names.has(name));
   await takeSecrets(context, agent, gone);
-  await giveSecrets(context, agent, secrets, [...secretsFor(secrets.grants, 'agent'), ...hooksOnly(secrets)]);
   const updated = await updateState(context.berthDir, (state) => {
     const record = state.agents[agent.name];
     if (!record || record.instance !== agent.instance) return undefined;
@@ -124,7 +127,6 @@ async function renewSecrets(context: RepoContext, agent: AgentRecord, secrets: R
     return structuredClone(record);
   });
   if (updated) Object.assign(agent, { secrets: updated.secrets });
-  return secrets;
 }
 
 /** The base's upstream, when it has commits the base does not (fetched, not pulled). */
