@@ -196,6 +196,30 @@ describe('secrets by reference', () => {
     expect(seen.stdout).toBe(sha256(ROTATED));
   });
 
+  it('takes no secret away on a sync that fails', async () => {
+    const before = readFileSync(join(repo.root, 'berth.yaml'), 'utf8');
+    // FROM_ENV no longer configured, and a setup hook that fails: the sync fails, FROM_ENV stays.
+    writeFileSync(
+      join(repo.root, 'berth.yaml'),
+      `secrets:\n  FROM_FILE_AS_HOOKS: { from: "file:${join(scratch, 'token')}", to: [hooks] }\nhooks:\n  setup: ["exit 7"]\n`,
+    );
+    try {
+      const sync = await berthWith(['sync', NAME, '--json'], ROTATED);
+      expect(sync.exitCode).not.toBe(0);
+      expect(errorOf(sync, 'sync').code).toBe('hook-failed');
+      const run = await shInAgent(repo.root, NAME, 'ls /run/secrets; cat /run/secrets/FROM_ENV');
+      expect(run.stdout.split('\n')).toEqual(['FROM_ENV', ROTATED]);
+      const state = JSON.parse(readFileSync(join(repo.root, '.git', 'berth', 'state.json'), 'utf8'));
+      expect(state.agents[NAME].secrets.map((grant: { name: string }) => grant.name)).toEqual([
+        'FROM_ENV',
+        'FROM_COMMAND',
+        'FROM_FILE_AS_HOOKS',
+      ]);
+    } finally {
+      writeFileSync(join(repo.root, 'berth.yaml'), before);
+    }
+  });
+
   it('refuses a reference that does not resolve in one line naming it, and makes nothing', async () => {
     for (const [secrets, words] of [
       [
@@ -207,8 +231,9 @@ describe('secrets by reference', () => {
         /secret GONE \(from file:\/nonexistent\/berth-token\): \/nonexistent\/berth-token does not exist/,
       ],
       [
-        '  FAILS: { from: "command:echo nope >&2; exit 3" }',
-        /secret FAILS \(from command:echo nope >&2; exit 3\): it exited with 3: nope/,
+        // Its stderr may hold the value (a tool that echoes what it read): the error does not show it.
+        '  FAILS: { from: "command:echo stderr-holds-it >&2; exit 3" }',
+        /secret FAILS \(from command:echo stderr-holds-it >&2; exit 3\): it exited with 3 \(its stderr is not shown: it may hold the value; run the command yourself to see it\)$/,
       ],
     ] as const) {
       const file = join(scratch, 'bad.yaml');
@@ -218,6 +243,7 @@ describe('secrets by reference', () => {
       const error = errorOf(run, 'provision');
       expect(error.code).toBe('secret-unresolved');
       expect(error.message).toMatch(words);
+      expect(run.stderr.replace(error.message, '')).not.toContain('stderr-holds-it');
       const made = await docker().listContainers({
         all: true,
         filters: { label: ['dev.berth.agent=sec-bad'] },
@@ -270,10 +296,17 @@ describe('secrets by reference', () => {
     ].map((file): [string, string] => [file, readFileSync(file, 'latin1')]);
     for (const file of ['.env.local', 'compose.yaml', 'host.env', 'state.json', 'setup.log', 'hosts'])
       expect(beforeTeardown.some(([path]) => path.endsWith(`/${file}`)) || file === 'hosts').toBe(true);
-    const down = await berthWith(['teardown', NAME, '--force', '--json']);
+    // A hooks-only value a setup hook wrote into the work: the agent's container never held it then.
+    writeFileSync(join(`${repo.root}.worktrees`, NAME, 'hook-wrote'), `token=${FROM_COMMAND}\n`);
+    // The agent's container stopped: nothing to read values back from; berth resolves them again.
+    await docker()
+      .getContainer(await agentContainer())
+      .stop();
+    const down = await berthWith(['teardown', NAME, '--force', '--json'], ROTATED);
     expect(down.exitCode, down.stderr).toBe(0);
     const patch = resultOf(down, 'teardown').savedPatch ?? '';
     expect(readFileSync(patch, 'utf8')).toContain('_authToken=***');
+    expect(readFileSync(patch, 'utf8')).toContain('token=***');
 
     const written = filesUnder(join(repo.root, '.git', 'berth'));
     expect(written.some((file) => file.includes('history') && file.endsWith('setup.log'))).toBe(true);

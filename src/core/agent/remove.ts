@@ -14,10 +14,10 @@ import { type BranchOutcome, branchAgent, branchStanding, settleBranch } from '.
 import { stackLabels, stackOwner } from '../../plan/names.js';
 import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { updateState, withGitLock } from '../../state/store.js';
-import type { RepoContext } from '../context.js';
+import { agentConfig, type RepoContext } from '../context.js';
 import { archiveLogs } from '../task/history.js';
 import { saveUncommitted } from './saved-work.js';
-import { secretValuesIn } from './secrets.js';
+import { resolveSecrets, secretValuesIn } from './secrets.js';
 import { removeSnapshots } from './snapshots.js';
 
 export type { BranchOutcome };
@@ -110,10 +110,12 @@ export async function removeAgent(
 ): Promise<RemovalResult> {
   const labels = stackLabels(agent);
   // Read while its container runs: a secret in the uncommitted work is saved as ***.
-  const secrets = await secretValuesIn(context, agent);
+  const held = await secretValuesIn(context, agent);
   await stopLabelled(context.docker, { ...labels, 'com.docker.compose.service': 'agent' });
   const savedPatch = isWorktreeFolder(agent.worktree)
-    ? await saveUncommitted(context, agent.name, agent.worktree, secrets)
+    ? await saveUncommitted(context, agent.name, agent.worktree, () =>
+        patchSecrets(context, agent, held, options.progress),
+      )
     : undefined;
   if (savedPatch) options.progress?.(`${agent.name}: uncommitted changes saved to ${savedPatch}`);
   archiveLogs(context, agent);
@@ -131,6 +133,31 @@ export async function removeAgent(
   await dropRecord(context, agent, { keepBranchRecord: branchOutcome === 'kept-unmerged' });
   removeTree(agent.stateDir);
   return { resources, branchOutcome, ...(savedPatch && { savedPatch }) };
+}
+
+/**
+ * The values to write as *** in the patch of an agent's work: those its container held (if it ran),
+ * and its config's secrets resolved again on this host (its hooks' own too, which the container no
+ * longer holds, and all of them when the container is stopped). One that cannot be resolved is said,
+ * not passed over: the patch may then hold its value.
+ */
+async function patchSecrets(
+  context: RepoContext,
+  agent: AgentRecord,
+  held: readonly string[],
+  progress: ((message: string) => void) | undefined,
+): Promise<string[]> {
+  const config = agentConfig(context, agent);
+  if (Object.keys(config.secrets).length === 0) return [...held];
+  try {
+    const resolved = await resolveSecrets(context, config);
+    return [...new Set([...held, ...resolved.values.values()])];
+  } catch (error) {
+    progress?.(
+      `${agent.name}: its secrets could not be resolved again here (${(error as Error).message}); values its container no longer held may be in the saved patch as they are`,
+    );
+    return [...held];
+  }
 }
 
 /**

@@ -12,15 +12,19 @@ export async function saveUncommitted(
   context: RepoContext,
   name: string,
   worktree: string,
-  /** The agent's secrets: a value in the work (a token a hook wrote into .npmrc) is saved as ***. */
-  redact: readonly string[] = [],
+  /**
+   * The agent's secrets: a value in the work (a token a hook wrote into .npmrc) is saved as ***. A
+   * function is asked only when there is work to save.
+   */
+  redact: readonly string[] | (() => Promise<readonly string[]>) = [],
 ): Promise<string | undefined> {
   if ((await uncommittedChanges(worktree)).length === 0) return undefined;
+  const values = typeof redact === 'function' ? await redact() : redact;
   const file = context.paths.savedPatch(name, context.runtime.now());
   const index = join(dirname(file), `.${basename(file)}.index`);
   ensureDir(dirname(file));
   try {
-    writeFile(file, redactText(await uncommittedPatch(worktree, index), redact), 0o600);
+    writeFile(file, redactText(await uncommittedPatch(worktree, index), values), 0o600);
     return file;
   } finally {
     removeTree(index);
