@@ -164,8 +164,6 @@ export interface SquidInput {
   agent: string;
   entries: readonly EgressEntry[];
   addresses: EgressAddresses;
-  /** Who may use the proxy: the agent's network (its forwarders connect from the proxy's loopback). */
-  clients: readonly string[];
   /** The host's own addresses. */
   hostAddresses: readonly string[];
   /** berth's networks (other agents', pool members') and the configured subnet pool. */
@@ -257,7 +255,9 @@ export function planSquidConf(input: SquidInput): string {
     `logformat berth ${squidLogFormat(input.agent)}`,
     `access_log stdio:${input.logDir}/access.log logformat=berth`,
     '',
-    `acl from_agent src ${unique([...input.clients, '127.0.0.1/32']).join(' ')}`,
+    // Who may use it: the agent's address alone, not its Postgres or Redis (which have no route out),
+    // and the proxy's loopback, where its own TCP forwarders connect from.
+    `acl from_agent src ${addresses.agent}/32 127.0.0.1/32`,
     mark('mark_not_agent', 'refused', 'not-the-agent'),
     String.raw`acl ip_literal dstdom_regex -n ^[0-9.]+$ ^\[.*\]$`,
     mark('mark_ip_literal', 'refused', 'ip-address'),

@@ -36,7 +36,6 @@ function squid(overrides: Partial<Parameters<typeof planSquidConf>[0]> = {}) {
     agent: 'fix-login',
     entries,
     addresses: egressAddresses(agent.subnet, agent.publishSubnet ?? ''),
-    clients: [agent.subnet],
     hostAddresses: ['192.0.2.2', '10.0.0.7'],
     berthSubnets: ['10.201.0.0/16', '10.201.0.32/28', '198.18.0.0/24'],
     logDir: '/var/log/berth-egress',
@@ -126,11 +125,11 @@ describe('network.egress.allow entries', () => {
 describe('the squid.conf of an agent', () => {
   const conf = squid();
 
-  it('listens on the agent`s network and its own loopback only', () => {
+  it('listens on the agent`s network and its own loopback only, and serves the agent alone (not its Postgres or Redis)', () => {
     expect(conf).toMatch(/^http_port 10\.201\.0\.4:3128$/m);
     expect(conf).toMatch(/^http_port 127\.0\.0\.1:3128$/m);
     expect(conf.match(/^http_port/gm)).toHaveLength(2);
-    expect(acl(conf, 'from_agent')).toBe('acl from_agent src 10.201.0.0/28 127.0.0.1/32');
+    expect(acl(conf, 'from_agent')).toBe('acl from_agent src 10.201.0.5/32 127.0.0.1/32');
   });
 
   it('checks who asks, an IP destination and the list before any lookup, then addresses, then allows', () => {

@@ -59,7 +59,6 @@ export async function writeEgressFiles(
     agent: agent.name,
     entries,
     addresses: addressesOf(agent),
-    clients: [agent.subnet],
     hostAddresses: hostAddresses().map((entry) => entry.address),
     berthSubnets: [config.network.subnetPool, ...berthSubnets.filter((subnet) => !own.has(subnet))],
     logDir: PROXY_LOG_DIR,
