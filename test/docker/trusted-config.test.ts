@@ -166,7 +166,8 @@ it('reads relative secret references and runs host hooks from the trusted tree, 
       cwd: worktree,
     });
     const read = async () =>
-      (await shInAgent(own.root, 'red', 'cat /run/secrets/REL_FILE /run/secrets/REL_COMMAND')).stdout;
+      (await shInAgent(own.root, 'red', 'cat /run/secrets/REL_FILE; echo; cat /run/secrets/REL_COMMAND'))
+        .stdout;
 
     // berth sync from inside the agent's worktree: the trusted tree's files and script, never the agent's.
     const synced = await berth(['sync', 'red'], { cwd: worktree });
