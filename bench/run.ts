@@ -2,7 +2,8 @@
  * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
  * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
  * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here),
- * --only fleet|data|egress (that section alone, added to the latest result).
+ * --only fleet|data|egress (that section alone, added to the latest result), --egress-stacks N (idle
+ * stacks of each kind in the egress section; default 10, each behind a proxy takes two networks).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,7 @@ const { values: flags } = parseArgs({
     runs: { type: 'string', default: '5' },
     many: { type: 'string', default: '1,5,10,20,50' },
     'idle-seconds': { type: 'string', default: '30' },
+    'egress-stacks': { type: 'string', default: '10' },
     repo: { type: 'string' },
     only: { type: 'string' },
   },
@@ -92,7 +94,11 @@ function writeResult(result: Parameters<typeof renderReport>[0]) {
   process.stdout.write(renderReport(result));
 }
 
-const egressOptions = () => ({ runs, stacks: 10, idleSeconds: Number(flags['idle-seconds']) });
+const egressOptions = () => ({
+  runs,
+  stacks: Number(flags['egress-stacks']),
+  idleSeconds: Number(flags['idle-seconds']),
+});
 
 /** --only fleet|data|egress: that section alone, added to the latest full result. */
 async function sectionOnly(section: 'fleet' | 'data' | 'egress') {
