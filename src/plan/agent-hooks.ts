@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type AgentRecord, type ProcessId, sameProcess } from './agent.js';
+import { AGENT_NAME_PATTERN } from './names.js';
 
 /** The hook events berth answers in Claude Code, and the berth subcommand each runs. */
 export const CLAUDE_HOOKS = {
@@ -7,6 +9,18 @@ export const CLAUDE_HOOKS = {
   WorktreeRemove: 'worktree-remove',
   SessionEnd: 'session-end',
 } as const;
+
+/**
+ * The time each of berth's hooks is given, in seconds. WorktreeCreate provisions a whole environment.
+ * Claude Code 2.1.332 gives the SessionEnd hooks together at most 60 s (and at least 1.5 s), whatever
+ * a hook's `timeout` says (more only through CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS): berth asks for
+ * what it is given.
+ */
+export const HOOK_TIMEOUT_SECONDS: Record<keyof typeof CLAUDE_HOOKS, number> = {
+  WorktreeCreate: 600,
+  WorktreeRemove: 120,
+  SessionEnd: 60,
+};
 
 type HookEntry = { matcher?: string; hooks: Array<{ type: string; command: string; timeout?: number }> };
 export type ClaudeSettings = Record<string, unknown> & { hooks?: Record<string, HookEntry[]> };
@@ -25,8 +39,7 @@ export function mergeClaudeHooks(
     const others = (hooks[event] ?? [])
       .map((entry) => ({ ...entry, hooks: entry.hooks.filter((h) => !isBerthHook(h.command)) }))
       .filter((entry) => entry.hooks.length > 0);
-    // WorktreeCreate provisions a whole environment: give it time.
-    const timeout = event === 'WorktreeCreate' ? 600 : 120;
+    const timeout = HOOK_TIMEOUT_SECONDS[event as keyof typeof CLAUDE_HOOKS];
     hooks[event] = [...others, { hooks: [{ type: 'command', command: line, timeout }] }];
   }
   return { ...settings, hooks };
@@ -84,7 +97,8 @@ export type ClaudeWorktreeKind = NonNullable<AgentRecord['claude']>['kind'];
  * The names Claude Code gives the worktrees it makes for itself, and the patterns it tells them from a
  * person's by (read from Claude Code 2.1.332): `agent-a` and 7 or 16 hex digits for a subagent with
  * `isolation: "worktree"`, `wf_…` and `wf-N` for a workflow's agents, `bg-<name>-<8 hex>` and
- * `job-<name>-<8 hex>` for background sessions. Its hook input says nothing else about it: the
+ * `job-<name>-<8 hex>` for background sessions, `bridge-…` for a session driven from elsewhere (Remote
+ * Control), which berth gives a background session's light environment. Its hook input says nothing else about it: the
  * WorktreeCreate input of a subagent's worktree carries the parent session's id and no agent id.
  */
 const SUBAGENT_WORKTREE = [
@@ -94,6 +108,7 @@ const SUBAGENT_WORKTREE = [
   /^wf-\d+$/,
 ];
 const BACKGROUND_WORKTREE = [
+  /^bridge-[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*$/,
   /^bg-[a-zA-Z0-9._-]{1,55}-[0-9a-f]{8}$/,
   /^job-[a-zA-Z0-9._-]{1,55}-[0-9a-f]{8}$/,
 ];
@@ -153,16 +168,34 @@ export function claudeWatchIntervalMs(leaseSeconds: number): number {
   return Math.min(15_000, Math.max(1000, (leaseSeconds * 1000) / 4));
 }
 
-/** An agent name from what Claude Code calls the worktree: lowercase, letters, digits and dashes. */
+/**
+ * An agent name from what Claude Code calls the worktree (up to 64 of [a-zA-Z0-9._-]), one to one: a
+ * name that is a plain agent name already (lowercase, digits, single dashes, at most 32) is kept as it
+ * is; any other is made readable (lowercase, `_` and `.` as `-`, cut) and given `--` and 8 hex digits of
+ * the hash of the exact name, so `Fix_Login` and `fix.login`, or two long names alike in their first 32
+ * characters, are different agents. A kept name never has `--`, so it cannot meet a hashed one. A
+ * background session's name keeps Claude Code's own hex suffix in the readable part.
+ */
 export function agentNameFrom(raw: string): string {
+  if (AGENT_NAME_PATTERN.test(raw) && !raw.includes('--') && !raw.endsWith('-')) return raw;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
   const cleaned = raw
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/-+/g, '-')
     .replace(/^-|-$/g, '');
   const named = /^[a-z]/.test(cleaned) ? cleaned : `claude-${cleaned || 'worktree'}`;
-  return named.slice(0, 32).replace(/-+$/, '');
+  const room = 32 - 2 - hash.length;
+  const suffix = BACKGROUND_SUFFIX.exec(named)?.[0] ?? '';
+  const readable =
+    suffix && claudeWorktreeKind(raw) === 'background'
+      ? `${named.slice(0, room - suffix.length).replace(/-+$/, '')}${suffix}`
+      : named.slice(0, room).replace(/-+$/, '');
+  return `${readable}--${hash}`;
 }
+
+/** Claude Code's random suffix of a background session's worktree name. */
+const BACKGROUND_SUFFIX = /-[0-9a-f]{8}$/;
 
 /** A line diff of two texts, `-`/`+`/` ` prefixed (a longest common subsequence of lines). */
 export function lineDiff(before: string, after: string): string {

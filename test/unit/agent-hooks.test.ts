@@ -12,6 +12,7 @@ import {
   sessionEndOutcome,
   withoutBerthHooks,
 } from '../../src/plan/agent-hooks.js';
+import { AGENT_NAME_PATTERN } from '../../src/plan/names.js';
 import { reapReason } from '../../src/plan/reap.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
 
@@ -39,6 +40,14 @@ describe('merging berth`s hooks into Claude Code settings', () => {
     });
   });
 
+  it('asks Claude Code for no more time than it gives: SessionEnd hooks have at most 60 s', () => {
+    const merged = mergeClaudeHooks({}, command);
+    const timeout = (event: string) => merged.hooks?.[event]?.[0]?.hooks[0]?.timeout;
+    expect(timeout('SessionEnd')).toBe(60);
+    expect(timeout('WorktreeCreate')).toBe(600);
+    expect(timeout('WorktreeRemove')).toBe(120);
+  });
+
   it('is idempotent, and replaces an older berth entry instead of adding one', () => {
     const once = mergeClaudeHooks(mine, command);
     expect(mergeClaudeHooks(once, command)).toEqual(once);
@@ -49,11 +58,44 @@ describe('merging berth`s hooks into Claude Code settings', () => {
 
 describe('agent names from Claude Code`s worktree names', () => {
   it('makes a valid agent name of anything', () => {
-    expect(agentNameFrom('Fix Login')).toBe('fix-login');
-    expect(agentNameFrom('feature/auth_2')).toBe('feature-auth-2');
-    expect(agentNameFrom('42')).toBe('claude-42');
-    expect(agentNameFrom('')).toBe('claude-worktree');
+    expect(agentNameFrom('feature/auth_2')).toMatch(/^feature-auth-2--[0-9a-f]{8}$/);
+    expect(agentNameFrom('42')).toMatch(/^claude-42--[0-9a-f]{8}$/);
+    expect(agentNameFrom('')).toMatch(/^claude-worktree--[0-9a-f]{8}$/);
     expect(agentNameFrom('x'.repeat(50))).toHaveLength(32);
+    expect(agentNameFrom('fix-login')).toBe('fix-login'); // a plain agent name stays as it is
+    expect(agentNameFrom('Fix Login')).toMatch(/^fix-login--[0-9a-f]{8}$/);
+    for (const raw of ['Fix_Login', 'x'.repeat(64), '42', '', 'a--b', 'a-', `bg-${'y'.repeat(55)}-0123abcd`])
+      expect(agentNameFrom(raw)).toMatch(AGENT_NAME_PATTERN);
+  });
+
+  it('gives different worktree names different agents (Claude Code allows 64 of [a-zA-Z0-9._-])', () => {
+    const names = [
+      'refactor-the-authentication-module-part-one',
+      'refactor-the-authentication-module-part-two',
+      'Fix_Login',
+      'fix.login',
+      'fix-login',
+      'fix_login',
+      'FIX-LOGIN',
+      'fix--login',
+      'fix-login-',
+      'a'.repeat(33),
+      'a'.repeat(34),
+      '42',
+      'claude-42',
+    ];
+    const agents = names.map(agentNameFrom);
+    expect(new Set(agents).size).toBe(names.length);
+    // A hashed name cannot be met by a name kept as it is: kept ones have no "--".
+    for (const agent of agents.filter((agent) => !agent.includes('--'))) expect(agentNameFrom(agent)).toBe(agent);
+    expect(agentNameFrom(agentNameFrom('Fix_Login'))).not.toBe(agentNameFrom('Fix_Login'));
+  });
+
+  it('keeps Claude Code`s hex suffix of a background session`s name in sight when it cuts it', () => {
+    const long = 'bg-refactor-the-authentication-module-0123abcd';
+    expect(agentNameFrom(long)).toMatch(/^bg-refactor-[a-z-]*-0123abcd--[0-9a-f]{8}$/);
+    expect(agentNameFrom(long)).toMatch(AGENT_NAME_PATTERN);
+    expect(agentNameFrom('bg-fix-tests-0123abcd')).toBe('bg-fix-tests-0123abcd');
   });
 });
 
@@ -92,6 +134,9 @@ describe('the worktrees Claude Code makes for itself', () => {
     expect(claudeWorktreeKind('wf-12')).toBe('subagent');
     expect(claudeWorktreeKind('bg-fix-tests-0123abcd')).toBe('background');
     expect(claudeWorktreeKind('job-nightly-0123abcd')).toBe('background');
+    expect(claudeWorktreeKind('bridge-0123abcd')).toBe('background'); // a Remote Control session
+    expect(claudeWorktreeKind('bridge-a_b-c')).toBe('background');
+    expect(claudeWorktreeKind('bridge-')).toBe('session');
     expect(claudeWorktreeKind('fix-login')).toBe('session');
     expect(claudeWorktreeKind('agent-login')).toBe('session');
   });
