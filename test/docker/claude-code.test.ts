@@ -147,6 +147,36 @@ describe('claude -w NAME -p … without credentials', () => {
   });
 });
 
+describe('claude -w NAME where berth made the agent NAME otherwise', () => {
+  it('refuses the worktree: the agent keeps its lease, is bound to no session and is not reaped', async () => {
+    const made = await berth(['provision', 'by-hand', '--repo', repo.root, '--json']);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const before = resultOf(await berth(['show', 'by-hand', '--repo', repo.root, '--json']), 'show').agent;
+    expect(before?.claude).toBeUndefined();
+    const run = await execa(CLAUDE, ['-w', 'by-hand', '-p', 'say hello'], {
+      cwd: repo.root,
+      env: claudeEnv(claudeHome()),
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 120_000,
+    });
+    expect(run.exitCode).not.toBe(0);
+    expect(`${run.stdout}${run.stderr}`).toContain('agent by-hand exists and was not made by Claude Code');
+    expect(captured()[0]?.input).toMatchObject({ hook_event_name: 'WorktreeCreate', name: 'by-hand' });
+    // Past the claude.lease (3 s) and a watcher's looks, it is still there, on its own lease, unbound.
+    await sleep(8000);
+    const after = resultOf(await berth(['show', 'by-hand', '--repo', repo.root, '--json']), 'show').agent;
+    expect(after?.claude).toBeUndefined();
+    expect(after?.lease).toEqual(before?.lease);
+    expect(after?.state).toBe('running');
+    expect(existsSync(after?.worktree ?? '/nonexistent')).toBe(true);
+    expect(await watchLog()).not.toContain('by-hand');
+    const removed = await berth(['teardown', 'by-hand', '--repo', repo.root, '--force']);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+  });
+});
+
 /** An interactive Claude Code in a tmux session of its own (a private server socket). */
 class Tmux {
   private readonly socket: string;

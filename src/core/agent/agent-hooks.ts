@@ -161,8 +161,9 @@ function claudeProcess(env: NodeJS.ProcessEnv): ProcessId | undefined {
  * WorktreeCreate: a berth agent named after the worktree, bound to the Claude Code session (its id, the
  * worktree's name and kind, Claude Code's process), with the short `claude.lease` that a watcher renews
  * while Claude Code runs. A subagent's or background session's worktree gets a light environment unless
- * `claude.subagents` is full. An agent of that name that no running Claude session holds is entered
- * again (`claude -w NAME` after "Keep worktree"), not made anew.
+ * `claude.subagents` is full. An agent of that name that Claude Code's hooks made and no running Claude
+ * session holds is entered again (`claude -w NAME` after "Keep worktree"), not made anew; one made any
+ * other way is refused (the hook fails, and Claude Code shows its line and makes no worktree).
  */
 async function worktreeCreated(input: ClaudeHookInput, options: ClaudeHookOptions): Promise<string> {
   const cwd = input.cwd ?? process.cwd();
@@ -173,6 +174,16 @@ async function worktreeCreated(input: ClaudeHookInput, options: ClaudeHookOption
   const name = agentNameFrom(worktreeName);
   const claude = claudeProcess(context.runtime.env);
   const existing = readState(context.berthDir).agents[name];
+  // An agent made otherwise (berth provision, berth up, MCP) is someone else's: a session bound to it
+  // would cut its lease to claude.lease and its end would complete, remove or reap it.
+  if (existing && !existing.claude)
+    throw new UsageError(
+      'agent-not-claudes',
+      `agent ${name} exists and was not made by Claude Code: berth does not hand it to this session`,
+      {
+        hint: `name the worktree otherwise (claude -w <another name>), or work in ${existing.worktree} without --worktree`,
+      },
+    );
   const reusable =
     existing?.status === 'ready' && !claudeRuns(existing, { isRunning: context.runtime.isRunning });
   if (reusable) options.progress(`${name}: entering the existing agent for this Claude Code session`);
@@ -225,7 +236,8 @@ async function worktreeRemoved(input: ClaudeHookInput, options: ClaudeHookOption
   const agent = Object.values(readState(context.berthDir).agents).find(
     (record) => resolve(record.worktree) === resolve(path),
   );
-  if (!agent) return undefined;
+  // Only an agent Claude Code's hooks made is Claude Code's to remove.
+  if (!agent?.claude) return undefined;
   // Claude Code asked to remove it: uncommitted work is saved as a patch first, a branch with work kept.
   await teardown({
     repo: context.root,
