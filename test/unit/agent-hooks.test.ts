@@ -87,7 +87,8 @@ describe('agent names from Claude Code`s worktree names', () => {
     const agents = names.map(agentNameFrom);
     expect(new Set(agents).size).toBe(names.length);
     // A hashed name cannot be met by a name kept as it is: kept ones have no "--".
-    for (const agent of agents.filter((agent) => !agent.includes('--'))) expect(agentNameFrom(agent)).toBe(agent);
+    for (const agent of agents.filter((agent) => !agent.includes('--')))
+      expect(agentNameFrom(agent)).toBe(agent);
     expect(agentNameFrom(agentNameFrom('Fix_Login'))).not.toBe(agentNameFrom('Fix_Login'));
   });
 
