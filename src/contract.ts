@@ -578,8 +578,10 @@ export const toolResultSchemas = {
     size: z.number().int().describe('its size in bytes'),
     encoding: z
       .enum(['utf8', 'base64'])
-      .describe('utf8 when the file is UTF-8 text (unless base64 was asked)'),
-    content: z.string(),
+      .describe(
+        'utf8 when the file is UTF-8 text (unless base64 was asked, or its escaped text is over 2 MiB)',
+      ),
+    content: text('the file, the agent`s passwords and secret values as *** unless --show-secrets'),
   }),
   'file write': z.strictObject({
     name: z.string(),

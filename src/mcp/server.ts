@@ -342,7 +342,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
     {
       title: "Read a file of an agent's worktree",
       description:
-        'a file of the agent`s worktree (at most 4 MiB): as text when it is UTF-8, else as base64; symlinks are refused',
+        'a file of the agent`s worktree (at most 1 MiB): as text when it is UTF-8, else as base64; the agent`s passwords and secret values read as *** unless the server runs with --show-secrets; symlinks are refused',
       input: {
         name,
         path,
@@ -351,7 +351,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
       output: toolResultSchemas['file read'],
       annotations: READS,
     },
-    (args) => readWorktreeFile({ ...args, repo }),
+    (args) => readWorktreeFile({ ...args, repo, showSecrets }),
   );
   tool(
     'write_file',

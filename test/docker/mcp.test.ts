@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,9 +12,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { resultSchemas, toolResultSchemas } from '../../src/contract.js';
+import { READ_FILE_BYTES } from '../../src/core/agent/worktree-files.js';
 import { readLeases } from '../../src/state/leases.js';
 import { readEnvFile } from '../helpers/agent.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, berth, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { asOtherUser } from '../helpers/other-user.js';
@@ -351,6 +353,78 @@ describe('berth mcp with the SDK`s own client', () => {
     }));
     expect(wrongType.isError).toBe(true);
     expect(wrongType.content[0]?.text).toMatch(/command/);
+  });
+});
+
+describe('read_file with the SDK`s own client', () => {
+  it('answers every file up to its limit within the client`s buffer, and refuses a bigger one in one line', async () => {
+    const { call } = await connect(repo.root);
+    const made = await ok(call, 'provision', { name: 'reads' }, resultSchemas.provision);
+    const worktree = made.agent.worktree;
+    // The worst text for JSON (every byte escapes to six) and bytes that are no text, at the limit.
+    const files: Record<string, Buffer> = {
+      'escapes.txt': Buffer.alloc(READ_FILE_BYTES, 1),
+      'quotes.txt': Buffer.alloc(READ_FILE_BYTES, '"'),
+      // The largest answer as text: its JSON string just within 2 MiB, escaped once more in the text.
+      'near-quotes.txt': Buffer.alloc(READ_FILE_BYTES - 2, '"'),
+      'plain.txt': Buffer.alloc(READ_FILE_BYTES, 'line of text\n'),
+      'binary.bin': randomBytes(READ_FILE_BYTES),
+    };
+    for (const [path, bytes] of Object.entries(files)) {
+      writeFileSync(join(worktree, path), bytes);
+      const read = await ok(call, 'read_file', { name: 'reads', path }, toolResultSchemas['file read']);
+      expect(read.size, path).toBe(bytes.length);
+      if (path === 'near-quotes.txt' || path === 'plain.txt') expect(read.encoding, path).toBe('utf8');
+      const back = Buffer.from(read.content, read.encoding === 'base64' ? 'base64' : 'utf8');
+      expect(back.equals(bytes), path).toBe(true);
+    }
+    writeFileSync(join(worktree, 'over.bin'), Buffer.alloc(READ_FILE_BYTES + 1));
+    const over = await call('read_file', { name: 'reads', path: 'over.bin' });
+    expect(over.isError).toBe(true);
+    expect(over.content[0]?.text).toMatch(
+      /^berth: error: over\.bin is \d+ bytes, over the \d+ bytes a read returns \(hint: [^\n]+\)$/,
+    );
+  });
+
+  it('masks the agent`s passwords in what it reads, unless the server runs with --show-secrets', async () => {
+    const { call } = await connect(repo.root);
+    const shown = resultOf(
+      await berth(['show', 'reads', '--repo', repo.root, '--json', '--show-secrets']),
+      'show',
+    );
+    const env = readEnvFile(shown.agent?.hostEnvFile ?? '');
+    const url = env.DATABASE_URL ?? '';
+    const password = decodeURIComponent(new URL(url).password);
+    expect(password.length).toBeGreaterThan(8);
+    const read = await ok(
+      call,
+      'read_file',
+      { name: 'reads', path: '.env.local' },
+      toolResultSchemas['file read'],
+    );
+    expect(readFileSync(join(shown.agent?.worktree ?? '', '.env.local'), 'utf8')).toContain(password);
+    expect(read.content).not.toContain(password);
+    expect(read.content).toMatch(/DATABASE_URL=postgres(ql)?:\/\/[^:]+:\*\*\*@/);
+    const binary = await ok(
+      call,
+      'read_file',
+      { name: 'reads', path: '.env.local', encoding: 'base64' },
+      toolResultSchemas['file read'],
+    );
+    expect(Buffer.from(binary.content, 'base64').toString()).not.toContain(password);
+    const trusted = await connect(repo.root, {
+      command: process.execPath,
+      args: [BIN, 'mcp', '--repo', repo.root, '--show-secrets'],
+      env: {},
+    });
+    const plain = await ok(
+      trusted.call,
+      'read_file',
+      { name: 'reads', path: '.env.local' },
+      toolResultSchemas['file read'],
+    );
+    expect(plain.content).toContain(password);
+    await ok(call, 'teardown', { name: 'reads', force: true }, resultSchemas.teardown);
   });
 });
 

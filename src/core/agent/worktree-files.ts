@@ -7,12 +7,26 @@ import {
 } from '../../adapters/confined-files.js';
 import type { ToolResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
+import type { AgentRecord } from '../../plan/agent.js';
 import { validateAgentName } from '../../plan/names.js';
+import { Redactor } from '../../plan/secrets.js';
 import { shownPath, worktreePathNames } from '../../plan/worktree-path.js';
-import { openRepo, type RepoOptions, requireAgent } from '../context.js';
+import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
+import { secretValuesIn } from './secrets.js';
 
-/** The largest file `readWorktreeFile` returns; past it, `exec` (head, tail, sed) reads parts. */
-export const READ_FILE_BYTES = 4 * 1024 * 1024;
+/**
+ * The largest file `readWorktreeFile` returns; past it, `exec` (head, tail, sed) reads parts. An MCP
+ * answer carries the content twice (as JSON text and as structuredContent), JSON-escaped, in one line
+ * that the official SDK's client reads into a buffer of at most 10 MiB: 1 MiB of file makes at most
+ * about 6 MiB of answer (see READ_TEXT_JSON_BYTES), base64 about 2.7 MiB.
+ */
+export const READ_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Text whose JSON string is longer than this (a file of control characters escapes to six times its
+ * size) is given as base64 instead, so an answer stays within three times this plus its frame.
+ */
+export const READ_TEXT_JSON_BYTES = 2 * READ_FILE_BYTES;
 
 export interface WorktreeFileOptions extends RepoOptions {
   name: string;
@@ -50,26 +64,44 @@ function refused(error: unknown, agent: string): unknown {
   return new UsageError('worktree-path-refused', why, { hint });
 }
 
-/** A file of the agent's worktree: as text when it is UTF-8, else as base64. */
+/**
+ * A file of the agent's worktree: as text when it is UTF-8 (and its JSON fits an answer), else as
+ * base64. The agent's Postgres and Redis passwords and its secrets' values (read back from its container)
+ * are replaced by *** in the content unless `showSecrets`: a worktree holds them (`.env.local`, what a
+ * tool wrote), and a result is data that an MCP client shows and keeps. `size` is the file's own.
+ */
 export async function readWorktreeFile(
-  options: WorktreeFileOptions & { encoding?: FileEncoding },
+  options: WorktreeFileOptions & { encoding?: FileEncoding; showSecrets?: boolean },
 ): Promise<ToolResultOf<'file read'>> {
   const names = worktreePathNames(options.path, 'read');
-  const agent = await agentWorktree(options);
+  const context = await openRepo(options, { engine: false });
+  const agent = requireAgent(context, validateAgentName(options.name));
   let bytes: Buffer;
   try {
     bytes = readConfined(agent.worktree, names, READ_FILE_BYTES);
   } catch (error) {
     throw refused(error, agent.name);
   }
-  const text = options.encoding === 'base64' ? undefined : utf8(bytes);
+  const shown = options.showSecrets ? bytes : await masked(bytes, context, agent);
+  const decoded = options.encoding === 'base64' ? undefined : utf8(shown);
+  const text =
+    decoded !== undefined && Buffer.byteLength(JSON.stringify(decoded)) <= READ_TEXT_JSON_BYTES
+      ? decoded
+      : undefined;
   return {
     name: agent.name,
     path: shownPath(names),
     size: bytes.length,
     encoding: text === undefined ? 'base64' : 'utf8',
-    content: text ?? bytes.toString('base64'),
+    content: text ?? shown.toString('base64'),
   };
+}
+
+/** The bytes with the agent's passwords and secret values replaced by ***. */
+async function masked(bytes: Buffer, context: RepoContext, agent: AgentRecord): Promise<Buffer> {
+  const secrets = agent.secrets?.length ? await secretValuesIn(context, agent) : [];
+  const redactor = new Redactor([agent.passwords.postgres, agent.passwords.redis, ...secrets]);
+  return Buffer.concat([redactor.push(bytes), redactor.flush()]);
 }
 
 /**
