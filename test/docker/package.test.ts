@@ -16,6 +16,8 @@ import { makeRepo, type TestRepo } from '../helpers/repo.js';
 const root = new URL('../../', import.meta.url).pathname;
 let scratch: string;
 let tarball: string;
+/** The paths in the tarball, as npm pack lists them. */
+let packedFiles: string[];
 let prefix: string;
 let repo: TestRepo;
 
@@ -30,6 +32,7 @@ beforeAll(async () => {
   });
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   tarball = join(scratch, info?.filename ?? '');
+  packedFiles = info?.files.map((file) => file.path) ?? [];
   prefix = join(scratch, 'prefix');
   const installed = await npm(['install', '-g', '--prefix', prefix, tarball], scratch);
   expect(installed.exitCode, installed.stderr).toBe(0);
@@ -67,6 +70,21 @@ describe('npm install -g of the tarball', () => {
     expect(Object.keys(manifest.bin)).toEqual(['berth']);
     const version = await installedBerth(['--version']);
     expect(version.stdout).toBe(manifest.version);
+  });
+
+  it('ships its licence, and the licences of the third-party code the bundle contains', () => {
+    expect(packedFiles).toContain('LICENSE');
+    expect(packedFiles).toContain('dist/THIRD-PARTY-LICENSES.txt');
+    const installed = join(prefix, 'lib', 'node_modules', PACKAGE_NAME);
+    expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toMatch(
+      /^MIT License\n\nCopyright \(c\) \d{4} berth contributors/,
+    );
+    const notices = readFileSync(join(installed, 'dist', 'THIRD-PARTY-LICENSES.txt'), 'utf8');
+    // dockerode and docker-modem are Apache-2.0: their licence text goes with the code.
+    expect(notices).toMatch(/^dockerode@\d+\.\d+\.\d+\nLicense: Apache-2\.0\n--- LICENSE\n\nApache License/m);
+    expect(notices).toMatch(/^docker-modem@\S+\nLicense: Apache-2\.0\n/m);
+    expect(notices).toMatch(/^zod@\S+\nLicense: MIT\n/m);
+    expect(packedFiles.filter((path) => path.endsWith('.meta.json'))).toEqual([]);
   });
 
   it('loads every chunk of the bundle, and the library entry, with nothing else installed', async () => {
