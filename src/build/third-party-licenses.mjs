@@ -1,6 +1,6 @@
 // Writes dist/THIRD-PARTY-LICENSES.txt: every npm package whose code the bundle contains (the inputs
 // esbuild's metafile lists), with its name, version, declared licence and the text of its licence files.
-// The metafile is build scratch and is removed once read. Usage: node scripts/third-party-licenses.mjs
+// The metafile is build scratch and is removed once read. Usage: node src/build/third-party-licenses.mjs
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
