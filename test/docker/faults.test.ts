@@ -154,8 +154,9 @@ describe('repositories of every shape', () => {
     try {
       const made = await berth(['provision', 'odd', '--repo', odd.root]);
       expect(made.exitCode, made.stderr).toBe(0);
+      // The whole command, to paste: `docker compose -p … -f '…'` (or docker-compose), quoted.
       const line = /^compose +(.+)$/m.exec(made.stdout)?.[1] ?? '';
-      const ps = await execa('sh', ['-c', `docker compose ${line} ps -q`]);
+      const ps = await execa('sh', ['-c', `${line} ps -q`]);
       expect(ps.stdout.trim().split('\n')).toHaveLength(3);
       const exec = await berth([
         'exec',

@@ -110,7 +110,7 @@ export async function trustedConfig(
   if (onHost.length > 0 && !source.allowHostHooks) {
     throw new UsageError(
       'host-hooks-refused',
-      `berth.yaml (${from}) runs commands on or reads secrets from the host (${onHost.join(', ')}), and this worker does not allow host hooks`,
+      `berth.yaml (${from}) runs commands on the host (${onHost.join(', ')}), and this worker does not allow host hooks`,
       {
         hint: 'run them in the agent container, or start the worker with --allow-host-hooks where the host’s owner trusts them',
       },
