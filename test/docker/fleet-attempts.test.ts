@@ -17,6 +17,7 @@ import {
   flushQueue,
   heldLeases,
   hostLeftovers,
+  killWorkers,
   NO_LEFTOVERS,
   removeQueue,
   startQueue,
@@ -35,26 +36,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const worker of workers) {
-    worker.process.kill('SIGCONT');
-    worker.process.kill('SIGKILL');
-  }
-  await Promise.all(workers.map((worker) => worker.process));
+  await killWorkers(workers);
   await removeQueue(queue);
   place.cleanup();
 });
 
 // A test that failed half-way leaves no worker behind to take the next test's tasks.
-afterEach(async () => {
-  const live = workers.filter(
-    (worker) => worker.process.exitCode === null && worker.process.signalCode === null,
-  );
-  for (const worker of live) {
-    worker.process.kill('SIGCONT');
-    worker.process.kill('SIGKILL');
-  }
-  await Promise.all(live.map((worker) => worker.process));
-});
+afterEach(() => killWorkers(workers));
 
 function spawn(name: string, args: string[] = []): WorkerProcess {
   const worker = startWorker(place, queue.url, name, args);

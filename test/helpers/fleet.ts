@@ -193,3 +193,18 @@ export function tasksFile(
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
 }
+
+/**
+ * Kills every worker of `workers` still running (a stopped one is woken first, so it dies at once) and
+ * waits for each: what a test leaves must not take the next test's tasks.
+ */
+export async function killWorkers(workers: WorkerProcess[]): Promise<void> {
+  const live = workers.filter(
+    (worker) => worker.process.exitCode === null && worker.process.signalCode === null,
+  );
+  for (const worker of live) {
+    worker.process.kill('SIGCONT');
+    worker.process.kill('SIGKILL');
+  }
+  await Promise.all(live.map((worker) => worker.process));
+}
