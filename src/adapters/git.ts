@@ -9,7 +9,14 @@ import { findExecutable, type RunResult, run } from './programs.js';
  * can write the shared git folder, hooks included), ask an fsmonitor program, or honour replace refs (an
  * agent could make a commit read as another). Given as command-line config, which outranks every file.
  */
-const SAFE_CONFIG = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false'];
+const SAFE_CONFIG = [
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'submodule.recurse=false',
+];
 const safeEnv = (extra: Record<string, string>) => ({
   ...process.env,
   GIT_TERMINAL_PROMPT: '0',
@@ -202,9 +209,84 @@ export function isWorktreeFolder(path: string): boolean {
   return existsSync(join(path, '.git'));
 }
 
-/** Lines of `git status --porcelain`: empty when everything is committed (ignored files do not count). */
-export async function uncommittedChanges(worktree: string): Promise<string[]> {
-  const { stdout } = await git(worktree, ['status', '--porcelain']);
+/**
+ * An agent's worktree as berth's git reaches it: its own git folder and the common one named outright
+ * (GIT_DIR, GIT_COMMON_DIR, GIT_WORK_TREE), never found through the worktree's `.git` file or the
+ * `commondir` file, which the agent can write: a `.git` file pointing at a folder of the agent's making
+ * would hand git a config of the agent's (a filter driver is a command). The common config itself is
+ * read-only in the agent's container.
+ */
+export interface AgentWorktree {
+  worktree: string;
+  commonGitDir: string;
+}
+
+/** The git folder of an agent's worktree, checked to be the one git made for it in the common folder. */
+export function worktreeGitDir({ worktree, commonGitDir }: AgentWorktree): string {
+  const dotGit = join(worktree, '.git');
+  let text = '';
+  try {
+    text = readFileSync(dotGit, 'utf8');
+  } catch {
+    // no .git file: reported below
+  }
+  const named = /^gitdir: (.+)\n?$/.exec(text)?.[1];
+  const admin = join(commonGitDir, 'worktrees');
+  const gitDir = named && isAbsolute(named) ? resolve(named) : undefined;
+  const id = gitDir && dirname(gitDir) === admin ? gitDir.slice(admin.length + 1) : undefined;
+  const pointsBack =
+    id !== undefined &&
+    /^[^/]+$/.test(id) &&
+    existsSync(join(gitDir as string, 'HEAD')) &&
+    readText(join(gitDir as string, 'gitdir')) === dotGit;
+  if (!pointsBack) {
+    throw new UsageError(
+      'worktree-git-changed',
+      `${dotGit} no longer names its git folder in ${admin}: something in the worktree changed it`,
+      {
+        hint: `run \`git worktree repair ${worktree}\` in the main working tree, then retry`,
+      },
+    );
+  }
+  return gitDir as string;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function worktreeEnv(at: AgentWorktree, extra: Record<string, string> = {}) {
+  return safeEnv({
+    GIT_DIR: worktreeGitDir(at),
+    GIT_COMMON_DIR: at.commonGitDir,
+    GIT_WORK_TREE: at.worktree,
+    ...extra,
+  });
+}
+
+/** git in an agent's worktree, through the git folders berth knows (see AgentWorktree). */
+async function gitInWorktree(at: AgentWorktree, args: string[], options: { allowFail?: boolean } = {}) {
+  const result = failIfNotStarted(
+    await run('git', [...SAFE_CONFIG, ...args], { cwd: at.worktree, env: worktreeEnv(at) }),
+    at.worktree,
+  );
+  if (result.exitCode !== 0 && !options.allowFail) {
+    throw new GitError(args, result.stderr.trim() || result.stdout.trim());
+  }
+  return result;
+}
+
+/**
+ * Lines of `git status --porcelain`: empty when everything is committed (ignored files do not count). A
+ * submodule's own changes are not asked for: that runs git with the submodule's config, which the agent
+ * can write; its commit moving still shows.
+ */
+export async function uncommittedChanges(at: AgentWorktree): Promise<string[]> {
+  const { stdout } = await gitInWorktree(at, ['status', '--porcelain', '--ignore-submodules=dirty']);
   return stdout.split('\n').filter(Boolean);
 }
 
@@ -275,10 +357,10 @@ export async function tipContainedElsewhere(root: string, branch: string): Promi
  * Saves every uncommitted change of a worktree (untracked files too, binary-safe) as a patch against its
  * HEAD, without touching its index: a temporary index takes the snapshot.
  */
-export async function uncommittedPatch(worktree: string, indexFile: string): Promise<string> {
-  const env = safeEnv({ GIT_INDEX_FILE: indexFile });
-  const gitIn = (args: string[]) => run('git', [...SAFE_CONFIG, ...args], { cwd: worktree, env });
-  const read = failIfNotStarted(await gitIn(['read-tree', 'HEAD']), worktree);
+export async function uncommittedPatch(at: AgentWorktree, indexFile: string): Promise<string> {
+  const env = worktreeEnv(at, { GIT_INDEX_FILE: indexFile });
+  const gitIn = (args: string[]) => run('git', [...SAFE_CONFIG, ...args], { cwd: at.worktree, env });
+  const read = failIfNotStarted(await gitIn(['read-tree', 'HEAD']), at.worktree);
   const add = read.exitCode === 0 ? await gitIn(['add', '-A']) : read;
   if (add.exitCode !== 0) throw new GitError(['add'], add.stderr);
   const diff = await gitIn(['diff', '--cached', '--binary', '--no-ext-diff', '--no-textconv', 'HEAD']);
@@ -315,9 +397,22 @@ export async function gitIdentity(root: string): Promise<{ name: string; email: 
   return name && email ? { name, email } : undefined;
 }
 
+/**
+ * Whether the repository reads a config of each worktree's own (extensions.worktreeConfig, which `git
+ * sparse-checkout` turns on): that file sits in the worktree's git folder, which the agent can write.
+ */
+export async function readsWorktreeConfig(root: string): Promise<boolean> {
+  const result = await git(root, ['config', '--bool', '--get', 'extensions.worktreeConfig'], {
+    allowFail: true,
+  });
+  return result.stdout.trim() === 'true';
+}
+
 /** Checks out a worktree's submodules; what went wrong, or undefined when they are in place. */
-export async function initSubmodules(worktree: string): Promise<string | undefined> {
-  const result = await git(worktree, ['submodule', 'update', '--init', '--recursive'], { allowFail: true });
+export async function initSubmodules(at: AgentWorktree): Promise<string | undefined> {
+  const result = await gitInWorktree(at, ['submodule', 'update', '--init', '--recursive'], {
+    allowFail: true,
+  });
   return result.exitCode === 0 ? undefined : lastLine(result.stderr || result.stdout);
 }
 
@@ -366,11 +461,13 @@ export async function upstreamOf(root: string, branch: string): Promise<string |
 export type RebaseResult = { ok: true } | { ok: false; conflicts: string[] };
 
 /** Rebases the worktree's branch onto `onto`; on a conflict, aborts (nothing changed) and names the files. */
-export async function rebaseOrAbort(worktree: string, onto: string): Promise<RebaseResult> {
-  const rebase = await git(worktree, ['rebase', '--end-of-options', onto], { allowFail: true });
+export async function rebaseOrAbort(at: AgentWorktree, onto: string): Promise<RebaseResult> {
+  const rebase = await gitInWorktree(at, ['rebase', '--end-of-options', onto], { allowFail: true });
   if (rebase.exitCode === 0) return { ok: true };
-  const conflicted = await git(worktree, ['diff', '--name-only', '--diff-filter=U'], { allowFail: true });
-  await git(worktree, ['rebase', '--abort'], { allowFail: true });
+  const conflicted = await gitInWorktree(at, ['diff', '--name-only', '--diff-filter=U'], {
+    allowFail: true,
+  });
+  await gitInWorktree(at, ['rebase', '--abort'], { allowFail: true });
   return { ok: false, conflicts: conflicted.stdout.split('\n').filter(Boolean) };
 }
 

@@ -17,6 +17,9 @@ export interface HostFacts {
   packageCache?: string;
 }
 
+/** The repository's own config file in its common git directory. */
+export const GIT_CONFIG_FILE = 'config';
+
 /** Where the shared package caches appear in the agent container. */
 export const CONTAINER_PACKAGE_CACHE = '/var/cache/berth-packages';
 
@@ -243,6 +246,9 @@ export function planCompose(
   const volumes = [
     bind(agent.worktree),
     bind(host.commonGitDir),
+    // The repository's config is git's list of commands to run (filter drivers, ssh, editors): the agent
+    // may read it, never write it, or the next git on the host (berth's, yours) runs the agent's commands.
+    bind(join(host.commonGitDir, GIT_CONFIG_FILE), undefined, true),
     ...(host.caBundle ? [bind(host.caBundle, CONTAINER_CA_PATH, true)] : []),
     ...(host.packageCache
       ? [

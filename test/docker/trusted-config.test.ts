@@ -122,6 +122,55 @@ it('what an agent plants in the shared git folder runs nothing when berth runs g
   }
 });
 
+it('git config an agent writes never runs on the host: the repository config is read-only to it, its .git file redirects nothing', {
+  timeout: 300_000,
+}, async () => {
+  const marker = (what: string) => join(markers, `config-${what}`);
+  const made = await berth(['provision', 'configurer', '--repo', repo.root, '--json']);
+  expect(made.exitCode, made.stderr).toBe(0);
+  const worktree = resultOf(made, 'provision').agent.worktree;
+  const common = join(repo.root, '.git');
+  // In its container, the agent tries the repository's config: a filter driver is a command git runs.
+  const driver = `sh -c "touch ${marker('common')}; cat"`;
+  const set = await shInAgent(repo.root, 'configurer', `git config filter.evil.clean '${driver}'`);
+  expect(set.exitCode, set.stdout).not.toBe(0);
+  const append = await shInAgent(
+    repo.root,
+    'configurer',
+    `printf '[filter "evil"]\\n\\tclean = touch ${marker('common')}\\n' >> ${common}/config`,
+  );
+  expect(append.exitCode).not.toBe(0);
+  expect(append.stderr).toMatch(/read-only/i);
+  expect(readFileSync(join(common, 'config'), 'utf8')).not.toContain('evil');
+  // Its own worktree's .git file is the agent's to write: it points it at a git folder of its making.
+  const planted = [
+    'set -e',
+    // In the shared git folder, which the agent can write (beside berth's hidden one).
+    `git init -q --bare ${common}/evil.git`,
+    `git config --file ${common}/evil.git/config filter.evil.clean 'sh -c "touch ${marker('redirect')}; cat"'`,
+    "echo '* filter=evil' > .gitattributes",
+    'echo work > work.txt',
+    `printf 'gitdir: ${common}/evil.git\\n' > .git`,
+  ].join('\n');
+  const redirect = await shInAgent(repo.root, 'configurer', planted);
+  expect(redirect.exitCode, redirect.stderr).toBe(0);
+  // berth's git on the host: the teardown that saves the work, a sync. Each refuses, naming the fix.
+  for (const args of [
+    ['teardown', 'configurer', '--force'],
+    ['sync', 'configurer'],
+  ]) {
+    const refused = await berth([...args, '--repo', repo.root]);
+    expect(refused.exitCode, refused.stdout).not.toBe(0);
+    expect(refused.stderr).toMatch(/no longer names its git folder.*git worktree repair/s);
+  }
+  // Repaired, the teardown saves the work with the repository's config: nothing of the agent's runs.
+  await execa('git', ['worktree', 'repair', worktree], { cwd: repo.root });
+  const gone = await berth(['teardown', 'configurer', '--force', '--repo', repo.root, '--json']);
+  expect(gone.exitCode, gone.stderr).toBe(0);
+  for (const what of ['common', 'redirect']) expect(existsSync(marker(what)), `${what} ran`).toBe(false);
+  rmSync(join(common, 'evil.git'), { recursive: true, force: true });
+});
+
 it('reads relative secret references and runs host hooks from the trusted tree, never an agent`s, nested worktrees too', {
   timeout: 400_000,
 }, async () => {

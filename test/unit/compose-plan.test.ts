@@ -67,6 +67,8 @@ describe('the compose document', () => {
     expect(agent.volumes).toEqual([
       { type: 'bind', source: '/src/app.worktrees/fix-login', target: '/src/app.worktrees/fix-login' },
       { type: 'bind', source: '/src/app/.git', target: '/src/app/.git' },
+      // The repository's config is a list of commands git runs: never the agent's to write.
+      { type: 'bind', source: '/src/app/.git/config', target: '/src/app/.git/config', read_only: true },
       {
         type: 'bind',
         source: '/etc/ssl/certs/ca-certificates.crt',

@@ -70,6 +70,7 @@ describe('the Engine API plan of a compose document', () => {
         ReadOnly: false,
       },
       { Type: 'bind', Source: '/src/app/.git', Target: '/src/app/.git', ReadOnly: false },
+      { Type: 'bind', Source: '/src/app/.git/config', Target: '/src/app/.git/config', ReadOnly: true },
       { Type: 'tmpfs', Target: '/src/app/.git/berth' },
       { Type: 'tmpfs', Target: '/run/secrets' },
     ]);

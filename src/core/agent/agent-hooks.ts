@@ -270,7 +270,9 @@ async function sessionEnded(input: ClaudeHookInput, options: ClaudeHookOptions):
   for (const agent of agents) {
     const worked =
       (await branchWork(context, agent)).commits > 0 ||
-      (isWorktreeFolder(agent.worktree) && (await uncommittedChanges(agent.worktree)).length > 0);
+      (isWorktreeFolder(agent.worktree) &&
+        (await uncommittedChanges({ worktree: agent.worktree, commonGitDir: context.commonGitDir })).length >
+          0);
     if (sessionEndOutcome(input.reason, worked) !== 'keep') {
       options.progress(
         `${agent.name}: the session left no work in it; it goes once Claude Code has exited (claude.lease ${config.claude.lease})`,

@@ -22,6 +22,7 @@ import {
   initSubmodules,
   isLocalBranch,
   lockWorktree,
+  readsWorktreeConfig,
 } from '../../adapters/git.js';
 import type { BerthConfig } from '../../config/schema.js';
 import type { AgentView } from '../../contract.js';
@@ -133,6 +134,17 @@ async function holdForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): Pr
   while (!exists(file)) await sleep(100);
 }
 
+/** The agent could write a config git on the host reads (its worktree's own): refused before anything is made. */
+function worktreeConfigRefused(root: string): UsageError {
+  return new UsageError(
+    'worktree-config',
+    `the repository at ${root} reads each worktree's own git config (extensions.worktreeConfig), which an agent could write and git on the host would run`,
+    {
+      hint: 'turn it off for agents (git config --unset extensions.worktreeConfig; git sparse-checkout turns it on), then provision again',
+    },
+  );
+}
+
 /**
  * Gives an agent its worktree, container, Postgres and Redis; on any failure, undoes what it made.
  * The worktree and the stack are made at the same time: neither needs the other until setup.
@@ -144,6 +156,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const progress = options.progress ?? (() => {});
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);
+  if (await readsWorktreeConfig(context.root)) throw worktreeConfigRefused(context.root);
   // Secrets are resolved before anything is made: a reference that does not resolve makes nothing.
   const [composeCli, stack, target, host, secrets] = await Promise.all([
     knownCompose(context.runtime.env),
@@ -431,7 +444,10 @@ async function addWorktreeWithEnv(
     if (included > 0) progress(`${agent.name}: copied ${included} file(s) named in ${WORKTREE_INCLUDE}`);
     excludeFromGit(context.commonGitDir, config.envFile);
     if (config.worktree.submodules && exists(join(agent.worktree, '.gitmodules'))) {
-      const problem = await initSubmodules(agent.worktree);
+      const problem = await initSubmodules({
+        worktree: agent.worktree,
+        commonGitDir: context.commonGitDir,
+      });
       if (problem)
         progress(
           `${agent.name}: warning: its submodules could not be initialised (${problem}); they are empty`,

@@ -18,13 +18,14 @@ export async function saveUncommitted(
    */
   redact: readonly string[] | (() => Promise<readonly string[]>) = [],
 ): Promise<string | undefined> {
-  if ((await uncommittedChanges(worktree)).length === 0) return undefined;
+  const at = { worktree, commonGitDir: context.commonGitDir };
+  if ((await uncommittedChanges(at)).length === 0) return undefined;
   const values = typeof redact === 'function' ? await redact() : redact;
   const file = context.paths.savedPatch(name, context.runtime.now());
   const index = join(dirname(file), `.${basename(file)}.index`);
   ensureDir(dirname(file));
   try {
-    writeFile(file, redactText(await uncommittedPatch(worktree, index), values), 0o600);
+    writeFile(file, redactText(await uncommittedPatch(at, index), values), 0o600);
     return file;
   } finally {
     removeTree(index);

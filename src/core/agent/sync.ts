@@ -39,7 +39,8 @@ export async function sync(
 ): Promise<SyncResult> {
   const context = await openRepo(options);
   const agent = requireAgent(context, validateAgentName(options.name));
-  const dirty = await uncommittedChanges(agent.worktree);
+  const at = { worktree: agent.worktree, commonGitDir: context.commonGitDir };
+  const dirty = await uncommittedChanges(at);
   if (dirty.length > 0) {
     throw new BerthError(
       'sync-dirty',
@@ -73,7 +74,7 @@ export async function sync(
     );
   const from = (await branchTip(context.root, agent.branch)) ?? '';
   await withGitLock(context.berthDir, async () => {
-    const rebase = await rebaseOrAbort(agent.worktree, onto);
+    const rebase = await rebaseOrAbort(at, onto);
     if (rebase.ok) return;
     throw new BerthError(
       'sync-conflict',

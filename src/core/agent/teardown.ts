@@ -52,7 +52,10 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
     return { name, removed, branchOutcome: 'none', resources };
   }
   if (isWorktreeFolder(agent.worktree) && !options.force) {
-    const changes = await uncommittedChanges(agent.worktree);
+    const changes = await uncommittedChanges({
+      worktree: agent.worktree,
+      commonGitDir: context.commonGitDir,
+    });
     if (changes.length > 0) {
       throw new BerthError(
         'uncommitted-changes',
