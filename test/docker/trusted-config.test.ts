@@ -171,6 +171,19 @@ it('git config an agent writes never runs on the host: the repository config is 
   rmSync(join(common, 'evil.git'), { recursive: true, force: true });
 });
 
+it('a repository that reads per-worktree git config is refused before anything is made', async () => {
+  await execa('git', ['config', 'extensions.worktreeConfig', 'true'], { cwd: repo.root });
+  try {
+    const refused = await berth(['provision', 'perworktree', '--repo', repo.root]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/extensions\.worktreeConfig.*hint: .*git config --unset/);
+    expect(existsSync(join(`${repo.root}.worktrees`, 'perworktree'))).toBe(false);
+    expect((await berth(['ls', '--repo', repo.root])).stdout).not.toContain('perworktree');
+  } finally {
+    await execa('git', ['config', '--unset', 'extensions.worktreeConfig'], { cwd: repo.root });
+  }
+});
+
 it('reads relative secret references and runs host hooks from the trusted tree, never an agent`s, nested worktrees too', {
   timeout: 400_000,
 }, async () => {
