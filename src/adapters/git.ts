@@ -471,6 +471,37 @@ export async function rebaseOrAbort(at: AgentWorktree, onto: string): Promise<Re
   return { ok: false, conflicts: conflicted.stdout.split('\n').filter(Boolean) };
 }
 
+/**
+ * A file of a commit in a repository an agent can write, read so that what the agent wrote cannot pass
+ * for it: git reads a loose object without checking its hash, so an object file the agent rewrote would
+ * read as the commit's own. The commit is fetched (depth 1) into a fresh folder of berth's through
+ * upload-pack, which is safe in a repository of untrusted config, and index-pack checks every object it
+ * receives against its name; a copy that does not check out fails. Undefined when the commit lacks the file.
+ */
+export async function fileAtCheckedCommit(
+  source: string,
+  commit: string,
+  path: string,
+  scratch: string,
+): Promise<string | undefined> {
+  rmSync(scratch, { recursive: true, force: true });
+  try {
+    await git(dirname(scratch), ['init', '--quiet', '--bare', '--end-of-options', scratch]);
+    await git(scratch, [
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--depth=1',
+      '--end-of-options',
+      `file://${source}`,
+      commit,
+    ]);
+    return await fileAtCommit(scratch, commit, path);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** Clones `url` into `dir` (a fleet host's cache of a task's repository). */
 export async function cloneRepo(url: string, dir: string): Promise<void> {
   await git(dirname(dir), ['clone', '--quiet', '--no-hardlinks', '--end-of-options', url, dir]);

@@ -31,6 +31,8 @@ export interface HostPaths {
   fleetWorker: string;
   /** The berth.yaml a fleet task's attempt runs with (from the worker's config or the default branch). */
   fleetTaskConfig: (attempt: string) => string;
+  /** Where a task's berth.yaml is fetched to be checked (removed once read). */
+  fleetConfigCheck: (attempt: string) => string;
   /** This host's id in the fleet: a worker restarted here may take back its name at once. */
   fleetHostId: string;
   /** Package managers' caches shared by one user's agents (npm, pnpm, yarn, pip), by uid. */
@@ -55,6 +57,7 @@ export function hostPaths(env: NodeJS.ProcessEnv): HostPaths {
     fleetRepos: join(root, 'fleet', 'repos'),
     fleetWorker: join(root, 'fleet', 'worker.json'),
     fleetTaskConfig: (attempt) => join(root, 'fleet', 'configs', `${attempt}.yaml`),
+    fleetConfigCheck: (attempt) => join(root, 'fleet', 'configs', `${attempt}.check.git`),
     fleetHostId: join(root, 'fleet', 'host-id'),
     packageCache: (uid) => join(root, 'package-cache', String(uid)),
     installRecord: join(root, 'installed.json'),

@@ -1,9 +1,15 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ensureDir, exists, moveFile, readText, removeTree, writeFile } from '../../adapters/files.js';
-import { cloneRepo, fetchOrigin, fileAtCommit, remoteHead, resolveCommit } from '../../adapters/git.js';
+import {
+  cloneRepo,
+  fetchOrigin,
+  fileAtCheckedCommit,
+  remoteHead,
+  resolveCommit,
+} from '../../adapters/git.js';
 import { CONFIG_FILE, parseConfig } from '../../config/load.js';
 import type { BerthConfig } from '../../config/schema.js';
-import { messageOf, UsageError } from '../../errors.js';
+import { EnvironmentError, messageOf, UsageError } from '../../errors.js';
 import { cacheName, hostHooks, hostReach } from '../../plan/fleet.js';
 import type { HostPaths } from '../../state/paths.js';
 import { berthDir } from '../../state/paths.js';
@@ -101,7 +107,19 @@ export async function trustedConfig(
     text = readText(source.workerConfig) ?? '';
     from = `the worker's --config ${source.workerConfig}`;
   } else {
-    text = (await fileAtCommit(root, source.head.commit, CONFIG_FILE)) ?? '';
+    // The cache is a folder agents' containers write: its copy of the commit is checked, not trusted.
+    ensureDir(dirname(paths.fleetConfigCheck(attempt)));
+    try {
+      text =
+        (await fileAtCheckedCommit(root, source.head.commit, CONFIG_FILE, paths.fleetConfigCheck(attempt))) ??
+        '';
+    } catch (error) {
+      throw new EnvironmentError(
+        'cache-spoiled',
+        `this host's clone ${root} holds a copy of ${source.head.commit.slice(0, 12)} that does not check out (${firstLine(messageOf(error))}): something changed its objects, and its berth.yaml is not read`,
+        { hint: `remove the clone (rm -rf ${root}) so the next task clones the repository afresh` },
+      );
+    }
     from = `the default branch${source.head.branch ? ` ${source.head.branch}` : ''} at ${source.head.commit.slice(0, 12)}`;
   }
   const config = parseConfig(text, `berth.yaml (${from})`);
