@@ -145,7 +145,10 @@ export async function runFleetTask(
   if (!parsed.success)
     throw unrecoverable(`the task is not one berth can run: ${parsed.error.issues[0]?.message}`);
   const task = parsed.data;
+  // berth's own progress lines belong to the step under way: provisioning, or the exit policy's teardown.
+  let current: FleetStep = 'fetch';
   const report = async (step: FleetStep, detail?: string) => {
+    current = step;
     await attempt.write({ step, ...(detail && { detail }) });
     // The job's progress wakes watchers; an attempt that lost the task no longer speaks for it.
     if (attempt.stopReason !== 'lock-lost')
@@ -223,7 +226,7 @@ export async function runFleetTask(
       quiet: true,
       signal: attempt.signal,
       runtime: host.runtime,
-      progress: (message) => void report('provision', message),
+      progress: (message) => void report(current === 'teardown' ? 'teardown' : 'provision', message),
       onRunning: () => {
         phase = 'command';
         void report('run', `running ${task.command.join(' ')}`);
