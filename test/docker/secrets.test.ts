@@ -43,6 +43,8 @@ hooks:
     - printf %s "$FROM_COMMAND" | sha256sum | cut -c1-64 > /tmp/hook-command.sha
     - cat /run/secrets/FROM_COMMAND | sha256sum | cut -c1-64 > /tmp/hook-command-file.sha
     - echo "setup has $FROM_ENV and $FROM_COMMAND"; cat /run/secrets/FROM_FILE
+    # A hooks-only value a hook leaves where the agent reads it (a token in .npmrc, say).
+    - printf %s "$FROM_COMMAND" > /tmp/hook-left.txt
 `;
 const SECRETS = (file: string) => `  FROM_ENV: { from: "env:BERTH_TEST_SECRET", env: true }
   FROM_FILE: { from: "file:${file}" }
@@ -144,6 +146,12 @@ describe('secrets by reference', () => {
     );
     expect(apart.stderr).toBe('***');
     expect(readFileSync(exec.logFile ?? '', 'utf8')).toBe('env ***\n***');
+    // A hooks-only value the container no longer holds, left by a hook: masked too.
+    const left = resultOf(
+      await berthWith(['exec', NAME, '--json', '--', 'cat', '/tmp/hook-left.txt']),
+      'exec',
+    );
+    expect(left.output).toBe('***');
     const task = resultOf(
       await berthWith(['run', NAME, '--json', '--', 'sh', '-c', 'echo "task $FROM_ENV"']),
       'run',

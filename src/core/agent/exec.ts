@@ -10,7 +10,7 @@ import { withSecretVariables } from '../../plan/secrets.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
-import { secretValuesIn, variablesFor } from './secrets.js';
+import { valuesToMask, variablesFor } from './secrets.js';
 import { withSession } from './sessions.js';
 import { redact } from './views.js';
 
@@ -65,7 +65,7 @@ export async function runInAgent(
   const target = await agentExecTarget(context, agent);
   const tty = !options.logFile && (options.tty ?? Boolean(process.stdin.isTTY && process.stdout.isTTY));
   // What the command prints of a secret becomes *** in its log (and its echo).
-  const redact = options.logFile && agent.secrets?.length ? await secretValuesIn(context, agent) : [];
+  const redact = options.logFile && agent.secrets?.length ? await valuesToMask(context, agent) : [];
   const stopRenewing = keepLeaseAlive(context, agent);
   try {
     return await dockerExec(

@@ -11,7 +11,7 @@ import { stackLabels } from '../../plan/names.js';
 import { withSecretVariables } from '../../plan/secrets.js';
 import { namedLog } from '../../state/paths.js';
 import { type RepoContext, trustedTree } from '../context.js';
-import { type ResolvedSecrets, secretValuesIn, variablesFor } from './secrets.js';
+import { type ResolvedSecrets, valuesToMask, variablesFor } from './secrets.js';
 
 export const HOOK_NAMES = ['setup', 'migrate', 'seed', 'teardown', 'post-teardown'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
@@ -76,7 +76,7 @@ export async function runHooks(
   const redact = given
     ? [...given.values.values()]
     : inContainer && agent.secrets?.length
-      ? await secretValuesIn(context, agent)
+      ? await valuesToMask(context, agent)
       : [];
   const variables = given ? variablesFor(given.grants, 'hooks') : variablesFor(agent.secrets ?? [], 'agent');
   const hostVariables = Object.fromEntries(

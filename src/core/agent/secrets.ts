@@ -15,7 +15,7 @@ import {
   trimValue,
   writeSecretScript,
 } from '../../plan/secrets.js';
-import { type RepoContext, trustedTree } from '../context.js';
+import { agentConfig, type RepoContext, trustedTree } from '../context.js';
 import { agentContainerId } from './hooks.js';
 
 /** Secrets resolved on the host: held in this process's memory only, for as long as it needs them. */
@@ -155,5 +155,27 @@ export async function secretValuesIn(context: RepoContext, agent: AgentRecord): 
     return [...parseSecretsOutput(result.stdout).values()];
   } catch {
     return [];
+  }
+}
+
+/**
+ * What a logged command's output is masked with: the values the agent's container holds, and its
+ * hooks-only ones resolved again on the host from the config its provision kept (the container no
+ * longer holds them, but a setup hook may have written one where the agent reads it: a token in
+ * `.npmrc`). One that cannot be resolved now is not masked (berth keeps no value to mask it with).
+ */
+export async function valuesToMask(context: RepoContext, agent: AgentRecord): Promise<string[]> {
+  const held = await secretValuesIn(context, agent);
+  const hooksOnly = new Set(
+    (agent.secrets ?? []).filter((grant) => !grant.to.includes('agent')).map((grant) => grant.name),
+  );
+  if (hooksOnly.size === 0) return held;
+  const config = agentConfig(context, agent);
+  const secrets = Object.fromEntries(Object.entries(config.secrets).filter(([name]) => hooksOnly.has(name)));
+  try {
+    const resolved = await resolveSecrets(context, { ...config, secrets });
+    return [...new Set([...held, ...resolved.values.values()])];
+  } catch {
+    return held;
   }
 }

@@ -12,7 +12,7 @@ import { validateAgentName } from '../../plan/names.js';
 import { Redactor } from '../../plan/secrets.js';
 import { shownPath, worktreePathNames } from '../../plan/worktree-path.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
-import { secretValuesIn } from './secrets.js';
+import { valuesToMask } from './secrets.js';
 
 /**
  * The largest file `readWorktreeFile` returns; past it, `exec` (head, tail, sed) reads parts. An MCP
@@ -99,7 +99,7 @@ export async function readWorktreeFile(
 
 /** The bytes with the agent's passwords and secret values replaced by ***. */
 async function masked(bytes: Buffer, context: RepoContext, agent: AgentRecord): Promise<Buffer> {
-  const secrets = agent.secrets?.length ? await secretValuesIn(context, agent) : [];
+  const secrets = agent.secrets?.length ? await valuesToMask(context, agent) : [];
   const redactor = new Redactor([agent.passwords.postgres, agent.passwords.redis, ...secrets]);
   return Buffer.concat([redactor.push(bytes), redactor.flush()]);
 }
