@@ -307,14 +307,24 @@ export function planSquidConf(input: SquidInput): string {
 
 /** One socat the proxy container runs: a listed host:port out through Squid, or a host port in. */
 export type Forward =
-  | { kind: 'out'; listen: { address: string; port: number }; host: string; port: number }
+  | {
+      kind: 'out';
+      listen: { address: string; port: number };
+      host: string;
+      port: number;
+      /** The one address it answers (the agent's): Postgres and Redis, beside it, are refused. */
+      from: string;
+    }
   | { kind: 'in'; listen: { address: string; port: number }; target: { address: string; port: number } };
 
-/** The proxy's forwarders, one per line, as its entrypoint reads them: `out|in ADDRESS PORT HOST PORT`. */
+/**
+ * The proxy's forwarders, one per line, as its entrypoint reads them: `out ADDRESS PORT HOST PORT FROM`
+ * (FROM the one client address it serves, socat's `range`) or `in ADDRESS PORT HOST PORT`.
+ */
 export function renderForwards(forwards: readonly Forward[]): string {
   const lines = forwards.map((forward) =>
     forward.kind === 'out'
-      ? `out ${forward.listen.address} ${forward.listen.port} ${forward.host} ${forward.port}`
+      ? `out ${forward.listen.address} ${forward.listen.port} ${forward.host} ${forward.port} ${forward.from}/32`
       : `in ${forward.listen.address} ${forward.listen.port} ${forward.target.address} ${forward.target.port}`,
   );
   return `${lines.join('\n')}\n`;
@@ -367,6 +377,7 @@ export function planForwards(agent: AgentRecord, entries: readonly EgressEntry[]
         listen: { address: addresses.proxy, port: entry.port },
         host: entry.host,
         port: entry.port,
+        from: addresses.agent,
       }),
     ),
     ...publishedPorts(agent).map(

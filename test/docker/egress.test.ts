@@ -248,6 +248,25 @@ describe('an agent behind its egress proxy', () => {
       expect(probe.stdout).not.toContain('connected');
       expect(probe.exitCode).not.toBe(0);
     }
+    // Nor through the proxy's TCP forwarder of a listed host:port: it serves the agent's address alone.
+    const proxy = (await shInAgent(repo.root, NAME, 'getent hosts egress')).stdout.split(/\s+/)[0];
+    expect(proxy).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    for (const name of ['postgres', 'redis']) {
+      const through = await execa(
+        'docker',
+        [
+          'exec',
+          await service(name),
+          'timeout',
+          '5',
+          'bash',
+          '-c',
+          `exec 3<>/dev/tcp/${proxy}/2222 && cat <&3`,
+        ],
+        { reject: false },
+      );
+      expect(through.stdout, name).not.toContain('tcp hello');
+    }
   });
 
   it('is still reached from the host at its app port, Postgres and Redis (through its proxy)', async () => {

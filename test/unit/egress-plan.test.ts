@@ -254,7 +254,8 @@ describe('the agent behind its proxy', () => {
 
   it('forwards host:port out through Squid, and the published ports in', () => {
     expect(renderForwards(planForwards(agent, entries)).split('\n')).toEqual([
-      'out 10.201.0.4 22 git.example.net 22',
+      // The agent's address alone may use it (10.201.0.5): not its Postgres or Redis.
+      'out 10.201.0.4 22 git.example.net 22 10.201.0.5/32',
       'in 10.201.0.18 5432 10.201.0.2 5432',
       'in 10.201.0.18 6379 10.201.0.3 6379',
       'in 10.201.0.18 3000 10.201.0.5 3000',
