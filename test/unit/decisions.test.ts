@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../src/adapters/host-net.js';
 import { leasedPortNames, planAgentRecord, stackServices } from '../../src/plan/agent.js';
 import { branchStanding, settleBranch } from '../../src/plan/branch.js';
+import { claimRefusal } from '../../src/plan/claim.js';
 import { exitDecision } from '../../src/plan/exit.js';
 import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
@@ -232,5 +233,33 @@ describe('the host`s routes', () => {
       { subnet: '10.201.0.0/28', iface: 'br-1' },
       { subnet: '172.17.0.0/16', iface: 'docker0' },
     ]);
+  });
+});
+
+describe('who may claim a live agent', () => {
+  const me = { pid: 10, startTime: 'a' };
+  const other = { pid: 20, startTime: 'b' };
+  const alive = (process: { pid: number }) => process.pid !== 99;
+
+  it('refuses while another live process removes or provisions it, and names why', () => {
+    const removing = agentFixture({ status: 'removing', removal: { by: other, reason: 'gc', since: 'x' } });
+    expect(claimRefusal(removing, alive, me)?.message).toBe('agent fix-login is being removed (gc)');
+    const provisioning = agentFixture({ status: 'provisioning', owner: other });
+    expect(claimRefusal(provisioning, alive, me)?.message).toMatch(/is still being provisioned \(pid 20\)/);
+  });
+
+  it('lets the remover itself go on, and anyone take over from a process that died', () => {
+    const mine = agentFixture({ status: 'removing', removal: { by: me, reason: 'teardown', since: 'x' } });
+    expect(claimRefusal(mine, alive, me)).toBeUndefined();
+    const dead = { pid: 99, startTime: 'c' };
+    expect(
+      claimRefusal(
+        agentFixture({ status: 'removing', removal: { by: dead, reason: 'gc', since: 'x' } }),
+        alive,
+        me,
+      ),
+    ).toBeUndefined();
+    expect(claimRefusal(agentFixture({ status: 'provisioning', owner: dead }), alive, me)).toBeUndefined();
+    expect(claimRefusal(agentFixture({ status: 'ready' }), alive, me)).toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
 import { type AgentRecord, leaseFrom } from '../../plan/agent.js';
+import { claimRefusal } from '../../plan/claim.js';
 import { validateAgentName } from '../../plan/names.js';
 import { updateState } from '../../state/store.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
-import { claimRefusal } from './remove.js';
 
 /** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
 export async function renewLease(

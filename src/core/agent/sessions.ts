@@ -1,8 +1,8 @@
 import { UsageError } from '../../errors.js';
 import { type AgentRecord, leaseFrom, sameProcess } from '../../plan/agent.js';
+import { claimRefusal } from '../../plan/claim.js';
 import { updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
-import { claimRefusal } from './remove.js';
 
 type SessionKind = NonNullable<AgentRecord['sessions']>[number]['kind'];
 

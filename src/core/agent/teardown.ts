@@ -2,18 +2,12 @@ import { removeLabelled } from '../../adapters/docker.js';
 import { isWorktreeFolder, uncommittedChanges } from '../../adapters/git.js';
 import { BerthError, isBerthError, messageOf } from '../../errors.js';
 import { type AgentRecord, sameProcess } from '../../plan/agent.js';
+import { claimRefusal } from '../../plan/claim.js';
 import { agentLabels, validateAgentName } from '../../plan/names.js';
 import { liveSessions } from '../../plan/reap.js';
 import { agentConfig, findAgent, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { runHooks } from './hooks.js';
-import {
-  type BranchOutcome,
-  claimRefusal,
-  claimRemoval,
-  type Removed,
-  releaseClaim,
-  removeAgent,
-} from './remove.js';
+import { type BranchOutcome, claimRemoval, type Removed, releaseClaim, removeAgent } from './remove.js';
 
 export type { BranchOutcome, Removed };
 
