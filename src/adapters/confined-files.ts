@@ -1,6 +1,7 @@
 import {
   closeSync,
   constants,
+  fchmodSync,
   fchownSync,
   fstatSync,
   ftruncateSync,
@@ -173,6 +174,8 @@ export function writeConfined(
   names: string[],
   content: Buffer,
   owner?: Owner,
+  /** The file's mode, new or not (else a new file's is 0644 and an existing one's stays). */
+  mode?: number,
 ): { created: boolean } {
   const file = names.at(-1) as string;
   return withFd(openFolder(root, names.slice(0, -1), { owner }), (folder) => {
@@ -203,6 +206,7 @@ export function writeConfined(
       if (!stat.isFile()) throw new ConfinedPathError('not-a-file', names);
       if (stat.nlink > 1) throw new ConfinedPathError('hard-linked', names, String(stat.nlink));
       if (created) own(fd, owner);
+      if (mode !== undefined) fchmodSync(fd, mode);
       ftruncateSync(fd, 0);
       let written = 0;
       while (written < content.length) written += writeSync(fd, content, written, content.length - written);

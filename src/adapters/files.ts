@@ -231,15 +231,10 @@ export function readTail(file: string, maxBytes: number): { text: string; trunca
   return { text: buffer.toString('utf8'), truncated: size > maxBytes };
 }
 
-/** Copies a file, making its folder; the copy gets the file's mode, and its owner when run as root. */
-export function copyFileKeepingMode(from: string, to: string): void {
-  const made = mkdirSync(dirname(to), { recursive: true });
-  copyFileSync(from, to);
-  const source = statSync(from);
-  chmodSync(to, source.mode & 0o7777);
-  if (process.getuid?.() !== 0) return;
-  chownSync(to, source.uid, source.gid);
-  if (made) chownSync(dirname(to), statSync(dirname(from)).uid, statSync(dirname(from)).gid);
+/** A file's owner and mode. */
+export function fileFacts(path: string): { uid: number; gid: number; mode: number } {
+  const { uid, gid, mode } = statSync(path);
+  return { uid, gid, mode };
 }
 
 /** Calls `onChange` when something in a folder is added, replaced or removed; returns how to stop. */

@@ -408,14 +408,6 @@ export async function readsWorktreeConfig(root: string): Promise<boolean> {
   return result.stdout.trim() === 'true';
 }
 
-/** Checks out a worktree's submodules; what went wrong, or undefined when they are in place. */
-export async function initSubmodules(at: AgentWorktree): Promise<string | undefined> {
-  const result = await gitInWorktree(at, ['submodule', 'update', '--init', '--recursive'], {
-    allowFail: true,
-  });
-  return result.exitCode === 0 ? undefined : lastLine(result.stderr || result.stdout);
-}
-
 /** Commits on `branch` that are not in `base` (the agent's work, counted against its base as it is now). */
 export async function commitCount(root: string, base: string, branch: string): Promise<number> {
   const result = await git(root, ['rev-list', '--count', `${base}..refs/heads/${branch}`], {

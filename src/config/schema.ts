@@ -249,7 +249,9 @@ export const configSchema = z
         submodules: z
           .boolean()
           .default(true)
-          .describe("check out the repository's submodules in each worktree (a failure is a warning)"),
+          .describe(
+            "check out the repository's submodules in each worktree, by git in the agent's container (a failure is a warning)",
+          ),
       }),
       "each agent's git worktree",
     ),

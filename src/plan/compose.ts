@@ -17,8 +17,11 @@ export interface HostFacts {
   packageCache?: string;
 }
 
-/** The repository's own config file in its common git directory. */
-export const GIT_CONFIG_FILE = 'config';
+/**
+ * What of the common git directory the agent's container sees read-only: the config file and three
+ * folders (the host makes the folders when missing, so the agent cannot make them its own).
+ */
+export const GIT_READ_ONLY = ['config', 'hooks', 'info', 'modules'] as const;
 
 /** Where the shared package caches appear in the agent container. */
 export const CONTAINER_PACKAGE_CACHE = '/var/cache/berth-packages';
@@ -246,9 +249,10 @@ export function planCompose(
   const volumes = [
     bind(agent.worktree),
     bind(host.commonGitDir),
-    // The repository's config is git's list of commands to run (filter drivers, ssh, editors): the agent
-    // may read it, never write it, or the next git on the host (berth's, yours) runs the agent's commands.
-    bind(join(host.commonGitDir, GIT_CONFIG_FILE), undefined, true),
+    // What git on the host (berth's, yours) would run is the agent's to read, never to write: the
+    // repository's config (filter drivers, ssh, editors), its hooks, its submodules' git folders (each
+    // with a config of its own) and info/ (exclude, attributes).
+    ...GIT_READ_ONLY.map((name) => bind(join(host.commonGitDir, name), undefined, true)),
     ...(host.caBundle ? [bind(host.caBundle, CONTAINER_CA_PATH, true)] : []),
     ...(host.packageCache
       ? [

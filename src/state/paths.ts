@@ -108,6 +108,8 @@ export interface RepoPaths {
   agentLog: (name: string, source: string) => string;
   /** The output of one captured `berth exec` (--json, MCP). */
   execLog: (name: string, at: number) => string;
+  /** What checking out an agent's submodules (in its container) printed. */
+  submodulesLog: (name: string) => string;
   /** An agent's egress proxy: its squid.conf and forwarders (mounted read-only in the proxy). */
   egressDir: (name: string) => string;
   /** Where the proxy writes its decisions (access.log, JSON lines) and cache.log: kept with the logs. */
@@ -149,6 +151,7 @@ export function repoPaths(dir: string): RepoPaths {
     agentLogs: (name) => join(agentDir(name), 'logs'),
     agentLog: (name, source) => namedLog(join(agentDir(name), 'logs'), source),
     execLog: (name, at) => join(agentDir(name), 'logs', `exec-${stamp(at)}.log`),
+    submodulesLog: (name) => join(agentDir(name), 'logs', 'submodules.log'),
     egressDir: (name) => join(agentDir(name), 'egress'),
     egressLogDir: (name) => join(agentDir(name), 'logs', 'egress'),
     agentHosts: (name) => join(agentDir(name), 'etc', 'hosts'),

@@ -175,7 +175,7 @@ describe('repositories of every shape', () => {
     }
   });
 
-  it('checks out submodules in the agent`s worktree, or warns when it cannot', async () => {
+  it('checks out submodules in the agent`s container, or warns when it cannot', async () => {
     const library = await makeRepo({ files: { 'lib.txt': 'library\n' } });
     const parent = await makeRepo();
     // git clones submodules from local paths only when told so (protocol.file.allow) in its environment.
@@ -185,14 +185,30 @@ describe('repositories of every shape', () => {
       GIT_CONFIG_VALUE_0: 'always',
     };
     try {
-      await execa('git', ['submodule', 'add', '-q', library.root, 'vendor/lib'], {
+      // The submodule's source where the agent's container sees it (the repository's git folder is
+      // mounted there), and allowed by the repository's config (which the container reads).
+      const source = join(parent.root, '.git', 'lib-source.git');
+      await execa('git', ['clone', '-q', '--bare', library.root, source]);
+      await execa('git', ['submodule', 'add', '-q', source, 'vendor/lib'], {
         cwd: parent.root,
         env: allowFile,
       });
       await parent.git('commit', '-qm', 'add submodule');
-      const made = await berth(['provision', 'with-sub', '--repo', parent.root, '--json'], {
-        env: allowFile,
-      });
+      // The permission where the container's git reads it: the agent's own variables.
+      const inContainer = join(parent.root, '..', `allow-file-${process.pid}.yaml`);
+      writeFileSync(
+        inContainer,
+        'agent:\n  env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: protocol.file.allow, GIT_CONFIG_VALUE_0: always }\n',
+      );
+      const made = await berth([
+        'provision',
+        'with-sub',
+        '--repo',
+        parent.root,
+        '--config',
+        inContainer,
+        '--json',
+      ]);
       expect(made.exitCode, made.stderr).toBe(0);
       expect(made.stderr).not.toMatch(/warning/);
       const { agent } = resultOf(made, 'provision');
@@ -211,7 +227,8 @@ describe('repositories of every shape', () => {
       ]);
       expect(inside.exitCode, inside.stderr).toBe(0);
 
-      const warned = await berth(['provision', 'sub-warn', '--repo', parent.root]);
+      // A permission on the host only does not reach the container: the checkout there fails, and says so.
+      const warned = await berth(['provision', 'sub-warn', '--repo', parent.root], { env: allowFile });
       expect(warned.exitCode, warned.stderr).toBe(0);
       expect(warned.stderr).toMatch(
         /sub-warn: warning: its submodules could not be initialised \(fatal: transport 'file' not allowed\); they are empty/,

@@ -142,6 +142,19 @@ it('git config an agent writes never runs on the host: the repository config is 
   expect(append.exitCode).not.toBe(0);
   expect(append.stderr).toMatch(/read-only/i);
   expect(readFileSync(join(common, 'config'), 'utf8')).not.toContain('evil');
+  // Nor what else git on the host runs or reads as its own: hooks (your git runs them), submodules'
+  // git folders (each has a config), info/ (berth rewrites its exclude file).
+  for (const line of [
+    `printf '#!/bin/sh\\ntouch ${marker('hook')}\\n' > ${common}/hooks/pre-commit`,
+    `mkdir -p ${common}/modules/planted`,
+    `ln -sf ${marker('exclude')} ${common}/info/exclude`,
+  ]) {
+    const tried = await shInAgent(repo.root, 'configurer', line);
+    expect(tried.exitCode, line).not.toBe(0);
+    expect(tried.stderr, line).toMatch(/read-only/i);
+  }
+  expect(existsSync(join(common, 'hooks', 'pre-commit'))).toBe(false);
+  expect(existsSync(join(common, 'modules', 'planted'))).toBe(false);
   // Its own worktree's .git file is the agent's to write: it points it at a git folder of its making.
   const planted = [
     'set -e',
@@ -169,6 +182,54 @@ it('git config an agent writes never runs on the host: the repository config is 
   expect(gone.exitCode, gone.stderr).toBe(0);
   for (const what of ['common', 'redirect']) expect(existsSync(marker(what)), `${what} ran`).toBe(false);
   rmSync(join(common, 'evil.git'), { recursive: true, force: true });
+});
+
+it('a link an agent commits is never written through: not the env file, not a .worktreeinclude copy', {
+  timeout: 300_000,
+}, async () => {
+  const victim = join(markers, 'victim.txt');
+  writeFileSync(victim, 'the host`s own\n');
+  const own = await makeRepo({
+    files: {
+      'berth.yaml': 'agent:\n  resources: { cpus: 1, memory: 512m }\n',
+      '.gitignore': '.env.secret\n',
+      '.worktreeinclude': '.env.secret\n',
+    },
+  });
+  try {
+    writeFileSync(join(own.root, '.env.secret'), 'API_KEY=hunter2\n');
+    const made = await berth(['provision', 'linker', '--repo', own.root, '--json']);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const worktree = resultOf(made, 'provision').agent.worktree;
+    const commitLink = async (file: string) => {
+      rmSync(join(worktree, file), { force: true });
+      symlinkSync(victim, join(worktree, file));
+      await execa('git', ['add', '-f', file], { cwd: worktree });
+      await execa('git', ['-c', 'user.name=a', '-c', 'user.email=a@example.com', 'commit', '-qm', file], {
+        cwd: worktree,
+      });
+    };
+    await commitLink('.env.local');
+    const viaEnv = await berth(['provision', 'via-env', '--from', 'berth/linker', '--repo', own.root]);
+    expect(viaEnv.exitCode).toBe(2);
+    expect(viaEnv.stderr).toMatch(/\.env\.local is not a plain file in the worktree/);
+    await execa('git', ['rm', '-q', '--cached', '.env.local'], { cwd: worktree });
+    await commitLink('.env.secret');
+    const viaInclude = await berth([
+      'provision',
+      'via-include',
+      '--from',
+      'berth/linker',
+      '--repo',
+      own.root,
+    ]);
+    expect(viaInclude.exitCode).toBe(2);
+    expect(viaInclude.stderr).toMatch(/\.env\.secret, named in \.worktreeinclude, is not a plain file/);
+    expect(readFileSync(victim, 'utf8')).toBe('the host`s own\n');
+    expect((await berth(['teardown', 'linker', '--force', '--repo', own.root])).exitCode).toBe(0);
+  } finally {
+    await own.cleanup();
+  }
 });
 
 it('a repository that reads per-worktree git config is refused before anything is made', async () => {

@@ -67,8 +67,11 @@ describe('the compose document', () => {
     expect(agent.volumes).toEqual([
       { type: 'bind', source: '/src/app.worktrees/fix-login', target: '/src/app.worktrees/fix-login' },
       { type: 'bind', source: '/src/app/.git', target: '/src/app/.git' },
-      // The repository's config is a list of commands git runs: never the agent's to write.
+      // What git on the host would run (config, hooks, submodules' git folders, info/): never the agent's to write.
       { type: 'bind', source: '/src/app/.git/config', target: '/src/app/.git/config', read_only: true },
+      { type: 'bind', source: '/src/app/.git/hooks', target: '/src/app/.git/hooks', read_only: true },
+      { type: 'bind', source: '/src/app/.git/info', target: '/src/app/.git/info', read_only: true },
+      { type: 'bind', source: '/src/app/.git/modules', target: '/src/app/.git/modules', read_only: true },
       {
         type: 'bind',
         source: '/etc/ssl/certs/ca-certificates.crt',

@@ -71,6 +71,9 @@ describe('the Engine API plan of a compose document', () => {
       },
       { Type: 'bind', Source: '/src/app/.git', Target: '/src/app/.git', ReadOnly: false },
       { Type: 'bind', Source: '/src/app/.git/config', Target: '/src/app/.git/config', ReadOnly: true },
+      { Type: 'bind', Source: '/src/app/.git/hooks', Target: '/src/app/.git/hooks', ReadOnly: true },
+      { Type: 'bind', Source: '/src/app/.git/info', Target: '/src/app/.git/info', ReadOnly: true },
+      { Type: 'bind', Source: '/src/app/.git/modules', Target: '/src/app/.git/modules', ReadOnly: true },
       { Type: 'tmpfs', Target: '/src/app/.git/berth' },
       { Type: 'tmpfs', Target: '/run/secrets' },
     ]);

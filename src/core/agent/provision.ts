@@ -1,6 +1,7 @@
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ComposeCli, compose } from '../../adapters/compose.js';
+import { ConfinedPathError, writeConfined } from '../../adapters/confined-files.js';
 import {
   applyStack,
   engineAnswers,
@@ -13,13 +14,13 @@ import {
   ensureDir,
   ensureOwnedDir,
   exists,
+  readText,
   removeTree,
   writeFile,
 } from '../../adapters/files.js';
 import {
   addWorktree,
   deleteBranch,
-  initSubmodules,
   isLocalBranch,
   lockWorktree,
   readsWorktreeConfig,
@@ -50,6 +51,7 @@ import {
 import { agentDocument } from './document.js';
 import { writeEgressFiles } from './egress.js';
 import { excludeFromGit } from './exclude.js';
+import { runInAgent } from './exec.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { currentPoolKey, type PoolOffer, poolOffer, refillInBackground } from './pool.js';
@@ -93,6 +95,7 @@ export const PROVISION_STEPS = [
   'worktree',
   'start',
   'health',
+  'submodules',
   'secrets',
   'setup',
   'migrate',
@@ -107,6 +110,7 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   worktree: 'adding the worktree and its env file',
   start: 'starting the stack',
   health: 'waiting for its services to answer',
+  submodules: 'checking out its submodules in its container',
   secrets: 'giving the agent its secrets',
   setup: 'running setup hooks',
   migrate: 'running migrate hooks',
@@ -132,6 +136,30 @@ async function holdForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): Pr
   const [step, file] = (env.BERTH_TEST_HOLD_AFTER ?? '').split(/:(.*)/s);
   if (step !== completed || !file) return;
   while (!exists(file)) await sleep(100);
+}
+
+async function checkOutSubmodules(
+  context: RepoContext,
+  agent: AgentRecord,
+  progress: (message: string) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const logFile = context.paths.submodulesLog(agent.name);
+  const { exitCode } = await runInAgent(
+    context,
+    agent,
+    ['git', 'submodule', 'update', '--init', '--recursive'],
+    {
+      logFile,
+      signal,
+    },
+  );
+  if (exitCode !== 0) {
+    // git's reason is its first fatal line (the last says only that it gave up).
+    const lines = (readText(logFile) ?? '').trim().split('\n');
+    const why = lines.find((line) => line.startsWith('fatal:')) ?? (lines.at(-1) || `exit code ${exitCode}`);
+    progress(`${agent.name}: warning: its submodules could not be initialised (${why}); they are empty`);
+  }
 }
 
 /** The agent could write a config git on the host reads (its worktree's own): refused before anything is made. */
@@ -327,6 +355,11 @@ async function provisionWith(
     // The worktree's env file was written with the ports leased first.
     if (released) writeEnvFiles(made);
     // The agent's secrets for good, and the hooks' own while they run.
+    // Submodules are checked out in the agent's container, never by git on the host: their git folders
+    // are in the shared git folder, which the agent writes (a filter or ssh command planted there would
+    // run on the host). With the container's network and credentials; a failure is said, not fatal.
+    if (config.worktree.submodules && exists(join(made.worktree, '.gitmodules')))
+      await steps.run('submodules', () => checkOutSubmodules(context, made, progress, steps.signal));
     const { grants } = facts.secrets;
     const hooksOnly = secretsFor(grants, 'hooks').filter((n) => !secretsFor(grants, 'agent').includes(n));
     await steps.run('secrets', () =>
@@ -416,8 +449,8 @@ async function writeFiles(
   if (agent.configFile) writeFile(agent.configFile, configText, 0o600);
   if (host.packageCache) {
     ensureOwnedDir(host.packageCache, agent.user.uid, agent.user.gid);
-    const rc = join(host.packageCache, YARNRC_NAME);
-    if (!exists(rc)) writeFile(rc, YARN1_RC, 0o644);
+    // The folder is the agents' to write: the rc file is written without following a link put there.
+    writeConfined(host.packageCache, [YARNRC_NAME], Buffer.from(YARN1_RC), undefined, 0o644);
   }
   if (agent.egress) await writeEgressFiles(context, agent, config);
   const document = agentDocument(context, agent, config, host);
@@ -443,16 +476,6 @@ async function addWorktreeWithEnv(
     const included = await copyWorktreeIncludes(context.root, agent.worktree);
     if (included > 0) progress(`${agent.name}: copied ${included} file(s) named in ${WORKTREE_INCLUDE}`);
     excludeFromGit(context.commonGitDir, config.envFile);
-    if (config.worktree.submodules && exists(join(agent.worktree, '.gitmodules'))) {
-      const problem = await initSubmodules({
-        worktree: agent.worktree,
-        commonGitDir: context.commonGitDir,
-      });
-      if (problem)
-        progress(
-          `${agent.name}: warning: its submodules could not be initialised (${problem}); they are empty`,
-        );
-    }
   });
   writeEnvFiles(agent);
 }
@@ -464,11 +487,26 @@ async function addWorktreeWithEnv(
  */
 export function writeEnvFiles(agent: AgentRecord): void {
   const header = (view: string) => `berth agent ${agent.name}: ${view}; generated, not committed`;
-  writeFile(
-    agent.envFile,
-    renderEnvFile(agentEnv(agent, 'container'), header('the container`s view')),
-    0o600,
-  );
+  // In the worktree, which holds the branch's files: never through a link a branch put there.
+  const text = renderEnvFile(agentEnv(agent, 'container'), header('the container`s view'));
+  try {
+    writeConfined(
+      agent.worktree,
+      relative(agent.worktree, agent.envFile).split(sep),
+      Buffer.from(text),
+      undefined,
+      0o600,
+    );
+  } catch (error) {
+    if (!(error instanceof ConfinedPathError)) throw error;
+    throw new UsageError(
+      'env-file-refused',
+      `${agent.envFile} is not a plain file in the worktree (${error.refusal}): berth writes no file through a link`,
+      {
+        hint: `remove it from the branch (git rm --cached ${relative(agent.worktree, agent.envFile)}), then provision again`,
+      },
+    );
+  }
   writeFile(hostEnvFileOf(agent), renderEnvFile(agentEnv(agent, 'host'), header('the host`s view')), 0o600);
 }
 

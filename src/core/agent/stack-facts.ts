@@ -1,17 +1,20 @@
+import { join } from 'node:path';
 import type { Engine } from '../../adapters/docker.js';
 import { engineWords, inspectImage, pullImage } from '../../adapters/docker.js';
-import { ownerOf } from '../../adapters/files.js';
+import { ensureDir, ownerOf } from '../../adapters/files.js';
 import { gitIdentity } from '../../adapters/git.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
-import type { HostFacts } from '../../plan/compose.js';
+import { GIT_READ_ONLY, type HostFacts } from '../../plan/compose.js';
 import { DEFAULT_IMAGES, EGRESS_IMAGE, type ImageRole, offlineImage } from '../../plan/images.js';
 import { hostPaths } from '../../state/paths.js';
 import type { RepoContext } from '../context.js';
 import { fastPostgresTag, hostCaBundle } from '../host/images.js';
 
 export async function hostFacts(context: RepoContext, config: BerthConfig): Promise<HostFacts> {
+  // The folders the agent's container sees read-only exist before it starts (see GIT_READ_ONLY).
+  for (const name of GIT_READ_ONLY) if (name !== 'config') ensureDir(join(context.commonGitDir, name));
   return {
     commonGitDir: context.commonGitDir,
     berthDir: context.berthDir,
