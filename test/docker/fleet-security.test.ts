@@ -139,68 +139,6 @@ it("an agent's berth.yaml never runs on a worker: a task from its published bran
   expect(existsSync(marker)).toBe(false);
 });
 
-/**
- * Run by a task's agent in its container: it rewrites the host's clone so that the default branch's
- * berth.yaml reads as its own (git reads a loose object without checking its hash): the pack goes
- * loose, and the blob's object file gets the agent's content under the same name.
- */
-const SPOIL = `
-const { execFileSync } = require('child_process');
-const fs = require('fs');
-const zlib = require('zlib');
-const git = (...args) => execFileSync('git', args, { encoding: 'utf8' }).trim();
-const common = fs.realpathSync(git('rev-parse', '--git-common-dir'));
-const blob = git('rev-parse', 'origin/main:berth.yaml');
-const packs = common + '/objects/pack';
-for (const pack of fs.readdirSync(packs).filter((f) => f.endsWith('.pack'))) {
-  const data = fs.readFileSync(packs + '/' + pack);
-  for (const f of fs.readdirSync(packs)) if (f.startsWith(pack.slice(0, -5))) fs.rmSync(packs + '/' + f);
-  execFileSync('git', ['unpack-objects', '-q'], { input: data });
-}
-const file = common + '/objects/' + blob.slice(0, 2) + '/' + blob.slice(2);
-const text = Buffer.from(process.argv[1]);
-fs.chmodSync(file, 0o644);
-fs.writeFileSync(file, zlib.deflateSync(Buffer.concat([Buffer.from('blob ' + text.length + '\\0'), text])));
-if (!git('show', 'origin/main:berth.yaml').includes('touch')) throw new Error('the spoiled blob does not read');
-`;
-
-it("an agent that rewrites the host's clone cannot pass its berth.yaml off as the default branch's", {
-  timeout: 300_000,
-}, async () => {
-  const marker = join(markers, 'spoiled');
-  const spoiled = await fleetPlace();
-  places.push(spoiled);
-  // A worker that allows host hooks: what the default branch says runs on it; what an agent says must not.
-  const hooked = startWorker(spoiled, queue.url, 'hooked-spoiled', ['--allow-host-hooks']);
-  workers.push(hooked);
-  const hostile = `hooks:\n  setup: [{ run: "touch ${marker}", on: host }]\n`;
-  const submit = (name: string, ...command: string[]) =>
-    berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      spoiled.remote,
-      '--name',
-      name,
-      '--',
-      ...command,
-    ]);
-  await submit('spoils', 'node', '-e', SPOIL, hostile);
-  expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
-  await submit('after-spoil', 'true');
-  const waited = await waitAll();
-  expect(existsSync(marker), 'the agent-written berth.yaml ran a host hook').toBe(false);
-  expect(waited.failed).toEqual(['after-spoil']);
-  const task = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'after-spoil');
-  expect(task?.failedReason).toMatch(
-    /holds a copy of [0-9a-f]{12} that does not check out.*its berth\.yaml is not read/,
-  );
-  await stop(hooked);
-  expect(existsSync(marker)).toBe(false);
-});
-
 it('a task whose own berth.yaml has host hooks fails where the host does not allow them, and runs where it does', {
   timeout: 300_000,
 }, async () => {
@@ -318,4 +256,67 @@ it("an agent's container reaches the queue on no address of its host, and never 
   expect(inspect).not.toContain(password);
   const teardown = await berth(['teardown', kept ?? '', '--repo', repo], { env: { BERTH_HOME: home } });
   expect(teardown.exitCode).toBe(0);
+});
+
+/**
+ * Run by a task's agent in its container: it rewrites the host's clone so that the default branch's
+ * berth.yaml reads as its own (git reads a loose object without checking its hash): the pack goes
+ * loose, and the blob's object file gets the agent's content under the same name.
+ */
+const SPOIL = `
+const { execFileSync } = require('child_process');
+const fs = require('fs');
+const zlib = require('zlib');
+const git = (...args) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+const common = fs.realpathSync(git('rev-parse', '--git-common-dir'));
+const blob = git('rev-parse', 'origin/main:berth.yaml');
+const packs = common + '/objects/pack';
+for (const pack of fs.readdirSync(packs).filter((f) => f.endsWith('.pack'))) {
+  const data = fs.readFileSync(packs + '/' + pack);
+  for (const f of fs.readdirSync(packs)) if (f.startsWith(pack.slice(0, -5))) fs.rmSync(packs + '/' + f);
+  execFileSync('git', ['unpack-objects', '-q'], { input: data });
+}
+const file = common + '/objects/' + blob.slice(0, 2) + '/' + blob.slice(2);
+const text = Buffer.from(process.argv[1]);
+fs.chmodSync(file, 0o644);
+fs.writeFileSync(file, zlib.deflateSync(Buffer.concat([Buffer.from('blob ' + text.length + '\\0'), text])));
+if (!git('show', 'origin/main:berth.yaml').includes('touch')) throw new Error('the spoiled blob does not read');
+`;
+
+// Last: the task it leaves failed would be in every later test's `fleet wait`.
+it("an agent that rewrites the host's clone cannot pass its berth.yaml off as the default branch's", {
+  timeout: 300_000,
+}, async () => {
+  const marker = join(markers, 'spoiled');
+  const spoiled = await fleetPlace();
+  places.push(spoiled);
+  // A worker that allows host hooks: what the default branch says runs on it; what an agent says must not.
+  const hooked = startWorker(spoiled, queue.url, 'hooked-spoiled', ['--allow-host-hooks']);
+  workers.push(hooked);
+  const hostile = `hooks:\n  setup: [{ run: "touch ${marker}", on: host }]\n`;
+  const submit = (name: string, ...command: string[]) =>
+    berth([
+      'fleet',
+      'submit',
+      '--queue',
+      queue.url,
+      '--repo',
+      spoiled.remote,
+      '--name',
+      name,
+      '--',
+      ...command,
+    ]);
+  await submit('spoils', 'node', '-e', SPOIL, hostile);
+  expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
+  await submit('after-spoil', 'true');
+  const waited = await waitAll();
+  expect(existsSync(marker), 'the agent-written berth.yaml ran a host hook').toBe(false);
+  expect(waited.failed).toEqual(['after-spoil']);
+  const task = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'after-spoil');
+  expect(task?.failedReason).toMatch(
+    /holds a copy of [0-9a-f]{12} that does not check out.*its berth\.yaml is not read/,
+  );
+  await stop(hooked);
+  expect(existsSync(marker)).toBe(false);
 });
