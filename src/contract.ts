@@ -99,7 +99,10 @@ export const agentSchema = z
       .describe('leased host ports by name: postgres, redis, app ports'),
     urls: z
       .object({ database: z.string().optional(), redis: z.string().optional() })
-      .describe("the host's URLs (of the services it has); passwords shown as *** unless --show-secrets"),
+      .catchall(z.string())
+      .describe(
+        "the host's URLs (of the services it has; a service of services: with a url by its name); passwords and random values shown as *** unless --show-secrets",
+      ),
     composeProject: text('the Compose project: docker compose -p <project> -f <file> ps|logs|down'),
     composeFile: text('the compose file'),
     createdAt: text('when it was provisioned'),

@@ -227,6 +227,8 @@ export interface LabelledContainer {
   /** The exit code of a container that has exited. */
   exitCode?: number;
   labels: Record<string, string>;
+  /** Its addresses on its networks. */
+  addresses: string[];
 }
 
 function labelFilter(labels: Record<string, string>): { label: string[] } {
@@ -246,6 +248,9 @@ export async function listContainers(
       state: c.State,
       ...(exited && { exitCode: Number(exited[1]) }),
       labels: c.Labels,
+      addresses: Object.values(c.NetworkSettings?.Networks ?? {})
+        .map((network) => network.IPAddress)
+        .filter(Boolean),
     };
   });
 }
@@ -664,9 +669,24 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
     ...stack.volumes.map((volume) => docker.createVolume({ Name: volume.name, Labels: volume.labels })),
   ]);
   const containers = await Promise.all(
-    stack.containers.map((container) => createOnNetworks(docker, container)),
+    stack.containers.map(async (container) => ({
+      spec: container,
+      created: await createOnNetworks(docker, container),
+    })),
   );
-  await Promise.all(containers.map((container) => container.start()));
+  // Each wave starts once what it comes after has started: without an order, all in one wave.
+  const started = new Set<string>();
+  let pending = containers;
+  while (pending.length > 0) {
+    const known = new Set(pending.map((c) => c.spec.service));
+    const wave = pending.filter((c) =>
+      (c.spec.after ?? []).every((service) => started.has(service) || !known.has(service)),
+    );
+    const next = wave.length > 0 ? wave : pending;
+    await Promise.all(next.map((c) => c.created.start()));
+    for (const c of next) started.add(c.spec.service);
+    pending = pending.filter((c) => !next.includes(c));
+  }
 }
 
 type Endpoints = Record<string, { Aliases?: string[] }>;

@@ -86,3 +86,37 @@ export function redisAnswers(port: number, password: string): Promise<ProbeAnswe
     });
   });
 }
+
+/**
+ * Connects to the service's own address (not a published port, whose proxy accepts a connection even
+ * with nothing behind it): a connection accepted is an answer.
+ */
+export function tcpAnswers(host: string, port: number): Promise<ProbeAnswer> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const timer = setTimeout(() => done({ ok: false, answer: NO_REPLY }), PROBE_TIMEOUT_MS);
+    const done = (answer: ProbeAnswer) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.once('error', (error) => done({ ok: false, answer: describeFailure(error) }));
+    socket.connect(port, host, () => done({ ok: true }));
+  });
+}
+
+/** GETs http://127.0.0.1:port/path and expects a status below 400. */
+export async function httpAnswers(port: number, path: string): Promise<ProbeAnswer> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      redirect: 'manual',
+    });
+    await response.body?.cancel();
+    return response.status < 400 ? { ok: true } : { ok: false, answer: `HTTP ${response.status}` };
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    if ((error as { name?: string }).name === 'TimeoutError') return { ok: false, answer: NO_REPLY };
+    return { ok: false, answer: describeFailure(cause) };
+  }
+}

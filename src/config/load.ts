@@ -25,7 +25,7 @@ export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
   const value = readYaml(text, source, 'config-yaml') ?? {};
   const result = configSchema.safeParse(value);
   if (!result.success) {
-    const details = result.error.issues.map(describeIssue);
+    const details = result.error.issues.flatMap(describeUnion).map(describeIssue);
     throw new UsageError('config-invalid', `${source} has ${details.length} bad field(s)`, {
       hint: 'fix the fields listed; the JSON schema in templates/berth.schema.json helps editors check them',
       details,
@@ -41,11 +41,29 @@ export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
   return result.data;
 }
 
+/**
+ * `services:` is a map of services or an import ({ from, only }): when it is neither, the issues of the
+ * form it came nearest to (its deepest issues, then the fewest) say what is wrong, not "Invalid input".
+ */
+function describeUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union' || issue.path[0] !== 'services' || issue.errors.length === 0)
+    return [issue];
+  const depth = (issues: z.core.$ZodIssue[]) => Math.max(...issues.map((i) => i.path.length));
+  const [nearest] = [...issue.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length);
+  return (nearest ?? []).map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }));
+}
+
+/** A bad key of a record: what is wrong with it (its own rule's words), not "Invalid key in record". */
+function keyMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_key') return issue.message;
+  return issue.issues.map((inner) => inner.message).join('; ') || issue.message;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   const path = issue.path.length ? issue.path.join('.') : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     const prefix = issue.path.length ? `${path}.` : '';
     return `${issue.keys.map((key) => `${prefix}${key}`).join(', ')}: unknown field`;
   }
-  return `${path}: ${issue.message}`;
+  return `${path}: ${keyMessage(issue)}`;
 }

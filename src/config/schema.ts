@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TOO_LONG, withinLongest } from '../plan/duration.js';
 import { egressEntryProblem, egressListProblems } from '../plan/egress.js';
 import { DEFAULT_IMAGES } from '../plan/images.js';
+import { RESERVED_SERVICE_NAMES, serviceProblems } from '../plan/services.js';
 
 const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
@@ -79,6 +80,87 @@ const secret = z.strictObject({
 });
 
 const name = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits, _');
+
+/** A path inside the repository, relative, without `..`: what a service may bind from the agent's worktree. */
+const repositoryPath = z
+  .string()
+  .min(1)
+  .refine(
+    (path) => !path.startsWith('/') && !path.split('/').includes('..'),
+    'a path inside the repository, relative, without ".."',
+  );
+const containerPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path in the container');
+
+/** One service of `services:` (plan/services.ts plans it; Postgres and Redis are presets of the same). */
+const service = z.strictObject({
+  image: z
+    .string()
+    .min(1)
+    .describe(
+      'the image (a known stand-in is built from Debian`s packages where it is missing: mariadb, memcached)',
+    ),
+  command: z
+    .union([z.string().min(1), z.array(z.string()).min(1)])
+    .optional()
+    .describe('what it runs, as compose`s command: an array, or a string split on spaces'),
+  env: z
+    .record(variableName, z.string())
+    .default({})
+    .describe(`its variables; values may use \${random}, \${env.NAME}, \${host} and \${port}`),
+  ports: z
+    .array(portNumber)
+    .default([])
+    .describe('container ports, each leased on the host (127.0.0.1); the first is NAME_PORT'),
+  ready: z
+    .union([
+      z.strictObject({ tcp: portNumber }),
+      z.strictObject({ command: z.array(z.string()).min(1) }),
+      z.strictObject({
+        http: z.string().regex(/^\//, 'a path such as "/health"'),
+        port: portNumber.optional(),
+      }),
+    ])
+    .optional()
+    .describe(
+      'when it is ready: { tcp: PORT }, { command: [...] } run in its container, or { http: "/path", port }; default: tcp on the first port, or started when it has none',
+    ),
+  data: z
+    .enum(['ephemeral', 'durable'])
+    .default('ephemeral')
+    .describe('ephemeral: its volumes are in memory (tmpfs); durable: a named volume per agent for each'),
+  volumes: z.array(containerPath).default([]).describe('container paths that hold its data'),
+  mounts: z
+    .array(
+      z.strictObject({
+        source: repositoryPath.describe('a path in the repository, taken from the agent`s worktree'),
+        path: containerPath.describe('where it appears in the container'),
+        readOnly: z.boolean().default(false),
+      }),
+    )
+    .default([])
+    .describe('bind mounts of paths inside the agent`s worktree'),
+  dependsOn: z.array(z.string()).default([]).describe('services started before this one'),
+  url: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(`becomes NAME_URL; may use \${random}, \${env.NAME}, \${host} and \${port}`),
+});
+export type ServiceConfig = z.output<typeof service>;
+
+const serviceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'a service name: lowercase letters, digits and -, at most 31')
+  .refine(
+    (n) => !RESERVED_SERVICE_NAMES.includes(n),
+    'reserved: agent, postgres, redis and egress are berth`s own',
+  );
+
+/** An import of a compose file's services (part 2 of issue 27): accepted in the shape, not yet applied. */
+const serviceImport = z.strictObject({
+  from: z.string().min(1).describe('a compose file in the repository'),
+  only: z.array(z.string()).optional().describe('the services to take (default: all)'),
+});
 const section = <T extends z.ZodType>(schema: T, description: string) =>
   schema.prefault({} as never).describe(description);
 
@@ -306,6 +388,12 @@ export const configSchema = z
       }),
       "agents made by Claude Code's hooks (berth agent-hooks install claude)",
     ),
+    services: z
+      .union([z.record(serviceName, service), serviceImport])
+      .default({})
+      .describe(
+        "each agent's own copy of more services (MariaDB, memcached, any image), on its private network; or { from, only } to take them from a compose file",
+      ),
     secrets: z
       .record(variableName, secret)
       .default({})
@@ -352,6 +440,7 @@ export function crossFieldProblems(config: BerthConfig): string[] {
   if (config.network.egress && config.pool.size > 0)
     problems.push('pool.size: the warm pool does not make environments behind an egress proxy; set it to 0');
   if (config.network.egress) problems.push(...egressListProblems(config.network.egress.allow));
+  problems.push(...serviceProblems(config));
   if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
     problems.push(
       'ports.app: cannot publish app ports with network.outbound false (the agent is on an internal network)',

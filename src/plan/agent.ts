@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ServiceRecord } from './services.js';
 
 /** A process, identified so that a reused pid is not mistaken for it: pid plus its start time. */
 export const processIdSchema = z.object({ pid: z.number().int(), startTime: z.string() });
@@ -59,7 +60,18 @@ export const agentRecordSchema = z.object({
       }),
     )
     .optional(),
-  passwords: z.object({ postgres: z.string(), redis: z.string() }),
+  /**
+   * Postgres's and Redis's passwords, and the random values of its services (`<service>.<VARIABLE>`):
+   * all masked alike.
+   */
+  passwords: z.object({ postgres: z.string(), redis: z.string() }).catchall(z.string()),
+  /** Its services of `services:` in berth.yaml, as configured, each image resolved (absent: none). */
+  services: z
+    .record(
+      z.string(),
+      z.custom<ServiceRecord>((value) => typeof value === 'object' && value !== null),
+    )
+    .optional(),
   user: z.object({ uid: z.number().int(), gid: z.number().int() }),
   images: z.object({
     agent: z.string(),
@@ -147,7 +159,8 @@ export interface AgentRecordInput {
   leased: { ports: Record<string, number>; subnet: string; publishSubnet?: string };
   /** The host lease store the leases are in. */
   leasesDir: string;
-  passwords: { postgres: string; redis: string };
+  passwords: AgentRecord['passwords'];
+  services?: Record<string, ServiceRecord>;
   user: { uid: number; gid: number };
   images: AgentRecord['images'];
   postgres: AgentRecord['postgres'];
@@ -184,6 +197,7 @@ export function planAgentRecord(input: AgentRecordInput): AgentRecord {
     ...(input.leased.publishSubnet && { publishSubnet: input.leased.publishSubnet }),
     leasesDir: input.leasesDir,
     passwords: input.passwords,
+    ...(input.services && Object.keys(input.services).length > 0 && { services: input.services }),
     user: input.user,
     images: input.images,
     postgres: input.postgres,
@@ -214,26 +228,47 @@ export function hasPostgres(agent: Pick<AgentRecord, 'postgresEnabled'>): boolea
   return agent.postgresEnabled !== false;
 }
 
-/** The host ports an agent leases, by name: Postgres and Redis when enabled, then each app port. */
+/**
+ * The host ports an agent leases, by name: Postgres and Redis when enabled, then each app port, then
+ * each port of its services (plan/services.ts names them).
+ */
 export function leasedPortNames(
-  services: { postgres: boolean; redis: boolean },
+  services: { postgres: boolean; redis: boolean; others?: string[] },
   appPorts: Record<string, number>,
 ): string[] {
   return [
     ...(services.postgres ? ['postgres'] : []),
     ...(services.redis ? ['redis'] : []),
     ...Object.keys(appPorts),
+    ...(services.others ?? []),
   ];
 }
 
-/** The services of an agent's stack: the agent's container, and Postgres and Redis when it has them. */
-export function stackServices(agent: Pick<AgentRecord, 'postgresEnabled' | 'redisEnabled'>): string[] {
-  return ['agent', ...(hasPostgres(agent) ? ['postgres'] : []), ...(agent.redisEnabled ? ['redis'] : [])];
+/**
+ * The services of an agent's stack: the agent's container, Postgres and Redis when it has them, and its
+ * services of `services:`.
+ */
+export function stackServices(
+  agent: Pick<AgentRecord, 'postgresEnabled' | 'redisEnabled'> & { services?: Record<string, unknown> },
+): string[] {
+  return [
+    'agent',
+    ...(hasPostgres(agent) ? ['postgres'] : []),
+    ...(agent.redisEnabled ? ['redis'] : []),
+    ...Object.keys(agent.services ?? {}).sort(),
+  ];
 }
 
 /** The passwords of a new stack (an agent's, or a pool member's that an agent adopts). */
-export function newPasswords(random: (size: number) => Buffer): AgentRecord['passwords'] {
-  return { postgres: secretFrom(random(18)), redis: secretFrom(random(18)) };
+export function newPasswords(
+  random: (size: number) => Buffer,
+  others: string[] = [],
+): AgentRecord['passwords'] {
+  return {
+    postgres: secretFrom(random(18)),
+    redis: secretFrom(random(18)),
+    ...Object.fromEntries(others.map((key) => [key, secretFrom(random(18))])),
+  };
 }
 
 /**

@@ -3,8 +3,17 @@ import { stringify } from 'yaml';
 import { CONFIG_FILE } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { type AgentRecord, hasPostgres, stackServices } from './agent.js';
-import { agentEnv, CONTAINER_CA_PATH, type EnvMap } from './env.js';
+import { agentEnv, CONTAINER_CA_PATH, databaseUrl, type EnvMap } from './env.js';
 import { SECRETS_DIR } from './secrets.js';
+import {
+  customServiceSpecs,
+  type Readiness,
+  readinessOf,
+  type ServiceRecord,
+  type ServiceSpec,
+  type SpecMount,
+  startOrder,
+} from './services.js';
 
 /** Facts about the host that the compose document needs beside the agent record. */
 export interface HostFacts {
@@ -117,7 +126,8 @@ export type StackSpec = Pick<
   | 'postgres'
   | 'postgresEnabled'
   | 'redisEnabled'
->;
+  | 'services'
+> & { worktree?: string };
 
 const PGDATA = '/var/lib/postgresql/data';
 const ephemeral = (stack: Pick<StackSpec, 'postgres'>) => stack.postgres.storage === 'ephemeral';
@@ -155,10 +165,7 @@ function postgresStorage(stack: Pick<StackSpec, 'postgres'>): {
  * A mount in Compose's long syntax: the short "source:target" one cannot hold a path with a colon,
  * and a repository may live under one.
  */
-export type Mount =
-  | { type: 'bind'; source: string; target: string; read_only?: boolean }
-  | { type: 'volume'; source: string; target: string }
-  | { type: 'tmpfs'; target: string };
+export type Mount = SpecMount;
 
 const bind = (source: string, target = source, readOnly = false): Mount => ({
   type: 'bind',
@@ -172,49 +179,103 @@ const tmpfs = (target: string): Mount => ({ type: 'tmpfs', target });
 const publish = (hostPort: number | undefined, containerPort: number) =>
   `127.0.0.1:${hostPort}:${containerPort}`;
 
+/** Postgres as a service of the stack: its image, user, password, database and storage. */
+export function postgresSpec(stack: StackSpec): ServiceSpec {
+  const storage = postgresStorage(stack);
+  return {
+    name: 'postgres',
+    image: stack.images.postgres,
+    environment: {
+      POSTGRES_USER: stack.postgres.user,
+      POSTGRES_PASSWORD: stack.passwords.postgres,
+      POSTGRES_DB: stack.postgres.database,
+      ...storage.env,
+    },
+    mounts: storage.volumes,
+    ...(storage.command && { command: storage.command }),
+    ports: [{ container: 5432, host: stack.ports.postgres }],
+    volumes: ephemeral(stack) ? [] : ['pgdata'],
+    dependsOn: [],
+    ready: postgresReadiness(stack),
+  };
+}
+
+type ReadinessFacts = Pick<
+  StackSpec,
+  'ports' | 'passwords' | 'postgres' | 'postgresEnabled' | 'redisEnabled' | 'services'
+>;
+
+const postgresReadiness = (stack: Omit<ReadinessFacts, 'redisEnabled'>): Readiness => ({
+  kind: 'postgres',
+  url: databaseUrl(stack, 'host'),
+});
+const redisReadiness = (stack: Pick<StackSpec, 'ports' | 'passwords'>): Readiness => ({
+  kind: 'redis',
+  port: stack.ports.redis ?? 0,
+  password: stack.passwords.redis,
+});
+
+/** How each service of a stack is probed, by name: the same readiness its ServiceSpec carries. */
+export function stackReadiness(stack: ReadinessFacts): Array<{ name: string; ready: Readiness }> {
+  return [
+    ...(hasPostgres(stack) ? [{ name: 'postgres', ready: postgresReadiness(stack) }] : []),
+    ...(stack.redisEnabled ? [{ name: 'redis', ready: redisReadiness(stack) }] : []),
+    ...startOrder(stack.services ?? {}).map((name) => ({
+      name,
+      ready: readinessOf(name, stack.services?.[name] as ServiceRecord, stack.ports),
+    })),
+  ];
+}
+
+/** Redis as a service of the stack: its password, and its data saved every minute to a named volume. */
+export function redisSpec(stack: StackSpec): ServiceSpec {
+  return {
+    name: 'redis',
+    image: stack.images.redis,
+    environment: {},
+    command: ['redis-server', '--requirepass', stack.passwords.redis, '--save', '60', '1'],
+    mounts: [volume('redisdata', '/data')],
+    ports: [{ container: 6379, host: stack.ports.redis }],
+    volumes: ['redisdata'],
+    dependsOn: [],
+    ready: redisReadiness(stack),
+  };
+}
+
+/** Every service of a stack but the agent's container: Postgres, Redis, then those of `services:`. */
+export function stackServiceSpecs(stack: StackSpec): ServiceSpec[] {
+  return [
+    ...(hasPostgres(stack) ? [postgresSpec(stack)] : []),
+    ...(stack.redisEnabled ? [redisSpec(stack)] : []),
+    ...customServiceSpecs(stack),
+  ];
+}
+
 /**
- * The compose document of a stack without its agent: Postgres, Redis, the private network (and without
- * outbound access the network they publish through) and the volumes. A warm pool member is this; an
- * agent's document adds the agent's own container to it.
+ * The compose document of a stack without its agent: its services (Postgres, Redis, those of
+ * `services:`), the private network (and without outbound access the network they publish through) and
+ * the volumes. A warm pool member is this; an agent's document adds the agent's own container to it.
  */
 export function planStackCompose(stack: StackSpec, config: BerthConfig) {
   const labels = stack.labels;
-  const storage = postgresStorage(stack);
-  // Without outbound access, Postgres and Redis publish through a network the agent is not on.
+  // Without outbound access, the services publish through a network the agent is not on.
   const serviceNetworks = stack.publishSubnet ? { private: {}, published: {} } : { private: {} };
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
-  if (hasPostgres(stack)) {
-    services.postgres = {
-      image: stack.images.postgres,
-      environment: {
-        POSTGRES_USER: stack.postgres.user,
-        POSTGRES_PASSWORD: stack.passwords.postgres,
-        POSTGRES_DB: stack.postgres.database,
-        ...storage.env,
-      },
-      volumes: storage.volumes,
-      ...(storage.command && { command: storage.command }),
-      ports: [publish(stack.ports.postgres, 5432)],
+  for (const spec of stackServiceSpecs(stack)) {
+    services[spec.name] = {
+      image: spec.image,
+      ...(Object.keys(spec.environment).length > 0 && { environment: spec.environment }),
+      volumes: spec.mounts,
+      ...(spec.command && { command: spec.command }),
+      ...(spec.ports.length > 0 && { ports: spec.ports.map((port) => publish(port.host, port.container)) }),
       networks: serviceNetworks,
       labels,
       restart: config.restart,
       security_opt: ['no-new-privileges:true'],
+      ...(spec.dependsOn.length > 0 && { depends_on: spec.dependsOn }),
     };
-    if (!ephemeral(stack)) volumes.pgdata = { labels };
-  }
-  if (stack.redisEnabled) {
-    services.redis = {
-      image: stack.images.redis,
-      command: ['redis-server', '--requirepass', stack.passwords.redis, '--save', '60', '1'],
-      volumes: [volume('redisdata', '/data')],
-      ports: [publish(stack.ports.redis, 6379)],
-      networks: serviceNetworks,
-      labels,
-      restart: config.restart,
-      security_opt: ['no-new-privileges:true'],
-    };
-    volumes.redisdata = { labels };
+    for (const name of spec.volumes) volumes[name] = { labels };
   }
   return {
     services,

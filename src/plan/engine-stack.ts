@@ -18,7 +18,13 @@ export interface EngineStack {
     options?: Record<string, string>;
   }>;
   volumes: Array<{ name: string; labels: Record<string, string> }>;
-  containers: Array<{ name: string; service: string; options: Record<string, unknown> }>;
+  containers: Array<{
+    name: string;
+    service: string;
+    options: Record<string, unknown>;
+    /** Services of the stack started before this one (depends_on of a service of `services:`). */
+    after?: string[];
+  }>;
 }
 
 interface Service {
@@ -39,6 +45,7 @@ interface Service {
   cpus?: number;
   mem_limit?: string;
   pids_limit?: number;
+  depends_on?: string[];
 }
 
 interface ComposeDocument {
@@ -112,6 +119,8 @@ export function planEngineStack(document: unknown, input: EngineStackInput): Eng
     name: containerName(project, service, input.variant),
     service,
     options: containerOptions(service, spec, { ...input, scoped, composeLabels }),
+    // The agent's container waits for nothing (berth probes the services while it starts).
+    ...(service !== 'agent' && spec.depends_on?.length && { after: spec.depends_on }),
   }));
   return { networks, volumes, containers };
 }

@@ -53,3 +53,22 @@ export interface ImageStatus {
   offline: boolean;
   outcome: ImageOutcome;
 }
+
+/**
+ * Services berth has an offline stand-in for (built from Debian's packages, like Postgres's and Redis's):
+ * an image of that name (any tag) that is not on the host and cannot be pulled runs the stand-in.
+ */
+export const SERVICE_STAND_INS = {
+  mariadb: `berth-offline/mariadb:${DEBIAN_SUITE}`,
+  memcached: `berth-offline/memcached:${DEBIAN_SUITE}`,
+} as const;
+export type StandInTemplate = keyof typeof SERVICE_STAND_INS;
+
+/** The stand-in template for an image reference (mariadb:11, docker.io/library/memcached), if berth has one. */
+export function standInFor(image: string): StandInTemplate | undefined {
+  const match = /^(?:(?:docker\.io|registry-1\.docker\.io)\/)?(?:library\/)?([a-z0-9]+)(?::[\w.-]+)?$/.exec(
+    image,
+  );
+  const name = match?.[1];
+  return name && Object.hasOwn(SERVICE_STAND_INS, name) ? (name as StandInTemplate) : undefined;
+}

@@ -285,6 +285,15 @@ async function refreshDetail(startLog) {
             ['health', agent.health],
             ['worktree', agent.worktree],
             ['database', agent.urls.database ?? 'none (postgres.enabled is false)'],
+            [
+              'services',
+              Object.entries(agent.services)
+                .map(([service, state]) => `${service} ${state}`)
+                .join(', '),
+            ],
+            ...Object.entries(agent.urls)
+              .filter(([service]) => service !== 'database' && service !== 'redis')
+              .map(([service, url]) => [service, url]),
             ['lease', leaseText(agent.lease.expiresAt)],
             ['last task', taskText(detail.entry.task)],
             ...(agent.claude

@@ -12,7 +12,7 @@ import { agentExecTarget } from './hooks.js';
 import { keepLeaseAlive } from './lease.js';
 import { valuesToMask, variablesFor } from './secrets.js';
 import { withSession } from './sessions.js';
-import { redact } from './views.js';
+import { maskPasswords, redact } from './views.js';
 
 export interface ExecOptions extends RepoOptions {
   name: string;
@@ -113,11 +113,12 @@ export async function agentEnvView(options: EnvOptions): Promise<ResultOf<'env'>
   const agent = requireAgent(context, validateAgentName(options.name));
   const view = options.container ? 'container' : 'host';
   const env = agentEnv(agent, view);
-  const secrets = new Set([agent.passwords.postgres, agent.passwords.redis]);
+  const secrets = new Set(Object.values(agent.passwords));
   const masked = Object.fromEntries(
     Object.entries(env).map(([key, value]) => {
       if (options.showSecrets) return [key, value];
-      return [key, secrets.has(value) ? '***' : value.includes('://') ? redact(value) : value];
+      if (secrets.has(value)) return [key, '***'];
+      return [key, maskPasswords(agent, value.includes('://') ? redact(value) : value)];
     }),
   );
   return { name: agent.name, view, env: masked };

@@ -15,6 +15,7 @@ import {
   ensureOwnedDir,
   exists,
   readText,
+  realPath,
   removeTree,
   writeFile,
 } from '../../adapters/files.js';
@@ -35,6 +36,7 @@ import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import type { ServiceRecord } from '../../plan/services.js';
 import { shellQuote } from '../../plan/shell.js';
 import { envFrom } from '../../runtime.js';
 import { namedLog } from '../../state/paths.js';
@@ -65,7 +67,7 @@ import {
   resolveBranchTarget,
 } from './reserve.js';
 import { giveSecrets, type ResolvedSecrets, resolveSecrets, secretsFor, takeSecrets } from './secrets.js';
-import { hostFacts, resolveStackImages } from './stack-facts.js';
+import { hostFacts, resolveServiceImages, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
 import { buildTemplate, settleTemplate, type TemplateClaim } from './template.js';
 import { agentView, freshFacts, hostEnvFileOf } from './views.js';
@@ -186,13 +188,16 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   if (existing) throw alreadyProvisioned(context, name, existing);
   if (await readsWorktreeConfig(context.root)) throw worktreeConfigRefused(context.root);
   // Secrets are resolved before anything is made: a reference that does not resolve makes nothing.
-  const [composeCli, stack, target, host, secrets] = await Promise.all([
+  const [composeCli, images, target, host, secrets, services] = await Promise.all([
     knownCompose(context.runtime.env),
     resolveStackImages(context.docker, config, context.paths.pullLog),
     resolveBranchTarget(context, name, config, options),
     hostFacts(context, config),
     resolveSecrets(context, config),
+    // A stand-in (MariaDB, memcached) missing on this host is built here, before anything is made.
+    resolveServiceImages(context, config, progress),
   ]);
+  const stack = { ...images, services };
 
   const template = await settleTemplate(context, config, target.startCommit, stack, {
     progress,
@@ -237,6 +242,7 @@ function lightened(config: BerthConfig, light: boolean | undefined): BerthConfig
     ...config,
     postgres: { ...config.postgres, enabled: false },
     redis: { ...config.redis, enabled: false },
+    services: {},
     pool: { size: 0 },
   };
 }
@@ -257,7 +263,7 @@ async function provisionWith(
   options: ProvisionOptions,
   facts: {
     composeCli: ComposeCli;
-    stack: Awaited<ReturnType<typeof resolveStackImages>>;
+    stack: Awaited<ReturnType<typeof resolveStackImages>> & { services: Record<string, ServiceRecord> };
     target: BranchTarget;
     host: HostFacts;
     template: TemplateClaim | undefined;
@@ -343,15 +349,22 @@ async function provisionWith(
           }
         }
       });
-    await steps.parallel(
-      () => steps.run('worktree', () => addWorktreeWithEnv(context, made, config, target, progress)),
-      async () => {
-        const answered = await start();
-        await steps.run('health', () =>
-          answered ? undefined : waitUntilReady(context, made, healthTimeoutMs, steps.signal),
-        );
-      },
-    );
+    const addWorktree = () =>
+      steps.run('worktree', async () => {
+        await addWorktreeWithEnv(context, made, config, target, progress);
+        checkServiceMounts(made);
+      });
+    const startAndWait = async () => {
+      const answered = await start();
+      await steps.run('health', () =>
+        answered ? undefined : waitUntilReady(context, made, healthTimeoutMs, steps.signal),
+      );
+    };
+    // A service that binds a path of the worktree starts once the worktree holds it.
+    if (Object.values(made.services ?? {}).some((service) => service.mounts.length > 0)) {
+      await addWorktree();
+      await startAndWait();
+    } else await steps.parallel(addWorktree, startAndWait);
     // The worktree's env file was written with the ports leased first.
     if (released) writeEnvFiles(made);
     // The agent's secrets for good, and the hooks' own while they run.
@@ -554,6 +567,29 @@ async function startAdopted(
   await removeLabelled(context.docker, stackLabels(agent));
   await applyStack(context.docker, stack);
   return false;
+}
+
+/**
+ * A service's bind mounts come from the agent's worktree, which its branch decides: each must be there,
+ * and resolve (symlinks followed) inside the worktree, never to another path of the host.
+ */
+function checkServiceMounts(agent: AgentRecord): void {
+  const root = realPath(agent.worktree);
+  for (const [service, spec] of Object.entries(agent.services ?? {})) {
+    for (const mount of spec.mounts) {
+      const source = join(agent.worktree, mount.source);
+      const key = `services.${service}.mounts: ${mount.source}`;
+      if (!exists(source))
+        throw new UsageError('service-mount-missing', `${key} is not in the agent's worktree`, {
+          hint: 'commit the path on the branch the agent starts from, or remove the mount',
+        });
+      const real = realPath(source);
+      if (real !== root && !real.startsWith(`${root}/`))
+        throw new UsageError('service-mount-outside', `${key} leads outside the worktree (to ${real})`, {
+          hint: 'a service binds paths inside the repository only; replace the symlink with the files',
+        });
+    }
+  }
 }
 
 /** Through the Engine API (faster), or `compose up` when the config asks for it: the same result. */

@@ -1,22 +1,37 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { containerLogTail, engineGone, listContainers } from '../../adapters/docker.js';
+import {
+  containerLogTail,
+  engineGone,
+  execInContainer,
+  type LabelledContainer,
+  listContainers,
+} from '../../adapters/docker.js';
 import { hostRoutes } from '../../adapters/host-net.js';
-import { type ProbeAnswer, postgresAnswers, redisAnswers } from '../../adapters/probe.js';
+import {
+  httpAnswers,
+  PROBE_TIMEOUT_MS,
+  type ProbeAnswer,
+  postgresAnswers,
+  redisAnswers,
+  tcpAnswers,
+} from '../../adapters/probe.js';
 import { BerthError, EnvironmentError, interrupted, messageOf } from '../../errors.js';
-import { type AgentRecord, stackServices } from '../../plan/agent.js';
+import type { AgentRecord } from '../../plan/agent.js';
 import { overlaps } from '../../plan/allocate.js';
-import { databaseUrl } from '../../plan/env.js';
+import { type StackSpec, stackReadiness } from '../../plan/compose.js';
 import { stackSelector } from '../../plan/names.js';
+import type { Readiness } from '../../plan/services.js';
 import type { RepoContext } from '../context.js';
 
-type Service = 'postgres' | 'redis';
-type Watched = Service | 'egress';
+type Service = string;
+type Watched = Service;
 
 /** What the probes need of a stack: an agent's record, or a warm pool member. */
 export type ReadinessTarget = Pick<
   AgentRecord,
   'labels' | 'ports' | 'passwords' | 'postgres' | 'redisEnabled' | 'subnet' | 'egress'
->;
+> &
+  Partial<Pick<StackSpec, 'postgresEnabled' | 'services'>>;
 
 /** How often the containers' states are read while waiting: an exited container fails the wait at once. */
 const STATE_CHECK_MS = 1000;
@@ -32,12 +47,15 @@ export async function waitUntilReady(
   signal?: AbortSignal,
 ): Promise<void> {
   const started = Date.now();
-  const pending = new Set(stackServices(agent).filter((s): s is Service => s !== 'agent'));
+  const specs = new Map(stackReadiness(agent).map((spec) => [spec.name, spec.ready]));
+  const pending = new Set(specs.keys());
   const answers = new Map<Service, string>();
   let lastStateCheck = started;
   while (pending.size > 0) {
     if (signal?.aborted) throw interrupted();
-    const results = await Promise.all([...pending].map(async (s) => [s, await probe(agent, s)] as const));
+    const results = await Promise.all(
+      [...pending].map(async (s) => [s, await probe(context, agent, s, specs.get(s))] as const),
+    );
     for (const [service, answer] of results) {
       if (answer.ok) pending.delete(service);
       else answers.set(service, answer.answer);
@@ -57,10 +75,69 @@ export async function waitUntilReady(
   }
 }
 
-function probe(agent: ReadinessTarget, service: Service): Promise<ProbeAnswer> {
-  return service === 'postgres'
-    ? postgresAnswers(databaseUrl(agent, 'host'))
-    : redisAnswers(agent.ports.redis ?? 0, agent.passwords.redis);
+/** One probe of one service, through the probe adapter (each within its timeout). */
+async function probe(
+  context: RepoContext,
+  agent: ReadinessTarget,
+  service: Service,
+  ready: Readiness | undefined,
+): Promise<ProbeAnswer> {
+  switch (ready?.kind) {
+    case 'postgres':
+      return postgresAnswers(ready.url);
+    case 'redis':
+      return redisAnswers(ready.port, ready.password);
+    case 'http':
+      return httpAnswers(ready.hostPort, ready.path);
+    case 'tcp':
+    case 'command':
+    case 'started': {
+      const container = await serviceContainer(context, agent, service);
+      if (!container) return { ok: false, answer: 'no container yet' };
+      if (container.state !== 'running') return { ok: false, answer: `container ${container.state}` };
+      if (ready.kind === 'started') return { ok: true };
+      if (ready.kind === 'command') return commandAnswers(context, container.id, ready.command);
+      const address = container.addresses[0];
+      return address
+        ? tcpAnswers(address, ready.port)
+        : { ok: false, answer: 'the container has no address yet' };
+    }
+    default:
+      return { ok: false, answer: 'no probe for it' };
+  }
+}
+
+async function serviceContainer(
+  context: RepoContext,
+  agent: ReadinessTarget,
+  service: Service,
+): Promise<LabelledContainer | undefined> {
+  const containers = await listContainers(context.docker, stackSelector(context.repoId, agent.labels));
+  return containers.find((c) => c.service === service);
+}
+
+/** Runs the readiness command in the service's container: exit 0 within the probe's time is an answer. */
+async function commandAnswers(context: RepoContext, id: string, command: string[]): Promise<ProbeAnswer> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<ProbeAnswer>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ ok: false, answer: `no exit within ${PROBE_TIMEOUT_MS / 1000} s` }),
+      PROBE_TIMEOUT_MS,
+    );
+  });
+  const run = execInContainer(context.docker, id, command).then(
+    (result): ProbeAnswer =>
+      result.exitCode === 0
+        ? { ok: true }
+        : {
+            ok: false,
+            answer: `${command.join(' ')} exited with ${result.exitCode}${result.stderr.trim() ? `: ${result.stderr.trim().split('\n').pop()}` : ''}`,
+          },
+    (error): ProbeAnswer => ({ ok: false, answer: messageOf(error).split('\n')[0] ?? 'failed' }),
+  );
+  const answer = await Promise.race([run, deadline]);
+  clearTimeout(timer);
+  return answer;
 }
 
 interface ServiceProblem {
@@ -113,9 +190,17 @@ function notReady(
 ): BerthError {
   const exited = problems.filter((p) => p.exited);
   const port = (service: Service) => agent.ports[service];
+  // Postgres, Redis and an http readiness are probed on the leased port; the others at the container.
+  const where = (service: Service) => {
+    const ready = stackReadiness(agent).find((spec) => spec.name === service)?.ready;
+    if (ready?.kind === 'tcp') return `probed ${service}:${ready.port} on its network`;
+    if (ready?.kind === 'command') return `probed with ${ready.command.join(' ')} in its container`;
+    if (ready?.kind === 'started') return 'waited for its container to run';
+    return `probed 127.0.0.1:${ready?.kind === 'http' ? ready.hostPort : port(service)}`;
+  };
   const message = timedOut
     ? `${[...pending].join(' and ')} did not answer within ${timeoutMs / 1000} s (${[...pending]
-        .map((s) => `${s} on 127.0.0.1:${port(s)}: ${answers.get(s) ?? 'no answer'}`)
+        .map((s) => `${s} ${where(s).replace('probed ', 'on ')}: ${answers.get(s) ?? 'no answer'}`)
         .join('; ')})`
     : `${exited.map((p) => `${p.service} ${p.state}`).join(' and ')} before answering`;
   const routes = hostRoutes().filter((route) => overlaps(route.subnet, agent.subnet));
@@ -129,7 +214,7 @@ function notReady(
     .flatMap((p) => [
       p.service === 'egress'
         ? `egress: container ${p.state} (the proxy Postgres and Redis answer through)`
-        : `${p.service}: container ${p.state}; probed 127.0.0.1:${port(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
+        : `${p.service}: container ${p.state}; ${where(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
       ...p.lastLines.map((line) => `${p.service} | ${line}`),
     ])
     .concat(conflict);

@@ -33,6 +33,7 @@ import {
 } from '../../plan/names.js';
 import { pickMember } from '../../plan/pool.js';
 import { grantsOf } from '../../plan/secrets.js';
+import { randomKeys, type ServiceRecord, serviceLeaseNames } from '../../plan/services.js';
 import { leasesDir, updateLeases } from '../../state/leases.js';
 import { type State, updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
@@ -234,10 +235,13 @@ export async function reserve(
     images: AgentRecord['images'];
     postgresPreinitialised: boolean;
     template?: NonNullable<AgentRecord['postgres']['template']>;
+    /** Its services of `services:`, images resolved (none with a pool offer: the config refuses both). */
+    services?: Record<string, ServiceRecord>;
   },
   offer?: PoolOffer,
 ): Promise<AgentRecord> {
   const { runtime } = context;
+  const services = stack.services ?? {};
   // A member holds its leases already: the engine is asked first only when there are app ports to lease.
   let taken = !offer || Object.keys(config.ports.app).length > 0 ? await engineTaken(context) : undefined;
   const owner = ownerOf(context.root);
@@ -263,7 +267,11 @@ export async function reserve(
       : await leaseResources(
           request,
           leasedPortNames(
-            { postgres: config.postgres.enabled, redis: config.redis.enabled },
+            {
+              postgres: config.postgres.enabled,
+              redis: config.redis.enabled,
+              others: serviceLeaseNames(services),
+            },
             config.ports.app,
           ),
         );
@@ -290,7 +298,8 @@ export async function reserve(
       leased,
       // An adopted member's leases are in this same store: a member of another is never offered.
       leasesDir: leasesDir(runtime.env),
-      passwords: adopt?.passwords ?? newPasswords(runtime.randomBytes),
+      passwords: adopt?.passwords ?? newPasswords(runtime.randomBytes, randomKeys(services)),
+      services,
       user: { uid: owner.uid, gid: owner.gid },
       ...database,
       redisEnabled: config.redis.enabled,

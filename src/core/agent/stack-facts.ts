@@ -7,10 +7,18 @@ import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { GIT_READ_ONLY, type HostFacts } from '../../plan/compose.js';
-import { DEFAULT_IMAGES, EGRESS_IMAGE, type ImageRole, offlineImage } from '../../plan/images.js';
+import {
+  DEFAULT_IMAGES,
+  EGRESS_IMAGE,
+  type ImageRole,
+  offlineImage,
+  SERVICE_STAND_INS,
+  standInFor,
+} from '../../plan/images.js';
+import { configuredServices, type ServiceRecord } from '../../plan/services.js';
 import { hostPaths } from '../../state/paths.js';
 import type { RepoContext } from '../context.js';
-import { fastPostgresTag, hostCaBundle } from '../host/images.js';
+import { ensureServiceStandIn, fastPostgresTag, hostCaBundle } from '../host/images.js';
 
 export async function hostFacts(context: RepoContext, config: BerthConfig): Promise<HostFacts> {
   // The folders the agent's container sees read-only exist before it starts (see GIT_READ_ONLY).
@@ -96,4 +104,60 @@ async function resolveOne(docker: Engine, role: ImageRole, image: string, pullLo
       },
     );
   }
+}
+
+/**
+ * The image each service of `services:` runs: the configured one if present or pullable, else berth's
+ * stand-in for it (MariaDB, memcached), built from Debian's packages on first use. Checked before
+ * anything is made; returns the services with their images resolved.
+ */
+export async function resolveServiceImages(
+  context: RepoContext,
+  config: BerthConfig,
+  progress: (message: string) => void,
+): Promise<Record<string, ServiceRecord>> {
+  const services = configuredServices(config);
+  const resolved = await Promise.all(
+    Object.entries(services).map(async ([name, spec]) => {
+      const image = await serviceImage(context, name, spec.image, progress);
+      return [name, { ...spec, image }] as const;
+    }),
+  );
+  return Object.fromEntries(resolved);
+}
+
+async function serviceImage(
+  context: RepoContext,
+  service: string,
+  image: string,
+  progress: (message: string) => void,
+): Promise<string> {
+  const { docker } = context;
+  if (await inspectImage(docker, image)) return image;
+  const template = standInFor(image);
+  const pullLog = context.paths.pullLog;
+  try {
+    await pullImage(docker, image, pullLog);
+    return image;
+  } catch (error) {
+    if (!template)
+      throw new EnvironmentError(
+        'image-missing',
+        `services.${service}: the image ${image} is not on this host and cannot be pulled (${engineWords(error)})`,
+        {
+          logFile: pullLog,
+          hint: `build or pull it first (docker pull ${image}); berth has stand-ins for ${Object.keys(SERVICE_STAND_INS).join(' and ')} only`,
+        },
+      );
+  }
+  const imageContext = {
+    env: context.runtime.env,
+    docker,
+    paths: hostPaths(context.runtime.env),
+    install: false,
+    progress,
+  };
+  const built = await ensureServiceStandIn(imageContext, template, image);
+  if (built.outcome === 'built') progress(`services.${service}: built ${built.image} for ${image}`);
+  return built.image;
 }

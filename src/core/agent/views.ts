@@ -2,6 +2,7 @@ import type { AgentView, EntryView, ErrorView, TaskView } from '../../contract.j
 import { messageOf, toBerthError } from '../../errors.js';
 import { type AgentRecord, hasPostgres, stackServices } from '../../plan/agent.js';
 import { databaseUrl, redisUrl } from '../../plan/env.js';
+import { serviceVariables, variablePrefix } from '../../plan/services.js';
 import type { TaskOutcome } from '../task/history.js';
 
 /*
@@ -37,12 +38,19 @@ export function redact(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/, '$1***@');
 }
 
+/** A value with every password and random value of the agent (its services' too) as ***. */
+export function maskPasswords(agent: Pick<AgentRecord, 'passwords'>, value: string): string {
+  let masked = value;
+  for (const secret of Object.values(agent.passwords)) if (secret) masked = masked.split(secret).join('***');
+  return masked;
+}
+
 export function agentView(
   agent: AgentRecord,
   live: LiveFacts,
   options: { showSecrets?: boolean; isRunning: (p: NonNullable<AgentRecord['owner']>) => boolean },
 ): AgentView {
-  const show = (url: string) => (options.showSecrets ? url : redact(url));
+  const show = (url: string) => (options.showSecrets ? url : maskPasswords(agent, redact(url)));
   const redis = redisUrl(agent, 'host');
   return {
     name: agent.name,
@@ -63,6 +71,12 @@ export function agentView(
     urls: {
       ...(hasPostgres(agent) && { database: show(databaseUrl(agent, 'host')) }),
       ...(redis ? { redis: show(redis) } : {}),
+      ...Object.fromEntries(
+        Object.entries(agent.services ?? {}).flatMap(([service, spec]) => {
+          const url = serviceVariables(service, spec, agent, 'host')[`${variablePrefix(service)}_URL`];
+          return url ? [[service, show(url)]] : [];
+        }),
+      ),
     },
     composeProject: agent.composeProject,
     composeFile: agent.composeFile,

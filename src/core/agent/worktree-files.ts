@@ -100,7 +100,7 @@ export async function readWorktreeFile(
 /** The bytes with the agent's passwords and secret values replaced by ***. */
 async function masked(bytes: Buffer, context: RepoContext, agent: AgentRecord): Promise<Buffer> {
   const secrets = agent.secrets?.length ? await valuesToMask(context, agent) : [];
-  const redactor = new Redactor([agent.passwords.postgres, agent.passwords.redis, ...secrets]);
+  const redactor = new Redactor([...Object.values(agent.passwords), ...secrets]);
   return Buffer.concat([redactor.push(bytes), redactor.flush()]);
 }
 

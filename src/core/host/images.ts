@@ -41,6 +41,8 @@ import {
   OFFLINE_NODE_MAJOR,
   OFFLINE_NPM_MAJOR,
   offlineImage,
+  SERVICE_STAND_INS,
+  type StandInTemplate,
 } from '../../plan/images.js';
 import type { HostPaths } from '../../state/paths.js';
 import { installRecorded } from './install-record.js';
@@ -205,6 +207,50 @@ async function buildFromTemplate(context: ImageContext, build: TemplateBuild): P
   } finally {
     removeTree(contextDir);
   }
+}
+
+type StandInStatus = { image: string; outcome: 'found' | 'built' };
+const standInPromises = new Map<string, Promise<StandInStatus>>();
+
+/**
+ * A service's stand-in (MariaDB, memcached) from Debian's packages, built on the debootstrapped base the
+ * first time an agent's services need it, and again when its template changes; one build at a time per
+ * image in this process.
+ */
+export function ensureServiceStandIn(
+  context: ImageContext,
+  template: StandInTemplate,
+  official: string,
+): Promise<StandInStatus> {
+  const tag = SERVICE_STAND_INS[template];
+  let promise = standInPromises.get(tag);
+  if (!promise) {
+    promise = buildStandIn(context, template, official);
+    standInPromises.set(tag, promise);
+    promise.finally(() => standInPromises.delete(tag)).catch(() => {});
+  }
+  return promise;
+}
+
+async function buildStandIn(
+  context: ImageContext,
+  template: StandInTemplate,
+  official: string,
+): Promise<StandInStatus> {
+  const tag = SERVICE_STAND_INS[template];
+  const hash = templateHash(template);
+  const existing = await inspectImage(context.docker, tag);
+  if (existing?.labels[LABEL_TEMPLATE_HASH] === hash) return { image: tag, outcome: 'found' };
+  context.progress(`${official}: not on this host and not pullable; building ${tag} from Debian packages`);
+  await ensureBaseImage(context);
+  await buildFromTemplate(context, {
+    template,
+    tag,
+    base: OFFLINE_BASE_IMAGE,
+    labels: { [LABEL_OFFLINE_FOR]: template, [LABEL_TEMPLATE_HASH]: hash },
+    logFile: logPath(context, `image-${template}`),
+  });
+  return { image: tag, outcome: 'built' };
 }
 
 export const FAST_POSTGRES_TEMPLATE = 'postgres-fast';
