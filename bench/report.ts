@@ -2,6 +2,7 @@ import type { DataBench } from './data.js';
 import type { EgressBench } from './egress.js';
 import type { FleetBench } from './fleet.js';
 import type { Stats } from './lib.js';
+import type { ServicesBench } from './services.js';
 
 interface Result {
   date: string;
@@ -24,6 +25,7 @@ interface Result {
   fleet?: FleetBench;
   data?: DataBench;
   egress?: EgressBench;
+  services?: ServicesBench;
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -140,6 +142,7 @@ export function renderReport(result: Result): string {
     ...fleetLines(result.fleet, Number(result.machine.cores)),
     ...dataLines(result.data),
     ...egressLines(result.egress),
+    ...servicesLines(result.services),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -197,6 +200,22 @@ function egressLines(egress: EgressBench | undefined): string[] {
     `| ready (Postgres and Redis answer, through the proxy when on) | ${range(egress.ready.off)} | ${range(egress.ready.on)} |`,
     `| teardown | ${range(egress.teardown.off)} | ${range(egress.teardown.on)} |`,
     `| ${egress.idle.on.stacks} idle stacks over ${egress.idle.on.seconds} s | ${idle('off')} | ${idle('on')} |`,
+    '',
+  ];
+}
+
+function servicesLines(services: ServicesBench | undefined): string[] {
+  if (!services) return [];
+  const idle = (kind: 'two' | 'four') =>
+    `${services.idle[kind].cpuPercentOfOneCore.toFixed(2)}% of one core in all, ${services.idle[kind].memoryMiBPerStack.toFixed(1)} MiB per stack`;
+  return [
+    `## Services: a stack of four (Postgres, Redis, MariaDB, memcached) next to the default two, ${services.runs} runs each`,
+    '',
+    '| | Postgres and Redis | and MariaDB and memcached (`services:`) |',
+    '| --- | --- | --- |',
+    `| ready (every service answers) | ${range(services.ready.two)} | ${range(services.ready.four)} |`,
+    `| teardown | ${range(services.teardown.two)} | ${range(services.teardown.four)} |`,
+    `| ${services.idle.four.stacks} idle stacks over ${services.idle.four.seconds} s | ${idle('two')} | ${idle('four')} |`,
     '',
   ];
 }

@@ -2,8 +2,9 @@
  * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
  * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
  * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here),
- * --only fleet|data|egress (that section alone, added to the latest result), --egress-stacks N (idle
- * stacks of each kind in the egress section; default 10, each behind a proxy takes two networks).
+ * --only fleet|data|egress|services (that section alone, added to the latest result), --egress-stacks N (idle
+ * stacks of each kind in the egress and services sections; default 10, each behind a proxy takes two
+ * networks).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,7 @@ import {
   manyAtOnce,
   smallRepo,
 } from './scenarios.js';
+import { servicesBench } from './services.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -100,8 +102,8 @@ const egressOptions = () => ({
   idleSeconds: Number(flags['idle-seconds']),
 });
 
-/** --only fleet|data|egress: that section alone, added to the latest full result. */
-async function sectionOnly(section: 'fleet' | 'data' | 'egress') {
+/** --only fleet|data|egress|services: that section alone, added to the latest full result. */
+async function sectionOnly(section: 'fleet' | 'data' | 'egress' | 'services') {
   const latest = readdirSync(resultsDir)
     .filter((f) => f.endsWith('.json'))
     .sort()
@@ -112,6 +114,7 @@ async function sectionOnly(section: 'fleet' | 'data' | 'egress') {
   try {
     if (section === 'fleet') result.fleet = await fleetBench(scratch, log);
     else if (section === 'egress') result.egress = await egressBench(scratch, egressOptions(), log);
+    else if (section === 'services') result.services = await servicesBench(scratch, egressOptions(), log);
     else result.data = await dataBench(scratch, log);
   } finally {
     await cleanBench(connect(engineEndpoint(process.env)));
@@ -122,7 +125,7 @@ async function sectionOnly(section: 'fleet' | 'data' | 'egress') {
 
 async function main() {
   await berth(['host', 'init']);
-  if (flags.only === 'fleet' || flags.only === 'data' || flags.only === 'egress')
+  if (flags.only === 'fleet' || flags.only === 'data' || flags.only === 'egress' || flags.only === 'services')
     return sectionOnly(flags.only);
   const docker = connect(engineEndpoint(process.env));
   await cleanBench(docker);
@@ -167,6 +170,7 @@ async function main() {
   const fleet = await fleetBench(scratch, log);
   const data = await dataBench(scratch, log);
   const egress = await egressBench(scratch, egressOptions(), log);
+  const services = await servicesBench(scratch, egressOptions(), log);
 
   await cleanBench(docker);
   rmSync(scratch, { recursive: true, force: true });
@@ -188,6 +192,7 @@ async function main() {
     fleet,
     data,
     egress,
+    services,
   };
   writeResult(result);
 }

@@ -115,7 +115,7 @@ describe('services: the plan', () => {
     expect(doc.volumes['mariadb-data-0']).toBeUndefined();
   });
 
-  it('substitutes ${random}, ${env.NAME}, ${host} and ${port} in the service`s own variables', () => {
+  it('substitutes random, env.NAME, host and port in the service`s own variables', () => {
     expect(doc.services.mariadb.environment).toEqual({
       MARIADB_DATABASE: 'app',
       MARIADB_USER: 'app',
@@ -220,15 +220,15 @@ describe('services: refusals, one line each naming the key', () => {
     ],
     [
       `services:\n  db: { image: x, env: { A: "\${nope}" } }\n`,
-      'services.db.env.A: unknown substitution ${nope}',
+      `services.db.env.A: unknown substitution \${nope}`,
     ],
     [
       `services:\n  db: { image: x, env: { A: "\${env.B}" } }\n`,
-      'services.db.env.A: ${env.B} names no variable',
+      `services.db.env.A: \${env.B} names no variable`,
     ],
     [
       `services:\n  db: { image: x, env: { A: "\${env.B}", B: "\${env.A}" } }\n`,
-      'services.db.env.A: ${env.B} leads back to A',
+      `services.db.env.A: \${env.B} leads back to A`,
     ],
     ['services:\n  db: { image: x, mounts: [{ source: /etc, path: /x }] }\n', 'services.db.mounts.0.source:'],
     [
