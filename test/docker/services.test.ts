@@ -228,3 +228,46 @@ describe('a bad service definition', () => {
     await repo.cleanup();
   });
 });
+
+describe('a service that cannot start, and a mount the branch points outside', () => {
+  let repo: TestRepo;
+  afterAll(() => repo?.cleanup());
+
+  it('a service that exits fails the provision with its last lines, and everything is rolled back', async () => {
+    repo = await makeRepo({
+      files: {
+        'berth.yaml':
+          'postgres: { enabled: false }\nredis: { enabled: false }\nservices:\n  broken:\n    image: memcached:1.6\n    command: [sh, -c, "echo the broken service says why; exit 3"]\n    ports: [11211]\n',
+      },
+    });
+    const result = await berth(['provision', 'svc-broken', '--repo', repo.root]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/failed at step "health": broken (exited with code 3|keeps exiting)/);
+    expect(result.stderr).toMatch(/broken \| the broken service says why/);
+    expect(expectCleanStderr(result.stderr)).toEqual([]);
+    expect(await leftovers(repo.root, 'svc-broken')).toEqual(NOTHING);
+    await repo.cleanup();
+  });
+
+  it("a mount whose path the agent's branch made a symlink out of the worktree is refused", async () => {
+    repo = await makeRepo({
+      files: {
+        'berth.yaml':
+          'postgres: { enabled: false }\nredis: { enabled: false }\nservices:\n  cache:\n    image: memcached:1.6\n    mounts: [{ source: conf, path: /conf, readOnly: true }]\n',
+        'conf/a.conf': 'x\n',
+      },
+    });
+    await repo.git('checkout', '-qb', 'planted');
+    await repo.git('rm', '-rq', 'conf');
+    await execa('ln', ['-s', '/etc', join(repo.root, 'conf')]);
+    await repo.git('add', 'conf');
+    await repo.git('commit', '-qm', 'conf is the host /etc now');
+    await repo.git('checkout', '-q', 'main');
+    const result = await berth(['provision', 'svc-link', '--repo', repo.root, '--branch', 'planted']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/services\.cache\.mounts: conf leads outside the worktree/);
+    const made = await leftovers(repo.root, 'svc-link');
+    expect({ ...made, branches: 0 }).toEqual(NOTHING);
+    await repo.cleanup();
+  });
+});
