@@ -53,8 +53,18 @@ export async function waitUntilReady(
   let lastStateCheck = started;
   while (pending.size > 0) {
     if (signal?.aborted) throw interrupted();
+    // The containers are listed once a round, for the probes that look at a service's own container.
+    const atContainer = [...pending].some(
+      (s) => !['postgres', 'redis', 'http'].includes(specs.get(s)?.kind ?? ''),
+    );
+    const containers = atContainer
+      ? await listContainers(context.docker, stackSelector(context.repoId, agent.labels))
+      : [];
     const results = await Promise.all(
-      [...pending].map(async (s) => [s, await probe(context, agent, s, specs.get(s))] as const),
+      [...pending].map(async (s) => {
+        const container = containers.find((c) => c.service === s);
+        return [s, await probe(context, container, specs.get(s))] as const;
+      }),
     );
     for (const [service, answer] of results) {
       if (answer.ok) pending.delete(service);
@@ -78,8 +88,7 @@ export async function waitUntilReady(
 /** One probe of one service, through the probe adapter (each within its timeout). */
 async function probe(
   context: RepoContext,
-  agent: ReadinessTarget,
-  service: Service,
+  container: LabelledContainer | undefined,
   ready: Readiness | undefined,
 ): Promise<ProbeAnswer> {
   switch (ready?.kind) {
@@ -92,7 +101,6 @@ async function probe(
     case 'tcp':
     case 'command':
     case 'started': {
-      const container = await serviceContainer(context, agent, service);
       if (!container) return { ok: false, answer: 'no container yet' };
       if (container.state !== 'running') return { ok: false, answer: `container ${container.state}` };
       if (ready.kind === 'started') return { ok: true };
@@ -105,15 +113,6 @@ async function probe(
     default:
       return { ok: false, answer: 'no probe for it' };
   }
-}
-
-async function serviceContainer(
-  context: RepoContext,
-  agent: ReadinessTarget,
-  service: Service,
-): Promise<LabelledContainer | undefined> {
-  const containers = await listContainers(context.docker, stackSelector(context.repoId, agent.labels));
-  return containers.find((c) => c.service === service);
 }
 
 /** Runs the readiness command in the service's container: exit 0 within the probe's time is an answer. */
