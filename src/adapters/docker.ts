@@ -171,12 +171,21 @@ export interface BuildRequest {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   logFile: string;
+  /** The Dockerfile's path in the context; default: Dockerfile. */
+  dockerfile?: string;
 }
 
 export async function buildImage(docker: Docker, request: BuildRequest): Promise<void> {
   const stream = await longRunning(docker).buildImage(
     { context: request.contextDir, src: request.files },
-    { t: request.tag, buildargs: request.buildArgs, labels: request.labels, rm: true, forcerm: true },
+    {
+      t: request.tag,
+      buildargs: request.buildArgs,
+      labels: request.labels,
+      rm: true,
+      forcerm: true,
+      ...(request.dockerfile && { dockerfile: request.dockerfile }),
+    },
   );
   await followProgress(docker, stream as Readable, request.logFile);
 }

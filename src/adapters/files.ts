@@ -289,3 +289,21 @@ export function followFile(file: string, offset: number, onText: (text: string) 
 export function sizeOf(file: string): number {
   return existsSync(file) ? statSync(file).size : 0;
 }
+
+/**
+ * The files under a folder, relative to it with /, sorted, recursively; `.git` is left out and symbolic
+ * links are listed, not followed.
+ */
+export function listFiles(root: string): string[] {
+  const found: string[] = [];
+  const walk = (relativeDir: string) => {
+    for (const entry of readdirSync(join(root, relativeDir), { withFileTypes: true })) {
+      if (entry.name === '.git') continue;
+      const path = relativeDir ? `${relativeDir}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(path);
+      else found.push(path);
+    }
+  };
+  walk('');
+  return found.sort();
+}

@@ -1,14 +1,36 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { composeServicesOrThrow } from '../plan/compose-import.js';
+import {
+  DEVCONTAINER_FILES,
+  type DevcontainerFields,
+  devcontainerOrThrow,
+  planDevcontainer,
+  withCompose,
+} from '../plan/devcontainer.js';
 import { type BerthConfig, configSchema, crossFieldProblems } from './schema.js';
 import { readYaml } from './yaml.js';
 
 export const CONFIG_FILE = 'berth.yaml';
 
-/** Reads berth.yaml (or `explicitPath`); without a file, the defaults. */
-export function loadConfig(repoRoot: string, explicitPath?: string): BerthConfig {
+export interface LoadOptions {
+  /**
+   * The devcontainer.json to take the agent container from (a path in the repository, relative to its
+   * root), or false for none; default: berth.yaml's `devcontainer`, else the first of
+   * DEVCONTAINER_FILES the repository has.
+   */
+  devcontainer?: string | false;
+  /** Hears what the imports turned and the keys they do not use, one line each. */
+  notes?: (line: string) => void;
+}
+
+/**
+ * Reads berth.yaml (or `explicitPath`); without a file, the defaults. The repository's devcontainer.json
+ * and compose files named by it are read from `repoRoot` (the trusted working tree).
+ */
+export function loadConfig(repoRoot: string, explicitPath?: string, options: LoadOptions = {}): BerthConfig {
   const path = explicitPath ?? join(repoRoot, CONFIG_FILE);
   if (!existsSync(path)) {
     if (explicitPath) {
@@ -16,13 +38,18 @@ export function loadConfig(repoRoot: string, explicitPath?: string): BerthConfig
         hint: 'pass the path of a berth.yaml, or leave --config out to use the defaults',
       });
     }
-    return configSchema.parse({});
+    return parseConfig('', CONFIG_FILE, { ...options, root: repoRoot });
   }
-  return parseConfig(readFileSync(path, 'utf8'), path);
+  return parseConfig(readFileSync(path, 'utf8'), path, { ...options, root: repoRoot });
 }
 
-export function parseConfig(text: string, source = CONFIG_FILE): BerthConfig {
-  const value = readYaml(text, source, 'config-yaml') ?? {};
+export function parseConfig(
+  text: string,
+  source = CONFIG_FILE,
+  imports?: LoadOptions & { root: string },
+): BerthConfig {
+  const written = readYaml(text, source, 'config-yaml') ?? {};
+  const value = imports && isMap(written) ? withImports(written, imports.root, imports) : written;
   const result = configSchema.safeParse(value);
   if (!result.success) {
     const details = result.error.issues.flatMap(describeUnion).map(describeIssue);
@@ -57,6 +84,118 @@ function describeUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
 function keyMessage(issue: z.core.$ZodIssue): string {
   if (issue.code !== 'invalid_key') return issue.message;
   return issue.issues.map((inner) => inner.message).join('; ') || issue.message;
+}
+
+/**
+ * berth.yaml's value with what the repository's own files give: the devcontainer.json's fields under
+ * berth.yaml's (berth.yaml wins field by field; maps such as agent.env and ports.app merge name by
+ * name), and `services: { from, only }` expanded into the services map from the compose file.
+ */
+export function withImports(
+  written: Record<string, unknown>,
+  root: string,
+  options: LoadOptions = {},
+): Record<string, unknown> {
+  const notes = options.notes ?? (() => {});
+  const read = (path: string) => readRepoFile(root, path);
+  let value = written;
+  const devcontainer = devcontainerPath(root, options.devcontainer ?? written.devcontainer);
+  if (devcontainer) {
+    const text = read(devcontainer);
+    if (text === undefined)
+      throw new UsageError('devcontainer-missing', `${devcontainer} does not exist in ${root}`, {
+        hint: 'name a devcontainer.json in the repository',
+      });
+    let plan = planDevcontainer(text, devcontainer);
+    if (plan.compose && plan.errors.length === 0) {
+      const files = plan.compose.files.map((path) => ({ path, text: composeText(root, path, devcontainer) }));
+      plan = withCompose(plan, files, read);
+    }
+    devcontainerOrThrow(plan, devcontainer);
+    for (const note of plan.notes) notes(`${devcontainer}: ${note}`);
+    const fields: DevcontainerFields = { ...plan.fields };
+    if (fields.services && value.services !== undefined) {
+      notes(`${devcontainer}: runServices not used (berth.yaml's services: wins)`);
+      delete fields.services;
+    }
+    value = mergeUnder(fields as Record<string, unknown>, value);
+  }
+  const services = value.services;
+  if (isMap(services) && typeof services.from === 'string') {
+    const from = services.from;
+    const only = services.only;
+    const extra = Object.keys(services).filter((key) => key !== 'from' && key !== 'only');
+    if (
+      extra.length > 0 ||
+      (only !== undefined && !(Array.isArray(only) && only.every((n) => typeof n === 'string')))
+    )
+      throw new UsageError('config-invalid', `services: an import is { from: FILE, only: [NAMES] }`, {
+        hint: extra.length > 0 ? `leave out ${extra.join(', ')}` : 'only: a list of service names',
+      });
+    const path = inside(root, from);
+    if (!path)
+      throw new UsageError('compose-import', `services.from: ${from} is outside the repository`, {
+        hint: 'name a compose file in the repository',
+      });
+    const imported = composeServicesOrThrow([{ path, text: composeText(root, path, 'services.from') }], {
+      ...(only !== undefined && { only: only as string[] }),
+      readRepoFile: read,
+    });
+    for (const note of imported.notes) notes(`${path}: ${note}`);
+    value = { ...value, services: imported.services };
+  }
+  return value;
+}
+
+function devcontainerPath(root: string, setting: unknown): string | undefined {
+  if (setting === false) return undefined;
+  if (typeof setting === 'string') {
+    const path = inside(root, setting);
+    if (!path)
+      throw new UsageError('devcontainer-missing', `devcontainer: ${setting} is outside the repository`, {
+        hint: 'name a devcontainer.json in the repository',
+      });
+    return path;
+  }
+  return DEVCONTAINER_FILES.find((file) => existsSync(join(root, file)));
+}
+
+function composeText(root: string, path: string, namedBy: string): string {
+  const text = readRepoFile(root, path);
+  if (text === undefined)
+    throw new UsageError('compose-missing', `${namedBy}: ${path} does not exist in ${root}`, {
+      hint: 'name a compose file in the repository',
+    });
+  return text;
+}
+
+/** A file of the repository by its relative path; undefined when absent or (by a link) outside it. */
+function readRepoFile(root: string, path: string): string | undefined {
+  const full = join(root, path);
+  if (!existsSync(full)) return undefined;
+  if (!inside(realpathSync(root), realpathSync(full))) return undefined;
+  return readFileSync(full, 'utf8');
+}
+
+/** `path` (absolute, or relative to root) as a path relative to root, when it is inside it. */
+function inside(root: string, path: string): string | undefined {
+  const rest = relative(root, isAbsolute(path) ? path : join(root, path));
+  if (rest === '' || rest === '..' || rest.startsWith(`..${sep}`) || isAbsolute(rest)) return undefined;
+  return rest.split(sep).join('/');
+}
+
+/** `over` on top of `base`: maps merge key by key, anything else `over` gives wins. */
+function mergeUnder(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const result: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const under = result[key];
+    result[key] = isMap(under) && isMap(value) ? mergeUnder(under, value) : value;
+  }
+  return result;
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -178,6 +178,16 @@ export const configSchema = z
           .min(1)
           .default(DEFAULT_IMAGES.agent)
           .describe("the agent container's image (berth's offline stand-in where only that exists)"),
+        build: z
+          .strictObject({
+            context: z.string().min(1).describe('the build context, a folder of the repository'),
+            dockerfile: z.string().min(1).describe('the Dockerfile, a path in the repository'),
+            args: z.record(z.string(), z.string()).default({}).describe('build arguments'),
+          })
+          .optional()
+          .describe(
+            "build the agent's image from the trusted working tree instead of running agent.image (tagged by a hash of the Dockerfile, the context's files and the arguments)",
+          ),
         command: z
           .array(z.string())
           .min(1)
@@ -337,6 +347,12 @@ export const configSchema = z
       }),
       "each agent's git worktree",
     ),
+    devcontainer: z
+      .union([z.literal(false), z.string().min(1)])
+      .optional()
+      .describe(
+        'the devcontainer.json the agent container comes from (a path in the repository), or false for none; default: .devcontainer/devcontainer.json or .devcontainer.json when there is one. berth.yaml`s own fields win over it',
+      ),
     envFile: z
       .string()
       .regex(/^[^/\\]+$/, 'a file name in the worktree, without folders')

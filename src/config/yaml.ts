@@ -11,8 +11,17 @@ const MAX_ALIASES = 100;
  * Reads a YAML file's text into plain values: one clear UsageError (with `code`) for bad syntax, a key
  * given twice, or aliases that would expand without bound. The one place berth parses YAML it is given.
  */
-export function readYaml(text: string, source: string, code: string): unknown {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+export function readYaml(
+  text: string,
+  source: string,
+  code: string,
+  options: { merge?: boolean } = {},
+): unknown {
+  const document = parseDocument(text, {
+    prettyErrors: true,
+    uniqueKeys: true,
+    merge: options.merge ?? false,
+  });
   if (document.errors.length > 0) {
     const first = document.errors[0];
     const where = first?.linePos?.[0]

@@ -5,7 +5,7 @@ import { connect, engineEndpoint } from '../adapters/docker.js';
 import { exists, readText, realPath, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
 import { findExecutable } from '../adapters/programs.js';
-import { CONFIG_FILE, loadConfig } from '../config/load.js';
+import { CONFIG_FILE, type LoadOptions, loadConfig } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
@@ -80,9 +80,16 @@ function isWithin(path: string, dir: string): boolean {
   return rest === '' || (rest !== '..' && !rest.startsWith('../') && !isAbsolute(rest));
 }
 
-/** berth.yaml of the trusted working tree (or the file given). */
-export function loadRepoConfig(context: RepoContext, configPath?: string): BerthConfig {
-  return loadConfig(trustedTree(context), configPath);
+/**
+ * berth.yaml of the trusted working tree (or the file given), with what the trusted tree's
+ * devcontainer.json and compose files give (never an agent's: they decide what runs).
+ */
+export function loadRepoConfig(
+  context: RepoContext,
+  configPath?: string,
+  options: LoadOptions = {},
+): BerthConfig {
+  return loadConfig(trustedTree(context), configPath, options);
 }
 
 /** The text of the berth.yaml `loadRepoConfig` reads ('' for none: the defaults). */

@@ -130,6 +130,8 @@ export interface RepoPaths {
   failedLogs: (name: string, at: number) => string;
   /** The progress of the last image pull a provision needed (an image berth.yaml names that is not here). */
   pullLog: string;
+  /** The log of the last build of the agent's image from the repository's Dockerfile (agent.build). */
+  agentBuildLog: string;
   /** The log of the watcher of one Claude Code process (renewals, and the agents it reaped). */
   claudeWatchLog: (pid: number) => string;
   /** A warm pool member's folder, and the compose file of its stack in it. */
@@ -164,6 +166,7 @@ export function repoPaths(dir: string): RepoPaths {
     savedPatch: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.patch`),
     failedLogs: (name, at) => join(dir, 'failed', `${name}-${stamp(at)}`),
     pullLog: join(dir, 'pull.log'),
+    agentBuildLog: join(dir, 'agent-build.log'),
     claudeWatchLog: (pid) => join(dir, 'claude', `watch-${pid}.log`),
     poolDir: (id) => join(dir, 'pool', id),
     poolComposeFile: (id) => join(dir, 'pool', id, 'compose.yaml'),

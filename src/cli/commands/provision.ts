@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { printResult, progressTo } from '../output.js';
 import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
@@ -7,6 +8,7 @@ interface Options {
   from?: string;
   branch?: string;
   config?: string;
+  devcontainer?: string;
   json?: boolean;
   showSecrets?: boolean;
 }
@@ -19,6 +21,10 @@ export function registerProvision(program: Command, { io }: CliContext): void {
     .option('--from <ref>', 'the commit the new branch starts from (default: HEAD)')
     .option('--branch <name>', 'the branch to work on (default: berth/<name>); an existing one is continued')
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)')
+    .option(
+      '--devcontainer <file>',
+      'take the agent container from this devcontainer.json (default: .devcontainer/devcontainer.json when there is one)',
+    )
     .option('--show-secrets', 'print passwords in URLs');
   withJson(withRepo(command)).action(async (name: string, options: Options) => {
     const { composeCommandLine, provision } = await import('../../core/agent/provision.js');
@@ -29,6 +35,7 @@ export function registerProvision(program: Command, { io }: CliContext): void {
         from: options.from,
         branch: options.branch,
         configPath: options.config,
+        ...(options.devcontainer && { devcontainer: resolve(options.devcontainer) }),
         progress: progressTo(io),
         signal,
         showSecrets: options.showSecrets,

@@ -49,7 +49,9 @@ import {
   type RepoContext,
   type RepoOptions,
   repoConfigText,
+  trustedTree,
 } from '../context.js';
+import { agentBuildImage } from './agent-image.js';
 import { agentDocument } from './document.js';
 import { writeEgressFiles } from './egress.js';
 import { excludeFromGit } from './exclude.js';
@@ -89,6 +91,11 @@ export interface ProvisionOptions extends RepoOptions {
    * config says (what Claude Code's subagent and background worktrees get).
    */
   light?: boolean;
+  /**
+   * The devcontainer.json to take the agent container from (a path in the trusted working tree, or
+   * absolute inside it); default: berth.yaml's devcontainer, else the repository's own when it has one.
+   */
+  devcontainer?: string;
 }
 
 export const PROVISION_STEPS = [
@@ -182,11 +189,33 @@ function worktreeConfigRefused(root: string): UsageError {
 export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
-  const config = lightened(loadRepoConfig(context, options.configPath), options.light);
   const progress = options.progress ?? (() => {});
+  const loaded = lightened(
+    loadRepoConfig(context, options.configPath, {
+      ...(options.devcontainer && { devcontainer: options.devcontainer }),
+      notes: (line) => progress(`${name}: ${line}`),
+    }),
+    options.light,
+  );
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);
   if (await readsWorktreeConfig(context.root)) throw worktreeConfigRefused(context.root);
+  // agent.build: the image built from the trusted working tree (reused while its inputs are the same).
+  const config = loaded.agent.build
+    ? {
+        ...loaded,
+        agent: {
+          ...loaded.agent,
+          image: await agentBuildImage(
+            context.docker,
+            trustedTree(context),
+            loaded.agent.build,
+            context.paths.agentBuildLog,
+            progress,
+          ),
+        },
+      }
+    : loaded;
   // Secrets are resolved before anything is made: a reference that does not resolve makes nothing.
   const [composeCli, images, target, host, secrets, services] = await Promise.all([
     knownCompose(context.runtime.env),
