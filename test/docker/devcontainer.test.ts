@@ -91,7 +91,8 @@ it("provisions the agent's container from devcontainer.json and the compose serv
   expect(said('customizations: not used')).toHaveLength(1);
   expect(said('remoteUser: not used')).toHaveLength(1);
   expect(said('remoteEnv.PATH: devcontainer variables')).toHaveLength(1);
-  expect(said('building the agent image berth-build/agent:')).toHaveLength(1);
+  // Built here, or reused from an earlier run with the same inputs (the tag is their hash).
+  expect(said('building the agent image berth-build/agent:').length).toBeLessThanOrEqual(1);
 
   // The image built from the repository's Dockerfile; containerEnv, remoteEnv and the compose service's environment.
   const env = await shInAgent(
