@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -246,9 +246,28 @@ it.skipIf(!hasServices)(
       expect(reach.stdout).toContain('mariadb:3306 memcached:11211');
       expect(reach.stdout).toContain('mariadb answers');
       expect((await berth(['teardown', 'stack', '--force', '--repo', repo.root])).exitCode).toBe(0);
+
+      // berth.yaml's own import of the same file: only the services named.
+      await repo.commitFile(
+        'berth.yaml',
+        `${QUIET}devcontainer: false\nservices: { from: .devcontainer/docker-compose.yml, only: [memcached] }\n`,
+        'services from the compose file',
+      );
+      const imported = await berth(['provision', 'imported', '--repo', repo.root, '--json']);
+      expect(imported.exitCode, imported.stderr).toBe(0);
+      const ports = Object.keys(resultOf(imported, 'provision').agent.ports);
+      expect(ports).toContain('memcached');
+      expect(ports).not.toContain('mariadb');
+      const cache = await shInAgent(
+        repo.root,
+        'imported',
+        'echo "$MEMCACHED_HOST:$MEMCACHED_PORT [$MARIADB_HOST]"',
+      );
+      expect(cache.stdout.trim()).toBe('memcached:11211 []');
+      expect((await berth(['teardown', 'imported', '--force', '--repo', repo.root])).exitCode).toBe(0);
     } finally {
       writeFileSync(join(repo.root, '.devcontainer/devcontainer.json'), devcontainer([]));
-      rmSync(join(repo.root, '.created'), { force: true });
+      await repo.commitFile('berth.yaml', QUIET, 'back');
     }
   },
 );
