@@ -24,6 +24,8 @@ export interface LoadOptions {
   devcontainer?: string | false;
   /** Hears what the imports turned and the keys they do not use, one line each. */
   notes?: (line: string) => void;
+  /** false: berth.yaml alone, no devcontainer.json and no compose import read (a file checked apart from its repository). */
+  imports?: boolean;
 }
 
 /**
@@ -49,7 +51,10 @@ export function parseConfig(
   imports?: LoadOptions & { root: string },
 ): BerthConfig {
   const written = readYaml(text, source, 'config-yaml') ?? {};
-  const value = imports && isMap(written) ? withImports(written, imports.root, imports) : written;
+  const value =
+    imports && imports.imports !== false && isMap(written)
+      ? withImports(written, imports.root, imports)
+      : written;
   const result = configSchema.safeParse(value);
   if (!result.success) {
     const details = result.error.issues.flatMap(describeUnion).map(describeIssue);

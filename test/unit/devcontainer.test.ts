@@ -220,6 +220,8 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     write('berth.yaml', 'devcontainer: .devcontainer/other/devcontainer.json\n');
     expect(loadConfig(root).agent.image).toBe('other-image');
     expect(loadConfig(root, undefined, { devcontainer: join(root, PATH) }).agent.image).toBe('dev-image');
+    // A file checked apart from its repository (the fleet worker's) reads nothing it imports.
+    expect(loadConfig(root, undefined, { imports: false, devcontainer: PATH }).agent.image).not.toBe('dev-image');
     expect(() => loadConfig(root, undefined, { devcontainer: '/etc/devcontainer.json' })).toThrow(
       'devcontainer: /etc/devcontainer.json is outside the repository',
     );

@@ -81,7 +81,10 @@ export async function fleetWorker(options: FleetWorkerOptions): Promise<FleetWor
   const progress = options.progress ?? (() => {});
   const timings = { ...DEFAULT_TIMINGS, ...options.timings };
   const name = checkHostName(options.name ?? hostname());
-  const config = options.configPath ? loadConfig(process.cwd(), options.configPath) : undefined;
+  // The file's hooks and resources, checked apart from any repository: nothing it imports is read here.
+  const config = options.configPath
+    ? loadConfig(process.cwd(), options.configPath, { imports: false })
+    : undefined;
   const onHost = config ? hostHooks(config) : [];
   if (onHost.length > 0 && !options.allowHostHooks) {
     throw new UsageError(
