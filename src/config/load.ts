@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
+import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { composeServicesOrThrow } from '../plan/compose-import.js';
@@ -45,16 +46,44 @@ export function loadConfig(repoRoot: string, explicitPath?: string, options: Loa
   return parseConfig(readFileSync(path, 'utf8'), path, { ...options, root: repoRoot });
 }
 
+/**
+ * The config, and the text of a berth.yaml that gives it without reading anything else: berth.yaml's own
+ * text when nothing was imported, else the YAML of the fields it and the imported files gave together
+ * (with `devcontainer: false`), so a copy kept for an agent stays what the agent was made with.
+ */
+export function loadConfigWithText(
+  repoRoot: string,
+  explicitPath?: string,
+  options: LoadOptions = {},
+): { config: BerthConfig; text: string } {
+  const path = explicitPath ?? join(repoRoot, CONFIG_FILE);
+  if (explicitPath && !existsSync(path))
+    return { config: loadConfig(repoRoot, explicitPath, options), text: '' };
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  let imported: Record<string, unknown> | undefined;
+  const config = parseConfig(text, existsSync(path) ? path : CONFIG_FILE, {
+    ...options,
+    root: repoRoot,
+    onImported: (value) => {
+      imported = value;
+    },
+  });
+  if (!imported) return { config, text };
+  const header = `# ${path}, with what the repository's devcontainer.json and compose files gave, as read then`;
+  return { config, text: `${header}\n${stringify({ ...imported, devcontainer: false })}` };
+}
+
 export function parseConfig(
   text: string,
   source = CONFIG_FILE,
-  imports?: LoadOptions & { root: string },
+  imports?: LoadOptions & { root: string; onImported?: (value: Record<string, unknown>) => void },
 ): BerthConfig {
   const written = readYaml(text, source, 'config-yaml') ?? {};
   const value =
     imports && imports.imports !== false && isMap(written)
       ? withImports(written, imports.root, imports)
       : written;
+  if (value !== written && isMap(value)) imports?.onImported?.(value);
   const result = configSchema.safeParse(value);
   if (!result.success) {
     const details = result.error.issues.flatMap(describeUnion).map(describeIssue);

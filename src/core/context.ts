@@ -1,11 +1,11 @@
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { type ComposeCli, chooseCompose, composeMissing, surveyCompose } from '../adapters/compose.js';
 import type { Engine } from '../adapters/docker.js';
 import { connect, engineEndpoint } from '../adapters/docker.js';
 import { exists, readText, realPath, writeFile } from '../adapters/files.js';
 import { repoInfo } from '../adapters/git.js';
 import { findExecutable } from '../adapters/programs.js';
-import { CONFIG_FILE, type LoadOptions, loadConfig } from '../config/load.js';
+import { type LoadOptions, loadConfig, loadConfigWithText } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { AgentRecord } from '../plan/agent.js';
@@ -92,20 +92,28 @@ export function loadRepoConfig(
   return loadConfig(trustedTree(context), configPath, options);
 }
 
-/** The text of the berth.yaml `loadRepoConfig` reads ('' for none: the defaults). */
-export function repoConfigText(context: RepoContext, configPath?: string): string {
-  return readText(configPath ?? join(trustedTree(context), CONFIG_FILE)) ?? '';
+/**
+ * berth.yaml of the trusted working tree (or the file given) with what it imports, and the text to keep
+ * as an agent's copy: berth.yaml's own, or (when a devcontainer.json or compose file gave fields) the
+ * YAML of the whole, which reads nothing else again.
+ */
+export function loadRepoConfigWithText(
+  context: RepoContext,
+  configPath?: string,
+  options: LoadOptions = {},
+): { config: BerthConfig; text: string } {
+  return loadConfigWithText(trustedTree(context), configPath, options);
 }
 
 /**
  * The config an agent was made with: the copy its provision kept in berth's folder (out of every
- * container's reach), else (an agent made before copies were kept) the trusted working tree's.
+ * container's reach; complete, so nothing it imported is read again), else (an agent made before
+ * copies were kept) the trusted working tree's.
  */
 export function agentConfig(context: RepoContext, agent: AgentRecord): BerthConfig {
-  return loadConfig(
-    trustedTree(context),
-    agent.configFile && exists(agent.configFile) ? agent.configFile : undefined,
-  );
+  if (agent.configFile && exists(agent.configFile))
+    return loadConfig(trustedTree(context), agent.configFile, { imports: false });
+  return loadConfig(trustedTree(context));
 }
 
 /**
@@ -118,8 +126,7 @@ export function currentAgentConfig(
   agent: AgentRecord,
   configPath?: string,
 ): { config: BerthConfig; keep: () => void } {
-  const text = repoConfigText(context, configPath);
-  const config = loadRepoConfig(context, configPath);
+  const { config, text } = loadRepoConfigWithText(context, configPath);
   return {
     config,
     keep: () => {

@@ -116,8 +116,21 @@ it("provisions the agent's container from devcontainer.json and the compose serv
   const again = await berth(['provision', 'dev-two', '--repo', repo.root]);
   expect(again.exitCode, again.stderr).toBe(0);
   expect(again.stderr).not.toContain('building the agent image');
-  for (const name of ['dev', 'dev-two'])
-    expect((await berth(['teardown', name, '--force', '--repo', repo.root])).exitCode).toBe(0);
+  // The agent keeps the config it was made with: a devcontainer.json broken since blocks no teardown.
+  const file = join(repo.root, '.devcontainer/devcontainer.json');
+  const good = readFileSync(file, 'utf8');
+  writeFileSync(file, '{ "image": "x", "features": { "ghcr.io/devcontainers/features/go:1": {} } }');
+  try {
+    const other = await berth(['provision', 'dev-three', '--repo', repo.root]);
+    expect(other.exitCode).toBe(2);
+    expect(other.stderr).toContain('features/go:1');
+    for (const name of ['dev', 'dev-two']) {
+      const gone = await berth(['teardown', name, '--force', '--repo', repo.root]);
+      expect(gone.exitCode, gone.stderr).toBe(0);
+    }
+  } finally {
+    writeFileSync(file, good);
+  }
 });
 
 it('berth.yaml wins over devcontainer.json, and devcontainer: false leaves it out', {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, loadConfigWithText, parseConfig } from '../../src/config/load.js';
 import {
   devcontainerOrThrow,
   parseJsonc,
@@ -221,10 +221,24 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     expect(loadConfig(root).agent.image).toBe('other-image');
     expect(loadConfig(root, undefined, { devcontainer: join(root, PATH) }).agent.image).toBe('dev-image');
     // A file checked apart from its repository (the fleet worker's) reads nothing it imports.
-    expect(loadConfig(root, undefined, { imports: false, devcontainer: PATH }).agent.image).not.toBe('dev-image');
+    expect(loadConfig(root, undefined, { imports: false, devcontainer: PATH }).agent.image).not.toBe(
+      'dev-image',
+    );
     expect(() => loadConfig(root, undefined, { devcontainer: '/etc/devcontainer.json' })).toThrow(
       'devcontainer: /etc/devcontainer.json is outside the repository',
     );
+  });
+
+  it('keeps a copy that gives the same config without reading the imported files again', () => {
+    repo();
+    write(PATH, '{ "image": "dev-image", "postCreateCommand": "make", }');
+    write('berth.yaml', '# ours\nagent: { env: { A: "1" } }\n');
+    const { config, text } = loadConfigWithText(root);
+    expect(text).toContain('devcontainer: false');
+    expect(parseConfig(text, 'the copy')).toEqual({ ...config, devcontainer: false });
+    expect(config.agent.image).toBe('dev-image');
+    write('berth.yaml', '# ours\ndevcontainer: false\n');
+    expect(loadConfigWithText(root).text).toBe('# ours\ndevcontainer: false\n');
   });
 
   it('fails in one line for a devcontainer.json berth cannot use', () => {

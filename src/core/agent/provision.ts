@@ -44,11 +44,10 @@ import { updateState, withGitLock } from '../../state/store.js';
 import {
   findAgent,
   knownCompose,
-  loadRepoConfig,
+  loadRepoConfigWithText,
   openRepo,
   type RepoContext,
   type RepoOptions,
-  repoConfigText,
   trustedTree,
 } from '../context.js';
 import { agentBuildImage } from './agent-image.js';
@@ -190,13 +189,11 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
   const progress = options.progress ?? (() => {});
-  const loaded = lightened(
-    loadRepoConfig(context, options.configPath, {
-      ...(options.devcontainer && { devcontainer: options.devcontainer }),
-      notes: (line) => progress(`${name}: ${line}`),
-    }),
-    options.light,
-  );
+  const repoConfig = loadRepoConfigWithText(context, options.configPath, {
+    ...(options.devcontainer && { devcontainer: options.devcontainer }),
+    notes: (line) => progress(`${name}: ${line}`),
+  });
+  const loaded = lightened(repoConfig.config, options.light);
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);
   if (await readsWorktreeConfig(context.root)) throw worktreeConfigRefused(context.root);
@@ -243,7 +240,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
       context,
       config,
       { ...options, name },
-      { composeCli, stack, target, host, template, offer, secrets },
+      { composeCli, stack, target, host, template, offer, secrets, configText: repoConfig.text },
     );
     if (!options.light) refillInBackground(context, config, options.configPath);
     return view;
@@ -298,6 +295,8 @@ async function provisionWith(
     template: TemplateClaim | undefined;
     offer?: PoolOffer | undefined;
     secrets: ResolvedSecrets;
+    /** The copy of the config kept for the agent (loadRepoConfigWithText's text). */
+    configText: string;
   },
 ): Promise<AgentView> {
   const { name } = options;
@@ -337,7 +336,7 @@ async function provisionWith(
     let made = agent;
     if (made.pooled) progress(`${name}: taking ${made.pooled} from the warm pool`);
     steps.undo('agent folder', () => removeTree(dir));
-    const configText = repoConfigText(context, options.configPath);
+    const { configText } = facts;
     let document = await steps.run('files', () => writeFiles(context, made, config, host, configText));
     // Registered before the work: a failing `git worktree add` can leave a branch or a half-made folder.
     steps.undo('worktree and branch', () => withGitLock(context.berthDir, () => undoWorktree(context, made)));
