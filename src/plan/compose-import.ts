@@ -307,7 +307,13 @@ function turnedAway(name: string, definition: Record<string, unknown>, context: 
 
 function takeCommand(value: unknown, at: string, errors: string[]): string | string[] | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return interpolate(value, at, errors);
+  if (typeof value === 'string') {
+    const line = interpolate(value, at, errors);
+    if (line === undefined) return undefined;
+    const words = shellWords(line);
+    if (!words) errors.push(`${at}: an unclosed quote`);
+    return words;
+  }
   if (Array.isArray(value) && value.every((word) => typeof word === 'string' || typeof word === 'number'))
     return value.map((word) => interpolate(String(word), at, errors) ?? '');
   errors.push(`${at}: expected a string or a list of strings`);
@@ -366,6 +372,44 @@ function takeEnvironment(
     if (text !== undefined) env[key] = text;
   }
   return env;
+}
+
+/**
+ * A command line split into words as compose splits a string `command` (shell words: quotes and
+ * backslashes, no expansion), so it runs as an array; undefined for an unclosed quote.
+ */
+export function shellWords(line: string): string[] | undefined {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let index = 0; index < line.length; index++) {
+    const char = line[index] ?? '';
+    if (quote === "'") {
+      if (char === "'") quote = undefined;
+      else word += char;
+    } else if (quote === '"') {
+      if (char === '"') quote = undefined;
+      else if (char === '\\' && ['"', '\\', '$', '`'].includes(line[index + 1] ?? '')) word += line[++index];
+      else word += char;
+    } else if (char === "'" || char === '"') {
+      quote = char;
+      inWord = true;
+    } else if (char === '\\') {
+      word += line[++index] ?? '';
+      inWord = true;
+    } else if (/\s/.test(char)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += char;
+      inWord = true;
+    }
+  }
+  if (quote) return undefined;
+  if (inWord) words.push(word);
+  return words;
 }
 
 /** KEY=VALUE lines as compose's env_file reads them: # comments, blank lines, optional quotes. */

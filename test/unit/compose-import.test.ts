@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { composeServicesOrThrow, importCompose } from '../../src/plan/compose-import.js';
+import { composeServicesOrThrow, importCompose, shellWords } from '../../src/plan/compose-import.js';
 
 /** A dollar sign: compose's and devcontainer's own ${...} in a template string. */
 const D = '$';
@@ -55,7 +55,7 @@ volumes:
       cache: {
         image: 'memcached:1.6',
         env: { MEMCACHED_MEMORY: '64', EMPTY: '' },
-        command: 'memcached -m 64',
+        command: ['memcached', '-m', '64'],
         ports: [11211],
         ready: { command: ['sh', '-c', 'echo stats | nc -w1 127.0.0.1 11211'] },
         dependsOn: ['mariadb'],
@@ -276,7 +276,7 @@ services:
     expect(result.errors).toEqual([]);
     expect(result.agent).toEqual({
       build: { context: '.', dockerfile: '.devcontainer/Dockerfile', args: { NODE: '20' } },
-      command: 'sleep infinity',
+      command: ['sleep', 'infinity'],
       env: { DB_HOST: 'db' },
       ports: [3000],
     });
@@ -298,6 +298,20 @@ services:
     } catch (error) {
       expect((error as { details: string[] }).details).toHaveLength(2);
     }
+  });
+
+  it('splits a string command into words as compose does (quotes and backslashes, no expansion)', () => {
+    expect(shellWords(`sh -c "echo 'a b' && sleep 1"  x\\ y '$HOME'`)).toEqual([
+      'sh',
+      '-c',
+      "echo 'a b' && sleep 1",
+      'x y',
+      '$HOME',
+    ]);
+    expect(shellWords('""')).toEqual(['']);
+    expect(importText('services:\n  a: { image: x, command: "sh -c \'oops" }\n').errors).toEqual([
+      'services.a.command: an unclosed quote',
+    ]);
   });
 
   it('limits aliases as berth.yaml does', () => {

@@ -165,7 +165,7 @@ services:
     expect(merged.errors).toEqual([]);
     expect(merged.fields.agent).toEqual({
       image: 'berth-offline/agent:test',
-      command: ['sh', '-c', 'sleep infinity'],
+      command: ['sleep', 'infinity'],
       env: { APP_ENV: 'dev', DB_HOST: 'mariadb' },
     });
     expect(merged.fields.ports?.app).toEqual({ port_3000: 3000, port_8000: 8000 });
