@@ -160,6 +160,33 @@ it('berth.yaml wins over devcontainer.json, and devcontainer: false leaves it ou
   await repo.commitFile('berth.yaml', QUIET, 'back');
 });
 
+it("an agent's devcontainer.json decides nothing: not from its worktree, not from its branch", {
+  timeout: 300_000,
+}, async () => {
+  const made = await berth(['provision', 'writer', '--repo', repo.root, '--json']);
+  expect(made.exitCode, made.stderr).toBe(0);
+  const worktree = resultOf(made, 'provision').agent.worktree;
+  // What the agent writes: its own devcontainer.json, committed on its branch.
+  writeFileSync(
+    join(worktree, '.devcontainer/devcontainer.json'),
+    devcontainer([]).replace('"APP_MODE": "dev"', '"APP_MODE": "planted"'),
+  );
+  await execa('git', ['add', '.devcontainer/devcontainer.json'], { cwd: worktree });
+  await execa('git', ['-c', 'user.name=a', '-c', 'user.email=a@example.com', 'commit', '-qm', 'planted'], {
+    cwd: worktree,
+  });
+  const nested = await berth(['provision', 'nested', '--json'], { cwd: worktree });
+  expect(nested.exitCode, nested.stderr).toBe(0);
+  const fromRef = await berth(['provision', 'from-ref', '--from', 'berth/writer', '--repo', repo.root]);
+  expect(fromRef.exitCode, fromRef.stderr).toBe(0);
+  for (const name of ['nested', 'from-ref']) {
+    const env = await shInAgent(repo.root, name, 'echo "$APP_MODE"');
+    expect(env.stdout.trim(), name).toBe('dev');
+  }
+  for (const name of ['nested', 'from-ref', 'writer'])
+    expect((await berth(['teardown', name, '--force', '--repo', repo.root])).exitCode).toBe(0);
+});
+
 it('bad definitions give their one-line errors and create nothing', { timeout: 300_000 }, async () => {
   const cases: { files: Record<string, string>; line: string; args?: string[] }[] = [
     {
