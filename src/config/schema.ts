@@ -156,7 +156,7 @@ const serviceName = z
     'reserved: agent, postgres, redis and egress are berth`s own',
   );
 
-/** An import of a compose file's services (part 2 of issue 27): accepted in the shape, not yet applied. */
+/** An import of a compose file's services: config/load.ts expands it into the map before this schema sees it. */
 const serviceImport = z.strictObject({
   from: z.string().min(1).describe('a compose file in the repository'),
   only: z.array(z.string()).optional().describe('the services to take (default: all)'),

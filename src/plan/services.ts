@@ -249,7 +249,7 @@ export function serviceLeaseNames(services: Record<string, ServiceConfig>): stri
 export function serviceProblems(config: BerthConfig): string[] {
   if ('from' in config.services && typeof config.services.from === 'string')
     return [
-      'services.from: importing services from a compose file is not supported yet; list them under services: instead',
+      'services.from: an import is read from a repository`s berth.yaml only (not a kept copy or a worker`s --config); list the services under services: here',
     ];
   const services = configuredServices(config);
   const names = Object.keys(services);

@@ -213,9 +213,9 @@ describe('a bad service definition', () => {
       /services\.db\.mounts/,
     ],
     [
-      'an import (not yet)',
+      'an import of a file the repository lacks',
       'services: { from: docker-compose.yml }\n',
-      /services\.from: .*not supported yet/,
+      /services\.from: docker-compose\.yml does not exist/,
     ],
   ])('%s: one line with a hint, and nothing made', async (_what, yaml, pattern) => {
     repo = await makeRepo({ files: { 'berth.yaml': yaml } });

@@ -246,7 +246,7 @@ describe('services: refusals, one line each naming the key', () => {
     ],
     [
       'services: { from: docker-compose.yml, only: [db] }\n',
-      'services.from: importing services from a compose file is not supported yet',
+      'services.from: an import is read from a repository`s berth.yaml only',
     ],
   ])('%s', (yaml, expected) => {
     const found = problems(yaml);
