@@ -111,6 +111,13 @@ export function copyTree(from: string, to: string): void {
   cpSync(from, to, { recursive: true });
 }
 
+/** Copies a file or folder; a link inside it is copied as the link it is, never followed. */
+export function copyTreeKeepingLinks(from: string, to: string): void {
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(dirname(to), { recursive: true });
+  cpSync(from, to, { recursive: true, dereference: false, verbatimSymlinks: true });
+}
+
 export function removeTree(path: string): void {
   rmSync(path, { recursive: true, force: true });
 }

@@ -127,7 +127,7 @@ export type StackSpec = Pick<
   | 'postgresEnabled'
   | 'redisEnabled'
   | 'services'
-> & { worktree?: string };
+> & { stateDir?: string };
 
 const PGDATA = '/var/lib/postgresql/data';
 const ephemeral = (stack: Pick<StackSpec, 'postgres'>) => stack.postgres.storage === 'ephemeral';

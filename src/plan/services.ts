@@ -169,8 +169,21 @@ export interface ServiceStack {
   ports: Record<string, number>;
   passwords: Record<string, string>;
   services?: Record<string, ServiceRecord>;
-  /** The agent's worktree: bind mounts come from it (a pool member has none, and no services). */
-  worktree?: string;
+  /**
+   * berth's folder for the agent, where the copies its services mount are (a pool member has none, and
+   * no services).
+   */
+  stateDir?: string;
+}
+
+/**
+ * Where the copy of a service's mount is kept: in berth's folder for the agent, which no container can
+ * write. A service never binds a path of the worktree itself: the agent could swap that folder for a
+ * link, and the engine follows links when it mounts again (the service crashing and restarting, the
+ * engine coming back), which would give the service the host's files.
+ */
+export function serviceMountCopy(stateDir: string, service: string, index: number): string {
+  return join(stateDir, 'mounts', service, String(index));
 }
 
 /** The readiness of a service of `services:`: as configured, else tcp on its first port, else started. */
@@ -207,9 +220,9 @@ export function customServiceSpec(service: string, spec: ServiceRecord, stack: S
             : { type: 'tmpfs', target: path },
       ),
       ...spec.mounts.map(
-        (mount): SpecMount => ({
+        (mount, index): SpecMount => ({
           type: 'bind',
-          source: join(stack.worktree ?? '/nonexistent', mount.source),
+          source: serviceMountCopy(stack.stateDir ?? '/nonexistent', service, index),
           target: mount.path,
           ...(mount.readOnly && { read_only: true }),
         }),

@@ -178,6 +178,13 @@ describe('services: any image, one copy per agent', () => {
     }
     const ephemeral = await serviceContainer('svc-a', 'mariadb');
     expect(ephemeral.Mounts.find((m) => m.Destination === '/var/lib/mysql')?.Type).toBe('tmpfs');
+    // Its mount is berth's copy of the worktree's db/init, not the worktree's folder (which the agent
+    // could swap for a link the engine would follow when the service starts again).
+    const init = ephemeral.Mounts.find((m) => m.Destination === '/docker-entrypoint-initdb.d');
+    expect(init?.Source).toBe(
+      join(realpathSync(repo.root), '.git', 'berth', 'agents', 'svc-a', 'mounts', 'mariadb', '0'),
+    );
+    expect(init?.RW).toBe(false);
   });
 
   it('teardown removes every service and releases its leases', async () => {

@@ -98,12 +98,13 @@ describe('services: the plan', () => {
     expect(doc.services.mail.ports).toBeUndefined();
   });
 
-  it('keeps ephemeral data in memory and durable data in a named volume per agent; mounts come from the worktree', () => {
+  it('keeps ephemeral data in memory and durable data in a named volume per agent; mounts are copies berth keeps', () => {
     expect(doc.services.mariadb.volumes).toEqual([
       { type: 'tmpfs', target: '/var/lib/mysql' },
       {
         type: 'bind',
-        source: '/src/app.worktrees/fix-login/db/init',
+        // The worktree's db/init as provision copied it into berth's folder (no container writes there).
+        source: '/src/app/.git/berth/agents/fix-login/mounts/mariadb/0',
         target: '/docker-entrypoint-initdb.d',
         read_only: true,
       },

@@ -11,6 +11,7 @@ import {
 import {
   appendFile,
   copyTree,
+  copyTreeKeepingLinks,
   ensureDir,
   ensureOwnedDir,
   exists,
@@ -36,7 +37,7 @@ import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
-import type { ServiceRecord } from '../../plan/services.js';
+import { type ServiceRecord, serviceMountCopy } from '../../plan/services.js';
 import { shellQuote } from '../../plan/shell.js';
 import { envFrom } from '../../runtime.js';
 import { namedLog } from '../../state/paths.js';
@@ -380,7 +381,7 @@ async function provisionWith(
     const addWorktree = () =>
       steps.run('worktree', async () => {
         await addWorktreeWithEnv(context, made, config, target, progress);
-        checkServiceMounts(made);
+        copyServiceMounts(made);
       });
     const startAndWait = async () => {
       const answered = await start();
@@ -599,12 +600,14 @@ async function startAdopted(
 
 /**
  * A service's bind mounts come from the agent's worktree, which its branch decides: each must be there,
- * and resolve (symlinks followed) inside the worktree, never to another path of the host.
+ * and resolve (symlinks followed) inside the worktree, never to another path of the host. Each is then
+ * copied (links inside it kept as links, which resolve in the service's own container) to berth's
+ * folder, which the service mounts: see serviceMountCopy. Done before the agent's container runs.
  */
-function checkServiceMounts(agent: AgentRecord): void {
+function copyServiceMounts(agent: AgentRecord): void {
   const root = realPath(agent.worktree);
   for (const [service, spec] of Object.entries(agent.services ?? {})) {
-    for (const mount of spec.mounts) {
+    for (const [index, mount] of spec.mounts.entries()) {
       const source = join(agent.worktree, mount.source);
       const key = `services.${service}.mounts: ${mount.source}`;
       if (!exists(source))
@@ -616,6 +619,7 @@ function checkServiceMounts(agent: AgentRecord): void {
         throw new UsageError('service-mount-outside', `${key} leads outside the worktree (to ${real})`, {
           hint: 'a service binds paths inside the repository only; replace the symlink with the files',
         });
+      copyTreeKeepingLinks(real, serviceMountCopy(agent.stateDir, service, index));
     }
   }
 }
