@@ -72,3 +72,6 @@ export function standInFor(image: string): StandInTemplate | undefined {
   const name = match?.[1];
   return name && Object.hasOwn(SERVICE_STAND_INS, name) ? (name as StandInTemplate) : undefined;
 }
+
+/** Where agent images built from `agent.build` (or a devcontainer's build) are tagged, by a hash of their inputs. */
+export const AGENT_BUILD_REPOSITORY = 'berth-build/agent';

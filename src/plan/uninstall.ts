@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AGENT_BUILD_REPOSITORY } from './images.js';
 
 /**
  * What `berth host init --install` put on a host, recorded as it installs (state/paths.ts names the
@@ -117,8 +118,15 @@ export function planUninstall(facts: UninstallFacts): UninstallPlan {
   };
 }
 
-/** The repositories berth tags its images in: the offline stand-ins, and derived images and templates. */
-export const BERTH_IMAGE_REPOSITORIES = ['berth-offline/', 'berth/'];
+/**
+ * The repositories berth tags its images in: the offline stand-ins, derived images and templates, and
+ * agent images built from `agent.build`.
+ */
+export const BERTH_IMAGE_REPOSITORIES = [
+  'berth-offline/',
+  'berth/',
+  `${AGENT_BUILD_REPOSITORY.split('/')[0]}/`,
+];
 
 /**
  * Whether an image is berth's to remove: tagged only in berth's repositories, or untagged and carrying

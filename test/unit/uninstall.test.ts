@@ -156,6 +156,13 @@ describe('which images are berth`s', () => {
       imageVerdict({ tags: ['berth/pg-template:x'], labels: { 'dev.berth.managed': 'true' } }, labels),
     ).toBe('berth');
     expect(imageVerdict({ tags: [], labels: { 'dev.berth.image': 'agent' } }, labels)).toBe('berth');
+    // An agent image built from agent.build (or a devcontainer's build): its own repository.
+    expect(
+      imageVerdict(
+        { tags: ['berth-build/agent:2a85a9aba89074a7'], labels: { 'dev.berth.image': 'agent-build' } },
+        labels,
+      ),
+    ).toBe('berth');
   });
 
   it('leaves someone`s image built on berth`s (it inherits the labels), and everything else', () => {

@@ -4,10 +4,9 @@ import { buildImage, type Engine, engineWords, inspectImage } from '../../adapte
 import { exists, listFiles, readBytes } from '../../adapters/files.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError, UsageError } from '../../errors.js';
-import { LABEL_IMAGE } from '../../plan/images.js';
+import { AGENT_BUILD_REPOSITORY, LABEL_IMAGE } from '../../plan/images.js';
 
 /** The repository of the agent images berth builds from a repository's Dockerfile (agent.build). */
-export const AGENT_BUILD_REPOSITORY = 'berth-build/agent';
 
 type AgentBuild = NonNullable<BerthConfig['agent']['build']>;
 
