@@ -400,8 +400,11 @@ async function provisionWith(
     // Submodules are checked out in the agent's container, never by git on the host: their git folders
     // are in the shared git folder, which the agent writes (a filter or ssh command planted there would
     // run on the host). With the container's network and credentials; a failure is said, not fatal.
-    if (config.worktree.submodules && exists(join(made.worktree, '.gitmodules')))
-      await steps.run('submodules', () => checkOutSubmodules(context, made, progress, steps.signal));
+    await steps.run('submodules', () =>
+      config.worktree.submodules && exists(join(made.worktree, '.gitmodules'))
+        ? checkOutSubmodules(context, made, progress, steps.signal)
+        : undefined,
+    );
     const { grants } = facts.secrets;
     const hooksOnly = secretsFor(grants, 'hooks').filter((n) => !secretsFor(grants, 'agent').includes(n));
     await steps.run('secrets', () =>
