@@ -14,7 +14,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/firefox-esr ] || ! command -v t
 fi
 report="$(mktemp)"
 status=0
-npx vitest run --project unit --project docker --project docker-alone --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+npx vitest run --project unit --project docker --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
