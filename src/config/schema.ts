@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { TOO_LONG, withinLongest } from '../plan/duration.js';
-import { egressEntryProblem, egressListProblems } from '../plan/egress.js';
+import { egressEntryProblem, egressListProblems, egressServiceRoom } from '../plan/egress.js';
 import { DEFAULT_IMAGES } from '../plan/images.js';
-import { RESERVED_SERVICE_NAMES, serviceProblems } from '../plan/services.js';
+import { configuredServices, RESERVED_SERVICE_NAMES, serviceProblems } from '../plan/services.js';
 
 const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
@@ -456,6 +456,12 @@ export function crossFieldProblems(config: BerthConfig): string[] {
   if (config.network.egress && config.pool.size > 0)
     problems.push('pool.size: the warm pool does not make environments behind an egress proxy; set it to 0');
   if (config.network.egress) problems.push(...egressListProblems(config.network.egress.allow));
+  const services = Object.keys(configuredServices(config));
+  const room = egressServiceRoom(config.network.subnetPrefix);
+  if (config.network.egress && services.length > room)
+    problems.push(
+      `services: behind an egress proxy each service has a fixed address on the agent's /${config.network.subnetPrefix} network, which has room for ${room}; lower network.subnetPrefix`,
+    );
   problems.push(...serviceProblems(config));
   if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
     problems.push(

@@ -43,9 +43,10 @@ const readOnly = (source: string, target: string): Mount => ({
 
 /**
  * An agent's compose document put behind its egress proxy: its private network internal and without an
- * address on the host (no route out, not to the host either), each service at a fixed address there, no
- * ports of their own; the proxy (`egress`) on it and on an ordinary network (`outside`, the agent's
- * second subnet), publishing Postgres, Redis and the app ports to the host through its forwarders. The
+ * address on the host (no route out, not to the host either), each service (Postgres, Redis, those of
+ * `services:`) at a fixed address there, no ports of their own; the proxy (`egress`) on it and on an
+ * ordinary network (`outside`, the agent's second subnet), publishing their ports and the app ports to
+ * the host through its forwarders. The
  * agent resolves only what its own /etc/hosts names.
  */
 export function behindEgress(
@@ -70,10 +71,12 @@ export function behindEgress(
     networks: at(addresses.agent),
     depends_on: [...((agentService.depends_on as string[] | undefined) ?? []), 'egress'],
   };
-  for (const [service, address] of [
+  const placed: Array<[string, string]> = [
     ['postgres', addresses.postgres],
     ['redis', addresses.redis],
-  ] as const) {
+    ...Object.entries(addresses.services),
+  ];
+  for (const [service, address] of placed) {
     const spec = document.services[service];
     if (!spec) continue;
     const { ports: _ports, ...rest } = spec;

@@ -1,5 +1,6 @@
 import type { AgentRecord } from './agent.js';
 import { overlaps, parseCidr } from './allocate.js';
+import { servicePortNames } from './services.js';
 
 /*
  * The egress allowlist (network.egress): the agent, its Postgres and Redis sit on an internal network
@@ -120,6 +121,13 @@ export interface EgressAddresses {
   agent: string;
   /** The proxy on its outside network. */
   proxyOutside: string;
+  /** Each service of `services:`, by name: .6 up, in the order of their names. */
+  services: Record<string, string>;
+}
+
+/** The addresses of a subnet the fixed ones leave to `services:` (not .0, the gateway .1, .2 to .5, the last). */
+export function egressServiceRoom(prefix: number): number {
+  return Math.max(0, 2 ** (32 - prefix) - 7);
 }
 
 function ipv4(cidr: string, offset: number): string {
@@ -128,25 +136,50 @@ function ipv4(cidr: string, offset: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 }
 
-/** .1 is the network's gateway (which has no address on the host): the services take .2 to .5. */
-export function egressAddresses(subnet: string, outsideSubnet: string): EgressAddresses {
+/**
+ * .1 is the network's gateway (which has no address on the host): Postgres, Redis, the proxy and the
+ * agent take .2 to .5, the services of `services:` .6 up (serviceProblems checks they fit the subnet).
+ */
+export function egressAddresses(
+  subnet: string,
+  outsideSubnet: string,
+  services: readonly string[] = [],
+): EgressAddresses {
   return {
     postgres: ipv4(subnet, 2),
     redis: ipv4(subnet, 3),
     proxy: ipv4(subnet, 4),
     agent: ipv4(subnet, 5),
     proxyOutside: ipv4(outsideSubnet, 2),
+    services: Object.fromEntries(
+      [...services].sort().map((service, index) => [service, ipv4(subnet, 6 + index)]),
+    ),
   };
 }
 
-export function addressesOf(agent: Pick<AgentRecord, 'subnet' | 'publishSubnet'>): EgressAddresses {
-  return egressAddresses(agent.subnet, agent.publishSubnet ?? agent.subnet);
+type Placed = Pick<AgentRecord, 'subnet' | 'publishSubnet'> & Partial<Pick<AgentRecord, 'services'>>;
+
+export function addressesOf(agent: Placed): EgressAddresses {
+  return egressAddresses(
+    agent.subnet,
+    agent.publishSubnet ?? agent.subnet,
+    Object.keys(agent.services ?? {}),
+  );
 }
 
 /** The proxy variables the agent's container (and its env file) carries: npm, pip, git, curl, Node use them. */
-export function proxyEnv(agent: Pick<AgentRecord, 'subnet' | 'publishSubnet'>): Record<string, string> {
-  const url = `http://${addressesOf(agent).proxy}:${PROXY_PORT}`;
-  const noProxy = ['localhost', '127.0.0.1', '::1', 'postgres', 'redis'].join(',');
+export function proxyEnv(agent: Placed): Record<string, string> {
+  const addresses = addressesOf(agent);
+  const url = `http://${addresses.proxy}:${PROXY_PORT}`;
+  // The agent's own services are reached directly, by name, never through the proxy.
+  const noProxy = [
+    'localhost',
+    '127.0.0.1',
+    '::1',
+    'postgres',
+    'redis',
+    ...Object.keys(addresses.services),
+  ].join(',');
   return {
     HTTP_PROXY: url,
     HTTPS_PROXY: url,
@@ -332,7 +365,7 @@ export function renderForwards(forwards: readonly Forward[]): string {
 
 /** The host ports an agent behind the proxy publishes, each forwarded to its service on the private network. */
 export interface PublishedPort {
-  /** The leased port's name: postgres, redis, or an app port's. */
+  /** The leased port's name: postgres, redis, a service's of `services:` (servicePortNames), or an app port's. */
   name: string;
   hostPort: number;
   /** Where the proxy listens for it on its outside network. */
@@ -341,14 +374,20 @@ export interface PublishedPort {
 }
 
 /**
- * Postgres, Redis and the app ports, as the proxy publishes them: each listens on its own port unless
- * an earlier one took it (an app port of 5432), then on one from 40000 up.
+ * Postgres, Redis, the ports of `services:` and the app ports, as the proxy publishes them: each listens
+ * on its own port unless an earlier one took it (an app port of 5432), then on one from 40000 up.
  */
 export function publishedPorts(agent: AgentRecord): PublishedPort[] {
   const addresses = addressesOf(agent);
+  const services = Object.entries(agent.services ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   const targets: Array<{ name: string; address: string; port: number }> = [
     { name: 'postgres', address: addresses.postgres, port: 5432 },
     ...(agent.redisEnabled ? [{ name: 'redis', address: addresses.redis, port: 6379 }] : []),
+    ...services.flatMap(([service, spec]) => {
+      const names = servicePortNames(service, spec.ports);
+      const address = addresses.services[service] as string;
+      return spec.ports.map((port, index) => ({ name: names[index] as string, address, port }));
+    }),
     ...Object.entries(agent.appPorts).map(([name, port]) => ({ name, address: addresses.agent, port })),
   ];
   const taken = new Set<number>();
@@ -403,6 +442,7 @@ export function planAgentHosts(agent: AgentRecord, entries: readonly EgressEntry
     `${addresses.agent}\t${agent.name}`,
     `${addresses.postgres}\tpostgres`,
     ...(agent.redisEnabled ? [`${addresses.redis}\tredis`] : []),
+    ...Object.entries(addresses.services).map(([service, address]) => `${address}\t${service}`),
     `${addresses.proxy}\tegress`,
     ...unique(tcpEntries(entries).map((entry) => entry.host)).map((host) => `${addresses.proxy}\t${host}`),
   ];

@@ -270,8 +270,6 @@ export function serviceProblems(config: BerthConfig): string[] {
   const problems: string[] = [];
   if (config.pool.size > 0)
     problems.push('pool.size: the warm pool does not make environments with services: yet; set it to 0');
-  if (config.network.egress)
-    problems.push('network.egress: services: behind an egress proxy is not supported yet');
   for (const [service, spec] of Object.entries(services)) {
     const at = `services.${service}`;
     if (Object.hasOwn(config.ports.app, service))

@@ -17,6 +17,7 @@ import {
 import { behindEgress, INHIBIT_HOST_ADDRESS, proxyUser } from '../../src/plan/egress-compose.js';
 import { planEngineStack } from '../../src/plan/engine-stack.js';
 import { agentEnv } from '../../src/plan/env.js';
+import { configuredServices } from '../../src/plan/services.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
 
 const agent = agentFixture({
@@ -236,6 +237,7 @@ describe('the agent behind its proxy', () => {
       proxy: '10.201.0.20',
       agent: '10.201.0.21',
       proxyOutside: '10.201.0.34',
+      services: {},
     });
   });
 
@@ -348,5 +350,125 @@ describe('the compose document behind the proxy', () => {
     });
     expect(proxy?.options.HostConfig).toMatchObject({ CapDrop: ['ALL'] });
     expect(stack.containers.find((c) => c.service === 'agent')?.options.Hostname).toBe('fix-login');
+  });
+});
+
+describe('services of services: behind the proxy', () => {
+  const config = parseConfig(`network: { egress: { allow: ["api.example.org"] } }
+ports: { app: { web: 3000 } }
+services:
+  memcached: { image: "memcached:1.6", ports: [11211] }
+  mariadb: { image: "mariadb:11", ports: [3306, 3307], url: "mysql://\${host}:\${port}/app" }
+  worker: { image: example/worker:1 }
+`);
+  const withServices = agentFixture({
+    ...agent,
+    ports: {
+      postgres: 20000,
+      redis: 20001,
+      web: 20002,
+      mariadb: 20003,
+      'mariadb:3307': 20004,
+      memcached: 20005,
+    },
+    services: configuredServices(config),
+  });
+  const files = {
+    confDir: '/b/egress',
+    logDir: '/b/logs/egress',
+    hosts: '/b/etc/hosts',
+    resolvConf: '/b/etc/resolv.conf',
+  };
+  const host = { commonGitDir: '/src/app/.git', berthDir: '/src/app/.git/berth' };
+  // biome-ignore lint/suspicious/noExplicitAny: the document is plain data
+  const doc = behindEgress(planCompose(withServices, config, host), withServices, config, files) as any;
+
+  it('gives each a fixed address from .6 up, in the order of their names', () => {
+    expect(
+      egressAddresses('10.201.0.16/28', '10.201.0.32/28', ['worker', 'mariadb', 'memcached']).services,
+    ).toEqual({
+      mariadb: '10.201.0.22',
+      memcached: '10.201.0.23',
+      worker: '10.201.0.24',
+    });
+    const placed: Array<[string, string]> = [
+      ['mariadb', '10.201.0.6'],
+      ['memcached', '10.201.0.7'],
+      ['worker', '10.201.0.8'],
+    ];
+    for (const [service, address] of placed) {
+      expect(doc.services[service].networks).toEqual({ private: { ipv4_address: address } });
+      expect(doc.services[service].ports).toBeUndefined();
+    }
+  });
+
+  it('names them in the agent`s /etc/hosts and its NO_PROXY', () => {
+    const hosts = planAgentHosts(withServices, []).split('\n');
+    expect(hosts).toEqual(
+      expect.arrayContaining(['10.201.0.6\tmariadb', '10.201.0.7\tmemcached', '10.201.0.8\tworker']),
+    );
+    const env = agentEnv(withServices, 'container');
+    expect(env.NO_PROXY).toBe('localhost,127.0.0.1,::1,postgres,redis,mariadb,memcached,worker');
+    expect(env.no_proxy).toBe(env.NO_PROXY);
+    // Their variables: by name in the container, through the proxy's published port on the host.
+    expect(env.MARIADB_URL).toBe('mysql://mariadb:3306/app');
+    expect(agentEnv(withServices, 'host').MARIADB_URL).toBe('mysql://127.0.0.1:20003/app');
+  });
+
+  it('publishes every port of theirs to the host through the proxy`s forwarders', () => {
+    expect(
+      publishedPorts(withServices).map(({ name, hostPort, listenPort, target }) => [
+        name,
+        hostPort,
+        listenPort,
+        target,
+      ]),
+    ).toEqual([
+      ['postgres', 20000, 5432, { address: '10.201.0.2', port: 5432 }],
+      ['redis', 20001, 6379, { address: '10.201.0.3', port: 6379 }],
+      ['mariadb', 20003, 3306, { address: '10.201.0.6', port: 3306 }],
+      ['mariadb:3307', 20004, 3307, { address: '10.201.0.6', port: 3307 }],
+      ['memcached', 20005, 11211, { address: '10.201.0.7', port: 11211 }],
+      ['web', 20002, 3000, { address: '10.201.0.5', port: 3000 }],
+    ]);
+    expect(doc.services.egress.ports).toEqual([
+      '127.0.0.1:20000:5432',
+      '127.0.0.1:20001:6379',
+      '127.0.0.1:20003:3306',
+      '127.0.0.1:20004:3307',
+      '127.0.0.1:20005:11211',
+      '127.0.0.1:20002:3000',
+    ]);
+    expect(renderForwards(planForwards(withServices, []))).toContain(
+      'in 10.201.0.18 11211 10.201.0.7 11211\n',
+    );
+  });
+
+  it('leaves them out of the proxy`s users: only the agent`s address may use it', () => {
+    const conf = squid({ addresses: egressAddresses(agent.subnet, agent.publishSubnet ?? '', ['mariadb']) });
+    expect(acl(conf, 'from_agent')).toBe('acl from_agent src 10.201.0.5/32 127.0.0.1/32');
+  });
+
+  it('refuses more services than the subnet has addresses for, naming the prefix', () => {
+    const yaml = (prefix: number, count: number) =>
+      `network: { subnetPrefix: ${prefix}, egress: { allow: [] } }\nservices:\n${Array.from(
+        { length: count },
+        (_, i) => `  s${i}: { image: x }\n`,
+      ).join('')}`;
+    const details = (text: string) => {
+      try {
+        parseConfig(text);
+        return '';
+      } catch (error) {
+        return (error as { details: string[] }).details.join('\n');
+      }
+    };
+    expect(details(yaml(28, 9))).toBe('');
+    expect(details(yaml(28, 10))).toBe(
+      "services: behind an egress proxy each service has a fixed address on the agent's /28 network, which has room for 9; lower network.subnetPrefix",
+    );
+    expect(details(yaml(29, 2))).toMatch(/room for 1;/);
+    // Without a proxy nothing is fixed: the same services are fine.
+    expect(details(yaml(29, 2).replace(', egress: { allow: [] }', ''))).toBe('');
   });
 });

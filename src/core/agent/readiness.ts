@@ -63,7 +63,12 @@ export async function waitUntilReady(
     const results = await Promise.all(
       [...pending].map(async (s) => {
         const container = containers.find((c) => c.service === s);
-        return [s, await probe(context, container, specs.get(s))] as const;
+        // Behind an egress proxy the host has no route to the agent's network: its proxy, on it, probes.
+        const proxy = agent.egress ? containers.find((c) => c.service === 'egress') : undefined;
+        return [
+          s,
+          await probe(context, container, specs.get(s), agent.egress ? { proxy } : undefined),
+        ] as const;
       }),
     );
     for (const [service, answer] of results) {
@@ -90,6 +95,7 @@ async function probe(
   context: RepoContext,
   container: LabelledContainer | undefined,
   ready: Readiness | undefined,
+  egress?: { proxy: LabelledContainer | undefined },
 ): Promise<ProbeAnswer> {
   switch (ready?.kind) {
     case 'postgres':
@@ -106,13 +112,32 @@ async function probe(
       if (ready.kind === 'started') return { ok: true };
       if (ready.kind === 'command') return commandAnswers(context, container.id, ready.command);
       const address = container.addresses[0];
-      return address
-        ? tcpAnswers(address, ready.port)
-        : { ok: false, answer: 'the container has no address yet' };
+      if (!address) return { ok: false, answer: 'the container has no address yet' };
+      return egress
+        ? tcpFromProxy(context, egress.proxy, address, ready.port)
+        : tcpAnswers(address, ready.port);
     }
     default:
       return { ok: false, answer: 'no probe for it' };
   }
+}
+
+/**
+ * A tcp probe behind an egress proxy: socat in the proxy's container connects to the service's address
+ * (and closes at once): a connection accepted is an answer, as from the host.
+ */
+async function tcpFromProxy(
+  context: RepoContext,
+  proxy: LabelledContainer | undefined,
+  address: string,
+  port: number,
+): Promise<ProbeAnswer> {
+  if (proxy?.state !== 'running')
+    return { ok: false, answer: 'its egress proxy, which probes it, is not running yet' };
+  const seconds = PROBE_TIMEOUT_MS / 1000;
+  const connect = ['socat', '-u', 'OPEN:/dev/null', `TCP:${address}:${port},connect-timeout=${seconds}`];
+  const answer = await commandAnswers(context, proxy.id, connect);
+  return answer.ok ? answer : { ok: false, answer: `from its proxy: ${answer.answer}` };
 }
 
 /** Runs the readiness command in the service's container: exit 0 within the probe's time is an answer. */
@@ -212,7 +237,7 @@ function notReady(
   const details = problems
     .flatMap((p) => [
       p.service === 'egress'
-        ? `egress: container ${p.state} (the proxy Postgres and Redis answer through)`
+        ? `egress: container ${p.state} (the proxy its services answer the host through)`
         : `${p.service}: container ${p.state}; ${where(p.service)}: ${answers.get(p.service) ?? 'no answer'}`,
       ...p.lastLines.map((line) => `${p.service} | ${line}`),
     ])
