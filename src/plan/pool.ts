@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { BerthConfig } from '../config/schema.js';
 import { type AgentRecord, agentRecordSchema, type ProcessId, processIdSchema } from './agent.js';
+import type { ServiceRecord } from './services.js';
 
 /**
- * A warm pool member: an environment made ahead of any agent (Postgres from the template and Redis
- * started, ports and subnet leased, networks made), not yet bound to a worktree. A provision adopts
+ * A warm pool member: an environment made ahead of any agent (Postgres from the template, Redis and the
+ * services of `services:` started, ports and subnet leased, networks made), not yet bound to a worktree. A provision adopts
  * one whole: its compose project, labels and leases become the agent's, and only the agent container
  * is made. Docker labels cannot change, so an adopted agent's resources keep the member's `agent`
  * label: berth finds an agent's resources by the labels in its record, not by its name.
@@ -40,6 +41,8 @@ export const poolMemberSchema = z.object({
   images: agentRecordSchema.shape.images,
   postgres: agentRecordSchema.shape.postgres,
   redisEnabled: z.boolean(),
+  /** Its services of `services:`, images resolved, as an agent's record keeps them (absent: none). */
+  services: agentRecordSchema.shape.services,
 });
 export type PoolMember = z.output<typeof poolMemberSchema>;
 
@@ -54,8 +57,11 @@ export function poolKey(input: {
   images: AgentRecord['images'];
   postgres: Pick<AgentRecord['postgres'], 'user' | 'database' | 'storage' | 'preinitialised'>;
   config: BerthConfig;
+  /** The services of `services:`, images resolved: a member carries them. */
+  services?: Record<string, ServiceRecord>;
 }): string {
   const { config } = input;
+  const services = input.services ?? {};
   const facts = {
     repoId: input.repoId,
     images: input.images,
@@ -63,8 +69,15 @@ export function poolKey(input: {
     redis: config.redis.enabled,
     network: config.network,
     restart: config.restart,
+    // Only when there are some: the keys of pools without services stay what they were.
+    ...(Object.keys(services).length > 0 && { services }),
   };
   return createHash('sha256').update(JSON.stringify(facts)).digest('hex').slice(0, 16);
+}
+
+/** The services a member's stack runs, by compose service name: it is whole only with all of them running. */
+export function memberServices(member: Pick<PoolMember, 'redisEnabled' | 'services'>): string[] {
+  return ['postgres', ...(member.redisEnabled ? ['redis'] : []), ...Object.keys(member.services ?? {})];
 }
 
 /** Ready members of `key`, oldest first: the one a provision adopts is the first. */

@@ -268,8 +268,6 @@ export function serviceProblems(config: BerthConfig): string[] {
   const names = Object.keys(services);
   if (names.length === 0) return [];
   const problems: string[] = [];
-  if (config.pool.size > 0)
-    problems.push('pool.size: the warm pool does not make environments with services: yet; set it to 0');
   for (const [service, spec] of Object.entries(services)) {
     const at = `services.${service}`;
     if (Object.hasOwn(config.ports.app, service))
@@ -288,6 +286,10 @@ export function serviceProblems(config: BerthConfig): string[] {
       else if (!spec.ports.includes(port))
         problems.push(`${at}.ready.port: ${port} is not one of its ports (${spec.ports.join(', ')})`);
     }
+    if (config.pool.size > 0 && spec.mounts.length > 0)
+      problems.push(
+        `${at}.mounts: a warm pool member is made before any worktree, and a mount is copied from one; set pool.size to 0 or drop the mounts`,
+      );
     if (spec.data === 'durable' && spec.volumes.length === 0)
       problems.push(`${at}.data: durable keeps its volumes; list the container paths under volumes`);
     for (const dependency of spec.dependsOn)

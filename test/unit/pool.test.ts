@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import {
   abandoned,
+  memberServices,
   membersToMake,
   type PoolMember,
   pickMember,
@@ -9,6 +10,7 @@ import {
   readyMembers,
   removalReason,
 } from '../../src/plan/pool.js';
+import { configuredServices } from '../../src/plan/services.js';
 
 const member = (id: string, key: string, status: PoolMember['status'], createdAt: string) =>
   ({ id, key, status, createdAt }) as PoolMember;
@@ -82,5 +84,34 @@ describe('the warm pool`s decisions', () => {
     expect(poolKey({ ...input })).toBe(key);
     expect(poolKey({ ...input, images: { ...input.images, postgres: 'template' } })).not.toBe(key);
     expect(poolKey({ ...input, config: parseConfig('redis: { enabled: false }') })).not.toBe(key);
+  });
+
+  it('keys members by their services of services: too, and pools without any as before', () => {
+    const input = {
+      repoId: 'r',
+      images: { agent: 'a', postgres: 'p', redis: 'r' },
+      postgres: { user: 'app', database: 'app', storage: 'ephemeral' as const, preinitialised: true },
+      config: parseConfig(''),
+    };
+    const key = poolKey(input);
+    expect(poolKey({ ...input, services: {} })).toBe(key);
+    const config = parseConfig(
+      'pool: { size: 1 }\nservices:\n  cache: { image: "memcached:1.6", ports: [11211] }\n',
+    );
+    const services = configuredServices(config);
+    const withCache = poolKey({ ...input, config, services });
+    expect(withCache).not.toBe(poolKey({ ...input, config }));
+    const standIn = {
+      cache: { ...services.cache, image: 'berth-offline/memcached:bookworm' },
+    } as typeof services;
+    expect(poolKey({ ...input, config, services: standIn })).not.toBe(withCache);
+  });
+
+  it('counts a member whole only with each of its services', () => {
+    expect(memberServices({ redisEnabled: true })).toEqual(['postgres', 'redis']);
+    const services = configuredServices(
+      parseConfig('services:\n  cache: { image: x }\n  mail: { image: y }\n'),
+    );
+    expect(memberServices({ redisEnabled: false, services })).toEqual(['postgres', 'cache', 'mail']);
   });
 });

@@ -242,8 +242,8 @@ describe('services: refusals, one line each naming the key', () => {
       "services.db: the name is an app port's too",
     ],
     [
-      'pool: { size: 1 }\nservices:\n  db: { image: x }\n',
-      'pool.size: the warm pool does not make environments with services',
+      'pool: { size: 1 }\nservices:\n  db: { image: x, mounts: [{ source: db/init, path: /init }] }\n',
+      'services.db.mounts: a warm pool member is made before any worktree',
     ],
     [
       'services: { from: docker-compose.yml, only: [db] }\n',
@@ -255,6 +255,13 @@ describe('services: refusals, one line each naming the key', () => {
       found.some((line) => line.startsWith(expected)),
       found.join('\n'),
     ).toBe(true);
+  });
+
+  it('accepts services with a warm pool (without mounts) and behind an egress proxy', () => {
+    expect(problems('pool: { size: 2 }\nservices:\n  cache: { image: x, ports: [11211] }\n')).toEqual([]);
+    expect(
+      problems('network: { egress: { allow: [] } }\nservices:\n  cache: { image: x, ports: [11211] }\n'),
+    ).toEqual([]);
   });
 
   it('accepts none at all, and gives the agent nothing more then', () => {

@@ -19,6 +19,7 @@ import {
   stackSelector,
 } from '../../plan/names.js';
 import {
+  memberServices,
   membersToMake,
   type PoolMember,
   poolKey,
@@ -26,12 +27,13 @@ import {
   readyMembers,
   removalReason,
 } from '../../plan/pool.js';
+import { randomKeys, type ServiceRecord, serviceLeaseNames } from '../../plan/services.js';
 import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { readState, tryLock, updateState, withLock } from '../../state/store.js';
 import { knownCompose, loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { waitUntilReady } from './readiness.js';
 import { engineTaken, leaseResources } from './reserve.js';
-import { resolveStackImages } from './stack-facts.js';
+import { resolveServiceImages, resolveStackImages } from './stack-facts.js';
 import { templateFor } from './template.js';
 
 /** Fill and drain of one repository's pool run one at a time: a drain waits for a fill to finish. */
@@ -42,8 +44,11 @@ export async function currentPoolKey(
   context: RepoContext,
   config: BerthConfig,
   startCommit: string,
-  stack: Awaited<ReturnType<typeof resolveStackImages>>,
-): Promise<({ key: string } & Pick<AgentRecord, 'images' | 'postgres'>) | undefined> {
+  stack: Awaited<ReturnType<typeof resolveStackImages>> & { services: Record<string, ServiceRecord> },
+): Promise<
+  | ({ key: string; services: Record<string, ServiceRecord> } & Pick<AgentRecord, 'images' | 'postgres'>)
+  | undefined
+> {
   const template = await templateFor(context, config, startCommit, stack);
   if (template && !template.exists) return undefined;
   const database = planDatabase({
@@ -52,7 +57,8 @@ export async function currentPoolKey(
     preinitialised: stack.postgresPreinitialised,
     template: template && { image: template.image, key: template.key, built: false },
   });
-  return { key: poolKey({ repoId: context.repoId, ...database, config }), ...database };
+  const { services } = stack;
+  return { key: poolKey({ repoId: context.repoId, ...database, config, services }), ...database, services };
 }
 
 /**
@@ -89,7 +95,7 @@ export async function poolOffer(context: RepoContext, key: string): Promise<Pool
 }
 
 function stackRunning(member: PoolMember, containers: LabelledContainer[]): boolean {
-  const wanted = ['postgres', ...(member.redisEnabled ? ['redis'] : [])];
+  const wanted = memberServices(member);
   const own = containers.filter(
     (c) =>
       c.labels[LABELS.agent] === member.id &&
@@ -123,8 +129,12 @@ export async function fillPool(
   if (!release) return result;
   try {
     const start = await resolveCommit(context.here, config.worktree.baseRef);
-    const stack = await resolveStackImages(context.docker, config, context.paths.pullLog);
-    const current = start ? await currentPoolKey(context, config, start, stack) : undefined;
+    const [images, services] = await Promise.all([
+      resolveStackImages(context.docker, config, context.paths.pullLog),
+      // A stand-in (MariaDB, memcached) missing on this host is built here, as a provision would.
+      resolveServiceImages(context, config, progress),
+    ]);
+    const current = start ? await currentPoolKey(context, config, start, { ...images, services }) : undefined;
     const stale = await removeMembers(context, (m) =>
       removalReason(m, { kind: 'stale', key: current?.key }, context.runtime),
     );
@@ -198,7 +208,10 @@ async function makeMember(
   const member = await updateState(context.berthDir, async (state) => {
     const leased = await leaseResources(
       { context, config, state, holder: { agent: id, instance }, taken },
-      leasedPortNames({ postgres: true, redis: config.redis.enabled }, {}),
+      leasedPortNames(
+        { postgres: true, redis: config.redis.enabled, others: serviceLeaseNames(current.services) },
+        {},
+      ),
     );
     const made: PoolMember = {
       id,
@@ -212,10 +225,12 @@ async function makeMember(
       instance,
       ...leased,
       leasesDir: leasesDir(runtime.env),
-      passwords: newPasswords(runtime.randomBytes),
+      // The random values of its services too, drawn as a provision draws them.
+      passwords: newPasswords(runtime.randomBytes, randomKeys(current.services)),
       images: current.images,
       postgres: current.postgres,
       redisEnabled: config.redis.enabled,
+      ...(Object.keys(current.services).length > 0 && { services: current.services }),
     };
     state.pool = { ...state.pool, [id]: made };
     return made;

@@ -278,7 +278,7 @@ async function offerFromPool(
   context: RepoContext,
   config: BerthConfig,
   startCommit: string,
-  stack: Awaited<ReturnType<typeof resolveStackImages>>,
+  stack: Awaited<ReturnType<typeof resolveStackImages>> & { services: Record<string, ServiceRecord> },
 ) {
   const current = await currentPoolKey(context, config, startCommit, stack);
   return current && (await poolOffer(context, current.key));

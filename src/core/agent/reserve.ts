@@ -235,7 +235,7 @@ export async function reserve(
     images: AgentRecord['images'];
     postgresPreinitialised: boolean;
     template?: NonNullable<AgentRecord['postgres']['template']>;
-    /** Its services of `services:`, images resolved (none with a pool offer: the config refuses both). */
+    /** Its services of `services:`, images resolved (an adopted member carries its own, of the same key). */
     services?: Record<string, ServiceRecord>;
   },
   offer?: PoolOffer,
@@ -299,7 +299,8 @@ export async function reserve(
       // An adopted member's leases are in this same store: a member of another is never offered.
       leasesDir: leasesDir(runtime.env),
       passwords: adopt?.passwords ?? newPasswords(runtime.randomBytes, randomKeys(services)),
-      services,
+      // A member's services are the agent's whole: their containers, leases and random values.
+      services: adopt ? (adopt.services ?? {}) : services,
       user: { uid: owner.uid, gid: owner.gid },
       ...database,
       redisEnabled: config.redis.enabled,
