@@ -318,7 +318,7 @@ export const configSchema = z
           })
           .optional()
           .describe(
-            'set: the agent, Postgres and Redis have no route out; a proxy lets the agent reach the listed names only, and logs every decision',
+            'set: the agent, Postgres, Redis and the services of services: have no route out; a proxy lets the agent reach the listed names only, and logs every decision',
           ),
       }),
       "each agent's private network",
