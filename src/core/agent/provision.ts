@@ -311,7 +311,10 @@ async function provisionWith(
     (hook === 'seed' && fromTemplate) || (hook !== 'setup' && !config.postgres.enabled)
       ? []
       : config.hooks[hook];
+  // Set once the worktree is there: whether it has submodules to check out (else the step is silent).
+  let submodules = false;
   const silent = (id: ProvisionStep) =>
+    (id === 'submodules' && !submodules) ||
     ((HOOK_STEPS as readonly string[]).includes(id) && hookCommands(id as 'setup').length === 0) ||
     (id === 'seed' && fromTemplate) ||
     (id === 'secrets' && facts.secrets.grants.length === 0) ||
@@ -400,10 +403,9 @@ async function provisionWith(
     // Submodules are checked out in the agent's container, never by git on the host: their git folders
     // are in the shared git folder, which the agent writes (a filter or ssh command planted there would
     // run on the host). With the container's network and credentials; a failure is said, not fatal.
+    submodules = config.worktree.submodules && exists(join(made.worktree, '.gitmodules'));
     await steps.run('submodules', () =>
-      config.worktree.submodules && exists(join(made.worktree, '.gitmodules'))
-        ? checkOutSubmodules(context, made, progress, steps.signal)
-        : undefined,
+      submodules ? checkOutSubmodules(context, made, progress, steps.signal) : undefined,
     );
     const { grants } = facts.secrets;
     const hooksOnly = secretsFor(grants, 'hooks').filter((n) => !secretsFor(grants, 'agent').includes(n));
