@@ -290,6 +290,10 @@ it("an agent that rewrites the host's clone cannot pass its berth.yaml off as th
   const marker = join(markers, 'spoiled');
   const spoiled = await fleetPlace();
   places.push(spoiled);
+  // Both tasks run on this one host, whose clone the first spoils: workers earlier tests left running
+  // leave the queue first (any of them would take a task, with a clone of its own).
+  for (const one of [worker, ...workers])
+    if (one && one.process.exitCode === null && one.process.signalCode === null) await stop(one);
   // A worker that allows host hooks: what the default branch says runs on it; what an agent says must not.
   const hooked = startWorker(spoiled, queue.url, 'hooked-spoiled', ['--allow-host-hooks']);
   workers.push(hooked);
