@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoId } from '../src/plan/names.js';
 import { idleCost } from './idle.js';
-import { BIN, must, type Stats, stats, timed } from './lib.js';
-import { BENCH_LABEL, smallRepo } from './scenarios.js';
+import { type Stats, stats, timed } from './lib.js';
+import { berthIn, commitBenchConfig, smallRepo } from './scenarios.js';
 
 export interface EgressBench {
   runs: number;
@@ -19,20 +18,6 @@ export interface EgressBench {
 /** Nothing is reached: the list only has to exist for the proxy to be made. */
 const ALLOWLIST = 'network:\n  egress:\n    allow: [registry.example.com, "git.example.net:22"]\n';
 
-const env = () => ({ ...process.env, BERTH_LABELS: BENCH_LABEL });
-const berthIn = (repo: string, args: string[]) =>
-  must('node', [BIN, ...args, '--repo', repo], undefined, env());
-
-async function commitConfig(repo: string, text: string) {
-  writeFileSync(join(repo, 'berth.yaml'), text);
-  await must('git', ['add', 'berth.yaml'], repo);
-  await must(
-    'git',
-    ['-c', 'user.name=bench', '-c', 'user.email=bench@berth.invalid', 'commit', '-qm', 'egress'],
-    repo,
-  );
-}
-
 /**
  * The allowlist's cost, next to none: ready and teardown of one agent (alternating, after one warm-up
  * of each), and the idle CPU and memory of `stacks` stacks of each kind.
@@ -44,7 +29,7 @@ export async function egressBench(
 ): Promise<EgressBench> {
   const off = await smallRepo(join(scratch, 'egress-off'));
   const on = await smallRepo(join(scratch, 'egress-on'));
-  await commitConfig(on, ALLOWLIST);
+  await commitBenchConfig(on, ALLOWLIST);
   const ready = { off: [] as number[], on: [] as number[] };
   const teardown = { off: [] as number[], on: [] as number[] };
   const once = async (kind: 'off' | 'on', name: string, count: boolean) => {

@@ -8,6 +8,24 @@ import { NO_CRASH_SAFETY, PREINITIALISED_PGDATA } from '../src/plan/compose.js';
 import { BIN, berth, must, percentile, sampleMemory, start, timed, waitForServices } from './lib.js';
 
 export const BENCH_LABEL = 'dev.berth.bench=true';
+
+/** berth's environment in the benchmark: everything it makes carries the bench's label. */
+export const benchEnv = () => ({ ...process.env, BERTH_LABELS: BENCH_LABEL });
+
+/** A berth command on a repository of the benchmark's (it must succeed). */
+export const berthIn = (repo: string, args: string[]) =>
+  must('node', [BIN, ...args, '--repo', repo], undefined, benchEnv());
+
+/** Commits a berth.yaml to a repository of the benchmark's. */
+export async function commitBenchConfig(repo: string, text: string) {
+  writeFileSync(join(repo, 'berth.yaml'), text);
+  await must('git', ['add', 'berth.yaml'], repo);
+  await must(
+    'git',
+    ['-c', 'user.name=bench', '-c', 'user.email=bench@berth.invalid', 'commit', '-qm', 'berth.yaml'],
+    repo,
+  );
+}
 const HANDMADE = new URL('../../compose/handmade.yaml', import.meta.url).pathname;
 
 export interface Images {

@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoId } from '../src/plan/names.js';
 import { idleCost } from './idle.js';
-import { BIN, must, type Stats, stats, timed } from './lib.js';
-import { BENCH_LABEL, smallRepo } from './scenarios.js';
+import { type Stats, stats, timed } from './lib.js';
+import { berthIn, commitBenchConfig, smallRepo } from './scenarios.js';
 
 export interface ServicesBench {
   runs: number;
@@ -27,20 +26,6 @@ const FOUR = `services:
   memcached: { image: "memcached:1.6", command: ["-m", "64"], ports: [11211] }
 `;
 
-const env = () => ({ ...process.env, BERTH_LABELS: BENCH_LABEL });
-const berthIn = (repo: string, args: string[]) =>
-  must('node', [BIN, ...args, '--repo', repo], undefined, env());
-
-async function commitConfig(repo: string, text: string) {
-  writeFileSync(join(repo, 'berth.yaml'), text);
-  await must('git', ['add', 'berth.yaml'], repo);
-  await must(
-    'git',
-    ['-c', 'user.name=bench', '-c', 'user.email=bench@berth.invalid', 'commit', '-qm', 'services'],
-    repo,
-  );
-}
-
 /**
  * A stack of four services next to the default two: ready and teardown of one agent (alternating, after
  * one warm-up of each, which also builds the MariaDB and memcached stand-ins where they are missing),
@@ -53,7 +38,7 @@ export async function servicesBench(
 ): Promise<ServicesBench> {
   const two = await smallRepo(join(scratch, 'services-two'));
   const four = await smallRepo(join(scratch, 'services-four'));
-  await commitConfig(four, FOUR);
+  await commitBenchConfig(four, FOUR);
   const ready = { two: [] as number[], four: [] as number[] };
   const teardown = { two: [] as number[], four: [] as number[] };
   const once = async (kind: 'two' | 'four', name: string, count: boolean) => {
