@@ -356,8 +356,18 @@ export function planCompose(
 
 /**
  * YAML without anchors and aliases, plain to read and to diff. Compose v1 reads YAML 1.1, where an
- * unquoted `no` or `on` is a boolean: writing for 1.1 quotes them.
+ * unquoted `no` or `on` is a boolean: writing for 1.1 quotes them. Every `$` is written `$$`, Compose's
+ * escape: the document's values are literal text, and Compose would otherwise fill `$NAME` and
+ * `${NAME}` from the environment of whoever runs it (berth's own, under `apply: compose`).
  */
 export function renderCompose(document: Record<string, unknown>): string {
-  return stringify(document, { aliasDuplicateObjects: false, version: '1.1' });
+  return stringify(escapeDollars(document), { aliasDuplicateObjects: false, version: '1.1' });
+}
+
+function escapeDollars(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('$', '$$$$');
+  if (Array.isArray(value)) return value.map(escapeDollars);
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, escapeDollars(inner)]));
+  return value;
 }

@@ -9,6 +9,7 @@ import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 // Users drive berth's stacks with their own Compose, v2 or v1: every test here runs under both.
 const installed = (await surveyCompose()).found;
+const LITERAL = 'a$$b $HOME ${HOME} ${PATH:-x}';
 
 describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
   const cli = installed.find((c) => c.variant === variant) as ComposeCli;
@@ -66,7 +67,9 @@ describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
 
   it('creates the stack with `compose up` when the config says apply: compose', async () => {
     const config = join(repo.root, '..', 'apply-compose.yaml');
-    writeFileSync(config, 'apply: compose\n');
+    // Values with $ are the user's literal text: Compose must not read them as its own variables
+    // (taking them from berth's environment), under either way of applying.
+    writeFileSync(config, `apply: compose\nagent:\n  env:\n    LITERAL: "${LITERAL}"\n`);
     const made = await berth(['provision', 'composed', '--repo', repo.root, '--config', config, '--json'], {
       env,
     });
@@ -80,6 +83,10 @@ describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
       env,
     });
     expect(exec.exitCode, exec.stderr).toBe(0);
+    const printed = await berth(['exec', 'composed', '--repo', repo.root, '--', 'printenv', 'LITERAL'], {
+      env,
+    });
+    expect(printed.stdout.trim(), printed.stderr).toBe(LITERAL);
     expect((await berth(['teardown', 'composed', '--repo', repo.root], { env })).exitCode).toBe(0);
     expect(await leftovers(repo.root, 'composed')).toEqual(NOTHING);
   });

@@ -137,6 +137,17 @@ describe('the compose document', () => {
     const noRestart = planCompose(agentFixture(), parseConfig('restart: "no"'), host);
     expect(renderCompose(noRestart)).toContain('restart: "no"');
   });
+
+  it("writes each $ as Compose's $$, so Compose fills nothing in from its own environment", () => {
+    const literal = planCompose(
+      agentFixture(),
+      parseConfig('agent:\n  env:\n    L: "a$$b ${HOME} $X"\n'),
+      host,
+    );
+    const text = renderCompose(literal);
+    expect(text).toContain('L: a$$$$b $${HOME} $$X');
+    expect(text.replaceAll('$$', '')).not.toContain('$');
+  });
 });
 
 describe('the env files', () => {
