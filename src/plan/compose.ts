@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { CONFIG_FILE } from '../config/load.js';
 import type { BerthConfig } from '../config/schema.js';
 import { type AgentRecord, hasPostgres, stackServices } from './agent.js';
+import { withWorkspace } from './devcontainer.js';
 import { agentEnv, CONTAINER_CA_PATH, databaseUrl, type EnvMap } from './env.js';
 import { SECRETS_DIR } from './secrets.js';
 import {
@@ -107,7 +108,9 @@ export function containerEnvironment(agent: AgentRecord, config: BerthConfig, ho
     ...caEnv(host),
     ...packageCacheEnv(host),
     ...agentEnv(agent, 'container'),
-    ...config.agent.env,
+    ...Object.fromEntries(
+      Object.entries(config.agent.env).map(([name, value]) => [name, withWorkspace(value, agent.worktree)]),
+    ),
   };
 }
 

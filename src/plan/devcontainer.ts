@@ -240,10 +240,22 @@ export function parseJsonc(text: string, path: string): Record<string, unknown> 
   return value;
 }
 
+/** devcontainer.json's workspace variables: berth mounts the worktree at its own path, so both are it. */
+const WORKSPACE = /\$\{(?:container|local)WorkspaceFolder(Basename)?\}/g;
+
 /**
- * containerEnv and remoteEnv values: devcontainer variables that name the host (${localEnv:X},
- * ${localWorkspaceFolder}) or the container's own environment (${containerEnv:X}) are not substituted;
- * such a variable is left out and said.
+ * A value with the workspace variables (`${containerWorkspaceFolder}`, `${localWorkspaceFolder}` and
+ * their `Basename`s) filled in: the agent's worktree, the same path in its container and on the host.
+ * Applied where the worktree is known: the agent's environment and its hooks' lines.
+ */
+export function withWorkspace(text: string, worktree: string): string {
+  return text.replace(WORKSPACE, (_, basename?: string) => (basename ? posix.basename(worktree) : worktree));
+}
+
+/**
+ * containerEnv and remoteEnv values: the workspace variables are filled in later (withWorkspace); other
+ * devcontainer variables, which name the host's environment (${localEnv:X}) or the container's
+ * (${containerEnv:X}), are not substituted: such a value is left out and said.
  */
 function takeEnv(value: unknown, key: string, notes: Set<string>, errors: string[]): Record<string, string> {
   if (value === undefined) return {};
@@ -262,8 +274,13 @@ function takeEnv(value: unknown, key: string, notes: Set<string>, errors: string
       continue;
     }
     const value = String(text);
-    if (/\$\{[^}]*\}/.test(value)) {
-      notes.add(`${key}.${name}: devcontainer variables (\${...}) are not substituted; left out`);
+    const other = value.replace(WORKSPACE, '').match(/\$\{[^}]*\}/);
+    if (other) {
+      notes.add(
+        other[0].startsWith('${localEnv:')
+          ? `${key}.${name}: ${other[0]} would come from the host's environment, which decides nothing in an agent; left out`
+          : `${key}.${name}: ${other[0]} is not substituted in a variable's value; left out`,
+      );
       continue;
     }
     env[name] = value;
@@ -271,19 +288,54 @@ function takeEnv(value: unknown, key: string, notes: Set<string>, errors: string
   return env;
 }
 
-/** A lifecycle command (a shell line, a command as words, or an object of either) as setup lines. */
+/**
+ * A lifecycle command (a shell line, a command as words, or an object of either) as setup lines, run by
+ * sh in the agent's container: `${containerEnv:X}` is that container's $X, so it becomes `${X}`; the
+ * workspace variables are filled in when the hook runs; `${localEnv:X}` is refused (the host's
+ * environment decides nothing in an agent).
+ */
 function takeLifecycle(value: unknown, key: string, errors: string[]): string[] {
   if (value === undefined) return [];
   const line = (command: unknown, at: string): string[] => {
-    if (typeof command === 'string') return command.trim() ? [command] : [];
-    if (Array.isArray(command) && command.length > 0 && command.every((word) => typeof word === 'string'))
-      return [command.map((word) => shellQuote(word)).join(' ')];
-    errors.push(`${at}: expected a shell line, a list of words or an object of them`);
-    return [];
+    const words =
+      Array.isArray(command) && command.length > 0 && command.every((word) => typeof word === 'string');
+    if (typeof command !== 'string' && !words) {
+      errors.push(`${at}: expected a shell line, a list of words or an object of them`);
+      return [];
+    }
+    const text = typeof command === 'string' ? command : command.join(' ');
+    const local = text.match(/\$\{localEnv:[^}]*\}/);
+    if (local) {
+      errors.push(
+        `${at}: ${local[0]} would come from the host's environment, which decides nothing in an agent`,
+      );
+      return [];
+    }
+    if (typeof command === 'string')
+      return command.trim() ? [command.replace(CONTAINER_ENV, shellVariable)] : [];
+    return [(command as string[]).map(quoteWord).join(' ')];
   };
   if (isMap(value))
     return Object.entries(value).flatMap(([name, command]) => line(command, `${key}.${name}`));
   return line(value, key);
+}
+
+/** `${containerEnv:NAME}` and `${containerEnv:NAME:default}`: the container's variable. */
+const CONTAINER_ENV = /\$\{containerEnv:([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g;
+
+function shellVariable(_: string, name: string, fallback?: string): string {
+  return fallback === undefined ? `\${${name}}` : `\${${name}:-${fallback.replace(/[\\"$`]/g, '\\$&')}}`;
+}
+
+/** One word of a command given as words, quoted for sh, its `${containerEnv:X}` expanded in double quotes. */
+function quoteWord(word: string): string {
+  const parts = word.split(new RegExp(CONTAINER_ENV.source));
+  let quoted = '';
+  for (let i = 0; i < parts.length; i += 3) {
+    if (parts[i]) quoted += shellQuote(parts[i] as string);
+    if (i + 1 < parts.length) quoted += `"${shellVariable('', parts[i + 1] as string, parts[i + 2])}"`;
+  }
+  return quoted || "''";
 }
 
 /** forwardPorts' numbers as app ports (port_N); "service:port" entries name a service's port. */

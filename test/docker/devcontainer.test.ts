@@ -46,11 +46,14 @@ const devcontainer = (
   "service": "app",
   "runServices": ${JSON.stringify(runServices)},
   "containerEnv": { "APP_MODE": "dev", },
-  "remoteEnv": { "REMOTE_ONE": "1", "PATH": "\${containerEnv:PATH}:/opt/tools" },
+  "remoteEnv": { "REMOTE_ONE": "1", "PATH": "\${containerEnv:PATH}:/opt/tools", "TOOLS": "\${containerWorkspaceFolder}/tools" },
   "remoteUser": "node",
   /* Lifecycle commands become setup hooks, run in the agent's container, in its worktree. */
   "postCreateCommand": ["sh", "-c", "echo created > .created"],
-  "postStartCommand": { "mark": "echo started > .started" },
+  "postStartCommand": {
+    "mark": "echo started > .started",
+    "where": ["sh", "-c", "echo \\"$1\\" > \\"$2/.where\\"", "sh", "\${containerEnv:HOME}", "\${containerWorkspaceFolder}"],
+  },
   "forwardPorts": [8000],
   "customizations": { "vscode": { "extensions": [] } },
 }
@@ -90,7 +93,9 @@ it("provisions the agent's container from devcontainer.json and the compose serv
   expect(said("services.app.volumes: dropped (berth mounts the agent's worktree itself)")).toHaveLength(1);
   expect(said('customizations: not used')).toHaveLength(1);
   expect(said('remoteUser: not used')).toHaveLength(1);
-  expect(said('remoteEnv.PATH: devcontainer variables')).toHaveLength(1);
+  expect(said("remoteEnv.PATH: ${containerEnv:PATH} is not substituted in a variable's value")).toHaveLength(
+    1,
+  );
   // Built here, or reused from an earlier run with the same inputs (the tag is their hash).
   expect(said('building the agent image berth-build/agent:').length).toBeLessThanOrEqual(1);
 
@@ -98,16 +103,19 @@ it("provisions the agent's container from devcontainer.json and the compose serv
   const env = await shInAgent(
     repo.root,
     'dev',
-    'echo "$FROM_DOCKERFILE $APP_MODE $REMOTE_ONE $DB_HOST $CACHE_HOST"; id -u',
+    'echo "$FROM_DOCKERFILE $APP_MODE $REMOTE_ONE $DB_HOST $CACHE_HOST $TOOLS"; id -u',
   );
   expect(env.exitCode, env.stderr).toBe(0);
   const [values, uid] = env.stdout.trim().split('\n');
-  expect(values).toBe('yes dev 1 mariadb memcached');
+  // ${containerWorkspaceFolder} is the worktree: berth mounts it at its own path.
+  expect(values).toBe(`yes dev 1 mariadb memcached ${agent.worktree}/tools`);
   // remoteUser is not used: the agent runs as the worktree's owner.
   expect(uid).toBe(String(process.getuid?.()));
   // postCreateCommand and postStartCommand ran as setup hooks, in the agent's worktree.
   expect(readFileSync(join(agent.worktree, '.created'), 'utf8').trim()).toBe('created');
   expect(readFileSync(join(agent.worktree, '.started'), 'utf8').trim()).toBe('started');
+  // ${containerEnv:HOME} is the container's HOME (berth's /tmp), never the host's.
+  expect(readFileSync(join(agent.worktree, '.where'), 'utf8').trim()).toBe('/tmp');
   // forwardPorts and the service's own port are app ports, at leased host ports.
   expect(Object.keys(agent.ports).sort()).toEqual(['port_3000', 'port_8000']);
   expect(agent.ports.port_3000).not.toBe(3000);

@@ -8,6 +8,7 @@ import {
   parseJsonc,
   planDevcontainer,
   withCompose,
+  withWorkspace,
 } from '../../src/plan/devcontainer.js';
 
 /** A dollar sign: compose's and devcontainer's own ${...} in a template string. */
@@ -45,14 +46,48 @@ describe('devcontainer.json', () => {
       JSON.stringify({
         image: 'x',
         containerEnv: { A: 'container', B: 'b', HOME_DIR: `${D}{localEnv:HOME}` },
-        remoteEnv: { A: 'remote', PATH: `${D}{containerEnv:PATH}:/extra` },
+        remoteEnv: {
+          A: 'remote',
+          PATH: `${D}{containerEnv:PATH}:/extra`,
+          W: `${D}{containerWorkspaceFolder}/bin`,
+        },
       }),
       PATH,
     );
-    expect(plan.fields.agent?.env).toEqual({ A: 'remote', B: 'b' });
+    expect(plan.fields.agent?.env).toEqual({ A: 'remote', B: 'b', W: `${D}{containerWorkspaceFolder}/bin` });
     expect(plan.notes).toEqual([
-      `containerEnv.HOME_DIR: devcontainer variables (${D}{...}) are not substituted; left out`,
-      `remoteEnv.PATH: devcontainer variables (${D}{...}) are not substituted; left out`,
+      `containerEnv.HOME_DIR: ${D}{localEnv:HOME} would come from the host's environment, which decides nothing in an agent; left out`,
+      `remoteEnv.PATH: ${D}{containerEnv:PATH} is not substituted in a variable's value; left out`,
+    ]);
+  });
+
+  it("fills in the workspace variables with the agent's worktree, the same path inside and out", () => {
+    const text = `cd ${D}{containerWorkspaceFolder} && ls ${D}{localWorkspaceFolder}/a ${D}{containerWorkspaceFolderBasename} ${D}{localWorkspaceFolderBasename} ${D}{HOME}`;
+    expect(withWorkspace(text, '/srv/app.worktrees/ada')).toBe(
+      `cd /srv/app.worktrees/ada && ls /srv/app.worktrees/ada/a ada ada ${D}{HOME}`,
+    );
+  });
+
+  it("runs lifecycle commands with the container's variables, and refuses the host's", () => {
+    const plan = planDevcontainer(
+      JSON.stringify({
+        image: 'x',
+        onCreateCommand: `echo ${D}{containerEnv:HOME} ${D}{containerEnv:LANG:C.UTF-8}`,
+        postCreateCommand: ['ls', `${D}{containerEnv:HOME}/it's`, `${D}{containerWorkspaceFolder}`],
+      }),
+      PATH,
+    );
+    expect(plan.errors).toEqual([]);
+    expect(plan.fields.hooks?.setup).toEqual([
+      `echo ${D}{HOME} ${D}{LANG:-C.UTF-8}`,
+      `ls "${D}{HOME}"'/it'\\''s' '${D}{containerWorkspaceFolder}'`,
+    ]);
+    const local = planDevcontainer(
+      JSON.stringify({ image: 'x', postCreateCommand: { a: `echo ${D}{localEnv:AWS_SECRET_ACCESS_KEY}` } }),
+      PATH,
+    );
+    expect(local.errors).toEqual([
+      `postCreateCommand.a: ${D}{localEnv:AWS_SECRET_ACCESS_KEY} would come from the host's environment, which decides nothing in an agent`,
     ]);
   });
 

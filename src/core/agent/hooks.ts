@@ -5,6 +5,7 @@ import { run } from '../../adapters/programs.js';
 import type { HookCommand } from '../../config/schema.js';
 import { BerthError, EnvironmentError, interrupted } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
+import { withWorkspace } from '../../plan/devcontainer.js';
 import { parseDuration } from '../../plan/duration.js';
 import { agentEnv } from '../../plan/env.js';
 import { stackLabels } from '../../plan/names.js';
@@ -86,10 +87,11 @@ export async function runHooks(
   );
   for (const entry of commands) {
     const {
-      run: command,
+      run: written,
       on,
       timeout,
     } = typeof entry === 'string' ? { run: entry, on: 'agent' as const, timeout: undefined } : entry;
+    const command = withWorkspace(written, agent.worktree);
     const limit = parseDuration(timeout ?? options.timeout ?? '10m');
     appendFile(
       logFile,
