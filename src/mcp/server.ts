@@ -130,6 +130,12 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
         name,
         from: z.string().optional().describe('the commit its branch starts from'),
         branch: z.string().optional(),
+        devcontainer: z
+          .string()
+          .optional()
+          .describe(
+            "a devcontainer.json in the repository (its path from the repository's root) to take the agent container from; default: berth.yaml's, else .devcontainer/devcontainer.json when there is one",
+          ),
       },
       output: resultSchemas.provision,
       annotations: changes({ destructive: false, idempotent: false, openWorld: true }),

@@ -356,6 +356,44 @@ describe('berth mcp with the SDK`s own client', () => {
   });
 });
 
+describe('provision with a devcontainer.json', () => {
+  it('takes the agent container from the file the caller names, in the repository only', {
+    timeout: 300_000,
+  }, async () => {
+    const dev = await makeRepo({
+      files: {
+        'berth.yaml': 'postgres: { enabled: false }\nredis: { enabled: false }\n',
+        'tools/dev.json': '// the team\'s other container\n{ "containerEnv": { "FROM_DEV": "yes", }, }\n',
+      },
+    });
+    try {
+      const { call } = await connect(dev.root);
+      const outside = await call('provision', { name: 'mcpout', devcontainer: '../dev.json' });
+      expect(outside.isError).toBe(true);
+      expect(outside.content[0]?.text).toMatch(
+        /^berth: error: devcontainer: \.\.\/dev\.json is outside the repository \(hint: .+\)$/,
+      );
+      expect(await leftovers(dev.root, 'mcpout')).toEqual(NOTHING);
+      await ok(
+        call,
+        'provision',
+        { name: 'mcpdev', devcontainer: 'tools/dev.json' },
+        resultSchemas.provision,
+      );
+      const ran = await ok(
+        call,
+        'exec',
+        { name: 'mcpdev', command: ['printenv', 'FROM_DEV'] },
+        resultSchemas.exec,
+      );
+      expect(ran.stdout.trim()).toBe('yes');
+      await ok(call, 'teardown', { name: 'mcpdev', force: true }, resultSchemas.teardown);
+    } finally {
+      await dev.cleanup();
+    }
+  });
+});
+
 describe('read_file with the SDK`s own client', () => {
   it('answers every file up to its limit within the client`s buffer, and refuses a bigger one in one line', async () => {
     const { call } = await connect(repo.root);
