@@ -1,6 +1,7 @@
 import { imageSize, imagesInUse, listCommittedImages, removeImage } from '../adapters/docker-images.js';
 import { resolveCommit } from '../adapters/git.js';
 import type { BerthConfig } from '../config/schema.js';
+import { AGENT_BUILD_IMAGE, agentBuildsToRemove, LABEL_IMAGE } from '../plan/images.js';
 import { LABELS, repoLabels } from '../plan/names.js';
 import { claims } from '../plan/reap.js';
 import {
@@ -13,9 +14,10 @@ import {
   templatesToRemove,
 } from '../plan/template.js';
 import { readState } from '../state/store.js';
+import { agentBuildTag } from './agent/agent-image.js';
 import { resolveStackImages } from './agent/stack-facts.js';
 import { templateFor } from './agent/template.js';
-import type { RepoContext } from './context.js';
+import { type RepoContext, trustedTree } from './context.js';
 import type { GcAction } from './gc.js';
 
 /**
@@ -59,6 +61,38 @@ export async function sweepImages(
       kind: 'image',
       target: template.ref,
       reason: 'a database template no agent and not the current base uses, over postgres.template.budget',
+    });
+  }
+}
+
+/**
+ * Agent images this repository built (agent.build) that no container uses and that its config, as the
+ * trusted tree has it now, does not build: a changed Dockerfile or context leaves the old one behind.
+ */
+export async function sweepAgentBuilds(
+  context: RepoContext,
+  config: BerthConfig,
+  dryRun: boolean,
+  report: (action: GcAction) => void,
+): Promise<void> {
+  const { docker } = context;
+  const images = await listCommittedImages(docker, {
+    ...repoLabels(context.repoId),
+    [LABEL_IMAGE]: AGENT_BUILD_IMAGE,
+  });
+  if (images.length === 0) return;
+  let current: string | undefined;
+  try {
+    current = config.agent.build ? agentBuildTag(trustedTree(context), config.agent.build) : undefined;
+  } catch {
+    current = undefined; // a Dockerfile gone: no image is the current one
+  }
+  for (const ref of agentBuildsToRemove(images, await imagesInUse(docker), current)) {
+    if (!dryRun && !(await removeImage(docker, ref))) continue;
+    report({
+      kind: 'image',
+      target: ref,
+      reason: 'an agent image built from agent.build that no container uses and the config no longer builds',
     });
   }
 }

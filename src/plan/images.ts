@@ -75,3 +75,19 @@ export function standInFor(image: string): StandInTemplate | undefined {
 
 /** Where agent images built from `agent.build` (or a devcontainer's build) are tagged, by a hash of their inputs. */
 export const AGENT_BUILD_REPOSITORY = 'berth-build/agent';
+/** The value of LABEL_IMAGE on those images. */
+export const AGENT_BUILD_IMAGE = 'agent-build';
+
+/**
+ * The agent images of a repository gc removes: those no container uses (by tag or id) and that are not
+ * the image the repository's config builds now (the next agent wants it).
+ */
+export function agentBuildsToRemove(
+  images: Array<{ ref: string; id: string }>,
+  inUse: Set<string>,
+  current: string | undefined,
+): string[] {
+  return images
+    .filter((image) => image.ref !== current && !inUse.has(image.ref) && !inUse.has(image.id))
+    .map((image) => image.ref);
+}

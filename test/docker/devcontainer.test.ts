@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
+import { LABELS } from '../../src/plan/names.js';
 import { shInAgent } from '../helpers/agent.js';
 import { berth, errorOf, expectCleanStderr, resultOf } from '../helpers/cli.js';
 import { imageFor } from '../helpers/images.js';
@@ -63,6 +65,8 @@ const QUIET =
   'agent:\n  resources: { cpus: 1, memory: 512m }\npostgres: { enabled: false }\nredis: { enabled: false }\n';
 
 let repo: TestRepo;
+/** On the images this file builds: afterAll removes them. */
+const RUN_LABEL = `dev.berth.test.run=${randomUUID()}`;
 
 beforeAll(async () => {
   const base = await imageFor('agent');
@@ -71,13 +75,17 @@ beforeAll(async () => {
       'berth.yaml': QUIET,
       '.devcontainer/devcontainer.json': devcontainer([]),
       '.devcontainer/docker-compose.yml': COMPOSE,
-      '.devcontainer/Dockerfile': `FROM ${base}\nENV FROM_DOCKERFILE=yes\n`,
+      // Unique to this run, so the image is built here and never one an earlier run left.
+      '.devcontainer/Dockerfile': `FROM ${base}\nENV FROM_DOCKERFILE=yes\nLABEL ${RUN_LABEL}\n`,
     },
   });
 });
 
 afterAll(async () => {
   await repo?.cleanup();
+  const built = await execa('docker', ['image', 'ls', '-q', '--filter', `label=${RUN_LABEL}`]);
+  const ids = [...new Set(built.stdout.split('\n').filter(Boolean))];
+  if (ids.length > 0) await execa('docker', ['image', 'rm', '-f', ...ids], { reject: false });
 });
 
 it("provisions the agent's container from devcontainer.json and the compose service it names", {
@@ -96,8 +104,7 @@ it("provisions the agent's container from devcontainer.json and the compose serv
   expect(said("remoteEnv.PATH: ${containerEnv:PATH} is not substituted in a variable's value")).toHaveLength(
     1,
   );
-  // Built here, or reused from an earlier run with the same inputs (the tag is their hash).
-  expect(said('building the agent image berth-build/agent:').length).toBeLessThanOrEqual(1);
+  expect(said('building the agent image berth-build/agent:')).toHaveLength(1);
 
   // The image built from the repository's Dockerfile; containerEnv, remoteEnv and the compose service's environment.
   const env = await shInAgent(
@@ -138,6 +145,44 @@ it("provisions the agent's container from devcontainer.json and the compose serv
     }
   } finally {
     writeFileSync(file, good);
+  }
+});
+
+it('gc removes an agent image once no container uses it and the config no longer builds it', {
+  timeout: 300_000,
+}, async () => {
+  const made = await berth(['provision', 'built', '--repo', repo.root, '--json']);
+  expect(made.exitCode, made.stderr).toBe(0);
+  const ps = await execa('docker', [
+    'ps',
+    '-a',
+    '--filter',
+    `label=${LABELS.agent}=built`,
+    '--format',
+    '{{.Image}}',
+  ]);
+  const image = ps.stdout.split('\n').find((ref) => ref.startsWith('berth-build/agent:')) as string;
+  expect(image, ps.stdout).toBeDefined();
+  const dockerfile = join(repo.root, '.devcontainer/Dockerfile');
+  const first = readFileSync(dockerfile, 'utf8');
+  const removed = async () => {
+    const gc = await berth(['gc', '--repo', repo.root, '--json']);
+    expect(gc.exitCode, gc.stderr).toBe(0);
+    return resultOf(gc, 'gc')
+      .actions.filter((action) => action.kind === 'image')
+      .map((action) => action.target);
+  };
+  try {
+    writeFileSync(dockerfile, `${first}ENV NEXT=1\n`);
+    expect(await removed()).not.toContain(image); // a container uses it
+    writeFileSync(dockerfile, first);
+    expect((await berth(['teardown', 'built', '--force', '--repo', repo.root])).exitCode).toBe(0);
+    expect(await removed()).not.toContain(image); // the config builds it now
+    writeFileSync(dockerfile, `${first}ENV NEXT=1\n`);
+    expect(await removed()).toContain(image);
+    expect((await execa('docker', ['image', 'inspect', image], { reject: false })).exitCode).not.toBe(0);
+  } finally {
+    writeFileSync(dockerfile, first);
   }
 });
 

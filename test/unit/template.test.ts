@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { CONTAINER_PACKAGE_CACHE, type HostFacts, planCompose } from '../../src/plan/compose.js';
+import { agentBuildsToRemove } from '../../src/plan/images.js';
 import {
   defaultSnapshotLabel,
   sizeBytes,
@@ -69,6 +70,20 @@ describe('which templates gc removes', () => {
     const all = [t('a', 1), t('b', 2), t('c', 3)];
     // The base moved back to a's: c, the newest, is no base's now and goes; a stays.
     expect(templatesToRemove(all, new Set(), 0, 'a').map((r) => r.ref)).toEqual(['b', 'c']);
+  });
+});
+
+describe('which agent images gc removes', () => {
+  const images = [
+    { ref: 'berth-build/agent:old', id: 'sha256:1' },
+    { ref: 'berth-build/agent:running', id: 'sha256:2' },
+    { ref: 'berth-build/agent:by-id', id: 'sha256:3' },
+    { ref: 'berth-build/agent:now', id: 'sha256:4' },
+  ];
+  it('keeps what a container uses (by tag or id) and what the config builds now', () => {
+    const inUse = new Set(['berth-build/agent:running', 'sha256:3']);
+    expect(agentBuildsToRemove(images, inUse, 'berth-build/agent:now')).toEqual(['berth-build/agent:old']);
+    expect(agentBuildsToRemove(images, new Set(), undefined)).toEqual(images.map((image) => image.ref));
   });
 });
 

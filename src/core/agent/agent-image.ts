@@ -4,24 +4,16 @@ import { buildImage, type Engine, engineWords, inspectImage } from '../../adapte
 import { exists, listFiles, readBytes } from '../../adapters/files.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError, UsageError } from '../../errors.js';
-import { AGENT_BUILD_REPOSITORY, LABEL_IMAGE } from '../../plan/images.js';
-
-/** The repository of the agent images berth builds from a repository's Dockerfile (agent.build). */
+import { AGENT_BUILD_IMAGE, AGENT_BUILD_REPOSITORY, LABEL_IMAGE } from '../../plan/images.js';
 
 type AgentBuild = NonNullable<BerthConfig['agent']['build']>;
 
 /**
- * agent.build (from berth.yaml or a devcontainer.json) as an image: `docker build` of the context in the
- * trusted working tree, tagged by a hash of the Dockerfile's path, the build arguments and every file of
- * the context (names and contents), so the same inputs reuse the image and any change builds a new one.
+ * agent.build's tag: a hash of the Dockerfile's path, the build arguments and every file of the context
+ * (names and contents) in the trusted working tree, so the same inputs reuse the image and any change
+ * builds a new one.
  */
-export async function agentBuildImage(
-  docker: Engine,
-  tree: string,
-  build: AgentBuild,
-  logFile: string,
-  progress: (line: string) => void,
-): Promise<string> {
+export function agentBuildTag(tree: string, build: AgentBuild): string {
   const dockerfile = posix.relative(build.context, build.dockerfile);
   if (dockerfile.startsWith('../') || !exists(join(tree, build.dockerfile))) {
     throw new UsageError(
@@ -31,9 +23,8 @@ export async function agentBuildImage(
     );
   }
   const contextDir = join(tree, build.context);
-  const files = listFiles(contextDir);
   const hash = createHash('sha256').update(JSON.stringify({ dockerfile, args: build.args }));
-  for (const file of files) {
+  for (const file of listFiles(contextDir)) {
     hash.update(`\0${file}\0`);
     hash.update(
       createHash('sha256')
@@ -41,17 +32,34 @@ export async function agentBuildImage(
         .digest('hex'),
     );
   }
-  const tag = `${AGENT_BUILD_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
+  return `${AGENT_BUILD_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * agent.build (from berth.yaml or a devcontainer.json) as an image: `docker build` of the context in the
+ * trusted working tree, tagged by agentBuildTag and labelled with the repository (gc removes the ones no
+ * container uses and the config no longer builds).
+ */
+export async function agentBuildImage(
+  docker: Engine,
+  tree: string,
+  build: AgentBuild,
+  labels: Record<string, string>,
+  logFile: string,
+  progress: (line: string) => void,
+): Promise<string> {
+  const tag = agentBuildTag(tree, build);
   if (await inspectImage(docker, tag)) return tag;
   progress(`building the agent image ${tag} from ${build.dockerfile} (log: ${logFile})`);
+  const contextDir = join(tree, build.context);
   try {
     await buildImage(docker, {
       contextDir,
-      files,
+      files: listFiles(contextDir),
       tag,
-      dockerfile,
+      dockerfile: posix.relative(build.context, build.dockerfile),
       buildArgs: build.args,
-      labels: { [LABEL_IMAGE]: 'agent-build' },
+      labels: { ...labels, [LABEL_IMAGE]: AGENT_BUILD_IMAGE },
       logFile,
     });
   } catch (error) {

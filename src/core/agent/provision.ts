@@ -36,7 +36,7 @@ import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../.
 import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
-import { stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import { repoLabels, stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
 import { type ServiceRecord, serviceMountCopy } from '../../plan/services.js';
 import { shellQuote } from '../../plan/shell.js';
 import { envFrom } from '../../runtime.js';
@@ -208,6 +208,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
             context.docker,
             trustedTree(context),
             loaded.agent.build,
+            repoLabels(context.repoId),
             context.paths.agentBuildLog,
             progress,
           ),
