@@ -34,7 +34,7 @@ export function span(milliseconds: number): string {
 }
 
 /** "in 29m", "3h ago": how far a moment is from now. */
-export function relative(iso: string, now = Date.now()): string {
+export function relative(iso: string, now: number): string {
   const text = span(Date.parse(iso) - now);
   // A moment already past reads "ago" even when it rounds to 0 s.
   return Date.parse(iso) > now ? `in ${text}` : `${text} ago`;

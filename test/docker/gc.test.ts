@@ -51,7 +51,7 @@ describe('leases', () => {
   it('heartbeat renews the lease from the moment it beats, and ls shows when it expires', async () => {
     const agent = await provision('beat');
     const later = Date.parse(agent.lease.expiresAt) + 5 * MINUTE;
-    const beat = await heartbeat({ name: 'beat', repo: repo.root, now: later });
+    const beat = await heartbeat({ name: 'beat', repo: repo.root, runtime: { now: () => later } });
     expect(beat.leaseExpiresAt).toBe(new Date(later + 30 * MINUTE).toISOString());
     expect((await gcAt(later + 29 * MINUTE)).actions).toEqual([]);
     expect((await gcAt(later + 31 * MINUTE, true)).actions.map((a) => a.target)).toEqual(['beat']);

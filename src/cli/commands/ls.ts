@@ -143,6 +143,6 @@ function claudeText(claude: AgentView['claude']): string {
 }
 
 function leaseText(expiresAt: string): string {
-  const when = relative(expiresAt);
+  const when = relative(expiresAt, Date.now());
   return when.startsWith('in ') ? `expires ${when}` : `expired ${when}`;
 }

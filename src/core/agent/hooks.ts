@@ -107,7 +107,7 @@ export async function runHooks(
               // From the trusted working tree, never the agent's worktree (BERTH_WORKTREE names it): a
               // relative `./script` there would be the agent's, run on the host.
               cwd: trustedTree(context),
-              env: { ...process.env, ...agentEnv(agent, 'host'), ...hostVariables },
+              env: { ...context.runtime.env, ...agentEnv(agent, 'host'), ...hostVariables },
               logFile,
               signal,
               group: true,

@@ -5,13 +5,10 @@ import { updateState } from '../../state/store.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 
 /** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
-export async function renewLease(
-  context: RepoContext,
-  name: string,
-  now = context.runtime.now(),
-): Promise<string> {
+export async function renewLease(context: RepoContext, name: string): Promise<string> {
   requireAgent(context, name);
   const { runtime } = context;
+  const now = runtime.now();
   return updateState(context.berthDir, (state) => {
     const agent = state.agents[name];
     if (!agent) return '';
@@ -23,11 +20,11 @@ export async function renewLease(
 }
 
 export async function heartbeat(
-  options: RepoOptions & { name: string; now?: number },
+  options: RepoOptions & { name: string },
 ): Promise<{ name: string; leaseExpiresAt: string }> {
   const context = await openRepo(options, { engine: false });
   const name = validateAgentName(options.name);
-  return { name, leaseExpiresAt: await renewLease(context, name, options.now) };
+  return { name, leaseExpiresAt: await renewLease(context, name) };
 }
 
 /** Renews the lease now and every third of its time-to-live until stopped (while `berth exec` runs). */
