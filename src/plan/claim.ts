@@ -1,5 +1,6 @@
-import { type BerthError, UsageError } from '../errors.js';
+import { BerthError, UsageError } from '../errors.js';
 import { type AgentRecord, sameProcess } from './agent.js';
+import { liveSessions } from './reap.js';
 
 /** Why a live agent cannot be claimed now, as an error for the command that asked; undefined if it can. */
 export function claimRefusal(
@@ -29,6 +30,39 @@ export function beingRemoved(agent: AgentRecord): UsageError {
     `agent ${agent.name} is being removed (${agent.removal?.reason ?? 'by berth'})`,
     {
       hint: 'wait until it is gone (berth ls shows it meanwhile)',
+    },
+  );
+}
+
+/**
+ * Why an agent cannot be torn down now (removing nothing): another process makes or removes it, or,
+ * unless forced, a `berth exec` or `shell` other than this process runs in it.
+ */
+export function teardownRefusal(
+  agent: AgentRecord,
+  isRunning: (process: NonNullable<AgentRecord['owner']>) => boolean,
+  self: NonNullable<AgentRecord['owner']>,
+  force: boolean,
+): BerthError | undefined {
+  const refusal = claimRefusal(agent, isRunning, self);
+  if (refusal || force) return refusal;
+  const running = liveSessions(agent, { isRunning }).filter((session) => !sameProcess(session.process, self));
+  if (running.length === 0) return undefined;
+  return new BerthError(
+    'agent-in-use',
+    `agent ${agent.name} is in use: ${running.map((s) => `berth ${s.kind} (pid ${s.process.pid})`).join(', ')} runs in it`,
+    { hint: 'wait for it to finish, or pass --force to stop it (uncommitted work is saved first)' },
+  );
+}
+
+/** Uncommitted work refuses a teardown that is not forced (forced, it is saved as a patch first). */
+export function uncommittedRefusal(name: string, worktree: string, changes: number): BerthError | undefined {
+  if (changes === 0) return undefined;
+  return new BerthError(
+    'uncommitted-changes',
+    `agent ${name} has ${changes} uncommitted change(s) in ${worktree}`,
+    {
+      hint: `commit them, untracked files too (berth exec ${name} -- sh -c 'git add -A && git commit -m wip'), or pass --force to save them as a patch and tear down`,
     },
   );
 }

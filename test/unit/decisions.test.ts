@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../src/adapters/host-net.js';
 import { leasedPortNames, planAgentRecord, stackServices } from '../../src/plan/agent.js';
 import { branchStanding, settleBranch } from '../../src/plan/branch.js';
-import { claimRefusal } from '../../src/plan/claim.js';
+import { claimRefusal, teardownRefusal, uncommittedRefusal } from '../../src/plan/claim.js';
 import { exitDecision } from '../../src/plan/exit.js';
 import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
@@ -261,5 +261,40 @@ describe('who may claim a live agent', () => {
     ).toBeUndefined();
     expect(claimRefusal(agentFixture({ status: 'provisioning', owner: dead }), alive, me)).toBeUndefined();
     expect(claimRefusal(agentFixture({ status: 'ready' }), alive, me)).toBeUndefined();
+  });
+});
+
+describe('when a teardown is refused', () => {
+  const me = { pid: 10, startTime: 'a' };
+  const exec = { pid: 20, startTime: 'b' };
+  const alive = (process: { pid: number }) => process.pid !== 99;
+  const session = (process: { pid: number; startTime: string }) => ({
+    kind: 'exec' as const,
+    process,
+    since: '2026-11-25T12:00:00.000Z',
+  });
+
+  it('while a command of another process runs in it, unless forced', () => {
+    const busy = agentFixture({ sessions: [session(exec)] });
+    expect(teardownRefusal(busy, alive, me, false)?.message).toBe(
+      'agent fix-login is in use: berth exec (pid 20) runs in it',
+    );
+    expect(teardownRefusal(busy, alive, me, true)).toBeUndefined();
+    // Its own session (berth run tearing down what it ran in) and a dead one do not count.
+    expect(teardownRefusal(agentFixture({ sessions: [session(me)] }), alive, me, false)).toBeUndefined();
+    const gone = { pid: 99, startTime: 'c' };
+    expect(teardownRefusal(agentFixture({ sessions: [session(gone)] }), alive, me, false)).toBeUndefined();
+  });
+
+  it('while another process removes it, even when forced', () => {
+    const removing = agentFixture({ status: 'removing', removal: { by: exec, reason: 'gc', since: 'x' } });
+    expect(teardownRefusal(removing, alive, me, true)?.code).toBe('agent-being-removed');
+  });
+
+  it('with uncommitted work, naming how much and how to keep it', () => {
+    expect(uncommittedRefusal('a', '/w/a', 0)).toBeUndefined();
+    const refusal = uncommittedRefusal('a', '/w/a', 2);
+    expect(refusal?.message).toBe('agent a has 2 uncommitted change(s) in /w/a');
+    expect(refusal?.hint).toMatch(/--force to save them as a patch/);
   });
 });

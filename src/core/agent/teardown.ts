@@ -1,10 +1,9 @@
 import { removeLabelled } from '../../adapters/docker.js';
 import { isWorktreeFolder, uncommittedChanges } from '../../adapters/git.js';
 import { BerthError, isBerthError, messageOf } from '../../errors.js';
-import { type AgentRecord, sameProcess } from '../../plan/agent.js';
-import { claimRefusal } from '../../plan/claim.js';
+import type { AgentRecord } from '../../plan/agent.js';
+import { teardownRefusal, uncommittedRefusal } from '../../plan/claim.js';
 import { agentLabels, validateAgentName } from '../../plan/names.js';
-import { liveSessions } from '../../plan/reap.js';
 import { agentConfig, findAgent, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { runHooks } from './hooks.js';
 import { type BranchOutcome, claimRemoval, type Removed, releaseClaim, removeAgent } from './remove.js';
@@ -50,15 +49,8 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
       worktree: agent.worktree,
       commonGitDir: context.commonGitDir,
     });
-    if (changes.length > 0) {
-      throw new BerthError(
-        'uncommitted-changes',
-        `agent ${name} has ${changes.length} uncommitted change(s) in ${agent.worktree}`,
-        {
-          hint: `commit them, untracked files too (berth exec ${name} -- sh -c 'git add -A && git commit -m wip'), or pass --force to save them as a patch and tear down`,
-        },
-      );
-    }
+    const refusal = uncommittedRefusal(name, agent.worktree, changes.length);
+    if (refusal) throw refusal;
   }
   return removeWithHooks(context, agent, options, 'torn down by berth teardown');
 }
@@ -79,18 +71,7 @@ export async function removeWithHooks(
   const { runtime } = context;
   let refusal: BerthError | undefined;
   const claimed = await claimRemoval(context, name, (fresh) => {
-    refusal = claimRefusal(fresh, runtime.isRunning, runtime.self());
-    const self = runtime.self();
-    const running = liveSessions(fresh, runtime).filter((session) => !sameProcess(session.process, self));
-    if (!refusal && running.length > 0 && !options.force) {
-      refusal = new BerthError(
-        'agent-in-use',
-        `agent ${name} is in use: ${running.map((s) => `berth ${s.kind} (pid ${s.process.pid})`).join(', ')} runs in it`,
-        {
-          hint: 'wait for it to finish, or pass --force to stop it (uncommitted work is saved first)',
-        },
-      );
-    }
+    refusal = teardownRefusal(fresh, runtime.isRunning, runtime.self(), options.force ?? false);
     return refusal ? undefined : reason;
   });
   if (refusal) throw refusal;
