@@ -28,8 +28,8 @@ export function offlineImage(role: ImageRole): string {
 export const LABEL_IMAGE = 'dev.berth.image';
 /** Changes when the way berth labels its images changes: images built the old way are rebuilt. */
 export const IMAGE_SCHEME = '2';
-/** On offline images: a hash of the template they were built from, so a changed template rebuilds. */
-export const LABEL_TEMPLATE_HASH = 'dev.berth.template-hash';
+/** On offline images: a hash of their files in berth's templates/ folder, so a changed file rebuilds. */
+export const LABEL_RECIPE_HASH = 'dev.berth.template-hash';
 export const LABEL_OFFLINE_FOR = 'dev.berth.offline-for';
 /** On the egress image: the Debian image it was built on. */
 export const LABEL_BUILT_ON = 'dev.berth.built-on';
@@ -62,15 +62,15 @@ export const SERVICE_STAND_INS = {
   mariadb: `berth-offline/mariadb:${DEBIAN_SUITE}`,
   memcached: `berth-offline/memcached:${DEBIAN_SUITE}`,
 } as const;
-export type StandInTemplate = keyof typeof SERVICE_STAND_INS;
+export type StandIn = keyof typeof SERVICE_STAND_INS;
 
-/** The stand-in template for an image reference (mariadb:11, docker.io/library/memcached), if berth has one. */
-export function standInFor(image: string): StandInTemplate | undefined {
+/** The stand-in for an image reference (mariadb:11, docker.io/library/memcached), if berth has one. */
+export function standInFor(image: string): StandIn | undefined {
   const match = /^(?:(?:docker\.io|registry-1\.docker\.io)\/)?(?:library\/)?([a-z0-9]+)(?::[\w.-]+)?$/.exec(
     image,
   );
   const name = match?.[1];
-  return name && Object.hasOwn(SERVICE_STAND_INS, name) ? (name as StandInTemplate) : undefined;
+  return name && Object.hasOwn(SERVICE_STAND_INS, name) ? (name as StandIn) : undefined;
 }
 
 /** Where agent images built from `agent.build` (or a devcontainer's build) are tagged, by a hash of their inputs. */

@@ -7,11 +7,11 @@ import { span } from '../plan/duration.js';
 const SHARED = `const span = ${span.toString()};\n`;
 
 /** The page's three files as one document, its inline script and style allowed by the nonce alone. */
-export function pageWith(template: { html: string; css: string; js: string }, nonce: string): string {
-  return template.html
-    .replace('<!-- style -->', () => `<style nonce="${nonce}">\n${template.css}</style>`)
+export function pageWith(assets: { html: string; css: string; js: string }, nonce: string): string {
+  return assets.html
+    .replace('<!-- style -->', () => `<style nonce="${nonce}">\n${assets.css}</style>`)
     .replace(
       '<!-- script -->',
-      () => `<script type="module" nonce="${nonce}">\n${SHARED}${template.js}</script>`,
+      () => `<script type="module" nonce="${nonce}">\n${SHARED}${assets.js}</script>`,
     );
 }

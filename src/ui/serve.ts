@@ -55,13 +55,13 @@ async function serve(
   signal: AbortSignal,
 ): Promise<RunningUi> {
   const token = runtime.randomBytes(24).toString('hex');
-  const template = pageAssets();
+  const assets = pageAssets();
   let port = options.port ?? 0;
   const app = uiApp({
     live,
     token,
     port: () => port,
-    page: (nonce) => pageWith(template, nonce),
+    page: (nonce) => pageWith(assets, nonce),
     nonce: () => runtime.randomBytes(16).toString('base64'),
   });
   const server = createAdaptorServer({ fetch: app.fetch });

@@ -36,13 +36,13 @@ import {
   LABEL_FAST_FOR,
   LABEL_IMAGE,
   LABEL_OFFLINE_FOR,
-  LABEL_TEMPLATE_HASH,
+  LABEL_RECIPE_HASH,
   OFFLINE_BASE_IMAGE,
   OFFLINE_NODE_MAJOR,
   OFFLINE_NPM_MAJOR,
   offlineImage,
   SERVICE_STAND_INS,
-  type StandInTemplate,
+  type StandIn,
 } from '../../plan/images.js';
 import type { HostPaths } from '../../state/paths.js';
 import { installRecorded } from './install-record.js';
@@ -60,7 +60,7 @@ export interface ImageContext {
 
 /**
  * Makes sure an image for `role` is on the engine: the official one if present or pullable, else the
- * offline stand-in built from Debian's packages (reused while its template is unchanged).
+ * offline stand-in built from Debian's packages (reused while its recipe is unchanged).
  */
 export async function ensureImage(context: ImageContext, role: ImageRole): Promise<ImageStatus> {
   const { docker } = context;
@@ -69,9 +69,9 @@ export async function ensureImage(context: ImageContext, role: ImageRole): Promi
   if (await inspectImage(docker, official))
     return { role, image: official, official, offline: false, outcome: 'found' };
 
-  const hash = templateHash(role);
+  const hash = recipeHash(role);
   const existing = await inspectImage(docker, offline);
-  if (existing?.labels[LABEL_TEMPLATE_HASH] === hash) {
+  if (existing?.labels[LABEL_RECIPE_HASH] === hash) {
     return { role, image: offline, official, offline: true, outcome: 'found' };
   }
 
@@ -89,7 +89,7 @@ export async function ensureImage(context: ImageContext, role: ImageRole): Promi
   return { role, image: offline, official, offline: true, outcome: 'built' };
 }
 
-/** The offline image for `role` if it is built from the current template; for provisioning. */
+/** The offline image for `role` if it is built from the current recipe; for provisioning. */
 export async function resolveImage(
   docker: Engine,
   role: ImageRole,
@@ -169,16 +169,17 @@ export function hostCaBundle(env: NodeJS.ProcessEnv): string | undefined {
 
 async function buildOfflineImage(context: ImageContext, role: ImageRole, hash: string, logFile: string) {
   await buildFromTemplate(context, {
-    template: role,
+    recipe: role,
     tag: offlineImage(role),
     base: OFFLINE_BASE_IMAGE,
-    labels: { [LABEL_OFFLINE_FOR]: DEFAULT_IMAGES[role], [LABEL_TEMPLATE_HASH]: hash },
+    labels: { [LABEL_OFFLINE_FOR]: DEFAULT_IMAGES[role], [LABEL_RECIPE_HASH]: hash },
     logFile,
   });
 }
 
 interface TemplateBuild {
-  template: string;
+  /** Its recipe: a folder under templates/ (a Dockerfile and the files it copies). */
+  recipe: string;
   tag: string;
   base: string;
   labels: Record<string, string>;
@@ -188,17 +189,17 @@ interface TemplateBuild {
 /** `docker build` of a folder under templates/, FROM `base`, with the host's proxy settings. */
 async function buildFromTemplate(context: ImageContext, build: TemplateBuild): Promise<void> {
   context.progress(`building ${build.tag} (log: ${build.logFile})`);
-  const contextDir = makeTempDir(context.paths.build, `${build.template}-`);
+  const contextDir = makeTempDir(context.paths.build, `${build.recipe}-`);
   try {
-    const files = listDir(join(TEMPLATES_DIR, build.template));
-    for (const file of files) copyFile(join(TEMPLATES_DIR, build.template, file), join(contextDir, file));
-    if (build.template === 'agent') files.push(...(await packNode(contextDir)));
+    const files = listDir(join(TEMPLATES_DIR, build.recipe));
+    for (const file of files) copyFile(join(TEMPLATES_DIR, build.recipe, file), join(contextDir, file));
+    if (build.recipe === 'agent') files.push(...(await packNode(contextDir)));
     await buildImage(context.docker, {
       contextDir,
       files,
       tag: build.tag,
       buildArgs: { BASE: build.base, ...proxyBuildArgs(context.env) },
-      labels: { [LABEL_IMAGE]: build.template, ...build.labels },
+      labels: { [LABEL_IMAGE]: build.recipe, ...build.labels },
       logFile: build.logFile,
     });
   } catch (error) {
@@ -214,18 +215,18 @@ const standInPromises = new Map<string, Promise<StandInStatus>>();
 
 /**
  * A service's stand-in (MariaDB, memcached) from Debian's packages, built on the debootstrapped base the
- * first time an agent's services need it, and again when its template changes; one build at a time per
+ * first time an agent's services need it, and again when its recipe changes; one build at a time per
  * image in this process.
  */
 export function ensureServiceStandIn(
   context: ImageContext,
-  template: StandInTemplate,
+  standIn: StandIn,
   official: string,
 ): Promise<StandInStatus> {
-  const tag = SERVICE_STAND_INS[template];
+  const tag = SERVICE_STAND_INS[standIn];
   let promise = standInPromises.get(tag);
   if (!promise) {
-    promise = buildStandIn(context, template, official);
+    promise = buildStandIn(context, standIn, official);
     standInPromises.set(tag, promise);
     promise.finally(() => standInPromises.delete(tag)).catch(() => {});
   }
@@ -234,30 +235,30 @@ export function ensureServiceStandIn(
 
 async function buildStandIn(
   context: ImageContext,
-  template: StandInTemplate,
+  standIn: StandIn,
   official: string,
 ): Promise<StandInStatus> {
-  const tag = SERVICE_STAND_INS[template];
-  const hash = templateHash(template);
+  const tag = SERVICE_STAND_INS[standIn];
+  const hash = recipeHash(standIn);
   const existing = await inspectImage(context.docker, tag);
-  if (existing?.labels[LABEL_TEMPLATE_HASH] === hash) return { image: tag, outcome: 'found' };
+  if (existing?.labels[LABEL_RECIPE_HASH] === hash) return { image: tag, outcome: 'found' };
   context.progress(`${official}: not on this host and not pullable; building ${tag} from Debian packages`);
   await ensureBaseImage(context);
   await buildFromTemplate(context, {
-    template,
+    recipe: standIn,
     tag,
     base: OFFLINE_BASE_IMAGE,
-    labels: { [LABEL_OFFLINE_FOR]: template, [LABEL_TEMPLATE_HASH]: hash },
-    logFile: logPath(context, `image-${template}`),
+    labels: { [LABEL_OFFLINE_FOR]: standIn, [LABEL_RECIPE_HASH]: hash },
+    logFile: logPath(context, `image-${standIn}`),
   });
   return { image: tag, outcome: 'built' };
 }
 
-export const FAST_POSTGRES_TEMPLATE = 'postgres-fast';
+export const FAST_POSTGRES_RECIPE = 'postgres-fast';
 
 /** The tag of the pre-initialised Postgres derived from a base image (by its id, so a new base rebuilds). */
 export function fastPostgresTag(baseImageId: string): string {
-  return `berth/postgres-fast:${baseImageId.replace(/^sha256:/, '').slice(0, 12)}-${templateHash(FAST_POSTGRES_TEMPLATE)}`;
+  return `berth/postgres-fast:${baseImageId.replace(/^sha256:/, '').slice(0, 12)}-${recipeHash(FAST_POSTGRES_RECIPE)}`;
 }
 
 /** The Postgres image with its cluster initialised at build time, derived from `base`; built when missing. */
@@ -277,7 +278,7 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
     return { ...status, outcome: 'found' };
   }
   await buildFromTemplate(context, {
-    template: FAST_POSTGRES_TEMPLATE,
+    recipe: FAST_POSTGRES_RECIPE,
     tag,
     base,
     labels: { [LABEL_FAST_FOR]: base },
@@ -287,28 +288,28 @@ export async function ensureFastPostgres(context: ImageContext, base: string): P
   return { ...status, outcome: 'built' };
 }
 
-export const EGRESS_TEMPLATE = 'egress';
+export const EGRESS_RECIPE = 'egress';
 
 /**
  * The egress proxy's image (Squid and socat), built from Debian's packages on Debian's image where the
- * registry answers, else on the debootstrapped base; rebuilt when its template changes.
+ * registry answers, else on the debootstrapped base; rebuilt when its recipe changes.
  */
 export async function ensureEgressImage(context: ImageContext): Promise<ImageStatus> {
-  const hash = templateHash(EGRESS_TEMPLATE);
+  const hash = recipeHash(EGRESS_RECIPE);
   const existing = await inspectImage(context.docker, EGRESS_IMAGE);
   const status = { role: 'egress' as const, image: EGRESS_IMAGE, offline: true };
-  if (existing?.labels[LABEL_TEMPLATE_HASH] === hash)
+  if (existing?.labels[LABEL_RECIPE_HASH] === hash)
     return { ...status, official: existing.labels[LABEL_BUILT_ON] ?? DEBIAN_IMAGE, outcome: 'found' };
   const logFile = logPath(context, 'image-egress');
   const base = await debianBase(context, logFile);
   await buildFromTemplate(context, {
-    template: EGRESS_TEMPLATE,
+    recipe: EGRESS_RECIPE,
     tag: EGRESS_IMAGE,
     base,
-    labels: { [LABEL_TEMPLATE_HASH]: hash, [LABEL_BUILT_ON]: base },
+    labels: { [LABEL_RECIPE_HASH]: hash, [LABEL_BUILT_ON]: base },
     logFile,
   });
-  // The image an earlier template made, untagged now.
+  // The image an earlier recipe made, untagged now.
   await removeImages(context.docker, await listImages(context.docker, { danglingWithLabel: LABEL_IMAGE }));
   return { ...status, official: base, outcome: 'built' };
 }
@@ -350,11 +351,11 @@ function proxyBuildArgs(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
 }
 
-/** Changes whenever a template file or the Node version it installs changes. */
-export function templateHash(template: string): string {
-  const hash = createHash('sha256').update(`${template}\n${DEBIAN_SUITE}\n${IMAGE_SCHEME}\n`);
-  if (template === 'agent') hash.update(`node ${OFFLINE_NODE_MAJOR} npm ${OFFLINE_NPM_MAJOR}\n`);
-  const dir = join(TEMPLATES_DIR, template);
+/** Changes whenever a file of the recipe or the Node version it installs changes. */
+export function recipeHash(recipe: string): string {
+  const hash = createHash('sha256').update(`${recipe}\n${DEBIAN_SUITE}\n${IMAGE_SCHEME}\n`);
+  if (recipe === 'agent') hash.update(`node ${OFFLINE_NODE_MAJOR} npm ${OFFLINE_NPM_MAJOR}\n`);
+  const dir = join(TEMPLATES_DIR, recipe);
   for (const file of listDir(dir)) hash.update(`${file}\n`).update(readBytes(join(dir, file)));
   return hash.digest('hex').slice(0, 16);
 }
