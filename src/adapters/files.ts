@@ -8,11 +8,13 @@ import {
   createReadStream,
   existsSync,
   fstatSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   readSync,
   realpathSync,
   renameSync,
@@ -313,4 +315,17 @@ export function listFiles(root: string): string[] {
   };
   walk('');
   return found.sort();
+}
+
+/**
+ * What a path is, without following a link: a link's content is where it points (as `docker build`
+ * sends it), a file's its bytes; anything else (a FIFO, a device, a socket) has none to read.
+ */
+export function entryContent(
+  path: string,
+): { kind: 'file'; bytes: Buffer } | { kind: 'link'; target: string } | { kind: 'other' } {
+  const stats = lstatSync(path);
+  if (stats.isSymbolicLink()) return { kind: 'link', target: readlinkSync(path) };
+  if (stats.isFile()) return { kind: 'file', bytes: readFileSync(path) };
+  return { kind: 'other' };
 }

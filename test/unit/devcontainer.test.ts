@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, loadConfigWithText, parseConfig } from '../../src/config/load.js';
+import { agentBuildTag } from '../../src/core/agent/agent-image.js';
 import {
   devcontainerOrThrow,
   parseJsonc,
@@ -229,6 +231,24 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     return root;
   };
   afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("hashes a build context's links as links, the way docker build sends them, and refuses a FIFO", async () => {
+    repo();
+    write('.devcontainer/Dockerfile', 'FROM x\n');
+    symlinkSync('/nonexistent', join(root, '.devcontainer/dangling'));
+    symlinkSync('/etc', join(root, '.devcontainer/folder'));
+    const build = { context: '.devcontainer', dockerfile: '.devcontainer/Dockerfile', args: {} };
+    const tag = agentBuildTag(root, build);
+    expect(tag).toMatch(/^berth-build\/agent:[0-9a-f]{16}$/);
+    expect(agentBuildTag(root, build)).toBe(tag);
+    rmSync(join(root, '.devcontainer/dangling'));
+    symlinkSync('/elsewhere', join(root, '.devcontainer/dangling'));
+    expect(agentBuildTag(root, build)).not.toBe(tag);
+    await execa('mkfifo', [join(root, '.devcontainer/pipe')]);
+    expect(() => agentBuildTag(root, build)).toThrow(
+      'agent.build.context: .devcontainer/pipe is not a file, a folder or a link',
+    );
+  });
 
   it("takes the devcontainer's fields under berth.yaml's: berth.yaml wins field by field, maps merge", () => {
     repo();

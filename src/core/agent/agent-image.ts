@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join, posix } from 'node:path';
 import { buildImage, type Engine, engineWords, inspectImage } from '../../adapters/docker.js';
-import { exists, listFiles, readBytes } from '../../adapters/files.js';
+import { entryContent, exists, listFiles } from '../../adapters/files.js';
 import type { BerthConfig } from '../../config/schema.js';
 import { EnvironmentError, UsageError } from '../../errors.js';
 import { AGENT_BUILD_IMAGE, AGENT_BUILD_REPOSITORY, LABEL_IMAGE } from '../../plan/images.js';
@@ -25,10 +25,20 @@ export function agentBuildTag(tree: string, build: AgentBuild): string {
   const contextDir = join(tree, build.context);
   const hash = createHash('sha256').update(JSON.stringify({ dockerfile, args: build.args }));
   for (const file of listFiles(contextDir)) {
-    hash.update(`\0${file}\0`);
+    // A link is sent to the engine as a link (never followed): its target is what it holds.
+    const entry = entryContent(join(contextDir, file));
+    if (entry.kind === 'other')
+      throw new UsageError(
+        'agent-build',
+        `agent.build.context: ${posix.join(build.context, file)} is not a file, a folder or a link`,
+        {
+          hint: 'remove it from the build context',
+        },
+      );
+    hash.update(`\0${file}\0${entry.kind}\0`);
     hash.update(
       createHash('sha256')
-        .update(readBytes(join(contextDir, file)))
+        .update(entry.kind === 'link' ? entry.target : entry.bytes)
         .digest('hex'),
     );
   }
