@@ -2,7 +2,8 @@
  * `npm run bench`: berth against the alternatives, in one run on this machine, with warm images.
  * Writes bench/results/<date>.md and .json. Options: --runs N (default 5), --many 1,5,10,20,50,
  * --idle-seconds 30, --repo PATH (a long-history repository for the disk figure; default: built here),
- * --only fleet|data|egress|services (that section alone, added to the latest result), --egress-stacks N (idle
+ * --only fleet|data|egress|services (that section alone, added to the latest result), --only core (ready,
+ * teardown, many at once, idle cost and disk, a result of their own), --egress-stacks N (idle
  * stacks of each kind in the egress and services sections; default 10, each behind a proxy takes two
  * networks).
  */
@@ -167,10 +168,11 @@ async function main() {
   const longRepo = flags.repo ?? (await longHistoryRepo(scratch, 5000, 2000));
   const disk = await diskPerAgent(longRepo);
 
-  const fleet = await fleetBench(scratch, log);
-  const data = await dataBench(scratch, log);
-  const egress = await egressBench(scratch, egressOptions(), log);
-  const services = await servicesBench(scratch, egressOptions(), log);
+  const core = flags.only === 'core';
+  const fleet = core ? undefined : await fleetBench(scratch, log);
+  const data = core ? undefined : await dataBench(scratch, log);
+  const egress = core ? undefined : await egressBench(scratch, egressOptions(), log);
+  const services = core ? undefined : await servicesBench(scratch, egressOptions(), log);
 
   await cleanBench(docker);
   rmSync(scratch, { recursive: true, force: true });

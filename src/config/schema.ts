@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { TOO_LONG, withinLongest } from '../plan/duration.js';
 import { egressEntryProblem, egressListProblems, egressServiceRoom } from '../plan/egress.js';
 import { DEFAULT_IMAGES } from '../plan/images.js';
-import { configuredServices, RESERVED_SERVICE_NAMES, serviceProblems } from '../plan/services.js';
+import {
+  configuredServices,
+  RESERVED_SERVICE_NAMES,
+  SERVICE_LIMITS,
+  serviceProblems,
+} from '../plan/services.js';
 
 const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
@@ -92,6 +97,26 @@ const repositoryPath = z
 const containerPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path in the container');
 
 /** One service of `services:` (plan/services.ts plans it; Postgres and Redis are presets of the same). */
+/** A memory size as Docker takes it. */
+const memorySize = z.string().regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"');
+
+/** A service's limits (Postgres, Redis and each of services:): what an agent can make it hold is bounded. */
+const serviceLimits = z
+  .strictObject({
+    memory: memorySize
+      .default(SERVICE_LIMITS.memory)
+      .describe('its memory limit; its data in memory (data: ephemeral, a tmpfs) is bounded by it too'),
+    pids: z
+      .number()
+      .int()
+      .min(16)
+      .max(1_000_000)
+      .default(SERVICE_LIMITS.pids)
+      .describe('its limit of processes'),
+  })
+  .prefault({})
+  .describe("the service's limits: the agent holds its credentials, so it could otherwise fill the host");
+
 const service = z.strictObject({
   image: z
     .string()
@@ -140,6 +165,7 @@ const service = z.strictObject({
     .default([])
     .describe('bind mounts of paths inside the agent`s worktree'),
   dependsOn: z.array(z.string()).default([]).describe('services started before this one'),
+  resources: serviceLimits,
   url: z
     .string()
     .min(1)
@@ -206,11 +232,7 @@ export const configSchema = z
         resources: section(
           z.strictObject({
             cpus: z.number().positive().max(1024).default(2).describe('CPUs the agent container may use'),
-            memory: z
-              .string()
-              .regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"')
-              .default('2g')
-              .describe('its memory limit, such as "512m" or "2g"'),
+            memory: memorySize.default('2g').describe('its memory limit, such as "512m" or "2g"'),
             pids: z.number().int().min(16).max(1_000_000).default(1024).describe('its limit of processes'),
           }),
           "the agent container's limits",
@@ -225,6 +247,7 @@ export const configSchema = z
           .default(true)
           .describe('give agents a Postgres at all (without it: no DATABASE_URL, and no migrate or seed)'),
         image: z.string().min(1).default(DEFAULT_IMAGES.postgres).describe('the Postgres image'),
+        resources: serviceLimits,
         database: name.default('app').describe("the agent's database"),
         user: name.default('app').describe("the agent's database user (its password is random, per agent)"),
         preinit: z
@@ -272,6 +295,7 @@ export const configSchema = z
       z.strictObject({
         image: z.string().min(1).default(DEFAULT_IMAGES.redis).describe('the Redis image'),
         enabled: z.boolean().default(true).describe('give agents a Redis at all'),
+        resources: serviceLimits,
       }),
       "each agent's own Redis",
     ),

@@ -254,6 +254,13 @@ export function stackServiceSpecs(stack: StackSpec): ServiceSpec[] {
   ];
 }
 
+/** A service's memory and process limits: its own, or for Postgres and Redis the config's. */
+function limitsOf(spec: ServiceSpec, config: BerthConfig) {
+  const limits =
+    spec.limits ?? (spec.name === 'postgres' ? config.postgres.resources : config.redis.resources);
+  return { mem_limit: limits.memory, pids_limit: limits.pids };
+}
+
 /**
  * The compose document of a stack without its agent: its services (Postgres, Redis, those of
  * `services:`), the private network (and without outbound access the network they publish through) and
@@ -276,6 +283,7 @@ export function planStackCompose(stack: StackSpec, config: BerthConfig) {
       labels,
       restart: config.restart,
       security_opt: ['no-new-privileges:true'],
+      ...limitsOf(spec, config),
       ...(spec.dependsOn.length > 0 && { depends_on: spec.dependsOn }),
     };
     for (const name of spec.volumes) volumes[name] = { labels };

@@ -139,7 +139,11 @@ function containerOptions(
   }
   const mounts = (spec.volumes ?? []).map((mount) =>
     mount.type === 'tmpfs'
-      ? { Type: 'tmpfs', Target: mount.target }
+      ? {
+          Type: 'tmpfs',
+          Target: mount.target,
+          ...(mount.tmpfs && { TmpfsOptions: { SizeBytes: mount.tmpfs.size } }),
+        }
       : mount.type === 'volume'
         ? { Type: 'volume', Source: context.scoped(mount.source), Target: mount.target }
         : { Type: 'bind', Source: mount.source, Target: mount.target, ReadOnly: mount.read_only ?? false },

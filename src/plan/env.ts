@@ -1,6 +1,6 @@
 import { type AgentRecord, hasPostgres } from './agent.js';
 import { proxyEnv } from './egress.js';
-import { serviceVariables } from './services.js';
+import { portVariable, serviceVariables } from './services.js';
 
 /** The in-container path of the host's CA bundle. */
 export const CONTAINER_CA_PATH = '/etc/berth/host-ca.crt';
@@ -65,8 +65,7 @@ export function agentEnv(agent: AgentRecord, view: View): EnvMap {
   for (const [service, spec] of Object.entries(agent.services ?? {}).sort(([a], [b]) => a.localeCompare(b)))
     Object.assign(env, serviceVariables(service, spec, agent, view));
   // The leased host ports, in both views: hooks and tools inside may need to tell them to the host.
-  for (const [name, leased] of Object.entries(agent.ports))
-    env[`BERTH_PORT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`] = String(leased);
+  for (const [name, leased] of Object.entries(agent.ports)) env[portVariable(name)] = String(leased);
   // Behind an egress proxy, the container's only way out is the proxy.
   if (agent.egress && view === 'container') Object.assign(env, proxyEnv(agent));
   return env;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { BerthConfig, ServiceConfig } from '../config/schema.js';
 import type { AgentRecord } from './agent.js';
+import { memoryBytes } from './engine-stack.js';
 import type { EnvMap } from './env.js';
 
 /**
@@ -11,6 +12,10 @@ import type { EnvMap } from './env.js';
 
 /** Names berth's own services and containers hold. */
 export const RESERVED_SERVICE_NAMES = ['agent', 'postgres', 'redis', 'egress'];
+
+/** A service's limits unless its config says otherwise (and for an agent recorded before they were). */
+export const SERVICE_LIMITS = { memory: '1g', pids: 512 } as const;
+export type ServiceLimits = { memory: string; pids: number };
 
 /** How berth knows a service answers. */
 export type Readiness =
@@ -25,7 +30,7 @@ export type Readiness =
 export type SpecMount =
   | { type: 'bind'; source: string; target: string; read_only?: boolean }
   | { type: 'volume'; source: string; target: string }
-  | { type: 'tmpfs'; target: string };
+  | { type: 'tmpfs'; target: string; tmpfs?: { size: number } };
 
 export interface ServiceSpec {
   name: string;
@@ -39,6 +44,8 @@ export interface ServiceSpec {
   volumes: string[];
   dependsOn: string[];
   ready: Readiness;
+  /** Its limits: a service of services: carries its own; Postgres's and Redis's come from the config. */
+  limits?: ServiceLimits;
 }
 
 /** A service of `services:` as an agent's record keeps it: its definition, with the image resolved. */
@@ -55,6 +62,11 @@ export function configuredServices(config: Pick<BerthConfig, 'services'>): Recor
 /** NAME of NAME_HOST, NAME_PORT, NAME_URL: the service name upper-cased, `-` as `_`. */
 export function variablePrefix(service: string): string {
   return service.toUpperCase().replace(/-/g, '_');
+}
+
+/** The variable each leased host port is told by, in both views: BERTH_PORT_<lease name>. */
+export function portVariable(leaseName: string): string {
+  return `BERTH_PORT_${leaseName.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
 }
 
 /** The lease names of a service's ports: its name for the first, name:port for the others. */
@@ -207,6 +219,7 @@ export function customServiceSpec(service: string, spec: ServiceRecord, stack: S
   const durable = spec.data === 'durable';
   const volumes = spec.volumes.map((_path, index) => serviceVolumeName(service, index));
   const command = commandOf(spec.command);
+  const limits = spec.resources ?? SERVICE_LIMITS;
   return {
     name: service,
     image: spec.image,
@@ -217,7 +230,7 @@ export function customServiceSpec(service: string, spec: ServiceRecord, stack: S
         (path, index): SpecMount =>
           durable
             ? { type: 'volume', source: volumes[index] as string, target: path }
-            : { type: 'tmpfs', target: path },
+            : { type: 'tmpfs', target: path, tmpfs: { size: memoryBytes(limits.memory) } },
       ),
       ...spec.mounts.map(
         (mount, index): SpecMount => ({
@@ -232,6 +245,7 @@ export function customServiceSpec(service: string, spec: ServiceRecord, stack: S
     volumes: durable ? volumes : [],
     dependsOn: spec.dependsOn,
     ready: readinessOf(service, spec, stack.ports),
+    limits,
   };
 }
 
@@ -268,10 +282,36 @@ export function serviceProblems(config: BerthConfig): string[] {
   const names = Object.keys(services);
   if (names.length === 0) return [];
   const problems: string[] = [];
+  // Each port's variable has one owner: Postgres's, Redis's, an app port's or a service's.
+  const portOwners = new Map<string, string>();
+  for (const name of [
+    ...(config.postgres.enabled ? ['postgres'] : []),
+    ...(config.redis.enabled ? ['redis'] : []),
+  ])
+    portOwners.set(portVariable(name), name);
+  for (const name of Object.keys(config.ports.app)) portOwners.set(portVariable(name), `ports.app.${name}`);
   for (const [service, spec] of Object.entries(services)) {
     const at = `services.${service}`;
     if (Object.hasOwn(config.ports.app, service))
       problems.push(`${at}: the name is an app port's too (ports.app.${service}); rename one`);
+    const prefix = variablePrefix(service);
+    if (prefix.startsWith('BERTH'))
+      problems.push(
+        `${at}: its variables (${prefix}_HOST, …) would be in berth's own BERTH_ names; rename it`,
+      );
+    if (prefix === 'DATABASE' && config.postgres.enabled)
+      problems.push(
+        `${at}: its DATABASE_URL would replace Postgres's; rename it, or set postgres.enabled: false`,
+      );
+    for (const lease of servicePortNames(service, spec.ports)) {
+      const variable = portVariable(lease);
+      const owner = portOwners.get(variable);
+      if (owner && owner !== `services.${service}`)
+        problems.push(
+          `${at}.ports: ${variable} would name both its port ${lease} and ${owner}'s; rename one`,
+        );
+      else portOwners.set(variable, `services.${service}`);
+    }
     if (new Set(spec.ports).size !== spec.ports.length) problems.push(`${at}.ports: a port is listed twice`);
     if (typeof spec.command === 'string' && /["'\\]/.test(spec.command))
       problems.push(`${at}.command: a string is split on spaces only; write it as an array to quote`);

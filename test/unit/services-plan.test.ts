@@ -94,13 +94,16 @@ describe('services: the plan', () => {
     expect(mariadb.labels).toEqual(doc.services.postgres.labels);
     expect(mariadb.restart).toBe(doc.services.postgres.restart);
     expect(mariadb.security_opt).toEqual(['no-new-privileges:true']);
+    // Limits: the agent holds the service's credentials, so what it makes the service hold is bounded.
+    expect([mariadb.mem_limit, mariadb.pids_limit]).toEqual(['1g', 512]);
+    expect([doc.services.postgres.mem_limit, doc.services.redis.pids_limit]).toEqual(['1g', 512]);
     expect(mariadb.ports).toEqual(['127.0.0.1:20003:3306', '127.0.0.1:20004:3307']);
     expect(doc.services.mail.ports).toBeUndefined();
   });
 
   it('keeps ephemeral data in memory and durable data in a named volume per agent; mounts are copies berth keeps', () => {
     expect(doc.services.mariadb.volumes).toEqual([
-      { type: 'tmpfs', target: '/var/lib/mysql' },
+      { type: 'tmpfs', target: '/var/lib/mysql', tmpfs: { size: 1024 ** 3 } },
       {
         type: 'bind',
         // The worktree's db/init as provision copied it into berth's folder (no container writes there).
@@ -202,6 +205,19 @@ describe('services: the plan', () => {
 describe('services: refusals, one line each naming the key', () => {
   it.each([
     ['services:\n  postgres: { image: x }\n', 'services.postgres: reserved'],
+    ['services:\n  database: { image: x }\n', "services.database: its DATABASE_URL would replace Postgres's"],
+    [
+      'services:\n  berth-cache: { image: x }\n',
+      "services.berth-cache: its variables (BERTH_CACHE_HOST, …) would be in berth's own",
+    ],
+    [
+      'services:\n  mc: { image: x, ports: [11211, 3307] }\n  mc-3307: { image: x, ports: [1] }\n',
+      "services.mc-3307.ports: BERTH_PORT_MC_3307 would name both its port mc-3307 and services.mc's; rename one",
+    ],
+    [
+      'ports:\n  app: { web_1: 3000 }\nservices:\n  web: { image: x, ports: [80, 1] }\n',
+      "services.web.ports: BERTH_PORT_WEB_1 would name both its port web:1 and ports.app.web_1's; rename one",
+    ],
     ['services:\n  Bad_Name: { image: x }\n', 'services.Bad_Name: a service name'],
     ['services:\n  db: { ports: [1] }\n', 'services.db.image:'],
     ['services:\n  db: { image: x, extra: 1 }\n', 'services.db.extra: unknown field'],
@@ -269,6 +285,14 @@ describe('services: refusals, one line each naming the key', () => {
     expect(configuredServices(plain)).toEqual({});
     const document = planCompose(agentFixture(), plain, host) as { services: Record<string, unknown> };
     expect(Object.keys(document.services)).toEqual(['agent', 'postgres', 'redis']);
+  });
+});
+
+describe('services: names whose variables are free', () => {
+  it('lets a service be database when there is no Postgres to own DATABASE_URL', () => {
+    expect(() =>
+      parseConfig('postgres: { enabled: false }\nservices:\n  database: { image: x }\n'),
+    ).not.toThrow();
   });
 });
 
