@@ -52,7 +52,10 @@ export interface ComposeImportOptions {
   only?: string[];
   /** The service a devcontainer names as the agent's container: taken apart, never a service. */
   agentService?: string;
-  /** Reads a file of the repository (trusted working tree) by its relative path, for env_file. */
+  /**
+   * Reads a file of the repository (trusted working tree) by its relative path: env_file, and the
+   * `.env` beside the first compose file, whose variables compose interpolates with.
+   */
   readRepoFile?: (path: string) => string | undefined;
 }
 
@@ -120,15 +123,27 @@ export function importCompose(files: ComposeFile[], options: ComposeImportOption
   if (!isMap(merged.services)) errors.push(`${source}: no services: map`);
   const wanted = options.only ?? Object.keys(all).filter((name) => name !== options.agentService);
   for (const name of options.only ?? []) {
-    if (!(name in all)) errors.push(`only: ${source} has no service "${name}"`);
+    if (!Object.hasOwn(all, name)) errors.push(`only: ${source} has no service "${name}"`);
     else if (name === options.agentService)
       errors.push(`only: "${name}" is the agent's container, not a service`);
   }
   const services: Record<string, ImportedService> = {};
   const context: ServiceContext = { dir, notes, errors, options, declared, imported: new Set(wanted) };
+  const dotEnv = options.readRepoFile?.(posix.join(dir, '.env'));
+  const variables = dotEnv === undefined ? {} : parseEnvFile(dotEnv);
+  if (dotEnv !== undefined)
+    notes.add(`${posix.join(dir, '.env')}: its variables interpolate the compose file, as compose's do`);
+  // Compose interpolates every value of a service (ports and volumes too) before reading it; a service
+  // whose interpolation failed is not read further (its errors say why).
+  const definitionOf = (name: string): Record<string, unknown> | undefined | null => {
+    if (!Object.hasOwn(all, name) || !isMap(all[name])) return undefined;
+    const before = errors.length;
+    const definition = interpolateTree(all[name], `services.${name}`, errors, variables);
+    return errors.length > before ? null : (definition as Record<string, unknown>);
+  };
   for (const name of wanted) {
-    const definition = all[name];
-    if (!(name in all) || name === options.agentService) continue;
+    if (!Object.hasOwn(all, name) || name === options.agentService) continue;
+    const definition = definitionOf(name);
     if (!SERVICE_NAME.test(name)) {
       errors.push(`services.${name}: a service name is lowercase letters, digits and -, 31 at most`);
       continue;
@@ -139,11 +154,12 @@ export function importCompose(files: ComposeFile[], options: ComposeImportOption
       );
       continue;
     }
-    const service = importService(name, isMap(definition) ? definition : {}, context);
+    if (definition === null) continue;
+    const service = importService(name, definition ?? {}, context);
     if (service) services[name] = service;
   }
-  const agentDefinition = options.agentService ? all[options.agentService] : undefined;
-  if (options.agentService && !isMap(agentDefinition))
+  const agentDefinition = options.agentService ? definitionOf(options.agentService) : undefined;
+  if (options.agentService && agentDefinition === undefined)
     errors.push(`service: ${source} has no service "${options.agentService}"`);
   const agent =
     options.agentService && isMap(agentDefinition)
@@ -193,8 +209,7 @@ function importService(
       notes.add(`${at(key)}: not used`);
   }
   turnedAway(name, definition, context);
-  const image =
-    typeof definition.image === 'string' ? interpolate(definition.image, at('image'), errors) : '';
+  const image = typeof definition.image === 'string' ? definition.image : '';
   if (!definition.image && !definition.build) errors.push(`${at('image')}: missing (berth runs images)`);
   const service: ImportedService = { image: image ?? '' };
   const command = takeCommand(definition.command, at('command'), errors);
@@ -247,8 +262,7 @@ function importAgent(
     ports: takePorts(name, definition, context),
   };
   if (typeof definition.image === 'string') {
-    const image = interpolate(definition.image, at('image'), errors);
-    if (image) agent.image = image;
+    if (definition.image) agent.image = definition.image;
   }
   if (definition.build !== undefined) {
     const build = takeBuild(name, definition.build, context);
@@ -308,14 +322,12 @@ function turnedAway(name: string, definition: Record<string, unknown>, context: 
 function takeCommand(value: unknown, at: string, errors: string[]): string | string[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') {
-    const line = interpolate(value, at, errors);
-    if (line === undefined) return undefined;
-    const words = shellWords(line);
+    const words = shellWords(value);
     if (!words) errors.push(`${at}: an unclosed quote`);
     return words;
   }
   if (Array.isArray(value) && value.every((word) => typeof word === 'string' || typeof word === 'number'))
-    return value.map((word) => interpolate(String(word), at, errors) ?? '');
+    return value.map((word) => String(word));
   errors.push(`${at}: expected a string or a list of strings`);
   return undefined;
 }
@@ -332,7 +344,9 @@ function takeEnvironment(
     files === undefined
       ? []
       : (Array.isArray(files) ? files : [files]).map((entry) => (isMap(entry) ? entry.path : entry));
-  for (const file of fileList) {
+  for (const [index, file] of fileList.entries()) {
+    const entry = (Array.isArray(files) ? files : [files])[index];
+    const optional = isMap(entry) && entry.required === false;
     if (typeof file !== 'string') {
       context.errors.push(`${at('env_file')}: expected a path`);
       continue;
@@ -344,7 +358,8 @@ function takeEnvironment(
     }
     const text = context.options.readRepoFile?.(path);
     if (text === undefined) {
-      context.errors.push(`${at('env_file')}: ${path} cannot be read`);
+      if (optional) context.notes.add(`${at('env_file')}: ${path} is missing and not required; skipped`);
+      else context.errors.push(`${at('env_file')}: ${path} cannot be read`);
       continue;
     }
     Object.assign(env, parseEnvFile(text));
@@ -368,8 +383,7 @@ function takeEnvironment(
       );
       continue;
     }
-    const text = interpolate(String(value), at(`environment.${key}`), context.errors);
-    if (text !== undefined) env[key] = text;
+    env[key] = String(value);
   }
   return env;
 }
@@ -506,15 +520,14 @@ function takeHealthcheck(
   if (value.disable === true) return undefined;
   const test = value.test;
   if (typeof test === 'string') {
-    const line = interpolate(test, `${at}.test`, context.errors);
-    return line === undefined ? undefined : { command: ['sh', '-c', line] };
+    return { command: ['sh', '-c', test] };
   }
   if (!Array.isArray(test) || test.length === 0 || !test.every((word) => typeof word === 'string')) {
     context.errors.push(`${at}.test: expected a string or ["CMD", ...], ["CMD-SHELL", "..."] or ["NONE"]`);
     return undefined;
   }
   const [kind, ...rest] = test as string[];
-  const words = rest.map((word) => interpolate(word, `${at}.test`, context.errors) ?? '');
+  const words = rest;
   if (kind === 'NONE') return undefined;
   if (kind === 'CMD' && words.length > 0) return { command: words };
   if (kind === 'CMD-SHELL' && words.length === 1) return { command: ['sh', '-c', words[0] ?? ''] };
@@ -653,27 +666,51 @@ function takeBuild(name: string, value: unknown, context: ServiceContext): Impor
   return { context: buildContext, dockerfile, args };
 }
 
+/** Every string of a compose value interpolated (keys are not), each error naming where it is. */
+function interpolateTree(
+  value: unknown,
+  at: string,
+  errors: string[],
+  variables: Record<string, string>,
+): unknown {
+  if (typeof value === 'string') return interpolate(value, at, errors, variables);
+  if (Array.isArray(value))
+    return value.map((item, index) => interpolateTree(item, `${at}.${index}`, errors, variables));
+  if (isMap(value))
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key,
+        interpolateTree(item, `${at}.${key}`, errors, variables),
+      ]),
+    );
+  return value;
+}
+
 /**
- * Compose's own ${NAME:-default} and $$: berth has no host environment to take ${NAME} from (an agent
- * must not depend on who provisions it), so a variable needs a default; berth's own substitutions
- * (${random}, ${env.X}, ${host}, ${port}) are not written in compose files.
+ * Compose's own interpolation, as compose does it with its project's `.env`: `${NAME}` and `$NAME` from
+ * that file's variables, `${NAME:-default}` (unset or empty) and `${NAME-default}` (unset), `${NAME:?why}`
+ * and `${NAME?why}` required, `$$` a literal `$`. The host's environment is never read (an agent must
+ * not depend on who provisions it): a variable the `.env` lacks needs a default.
  */
-function interpolate(text: string, at: string, errors: string[]): string | undefined {
-  let failed = false;
-  const result = text.replace(
+function interpolate(text: string, at: string, errors: string[], variables: Record<string, string>): string {
+  return text.replace(
     /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
     (match, braced?: string, operator?: string, fallback?: string, bare?: string) => {
       if (match === '$$') return '$';
       const variable = braced ?? bare ?? '';
-      if (operator === '-' || operator === ':-') return fallback ?? '';
-      failed = true;
+      const value = Object.hasOwn(variables, variable) ? variables[variable] : undefined;
+      if (operator === ':-') return value ? value : (fallback ?? '');
+      if (operator === '-') return value ?? fallback ?? '';
+      const set = operator === ':?' ? Boolean(value) : value !== undefined;
+      if (set) return value as string;
       errors.push(
-        `${at}: \${${variable}} comes from the host's environment; give it a default (\${${variable}:-value})`,
+        operator === ':?' || operator === '?'
+          ? `${at}: \${${variable}} is required${fallback ? ` (${fallback})` : ''}, and neither the .env beside the compose file nor a default gives it`
+          : `${at}: \${${variable}} would come from the host's environment; set it in the .env beside the compose file, or give it a default (\${${variable}:-value})`,
       );
       return match;
     },
   );
-  return failed ? undefined : result;
 }
 
 /** `path` (relative to `dir`, both relative to the repository root) inside the repository, else undefined. */

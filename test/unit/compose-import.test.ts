@@ -214,7 +214,7 @@ services:
       `services:\n  a: { image: "x:${D}{TAG:-11}", environment: { P: "a$$b", Q: "${D}{SECRET}" } }\n`,
     );
     expect(result.errors).toEqual([
-      `services.a.environment.Q: ${D}{SECRET} comes from the host's environment; give it a default (${D}{SECRET:-value})`,
+      `services.a.environment.Q: ${D}{SECRET} would come from the host's environment; set it in the .env beside the compose file, or give it a default (${D}{SECRET:-value})`,
     ]);
     expect(
       importText(`services:\n  a: { image: "x:${D}{TAG:-11}", environment: { P: "a$$b" } }\n`).services.a,
@@ -222,6 +222,50 @@ services:
       image: 'x:11',
       env: { P: 'a$b' },
     });
+  });
+
+  it('interpolates every value of a service, ports and volumes too, with the .env beside the compose file', () => {
+    const dotEnv = 'DB_PASSWORD=fromdotenv\nEMPTY=\nDATA_DIR=./data\n';
+    const read = (path: string) => (path === 'ops/.env' ? dotEnv : undefined);
+    const text = [
+      'services:',
+      '  db:',
+      '    image: "x:${TAG:-11}"',
+      '    environment: { P: "${DB_PASSWORD:-secret}", E: "${EMPTY:-default}", F: "${EMPTY-unused}", G: "${NONE-unset}" }',
+      '    ports: ["${DB_PORT:-3306}"]',
+      '    volumes: ["${DATA_DIR:-./other}:/var/lib/mysql"]',
+      '',
+    ].join('\n');
+    const result = importCompose([{ path: 'ops/docker-compose.yml', text }], { readRepoFile: read });
+    expect(result.errors).toEqual([]);
+    expect(result.services.db).toMatchObject({
+      image: 'x:11',
+      env: { P: 'fromdotenv', E: 'default', F: '', G: 'unset' },
+      ports: [3306],
+    });
+    expect(result.notes).toContain("ops/.env: its variables interpolate the compose file, as compose's do");
+    // A host path in a volume or a port is refused where it is, not later.
+    const host = importText(
+      'services:\n  db: { image: x, volumes: ["${HOME}/.ssh:/root/.ssh"], ports: ["${PORT:?set PORT}"] }\n',
+    );
+    expect(host.errors).toEqual([
+      "services.db.volumes.0: ${HOME} would come from the host's environment; set it in the .env beside the compose file, or give it a default (${HOME:-value})",
+      'services.db.ports.0: ${PORT} is required (set PORT), and neither the .env beside the compose file nor a default gives it',
+    ]);
+  });
+
+  it('says a service the file lacks even when its name is an object property, and skips an env_file not required', () => {
+    expect(importText('services:\n  a: { image: x }\n', { only: ['constructor'] }).errors).toEqual([
+      'only: docker-compose.yml has no service "constructor"',
+    ]);
+    const optional = importText(
+      'services:\n  a: { image: x, env_file: [{ path: local.env, required: false }] }\n',
+      {
+        readRepoFile: () => undefined,
+      },
+    );
+    expect(optional.errors).toEqual([]);
+    expect(optional.notes).toContain('services.a.env_file: local.env is missing and not required; skipped');
   });
 
   it('says a variable without a value is left out (compose takes it from the host)', () => {
