@@ -291,13 +291,23 @@ function refusals(
   }
   const mode = definition.network_mode;
   if (typeof mode === 'string' && !(agent && mode.startsWith('service:'))) {
-    if (mode === 'host') context.errors.push(`${at('network_mode')}: host networking is not per agent`);
+    if (mode === 'bridge' || mode === 'default')
+      context.notes.add(`${at('network_mode')}: dropped (each agent's services are on its private network)`);
+    else if (mode === 'host') context.errors.push(`${at('network_mode')}: host networking is not per agent`);
+    else if (mode === 'none')
+      context.errors.push(
+        `${at('network_mode')}: "none" leaves it unreachable: neither the agent nor berth's readiness probe could reach it`,
+      );
     else
       context.errors.push(`${at('network_mode')}: "${mode}" shares another network; each agent has its own`);
   }
   for (const key of ['pid', 'ipc']) {
     const value = definition[key];
     if (value === undefined) continue;
+    if (value === 'private' || value === 'shareable') {
+      context.notes.add(`${at(key)}: not used (its ${key} namespace is its own already)`);
+      continue;
+    }
     context.errors.push(
       value === 'host'
         ? `${at(key)}: the host's ${key} namespace is not per agent`

@@ -136,6 +136,7 @@ services:
   k: { image: x, volumes: ["/etc:/host-etc"] }
   l: { image: x, volumes: ["~/cache:/cache"] }
   m: { image: x, volumes: [{ type: bind, source: /var/run/docker.sock, target: /var/run/docker.sock }] }
+  n: { image: x, network_mode: none }
 `);
     expect(result.services).toEqual({});
     expect(result.errors).toEqual([
@@ -152,6 +153,16 @@ services:
       "services.k.volumes: /etc is outside the repository (only the repository's own paths are per agent)",
       "services.l.volumes: ~/cache is outside the repository (only the repository's own paths are per agent)",
       "services.m.volumes: /var/run/docker.sock is outside the repository (only the repository's own paths are per agent)",
+      `services.n.network_mode: "none" leaves it unreachable: neither the agent nor berth's readiness probe could reach it`,
+    ]);
+  });
+
+  it('turns what is per agent already: network_mode bridge, a private ipc namespace', () => {
+    const result = importText('services:\n  a: { image: x, network_mode: bridge, ipc: private }\n');
+    expect(result.errors).toEqual([]);
+    expect(result.notes).toEqual([
+      "services.a.network_mode: dropped (each agent's services are on its private network)",
+      'services.a.ipc: not used (its ipc namespace is its own already)',
     ]);
   });
 
