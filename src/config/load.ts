@@ -203,11 +203,18 @@ function composeText(root: string, path: string, namedBy: string): string {
   return text;
 }
 
-/** A file of the repository by its relative path; undefined when absent or (by a link) outside it. */
+/** A file of the repository by its relative path; undefined when absent; refused when a link leads out. */
 function readRepoFile(root: string, path: string): string | undefined {
   const full = join(root, path);
   if (!existsSync(full)) return undefined;
-  if (!inside(realpathSync(root), realpathSync(full))) return undefined;
+  if (!inside(realpathSync(root), realpathSync(full)))
+    throw new UsageError(
+      'repo-file-outside',
+      `${path} leads (through a link) outside the repository ${root}`,
+      {
+        hint: 'berth reads only the repository`s own files: copy the file into it',
+      },
+    );
   return readFileSync(full, 'utf8');
 }
 

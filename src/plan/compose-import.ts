@@ -116,8 +116,14 @@ export function importCompose(files: ComposeFile[], options: ComposeImportOption
   }
   const declared = isMap(merged.volumes) ? merged.volumes : {};
   for (const [volume, settings] of Object.entries(declared)) {
-    if (isMap(settings) && settings.external)
+    if (!isMap(settings)) continue;
+    if (settings.external)
       errors.push(`volumes.${volume}.external: an external volume is shared, not per agent`);
+    for (const key of Object.keys(settings))
+      if (key !== 'external' && !key.startsWith('x-'))
+        notes.add(
+          `volumes.${volume}.${key}: not used (each agent's volume is berth's own, named and labelled by it)`,
+        );
   }
   const all = isMap(merged.services) ? merged.services : {};
   if (!isMap(merged.services)) errors.push(`${source}: no services: map`);

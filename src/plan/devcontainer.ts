@@ -76,7 +76,9 @@ export function planDevcontainer(text: string, path: string): DevcontainerPlan {
   if (isMap(features)) {
     for (const feature of Object.keys(features))
       errors.push(
-        `features: "${feature}" comes from a feature registry, and no registry is reachable from berth; install it in the image instead`,
+        feature.startsWith('./') || feature.startsWith('../')
+          ? `features: "${feature}" is a local feature, which berth does not install; install it in the image instead`
+          : `features: "${feature}" comes from a feature registry, and no registry is reachable from berth; install it in the image instead`,
       );
   }
 
@@ -100,7 +102,15 @@ export function planDevcontainer(text: string, path: string): DevcontainerPlan {
     else if (!dockerfilePath) errors.push(`build.dockerfile: ${dockerfile} is outside the repository`);
     if (!contextPath) errors.push(`build.context: ${String(context)} is outside the repository`);
     const args: Record<string, string> = {};
-    if (isMap(build.args)) for (const [key, value] of Object.entries(build.args)) args[key] = String(value);
+    if (isMap(build.args))
+      for (const [key, value] of Object.entries(build.args)) {
+        const variable = String(value).match(/\$\{[^}]*\}/);
+        if (variable)
+          notes.add(
+            `build.args.${key}: ${variable[0]} is not substituted (the host's environment decides nothing in an agent); left out`,
+          );
+        else args[key] = String(value);
+      }
     for (const key of Object.keys(build))
       if (!['dockerfile', 'dockerFile', 'context', 'args'].includes(key)) notes.add(`build.${key}: not used`);
     if (contextPath && dockerfilePath)
@@ -353,8 +363,10 @@ function takeForwardPorts(value: unknown, notes: Set<string>, errors: string[]):
         : typeof entry === 'string' && /^\d+$/.test(entry)
           ? Number(entry)
           : undefined;
-    if (port !== undefined && Number.isInteger(port) && port >= 1 && port <= 65535)
-      app[`port_${port}`] = port;
+    const local = typeof entry === 'string' ? /^(?:localhost|127\.0\.0\.1):(\d+)$/.exec(entry) : null;
+    const number = port ?? (local ? Number(local[1]) : undefined);
+    if (number !== undefined && Number.isInteger(number) && number >= 1 && number <= 65535)
+      app[`port_${number}`] = number;
     else if (typeof entry === 'string' && /^[^:]+:\d+$/.test(entry))
       notes.add(`forwardPorts: ${entry} not forwarded (a service's ports are leased on the host already)`);
     else errors.push(`forwardPorts: ${JSON.stringify(entry)} is not a port`);

@@ -313,6 +313,8 @@ export function serviceProblems(config: BerthConfig): string[] {
       else portOwners.set(variable, `services.${service}`);
     }
     if (new Set(spec.ports).size !== spec.ports.length) problems.push(`${at}.ports: a port is listed twice`);
+    if (spec.url && /[\r\n]/.test(spec.url))
+      problems.push(`${at}.url: a line break would end its line in the env files; write it on one line`);
     if (typeof spec.command === 'string' && /["'\\]/.test(spec.command))
       problems.push(`${at}.command: a string is split on spaces only; write it as an array to quote`);
     const ready = spec.ready;

@@ -157,6 +157,19 @@ services:
     ]);
   });
 
+  it("lists a declared volume's settings it does not use", () => {
+    const result = importText(
+      'services:\n  a: { image: x, volumes: [data:/d] }\nvolumes:\n  data: { name: shared, driver_opts: { device: /srv } }\n',
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.notes).toEqual(
+      expect.arrayContaining([
+        "volumes.data.name: not used (each agent's volume is berth's own, named and labelled by it)",
+        "volumes.data.driver_opts: not used (each agent's volume is berth's own, named and labelled by it)",
+      ]),
+    );
+  });
+
   it('turns what is per agent already: network_mode bridge, a private ipc namespace', () => {
     const result = importText('services:\n  a: { image: x, network_mode: bridge, ipc: private }\n');
     expect(result.errors).toEqual([]);

@@ -111,6 +111,22 @@ describe('devcontainer.json', () => {
     ]);
   });
 
+  it('forwards localhost ports, and leaves out a build arg from the host', () => {
+    const plan = planDevcontainer(
+      JSON.stringify({
+        build: { dockerfile: 'Dockerfile', args: { HOME_DIR: `${D}{localEnv:HOME}`, V: '1' } },
+        forwardPorts: ['localhost:3000', '127.0.0.1:4000'],
+      }),
+      PATH,
+    );
+    expect(plan.errors).toEqual([]);
+    expect(plan.fields.ports?.app).toEqual({ port_3000: 3000, port_4000: 4000 });
+    expect(plan.fields.agent?.build?.args).toEqual({ V: '1' });
+    expect(plan.notes).toContain(
+      `build.args.HOME_DIR: ${D}{localEnv:HOME} is not substituted (the host's environment decides nothing in an agent); left out`,
+    );
+  });
+
   it('says what remoteUser does, and lists keys it does not use once', () => {
     const plan = planDevcontainer(
       JSON.stringify({
@@ -162,7 +178,7 @@ describe('devcontainer.json', () => {
     );
     expect(plan.errors).toEqual([
       'features: "ghcr.io/devcontainers/features/node:1" comes from a feature registry, and no registry is reachable from berth; install it in the image instead',
-      'features: "./local-feature" comes from a feature registry, and no registry is reachable from berth; install it in the image instead',
+      'features: "./local-feature" is a local feature, which berth does not install; install it in the image instead',
     ]);
     expect(() => devcontainerOrThrow(plan, PATH)).toThrow('2 settings berth cannot use');
   });
@@ -282,6 +298,19 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     expect(() => loadConfig(root, undefined, { devcontainer: '/etc/devcontainer.json' })).toThrow(
       'devcontainer: /etc/devcontainer.json is outside the repository',
     );
+  });
+
+  it('says a file that leads (through a link) outside the repository is outside, not missing', () => {
+    repo();
+    const outside = mkdtempSync(join(tmpdir(), 'berth-outside-'));
+    try {
+      writeFileSync(join(outside, 'compose.yml'), 'services:\n  a: { image: x }\n');
+      symlinkSync(join(outside, 'compose.yml'), join(root, 'linked.yml'));
+      write('berth.yaml', 'services: { from: linked.yml }\n');
+      expect(() => loadConfig(root)).toThrow('linked.yml leads (through a link) outside the repository');
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   it('keeps a copy that gives the same config without reading the imported files again', () => {

@@ -205,6 +205,10 @@ describe('services: the plan', () => {
 describe('services: refusals, one line each naming the key', () => {
   it.each([
     ['services:\n  postgres: { image: x }\n', 'services.postgres: reserved'],
+    [
+      'services:\n  db: { image: x, url: "x://a\\nINJECTED=1" }\n',
+      'services.db.url: a line break would end its line',
+    ],
     ['services:\n  database: { image: x }\n', "services.database: its DATABASE_URL would replace Postgres's"],
     [
       'services:\n  berth-cache: { image: x }\n',
