@@ -179,14 +179,14 @@ describe('services: any image, one copy per agent', () => {
     }
     const ephemeral = await serviceContainer('svc-a', 'mariadb');
     expect(ephemeral.Mounts.find((m) => m.Destination === '/var/lib/mysql')?.Type).toBe('tmpfs');
-    // Limits: the default for MariaDB, the configured ones for memcached; Postgres's from postgres.resources.
+    // Limits: the default for MariaDB, the configured ones for memcached; Redis's from redis.resources.
     const limits = async (service: string) => {
       const info = await serviceContainer('svc-a', service);
       return [info.HostConfig.Memory, info.HostConfig.PidsLimit];
     };
     expect(await limits('mariadb')).toEqual([1024 ** 3, 512]);
     expect(await limits('memcached')).toEqual([256 * 1024 ** 2, 64]);
-    expect(await limits('postgres')).toEqual([1024 ** 3, 512]);
+    expect(await limits('redis')).toEqual([1024 ** 3, 512]);
     // Its data in memory is a tmpfs of at most its memory, not half the host's.
     const df = await execa('docker', ['exec', ephemeral.Id, 'df', '-k', '--output=size', '/var/lib/mysql']);
     expect(Number(df.stdout.trim().split('\n')[1])).toBe(1024 * 1024);
