@@ -84,17 +84,19 @@ export function parseConfig(
       ? withImports(written, imports.root, imports)
       : written;
   if (value !== written && isMap(value)) imports?.onImported?.(value);
+  // A field the repository's devcontainer.json or compose file gave is theirs to fix, not berth.yaml's.
+  const named = value !== written ? `${source} (with what devcontainer.json and compose files gave)` : source;
   const result = configSchema.safeParse(value);
   if (!result.success) {
     const details = result.error.issues.flatMap(describeUnion).map(describeIssue);
-    throw new UsageError('config-invalid', `${source} has ${details.length} bad field(s)`, {
+    throw new UsageError('config-invalid', `${named} has ${details.length} bad field(s)`, {
       hint: 'fix the fields listed; the JSON schema in templates/berth.schema.json helps editors check them',
       details,
     });
   }
   const problems = crossFieldProblems(result.data);
   if (problems.length > 0) {
-    throw new UsageError('config-invalid', `${source} has ${problems.length} bad field(s)`, {
+    throw new UsageError('config-invalid', `${named} has ${problems.length} bad field(s)`, {
       hint: 'fix the fields listed',
       details: problems,
     });

@@ -300,6 +300,18 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     );
   });
 
+  it('says a bad field the compose file gave came from it, not from berth.yaml alone', () => {
+    repo();
+    write(
+      'docker-compose.yml',
+      'services:\n  a: { image: x, depends_on: [b] }\n  b: { image: x, depends_on: [a] }\n',
+    );
+    write('berth.yaml', 'services: { from: docker-compose.yml }\n');
+    expect(() => loadConfig(root)).toThrow(
+      'berth.yaml (with what devcontainer.json and compose files gave) has 2 bad field(s)',
+    );
+  });
+
   it('says a file that leads (through a link) outside the repository is outside, not missing', () => {
     repo();
     const outside = mkdtempSync(join(tmpdir(), 'berth-outside-'));
