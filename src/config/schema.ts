@@ -96,7 +96,6 @@ const repositoryPath = z
   );
 const containerPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path in the container');
 
-/** One service of `services:` (plan/services.ts plans it; Postgres and Redis are presets of the same). */
 /** A memory size as Docker takes it. */
 const memorySize = z.string().regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"');
 
@@ -117,6 +116,7 @@ const serviceLimits = z
   .prefault({})
   .describe("the service's limits: the agent holds its credentials, so it could otherwise fill the host");
 
+/** One service of `services:` (plan/services.ts plans it; Postgres and Redis are presets of the same). */
 const service = z.strictObject({
   image: z
     .string()
