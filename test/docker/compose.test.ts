@@ -7,9 +7,12 @@ import { berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
+/** A dollar sign: compose's own ${...} in a template string. */
+const D = '$';
+
 // Users drive berth's stacks with their own Compose, v2 or v1: every test here runs under both.
 const installed = (await surveyCompose()).found;
-const LITERAL = 'a$$b $HOME ${HOME} ${PATH:-x}';
+const LITERAL = `a$$b $HOME ${D}{HOME} ${D}{PATH:-x}`;
 
 describe.each(['v2', 'v1'] as const)('under Compose %s', (variant) => {
   const cli = installed.find((c) => c.variant === variant) as ComposeCli;

@@ -10,6 +10,9 @@ import { berth, errorOf, expectCleanStderr, resultOf } from '../helpers/cli.js';
 import { imageFor } from '../helpers/images.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
+/** A dollar sign: compose's own ${...} in a template string. */
+const D = '$';
+
 /** A made-up app: the agent's container is the compose service `app`, built from the repository. */
 const COMPOSE = `
 services:
@@ -101,9 +104,9 @@ it("provisions the agent's container from devcontainer.json and the compose serv
   expect(said("services.app.volumes: dropped (berth mounts the agent's worktree itself)")).toHaveLength(1);
   expect(said('customizations: not used')).toHaveLength(1);
   expect(said('remoteUser: not used')).toHaveLength(1);
-  expect(said("remoteEnv.PATH: ${containerEnv:PATH} is not substituted in a variable's value")).toHaveLength(
-    1,
-  );
+  expect(
+    said(`remoteEnv.PATH: ${D}{containerEnv:PATH} is not substituted in a variable's value`),
+  ).toHaveLength(1);
   expect(said('building the agent image berth-build/agent:')).toHaveLength(1);
 
   // The image built from the repository's Dockerfile; containerEnv, remoteEnv and the compose service's environment.

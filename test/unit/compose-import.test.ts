@@ -254,10 +254,10 @@ services:
     const text = [
       'services:',
       '  db:',
-      '    image: "x:${TAG:-11}"',
-      '    environment: { P: "${DB_PASSWORD:-secret}", E: "${EMPTY:-default}", F: "${EMPTY-unused}", G: "${NONE-unset}" }',
-      '    ports: ["${DB_PORT:-3306}"]',
-      '    volumes: ["${DATA_DIR:-./other}:/var/lib/mysql"]',
+      `    image: "x:${D}{TAG:-11}"`,
+      `    environment: { P: "${D}{DB_PASSWORD:-secret}", E: "${D}{EMPTY:-default}", F: "${D}{EMPTY-unused}", G: "${D}{NONE-unset}" }`,
+      `    ports: ["${D}{DB_PORT:-3306}"]`,
+      `    volumes: ["${D}{DATA_DIR:-./other}:/var/lib/mysql"]`,
       '',
     ].join('\n');
     const result = importCompose([{ path: 'ops/docker-compose.yml', text }], { readRepoFile: read });
@@ -270,11 +270,11 @@ services:
     expect(result.notes).toContain("ops/.env: its variables interpolate the compose file, as compose's do");
     // A host path in a volume or a port is refused where it is, not later.
     const host = importText(
-      'services:\n  db: { image: x, volumes: ["${HOME}/.ssh:/root/.ssh"], ports: ["${PORT:?set PORT}"] }\n',
+      `services:\n  db: { image: x, volumes: ["${D}{HOME}/.ssh:/root/.ssh"], ports: ["${D}{PORT:?set PORT}"] }\n`,
     );
     expect(host.errors).toEqual([
-      "services.db.volumes.0: ${HOME} would come from the host's environment; set it in the .env beside the compose file, or give it a default (${HOME:-value})",
-      'services.db.ports.0: ${PORT} is required (set PORT), and neither the .env beside the compose file nor a default gives it',
+      `services.db.volumes.0: ${D}{HOME} would come from the host's environment; set it in the .env beside the compose file, or give it a default (${D}{HOME:-value})`,
+      `services.db.ports.0: ${D}{PORT} is required (set PORT), and neither the .env beside the compose file nor a default gives it`,
     ]);
   });
 

@@ -4,6 +4,9 @@ import { type HostFacts, planCompose, renderCompose } from '../../src/plan/compo
 import { agentEnv, renderEnvFile } from '../../src/plan/env.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
 
+/** A dollar sign: compose's own ${...} in a template string. */
+const D = '$';
+
 /** The parts of a planned compose document these tests read. */
 type PlannedDocument = {
   services: Record<string, { depends_on?: string[]; environment?: Record<string, string> }>;
@@ -141,7 +144,7 @@ describe('the compose document', () => {
   it("writes each $ as Compose's $$, so Compose fills nothing in from its own environment", () => {
     const literal = planCompose(
       agentFixture(),
-      parseConfig('agent:\n  env:\n    L: "a$$b ${HOME} $X"\n'),
+      parseConfig(`agent:\n  env:\n    L: "a$$b ${D}{HOME} $X"\n`),
       host,
     );
     const text = renderCompose(literal);
