@@ -149,6 +149,7 @@ export function withImports(
     }
     devcontainerOrThrow(plan, devcontainer);
     for (const note of plan.notes) notes(`${devcontainer}: ${note}`);
+    for (const note of plan.composeNotes ?? []) notes(`${plan.compose?.files.join(' + ')}: ${note}`);
     const fields: DevcontainerFields = { ...plan.fields };
     if (fields.services && value.services !== undefined) {
       notes(`${devcontainer}: runServices not used (berth.yaml's services: wins)`);

@@ -26,6 +26,8 @@ export interface DevcontainerPlan {
   compose?: { files: string[]; service: string; runServices?: string[] };
   /** What was turned, and keys berth does not use: each said once. */
   notes: string[];
+  /** The same of the compose files it names, said with their paths. */
+  composeNotes?: string[];
   /** What berth cannot do: one line each, naming the key. */
   errors: string[];
 }
@@ -212,7 +214,7 @@ export function withCompose(
   return {
     ...plan,
     fields,
-    notes: [...plan.notes, ...imported.notes],
+    composeNotes: imported.notes,
     errors: [...plan.errors, ...imported.errors],
   };
 }

@@ -367,7 +367,7 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     expect(config.agent.image).toBe('app-image');
     expect(config.agent.env).toEqual({ X: '1' });
     expect(notes).toEqual([
-      ".devcontainer/devcontainer.json: services.app.container_name: dropped (each agent's copy has berth's name)",
+      ".devcontainer/compose.yml: services.app.container_name: dropped (each agent's copy has berth's name)",
     ]);
   });
 
