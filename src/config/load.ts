@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { composeServicesOrThrow } from '../plan/compose-import.js';
+import { composeServicesOrThrow, inGitFolder } from '../plan/compose-import.js';
 import {
   DEVCONTAINER_FILES,
   type DevcontainerFields,
@@ -213,11 +213,16 @@ function readRepoFile(root: string, path: string): string | undefined {
   if (!inside(realpathSync(root), realpathSync(full)))
     throw new UsageError(
       'repo-file-outside',
-      `${path} leads (through a link) outside the repository ${root}`,
+      `${path} leads (through a link) outside the repository's files in ${root} (or into its git folder)`,
       {
         hint: 'berth reads only the repository`s own files: copy the file into it',
       },
     );
+  // A folder, a FIFO or a device is no file to read (a FIFO would block for good).
+  if (!statSync(full).isFile())
+    throw new UsageError('repo-file-not-file', `${path} in ${root} is not a regular file`, {
+      hint: 'name a file',
+    });
   return readFileSync(full, 'utf8');
 }
 
@@ -225,7 +230,8 @@ function readRepoFile(root: string, path: string): string | undefined {
 function inside(root: string, path: string): string | undefined {
   const rest = relative(root, isAbsolute(path) ? path : join(root, path));
   if (rest === '' || rest === '..' || rest.startsWith(`..${sep}`) || isAbsolute(rest)) return undefined;
-  return rest.split(sep).join('/');
+  const slashed = rest.split(sep).join('/');
+  return inGitFolder(slashed) ? undefined : slashed;
 }
 
 /** `over` on top of `base`: maps merge key by key, anything else `over` gives wins. */

@@ -91,8 +91,8 @@ const repositoryPath = z
   .string()
   .min(1)
   .refine(
-    (path) => !path.startsWith('/') && !path.split('/').includes('..'),
-    'a path inside the repository, relative, without ".."',
+    (path) => !path.startsWith('/') && !path.split('/').includes('..') && path.split('/')[0] !== '.git',
+    'a path inside the repository, relative, without "..", not in its git folder',
   );
 const containerPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path in the container');
 

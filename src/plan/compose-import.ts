@@ -730,11 +730,19 @@ function interpolate(text: string, at: string, errors: string[], variables: Reco
 }
 
 /** `path` (relative to `dir`, both relative to the repository root) inside the repository, else undefined. */
-function inRepository(dir: string, path: string): string | undefined {
+export function inRepository(dir: string, path: string): string | undefined {
   if (posix.isAbsolute(path) || path.startsWith('~')) return undefined;
   const joined = posix.normalize(posix.join(dir, path));
-  if (joined === '..' || joined.startsWith('../')) return undefined;
-  return joined === '' ? '.' : joined.replace(/\/$/, '');
+  if (joined === '..' || joined.startsWith('../') || inGitFolder(joined)) return undefined;
+  return joined.replace(/\/$/, '') || '.';
+}
+
+/**
+ * A path (relative to the repository root) in its git folder: never one of the repository's own files.
+ * Agents write there (it is shared with their containers), and berth keeps its state there.
+ */
+export function inGitFolder(path: string): boolean {
+  return path.split('/')[0] === '.git';
 }
 
 /**

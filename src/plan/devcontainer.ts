@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { type ParseError, parse, printParseErrorCode } from 'jsonc-parser';
 import { UsageError } from '../errors.js';
-import { type ComposeFile, type ImportedService, importCompose } from './compose-import.js';
+import { type ComposeFile, type ImportedService, importCompose, inRepository } from './compose-import.js';
 import { shellQuote } from './shell.js';
 
 /** Where berth looks for a repository's devcontainer.json, first found wins (the spec's own order). */
@@ -374,13 +374,6 @@ function takeForwardPorts(value: unknown, notes: Set<string>, errors: string[]):
     else errors.push(`forwardPorts: ${JSON.stringify(entry)} is not a port`);
   }
   return app;
-}
-
-function inRepository(dir: string, path: string): string | undefined {
-  if (posix.isAbsolute(path) || path.startsWith('~')) return undefined;
-  const joined = posix.normalize(posix.join(dir, path));
-  if (joined === '..' || joined.startsWith('../')) return undefined;
-  return joined.replace(/\/$/, '') || '.';
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

@@ -300,6 +300,39 @@ describe('berth.yaml with the repository`s devcontainer.json and compose file', 
     );
   });
 
+  it("reads nothing from the repository's git folder, which agents write and berth keeps its state in", () => {
+    repo();
+    write('.git/evil/devcontainer.json', '{ "containerEnv": { "EVIL": "1" } }');
+    write('.git/berth/agents/other/host.env', 'PGPASSWORD=theirs\n');
+    expect(() => loadConfig(root, undefined, { devcontainer: '.git/evil/devcontainer.json' })).toThrow(
+      'devcontainer: .git/evil/devcontainer.json is outside the repository',
+    );
+    write('docker-compose.yml', 'services:\n  a: { image: x, env_file: .git/berth/agents/other/host.env }\n');
+    write('berth.yaml', 'services: { from: docker-compose.yml }\n');
+    expect(() => loadConfig(root)).toThrow(
+      'env_file: .git/berth/agents/other/host.env is outside the repository',
+    );
+    symlinkSync(join(root, '.git/berth/agents/other/host.env'), join(root, 'linked.env'));
+    write('docker-compose.yml', 'services:\n  a: { image: x, env_file: linked.env }\n');
+    expect(() => loadConfig(root)).toThrow('linked.env leads (through a link) outside');
+    const plan = planDevcontainer(
+      JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '../.git/evil' } }),
+      PATH,
+    );
+    expect(plan.errors).toContain('build.context: ../.git/evil is outside the repository');
+  });
+
+  it('refuses a folder or a FIFO where it reads a file, in one line, without blocking', async () => {
+    repo();
+    write('docker-compose.yml', 'services:\n  a: { image: x }\n');
+    write('berth.yaml', 'services: { from: docker-compose.yml }\n');
+    mkdirSync(join(root, '.env'));
+    expect(() => loadConfig(root)).toThrow('.env in');
+    rmSync(join(root, '.env'), { recursive: true });
+    await execa('mkfifo', [join(root, '.env')]);
+    expect(() => loadConfig(root)).toThrow('is not a regular file');
+  });
+
   it('says a bad field the compose file gave came from it, not from berth.yaml alone', () => {
     repo();
     write(
