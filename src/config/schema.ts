@@ -487,6 +487,18 @@ export function crossFieldProblems(config: BerthConfig): string[] {
       `services: behind an egress proxy each service has a fixed address on the agent's /${config.network.subnetPrefix} network, which has room for ${room}; lower network.subnetPrefix`,
     );
   problems.push(...serviceProblems(config));
+  // Each leased port has one name: an app port may not take Postgres's or Redis's.
+  for (const name of ['postgres', 'redis'] as const)
+    if (config[name].enabled && Object.hasOwn(config.ports.app, name))
+      problems.push(
+        `ports.app.${name}: the name is ${name === 'postgres' ? 'Postgres' : 'Redis'}'s port's; rename it`,
+      );
+  // BERTH_ names are berth's own: the container and the host must read the same ones.
+  for (const variable of Object.keys(config.agent.env))
+    if (variable.startsWith('BERTH_'))
+      problems.push(
+        `agent.env.${variable}: BERTH_ names are berth's own (it sets them for the agent); rename it`,
+      );
   if (!config.network.outbound && Object.keys(config.ports.app).length > 0) {
     problems.push(
       'ports.app: cannot publish app ports with network.outbound false (the agent is on an internal network)',

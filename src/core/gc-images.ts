@@ -87,7 +87,10 @@ export async function sweepAgentBuilds(
   } catch {
     current = undefined; // a Dockerfile gone: no image is the current one
   }
-  for (const ref of agentBuildsToRemove(images, await imagesInUse(docker), current)) {
+  // An agent whose stack is down (compose down, an engine restart) still needs its image to come back.
+  const inUse = await imagesInUse(docker);
+  for (const agent of Object.values(readState(context.berthDir).agents)) inUse.add(agent.images.agent);
+  for (const ref of agentBuildsToRemove(images, inUse, current)) {
     if (!dryRun && !(await removeImage(docker, ref))) continue;
     report({
       kind: 'image',

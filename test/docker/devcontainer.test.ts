@@ -178,6 +178,12 @@ it('gc removes an agent image once no container uses it and the config no longer
   try {
     writeFileSync(dockerfile, `${first}ENV NEXT=1\n`);
     expect(await removed()).not.toContain(image); // a container uses it
+    // Its stack taken down by hand: the agent's record still names the image it comes back with.
+    const ids = ps.stdout
+      ? await execa('docker', ['ps', '-aq', '--filter', `label=${LABELS.agent}=built`])
+      : undefined;
+    await execa('docker', ['rm', '-f', ...(ids?.stdout.split('\n').filter(Boolean) ?? [])]);
+    expect(await removed()).not.toContain(image);
     writeFileSync(dockerfile, first);
     expect((await berth(['teardown', 'built', '--force', '--repo', repo.root])).exitCode).toBe(0);
     expect(await removed()).not.toContain(image); // the config builds it now

@@ -209,6 +209,8 @@ describe('services: refusals, one line each naming the key', () => {
       'services:\n  db: { image: x, url: "x://a\\nINJECTED=1" }\n',
       'services.db.url: a line break would end its line',
     ],
+    ['ports:\n  app: { postgres: 3000 }\n', "ports.app.postgres: the name is Postgres's port's; rename it"],
+    ['agent:\n  env: { BERTH_NAME: other }\n', "agent.env.BERTH_NAME: BERTH_ names are berth's own"],
     ['services:\n  database: { image: x }\n', "services.database: its DATABASE_URL would replace Postgres's"],
     [
       'services:\n  berth-cache: { image: x }\n',
