@@ -284,6 +284,32 @@ if (!git('show', 'origin/main:berth.yaml').includes('touch')) throw new Error('t
 `;
 
 // Last: the task it leaves failed would be in every later test's `fleet wait`.
+it("a task takes nothing from the clone's devcontainer.json: berth.yaml alone, from the checked commit, decides", {
+  timeout: 300_000,
+}, async () => {
+  // The clone's working tree is checked out once and never updated: what it holds is not the task's.
+  const devPlace = await fleetPlace({ '.devcontainer.json': '{ "containerEnv": { "MARK": "one" } }\n' });
+  places.push(devPlace);
+  const dev = startWorker(devPlace, queue.url, 'devworker');
+  workers.push(dev);
+  await berth([
+    'fleet',
+    'submit',
+    '--queue',
+    queue.url,
+    '--repo',
+    devPlace.remote,
+    '--name',
+    'no-dev',
+    '--',
+    'sh',
+    '-c',
+    'test -z "$MARK"',
+  ]);
+  expect((await waitAll()).failed, dev.stderr()).toEqual([]);
+  await stop(dev);
+});
+
 it("an agent that rewrites the host's clone cannot pass its berth.yaml off as the default branch's", {
   timeout: 300_000,
 }, async () => {

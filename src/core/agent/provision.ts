@@ -34,6 +34,7 @@ import type { AgentRecord } from '../../plan/agent.js';
 import { leaseFrom } from '../../plan/agent.js';
 import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../../plan/allocate.js';
 import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
+import { DEVCONTAINER_FILES } from '../../plan/devcontainer.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { repoLabels, stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
@@ -96,6 +97,11 @@ export interface ProvisionOptions extends RepoOptions {
    * absolute inside it); default: berth.yaml's devcontainer, else the repository's own when it has one.
    */
   devcontainer?: string;
+  /**
+   * false: the config file alone, nothing a devcontainer.json or compose import gives (a fleet worker,
+   * whose berth.yaml is checked at a commit apart from its clone's working tree).
+   */
+  imports?: false;
 }
 
 export const PROVISION_STEPS = [
@@ -192,8 +198,14 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const progress = options.progress ?? (() => {});
   const repoConfig = loadRepoConfigWithText(context, options.configPath, {
     ...(options.devcontainer && { devcontainer: options.devcontainer }),
+    ...(options.imports === false && { imports: false }),
     notes: (line) => progress(`${name}: ${line}`),
   });
+  if (options.imports === false)
+    for (const file of DEVCONTAINER_FILES.filter((f) => exists(join(trustedTree(context), f))))
+      progress(
+        `${name}: ${file}: not read (on a fleet worker berth.yaml alone decides, from the commit it checked)`,
+      );
   const loaded = lightened(repoConfig.config, options.light);
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);

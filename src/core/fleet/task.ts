@@ -223,6 +223,7 @@ export async function runFleetTask(
       command: task.command,
       onExit: task.onExit,
       configPath: config.file,
+      imports: false,
       quiet: true,
       signal: attempt.signal,
       runtime: host.runtime,
