@@ -379,3 +379,21 @@ function dependsOnItself(services: Record<string, ServiceConfig>, start: string)
   }
   return false;
 }
+
+/**
+ * The fields of a config that decide what an agent's stack is (its services, Postgres, Redis, its
+ * container, its ports and network), named where two configs differ: a sync applies none of them.
+ */
+export function stackChanges(made: BerthConfig, now: BerthConfig): string[] {
+  const fields: Array<[string, (config: BerthConfig) => unknown]> = [
+    ['services', (config) => configuredServices(config)],
+    ['postgres', (config) => ({ ...config.postgres, template: undefined })],
+    ['redis', (config) => config.redis],
+    ['agent', (config) => config.agent],
+    ['ports', (config) => config.ports],
+    ['network', (config) => ({ ...config.network, egress: undefined })],
+  ];
+  return fields
+    .filter(([, pick]) => JSON.stringify(pick(made)) !== JSON.stringify(pick(now)))
+    .map(([name]) => name);
+}

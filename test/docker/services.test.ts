@@ -1,4 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -197,6 +197,24 @@ describe('services: any image, one copy per agent', () => {
       join(realpathSync(repo.root), '.git', 'berth', 'agents', 'svc-a', 'mounts', 'mariadb', '0'),
     );
     expect(init?.RW).toBe(false);
+  });
+
+  it('a sync says it does not apply changed services, and the agent keeps the config its stack was made with', async () => {
+    const kept = join(repo.root, '.git', 'berth', 'agents', 'svc-b', 'berth.yaml');
+    const before = readFileSync(kept, 'utf8');
+    await repo.commitFile(
+      'berth.yaml',
+      CONFIG.replace('command: ["-m", "32"]', 'command: ["-m", "48"]'),
+      'more cache',
+    );
+    try {
+      const synced = await berth(['sync', 'svc-b', '--repo', repo.root]);
+      expect(synced.exitCode, synced.stderr).toBe(0);
+      expect(synced.stderr).toContain("berth.yaml's services changed since svc-b was made");
+      expect(readFileSync(kept, 'utf8')).toBe(before);
+    } finally {
+      await repo.commitFile('berth.yaml', CONFIG, 'back');
+    }
   });
 
   it('teardown removes every service and releases its leases', async () => {

@@ -10,6 +10,7 @@ import {
   randomKey,
   randomKeys,
   serviceLeaseNames,
+  stackChanges,
   startOrder,
   variablePrefix,
 } from '../../src/plan/services.js';
@@ -291,6 +292,24 @@ describe('services: refusals, one line each naming the key', () => {
     expect(configuredServices(plain)).toEqual({});
     const document = planCompose(agentFixture(), plain, host) as { services: Record<string, unknown> };
     expect(Object.keys(document.services)).toEqual(['agent', 'postgres', 'redis']);
+  });
+});
+
+describe('what a sync does not apply', () => {
+  it("names the fields that make the stack where two configs differ, and not the hooks' or the egress list's", () => {
+    const made = parseConfig('services:\n  mc: { image: memcached:1.6 }\n');
+    expect(
+      stackChanges(
+        made,
+        parseConfig('services:\n  mc: { image: memcached:1.6 }\nhooks: { setup: [make] }\n'),
+      ),
+    ).toEqual([]);
+    expect(
+      stackChanges(
+        made,
+        parseConfig('services:\n  mc: { image: memcached:1.7 }\nredis: { enabled: false }\n'),
+      ),
+    ).toEqual(['services', 'redis']);
   });
 });
 

@@ -12,8 +12,10 @@ import type { ResultOf } from '../../contract.js';
 import { BerthError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { validateAgentName } from '../../plan/names.js';
+import { stackChanges } from '../../plan/services.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import {
+  agentConfig,
   currentAgentConfig,
   openRepo,
   type RepoContext,
@@ -94,7 +96,13 @@ export async function sync(
     await takeSecrets(context, agent, hooksOnly(secrets));
   }
   await dropUnconfiguredSecrets(context, agent, secrets);
-  keep();
+  // What makes the stack is not changed by a sync: its copy stays the config the stack was made with.
+  const changed = stackChanges(agentConfig(context, agent), config);
+  if (changed.length === 0) keep();
+  else
+    options.progress?.(
+      `berth.yaml's ${changed.join(', ')} changed since ${agent.name} was made; a sync applies its hooks, secrets and egress list only, so the agent keeps its config: tear it down and provision it again to apply them`,
+    );
   return {
     name: agent.name,
     branch: agent.branch,
