@@ -21,8 +21,9 @@ import { type RepoContext, trustedTree } from './context.js';
 import type { GcAction } from './gc.js';
 
 /**
- * Database images of this repository nobody needs: snapshots of agents that are gone, and templates
- * beyond the budget that no agent runs and that are not the current base's (the next agent wants it).
+ * Images of this repository nobody needs: snapshots of agents that are gone, templates beyond the
+ * budget that no agent runs and that are not the current base's (the next agent wants it), and agent
+ * images `agent.build` made that nothing uses and the config no longer builds.
  */
 export async function sweepImages(
   context: RepoContext,
@@ -63,40 +64,27 @@ export async function sweepImages(
       reason: 'a database template no agent and not the current base uses, over postgres.template.budget',
     });
   }
-}
-
-/**
- * Agent images this repository built (agent.build) that no container uses and that its config, as the
- * trusted tree has it now, does not build: a changed Dockerfile or context leaves the old one behind.
- */
-export async function sweepAgentBuilds(
-  context: RepoContext,
-  config: BerthConfig,
-  dryRun: boolean,
-  report: (action: GcAction) => void,
-): Promise<void> {
-  const { docker } = context;
-  const images = await listCommittedImages(docker, {
-    ...repoLabels(context.repoId),
-    [LABEL_IMAGE]: AGENT_BUILD_IMAGE,
-  });
-  if (images.length === 0) return;
-  let current: string | undefined;
-  try {
-    current = config.agent.build ? agentBuildTag(trustedTree(context), config.agent.build) : undefined;
-  } catch {
-    current = undefined; // a Dockerfile gone: no image is the current one
-  }
-  // An agent whose stack is down (compose down, an engine restart) still needs its image to come back.
-  const inUse = await imagesInUse(docker);
-  for (const agent of Object.values(readState(context.berthDir).agents)) inUse.add(agent.images.agent);
-  for (const ref of agentBuildsToRemove(images, inUse, current)) {
+  // Agent images: a changed Dockerfile or context leaves the old one behind. An agent whose stack is
+  // down (compose down, an engine restart) still needs its image to come back.
+  const builds = images.filter((i) => i.labels[LABEL_IMAGE] === AGENT_BUILD_IMAGE);
+  if (builds.length === 0) return;
+  for (const agent of Object.values(state.agents)) inUse.add(agent.images.agent);
+  for (const ref of agentBuildsToRemove(builds, inUse, currentAgentBuild(context, config))) {
     if (!dryRun && !(await removeImage(docker, ref))) continue;
     report({
       kind: 'image',
       target: ref,
       reason: 'an agent image built from agent.build that no container uses and the config no longer builds',
     });
+  }
+}
+
+/** The agent image the config builds now; undefined when it builds none, or its Dockerfile is gone. */
+function currentAgentBuild(context: RepoContext, config: BerthConfig): string | undefined {
+  try {
+    return config.agent.build ? agentBuildTag(trustedTree(context), config.agent.build) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -29,7 +29,7 @@ import { removeMembers } from './agent/pool.js';
 import { claimRemoval, dropWorktree, removeAgent } from './agent/remove.js';
 import { saveUncommitted } from './agent/saved-work.js';
 import { loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from './context.js';
-import { sweepAgentBuilds, sweepImages } from './gc-images.js';
+import { sweepImages } from './gc-images.js';
 
 export interface GcOptions extends RepoOptions {
   dryRun?: boolean;
@@ -87,7 +87,6 @@ export async function gc(options: GcOptions = {}): Promise<GcResult> {
   });
   await sweepLeases(context, dryRun, report);
   await sweepImages(context, config, dryRun, report);
-  await sweepAgentBuilds(context, config, dryRun, report);
   return { dryRun, actions };
 }
 

@@ -83,6 +83,22 @@ async function stop(one: WorkerProcess) {
 const waitAll = async () =>
   resultOf(await berth(['fleet', 'wait', '--queue', queue.url, '--timeout', '240', '--json']), 'fleet wait');
 
+/** Submits a task of `remote` to the test's queue: `extra` options (--from …), then the command. */
+const submit = (remote: string, name: string, command: string[], extra: string[] = []) =>
+  berth([
+    'fleet',
+    'submit',
+    '--queue',
+    queue.url,
+    '--repo',
+    remote,
+    '--name',
+    name,
+    ...extra,
+    '--',
+    ...command,
+  ]);
+
 it("an agent's berth.yaml never runs on a worker: a task from its published branch runs no host hook", {
   timeout: 300_000,
 }, async () => {
@@ -92,42 +108,14 @@ it("an agent's berth.yaml never runs on a worker: a task from its published bran
   workers.push(hooked);
   const hostile = `hooks:\n  setup: [{ run: "touch ${marker}", on: host }]\n  post-teardown: ["touch ${marker}"]\n`;
   const write = `printf '${hostile}' > berth.yaml && git add berth.yaml && git commit -qm 'my hooks'`;
-  await berth([
-    'fleet',
-    'submit',
-    '--queue',
-    queue.url,
-    '--repo',
-    place.remote,
-    '--name',
-    'writes-config',
-    '--',
-    'sh',
-    '-c',
-    write,
-  ]);
+  await submit(place.remote, 'writes-config', ['sh', '-c', write]);
   expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
   const published = await execa('git', ['show', 'berth/writes-config:berth.yaml'], { cwd: place.remote });
   expect(published.stdout).toContain(marker);
 
   // The follow-up starts from the agent's branch (its berth.yaml is there) and runs with the default branch's.
   const follow = 'test -n "$(grep agent-wrote berth.yaml)" && git log -1 --format=%s';
-  await berth([
-    'fleet',
-    'submit',
-    '--queue',
-    queue.url,
-    '--repo',
-    place.remote,
-    '--name',
-    'follows',
-    '--from',
-    'berth/writes-config',
-    '--',
-    'sh',
-    '-c',
-    follow,
-  ]);
+  await submit(place.remote, 'follows', ['sh', '-c', follow], ['--from', 'berth/writes-config']);
   expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
   const task = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'follows');
   expect(task?.outcome).toMatchObject({
@@ -149,21 +137,8 @@ it('a task whose own berth.yaml has host hooks fails where the host does not all
   places.push(owned);
   const strict = startWorker(place, queue.url, 'strict');
   workers.push(strict);
-  const submit = (...extra: string[]) =>
-    berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      owned.remote,
-      '--name',
-      'needs-host',
-      ...extra,
-      '--',
-      'true',
-    ]);
-  await submit();
+  const needsHost = (...extra: string[]) => submit(owned.remote, 'needs-host', ['true'], extra);
+  await needsHost();
   expect((await waitAll()).failed).toEqual(['needs-host']);
   const refused = (await fleetStatus(queue.url)).tasks.find((t) => t.name === 'needs-host');
   expect(refused).toMatchObject({ state: 'failed', attempts: 1 });
@@ -176,7 +151,7 @@ it('a task whose own berth.yaml has host hooks fails where the host does not all
 
   const lenient = startWorker(place, queue.url, 'lenient', ['--allow-host-hooks']);
   workers.push(lenient);
-  expect(resultOf(await submit('--replace', '--json'), 'fleet submit').tasks).toEqual([
+  expect(resultOf(await needsHost('--replace', '--json'), 'fleet submit').tasks).toEqual([
     { name: 'needs-host', outcome: 'replaced' },
   ]);
   expect((await waitAll()).failed, lenient.stderr()).toEqual([]);
@@ -283,7 +258,6 @@ fs.writeFileSync(file, zlib.deflateSync(Buffer.concat([Buffer.from('blob ' + tex
 if (!git('show', 'origin/main:berth.yaml').includes('touch')) throw new Error('the spoiled blob does not read');
 `;
 
-// Last: the task it leaves failed would be in every later test's `fleet wait`.
 it("a task takes nothing from the clone's devcontainer.json: berth.yaml alone, from the checked commit, decides", {
   timeout: 300_000,
 }, async () => {
@@ -292,24 +266,12 @@ it("a task takes nothing from the clone's devcontainer.json: berth.yaml alone, f
   places.push(devPlace);
   const dev = startWorker(devPlace, queue.url, 'devworker');
   workers.push(dev);
-  await berth([
-    'fleet',
-    'submit',
-    '--queue',
-    queue.url,
-    '--repo',
-    devPlace.remote,
-    '--name',
-    'no-dev',
-    '--',
-    'sh',
-    '-c',
-    'test -z "$MARK"',
-  ]);
+  await submit(devPlace.remote, 'no-dev', ['sh', '-c', 'test -z "$MARK"']);
   expect((await waitAll()).failed, dev.stderr()).toEqual([]);
   await stop(dev);
 });
 
+// Last: the task it leaves failed would be in every later test's `fleet wait`.
 it("an agent that rewrites the host's clone cannot pass its berth.yaml off as the default branch's", {
   timeout: 300_000,
 }, async () => {
@@ -324,22 +286,9 @@ it("an agent that rewrites the host's clone cannot pass its berth.yaml off as th
   const hooked = startWorker(spoiled, queue.url, 'hooked-spoiled', ['--allow-host-hooks']);
   workers.push(hooked);
   const hostile = `hooks:\n  setup: [{ run: "touch ${marker}", on: host }]\n`;
-  const submit = (name: string, ...command: string[]) =>
-    berth([
-      'fleet',
-      'submit',
-      '--queue',
-      queue.url,
-      '--repo',
-      spoiled.remote,
-      '--name',
-      name,
-      '--',
-      ...command,
-    ]);
-  await submit('spoils', 'node', '-e', SPOIL, hostile);
+  await submit(spoiled.remote, 'spoils', ['node', '-e', SPOIL, hostile]);
   expect((await waitAll()).failed, hooked.stderr()).toEqual([]);
-  await submit('after-spoil', 'true');
+  await submit(spoiled.remote, 'after-spoil', ['true']);
   const waited = await waitAll();
   expect(existsSync(marker), 'the agent-written berth.yaml ran a host hook').toBe(false);
   expect(waited.failed).toEqual(['after-spoil']);
