@@ -106,9 +106,11 @@ export const agentSchema = z
     composeProject: text('the Compose project: docker compose -p <project> -f <file> ps|logs|down'),
     composeFile: text('the compose file'),
     createdAt: text('when it was provisioned'),
-    lease: z
+    expiry: z
       .object({ ttlSeconds: z.number(), expiresAt: z.string() })
-      .describe('its lease: renewed by heartbeats and running commands; gc reaps it once past'),
+      .describe(
+        'when it expires: its time to live from the last heartbeat or running command; gc reaps it once past',
+      ),
     inUse: z
       .array(
         z.strictObject({ kind: z.enum(['exec', 'run', 'db']), pid: z.number().int(), since: z.string() }),
@@ -432,7 +434,7 @@ export const resultSchemas = {
   }),
   'egress reload': z.strictObject({ name: z.string(), ...egressAppliedSchema.shape }),
   logs: z.strictObject({ name: z.string(), logs: z.array(logSchema) }),
-  heartbeat: z.strictObject({ name: z.string(), leaseExpiresAt: z.string() }),
+  heartbeat: z.strictObject({ name: z.string(), expiresAt: z.string() }),
   gc: z.strictObject({ dryRun: z.boolean(), actions: z.array(gcActionSchema) }),
   'db reset': dbResultSchema,
   'db snapshot': dbResultSchema,

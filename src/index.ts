@@ -22,7 +22,7 @@ export { dbReset, dbRestore, dbSnapshot, dbSnapshots } from './core/agent/db.js'
 export { agentDiff } from './core/agent/diff.js';
 export { reloadEgress } from './core/agent/egress.js';
 export { agentEnvText, agentEnvView, execCaptured, execInAgent } from './core/agent/exec.js';
-export { heartbeat } from './core/agent/lease.js';
+export { heartbeat } from './core/agent/heartbeat.js';
 export { listAgents, show } from './core/agent/list.js';
 export { logTails, streamLogs } from './core/agent/logs.js';
 export { drainPool, fillPool, poolMembers } from './core/agent/pool.js';

@@ -78,7 +78,7 @@ export function parseConfig(
   source = CONFIG_FILE,
   imports?: LoadOptions & { root: string; onImported?: (value: Record<string, unknown>) => void },
 ): BerthConfig {
-  const written = readYaml(text, source, 'config-yaml') ?? {};
+  const written = renamedKeys(readYaml(text, source, 'config-yaml') ?? {}, source, imports?.notes);
   const value =
     imports && imports.imports !== false && isMap(written)
       ? withImports(written, imports.root, imports)
@@ -102,6 +102,47 @@ export function parseConfig(
     });
   }
   return result.data;
+}
+
+/** Keys an older berth read, by the name each has now (the word "lease" is the host's ports' and subnets'). */
+export const RENAMED_KEYS: ReadonlyArray<{ path: readonly string[]; now: string }> = [
+  { path: ['leaseTtl'], now: 'ttl' },
+  { path: ['claude', 'lease'], now: 'ttl' },
+];
+
+/**
+ * The config with each key an older berth read under its name of now (said once; an agent's kept copy of
+ * an older config reads as it did). Both names at once is a bad field.
+ */
+export function renamedKeys(written: unknown, source: string, notes?: (line: string) => void): unknown {
+  if (!isMap(written)) return written;
+  const result: Record<string, unknown> = { ...written };
+  for (const { path, now } of RENAMED_KEYS) {
+    const parents = path.slice(0, -1);
+    const old = path[path.length - 1] as string;
+    // Copied on the way down: the parsed YAML is not changed.
+    let map: Record<string, unknown> | undefined = result;
+    for (const key of parents) {
+      const inner: unknown = map?.[key];
+      if (!map || !isMap(inner)) {
+        map = undefined;
+        break;
+      }
+      map[key] = { ...inner };
+      map = map[key] as Record<string, unknown>;
+    }
+    if (!map || !Object.hasOwn(map, old)) continue;
+    const name = [...parents, old].join('.');
+    const newName = [...parents, now].join('.');
+    if (Object.hasOwn(map, now))
+      throw new UsageError('config-invalid', `${source} has both ${name} and ${newName}`, {
+        hint: `${name} is the older name of ${newName}: keep ${newName} only`,
+      });
+    map[now] = map[old];
+    delete map[old];
+    notes?.(`${source}: ${name} is read as ${newName} (its name now)`);
+  }
+  return result;
 }
 
 /**

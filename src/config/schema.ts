@@ -414,10 +414,10 @@ export const configSchema = z
     ),
     claude: section(
       z.strictObject({
-        lease: duration
+        ttl: duration
           .default('2m')
           .describe(
-            "the lease of an agent Claude Code's WorktreeCreate hook made, renewed while Claude Code's process runs: the agent outlives a session that ended without its hooks (a crash, not logged in, killed) by at most this",
+            "the time to live of an agent Claude Code's WorktreeCreate hook made, renewed while Claude Code's process runs: the agent outlives a session that ended without its hooks (a crash, not logged in, killed) by at most this",
           ),
         subagents: z
           .enum(['light', 'full'])
@@ -449,9 +449,11 @@ export const configSchema = z
       .max(3600)
       .default(60)
       .describe('seconds to wait for Postgres and Redis to answer after the stack starts'),
-    leaseTtl: duration
+    ttl: duration
       .default('30m')
-      .describe('how long an agent lives without a heartbeat or a running command before gc reaps it'),
+      .describe(
+        "an agent's time to live: how long it lives without a heartbeat or a running command before gc reaps it",
+      ),
     apply: z
       .enum(['api', 'compose'])
       .default('api')

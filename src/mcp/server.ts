@@ -5,7 +5,7 @@ import { resultSchemas, toolResultSchemas } from '../contract.js';
 import { dbReset, dbRestore, dbSnapshot, dbSnapshots } from '../core/agent/db.js';
 import { agentDiff } from '../core/agent/diff.js';
 import { execCaptured } from '../core/agent/exec.js';
-import { heartbeat } from '../core/agent/lease.js';
+import { heartbeat } from '../core/agent/heartbeat.js';
 import { listAgents, show } from '../core/agent/list.js';
 import { logTails, serviceLogTail } from '../core/agent/logs.js';
 import { provision } from '../core/agent/provision.js';
@@ -165,7 +165,7 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
     'show',
     {
       title: 'Show an agent',
-      description: 'one agent: its state, ports, URLs, lease and last task outcome',
+      description: 'one agent: its state, ports, URLs, expiry and last task outcome',
       input: { name },
       output: resultSchemas.show,
       annotations: READS,
@@ -275,8 +275,8 @@ export function berthMcpServer(options: McpOptions): BerthMcp {
   tool(
     'heartbeat',
     {
-      title: "Renew an agent's lease",
-      description: 'renew the agent`s lease',
+      title: "Renew an agent's time to live",
+      description: 'renew the agent`s time to live (its expiry moves to ttl from now)',
       input: { name },
       output: resultSchemas.heartbeat,
       annotations: changes({ destructive: false, idempotent: true, openWorld: false }),

@@ -130,13 +130,13 @@ export function sessionEndFinishes(reason: string | undefined): boolean {
 /**
  * What becomes of a session's agent at its SessionEnd:
  * - continues: /clear or /resume, the same process goes on in the worktree;
- * - keep: its task is completed and the agent kept, as any agent whose task is done (`leaseTtl`). A
+ * - keep: its task is completed and the agent kept, as any agent whose task is done (`ttl`). A
  *   person ended an interactive session (`prompt_input_exit`, `logout`): Claude Code asked them "Keep
  *   worktree" or "Remove worktree", and WorktreeRemove has come already if they chose to remove it. Or a
  *   session nobody was asked about (`other`: print mode, the SDK) left work in the worktree;
  * - leave: a session nobody was asked about left no work (no commit, nothing uncommitted: a session
  *   that could not log in, or that failed at once): nothing to keep, so the agent stays on its short
- *   `claude.lease` and goes once Claude Code's process has ended.
+ *   `claude.ttl` and goes once Claude Code's process has ended.
  */
 export function sessionEndOutcome(
   reason: string | undefined,

@@ -133,14 +133,26 @@ export const agentRecordSchema = z.object({
       kind: z.enum(['session', 'subagent', 'background']),
       process: processIdSchema.optional(),
       endedAt: z.string().optional(),
-      /** The berth process watching Claude Code's process: it renews the lease, and reaps once it ends. */
+      /** The berth process watching Claude Code's process: it renews the expiry, and reaps once it ends. */
       watcher: processIdSchema.optional(),
     })
     .optional(),
   createdAt: z.string(),
-  /** Renewed by heartbeats; once past, gc reaps the agent (saving uncommitted work first). */
-  lease: z.object({ ttlSeconds: z.number(), expiresAt: z.string() }),
+  /**
+   * When it expires: its time to live from its last heartbeat (or running command); once past, gc reaps
+   * the agent (saving uncommitted work first).
+   */
+  expiry: z.object({ ttlSeconds: z.number(), expiresAt: z.string() }),
 });
+
+/** A record as stored: one an older berth wrote names its expiry `lease` (the word is the host's leases' now). */
+export const storedAgentRecordSchema = z.preprocess(
+  (value) =>
+    value && typeof value === 'object' && 'lease' in value && !('expiry' in value)
+      ? (({ lease, ...rest }) => ({ ...rest, expiry: lease }))(value as { lease: unknown })
+      : value,
+  agentRecordSchema,
+);
 
 export type AgentRecord = z.output<typeof agentRecordSchema>;
 
@@ -172,7 +184,7 @@ export interface AgentRecordInput {
   instance: string;
   owner: ProcessId;
   now: number;
-  leaseTtlSeconds: number;
+  ttlSeconds: number;
 }
 
 /** The record of an agent about to be made: status provisioning, owned by the process making it. */
@@ -210,11 +222,11 @@ export function planAgentRecord(input: AgentRecordInput): AgentRecord {
     owner: input.owner,
     instance: input.instance,
     createdAt: new Date(input.now).toISOString(),
-    lease: leaseFrom(input.leaseTtlSeconds, input.now),
+    expiry: expiryFrom(input.ttlSeconds, input.now),
   };
 }
 
-export function leaseFrom(ttlSeconds: number, now: number): AgentRecord['lease'] {
+export function expiryFrom(ttlSeconds: number, now: number): AgentRecord['expiry'] {
   return { ttlSeconds, expiresAt: new Date(now + ttlSeconds * 1000).toISOString() };
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { Mount } from './compose.js';
 import type { ComposeVariant } from './compose-source.js';
+import { SERVICE_LABEL } from './names.js';
 
 /**
  * The Engine API calls that create what a compose document describes, as Compose itself would (same
@@ -161,7 +162,7 @@ function containerOptions(
     Labels: {
       ...spec.labels,
       ...context.composeLabels,
-      'com.docker.compose.service': service,
+      [SERVICE_LABEL]: service,
       'com.docker.compose.oneoff': 'False',
       'com.docker.compose.container-number': '1',
       'com.docker.compose.config-hash': createHash('sha256').update(JSON.stringify(spec)).digest('hex'),

@@ -113,6 +113,17 @@ export function stackLabels(agent: {
   return { ...repoLabels(agent.repoId), [LABELS.agent]: stackOwner(agent) };
 }
 
+/** The label Compose puts on a service's container (berth's own Engine API stack too): its service. */
+export const SERVICE_LABEL = 'com.docker.compose.service';
+
+/** The labels of one service's container in an agent's (or member's) stack: `agent`, `postgres`, … */
+export function serviceLabels(
+  agent: { name: string; repoId: string; labels: Record<string, string> },
+  service: string,
+): Record<string, string> {
+  return { ...stackLabels(agent), [SERVICE_LABEL]: service };
+}
+
 /**
  * Extra labels for everything berth creates, from BERTH_LABELS ("key=value,key=value"): a platform can
  * tag an agent's resources with its task or job id; berth's tests tag theirs for cleanup.

@@ -15,13 +15,13 @@ export interface ReapFacts {
 }
 
 export interface ReapOptions {
-  /** Reap merged agents even while their lease is live (their work is saved first). */
+  /** Reap merged agents even before they expire (their work is saved first). */
   merged?: boolean;
 }
 
 /** Why an agent is being removed, for the record and the report. */
 export interface ReapReason {
-  kind: 'removal-interrupted' | 'provision-killed' | 'provision-failed' | 'lease-expired' | 'merged' | 'gone';
+  kind: 'removal-interrupted' | 'provision-killed' | 'provision-failed' | 'expired' | 'merged' | 'gone';
   text: string;
 }
 
@@ -32,7 +32,7 @@ export function liveSessions(agent: AgentRecord, facts: Pick<ReapFacts, 'isRunni
 
 /**
  * The Claude Code session whose hook made the agent still runs in it: Claude Code's process lives and
- * its SessionEnd has not come. While it does, the agent is in use, whatever its lease says.
+ * its SessionEnd has not come. While it does, the agent is in use, whatever its expiry says.
  */
 export function claudeRuns(agent: AgentRecord, facts: Pick<ReapFacts, 'isRunning'>): boolean {
   const claude = agent.claude;
@@ -41,7 +41,7 @@ export function claudeRuns(agent: AgentRecord, facts: Pick<ReapFacts, 'isRunning
 
 /**
  * Whether gc removes an agent, and why. An agent in use (a running exec or run, a running Claude Code
- * session that made it, or, unless --merged, a live lease) is never removed; nor is one another live process is making or removing.
+ * session that made it, or, unless --merged, an expiry not yet past) is never removed; nor is one another live process is making or removing.
  */
 export function reapReason(
   agent: AgentRecord,
@@ -67,9 +67,8 @@ export function reapReason(
   }
   if (liveSessions(agent, facts).length > 0) return undefined;
   if (claudeRuns(agent, facts)) return undefined;
-  const expired = Date.parse(agent.lease.expiresAt) <= facts.now;
-  if (expired)
-    return { kind: 'lease-expired', text: `its lease expired ${relative(agent.lease.expiresAt, facts.now)}` };
+  const expired = Date.parse(agent.expiry.expiresAt) <= facts.now;
+  if (expired) return { kind: 'expired', text: `it expired ${relative(agent.expiry.expiresAt, facts.now)}` };
   if (options.merged && facts.merged) {
     return { kind: 'merged', text: `its branch ${agent.branch} is merged into ${agent.baseRef}` };
   }

@@ -4,7 +4,7 @@ import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { ensureDir, readText, writeFileAtomic } from '../adapters/files.js';
 import { BerthError, interrupted } from '../errors.js';
-import { type AgentRecord, agentRecordSchema } from '../plan/agent.js';
+import { type AgentRecord, storedAgentRecordSchema } from '../plan/agent.js';
 import { branchRecordSchema } from '../plan/branch.js';
 import { poolMemberSchema } from '../plan/pool.js';
 import { repoPaths } from './paths.js';
@@ -17,7 +17,7 @@ export const STATE_VERSION = 1;
 
 const stateSchema = z.object({
   version: z.literal(STATE_VERSION),
-  agents: z.record(z.string(), agentRecordSchema),
+  agents: z.record(z.string(), storedAgentRecordSchema),
   /**
    * Branches berth created and still answers for: while their agent lives, and after it when they were
    * kept for unmerged work (until `gc --merged` finds them merged). With the agent they were made for,

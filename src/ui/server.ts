@@ -5,7 +5,7 @@ import { streamSSE } from 'hono/streaming';
 import { dbReset } from '../core/agent/db.js';
 import { agentDiff } from '../core/agent/diff.js';
 import { agentEnvView } from '../core/agent/exec.js';
-import { heartbeat } from '../core/agent/lease.js';
+import { heartbeat } from '../core/agent/heartbeat.js';
 import { show } from '../core/agent/list.js';
 import { followAgentLog, followableLogs } from '../core/agent/logs.js';
 import { sync } from '../core/agent/sync.js';

@@ -21,9 +21,9 @@ function ago(iso) {
   return milliseconds >= 0 ? `${span(milliseconds)} ago` : `in ${span(-milliseconds)}`;
 }
 
-function leaseText(expiresAt) {
+function expiryText(expiresAt) {
   const when = ago(expiresAt);
-  return when.startsWith('in ') ? `lease expires ${when}` : `lease expired ${when}`;
+  return when.startsWith('in ') ? `expires ${when}` : `expired ${when}`;
 }
 
 const api = (path) => `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
@@ -93,7 +93,7 @@ function card(repo, entry) {
     ),
     h('div', { class: 'branch mono' }, agent.branch),
     h('div', { class: 'ports' }, portLinks(agent.ports)),
-    h('div', { class: 'meta' }, `${leaseText(agent.lease.expiresAt)} · made ${ago(agent.createdAt)}`),
+    h('div', { class: 'meta' }, `${expiryText(agent.expiry.expiresAt)} · made ${ago(agent.createdAt)}`),
     h(
       'div',
       { class: 'meta' },
@@ -294,7 +294,7 @@ async function refreshDetail(startLog) {
             ...Object.entries(agent.urls)
               .filter(([service]) => service !== 'database' && service !== 'redis')
               .map(([service, url]) => [service, url]),
-            ['lease', leaseText(agent.lease.expiresAt)],
+            ['time to live', expiryText(agent.expiry.expiresAt)],
             ['last task', taskText(detail.entry.task)],
             ...(agent.claude
               ? [['Claude Code', `session ${agent.claude.sessionId} (${agent.claude.kind} worktree)`]]
@@ -362,7 +362,7 @@ async function act(action, button) {
   try {
     const { result } = await call('POST', `/api/repos/${repo}/agents/${encodeURIComponent(name)}/${action}`);
     const done = {
-      heartbeat: () => `lease renewed: ${leaseText(result.leaseExpiresAt)}`,
+      heartbeat: () => `renewed: ${expiryText(result.expiresAt)}`,
       sync: () => 'synced with its base; setup ran again',
       'db-reset': () => 'database reset',
       teardown: () =>

@@ -19,7 +19,7 @@ import { eventually } from '../helpers/wait.js';
 
 const CLAUDE = new URL('../../node_modules/.bin/claude', import.meta.url).pathname;
 const EVENTS = ['WorktreeCreate', 'WorktreeRemove', 'SessionEnd'] as const;
-/** The lease of agents Claude Code's hooks make, short so that a failed session's agent goes in seconds. */
+/** The time to live of agents Claude Code's hooks make, short so that a failed session's agent goes in seconds. */
 const LEASE = '3s';
 
 interface Captured {
@@ -34,7 +34,7 @@ let captureFile: string;
 beforeAll(async () => {
   repo = await makeRepo({
     files: {
-      'berth.yaml': `claude: { lease: ${LEASE} }\n`,
+      'berth.yaml': `claude: { ttl: ${LEASE} }\n`,
       '.gitignore': '.env\nsecret.key\n',
       '.worktreeinclude': '.env\n',
     },
@@ -111,7 +111,7 @@ async function watchLog(): Promise<string> {
 }
 
 describe('claude -w NAME -p … without credentials', () => {
-  it('makes an agent through WorktreeCreate, fails, and the agent is gone once its short lease ran out', async () => {
+  it('makes an agent through WorktreeCreate, fails, and the agent is gone once its short time to live ran out', async () => {
     const run = await execa(CLAUDE, ['-w', 'print-fail', '-p', 'say hello'], {
       cwd: repo.root,
       env: claudeEnv(claudeHome()),
@@ -139,16 +139,16 @@ describe('claude -w NAME -p … without credentials', () => {
       session_id: create?.input.session_id,
       cwd: `${repo.root}.worktrees/print-fail`,
     });
-    // Nothing renews its lease now that Claude Code has exited: the watcher removes it.
+    // Nothing renews its expiry now that Claude Code has exited: the watcher removes it.
     await eventually(async () => expect(await agents()).toEqual([]), 60_000, 500);
-    expect(await watchLog()).toMatch(/print-fail: removed \(its lease expired/);
+    expect(await watchLog()).toMatch(/print-fail: removed \(it expired/);
     const branches = await repo.git('branch', '--list', 'berth/print-fail');
     expect(branches).toBe('');
   });
 });
 
 describe('claude -w NAME where berth made the agent NAME otherwise', () => {
-  it('refuses the worktree: the agent keeps its lease, is bound to no session and is not reaped', async () => {
+  it('refuses the worktree: the agent keeps its expiry, is bound to no session and is not reaped', async () => {
     const made = await berth(['provision', 'by-hand', '--repo', repo.root, '--json']);
     expect(made.exitCode, made.stderr).toBe(0);
     const before = resultOf(await berth(['show', 'by-hand', '--repo', repo.root, '--json']), 'show').agent;
@@ -164,11 +164,11 @@ describe('claude -w NAME where berth made the agent NAME otherwise', () => {
     expect(run.exitCode).not.toBe(0);
     expect(`${run.stdout}${run.stderr}`).toContain('agent by-hand exists and was not made by Claude Code');
     expect(captured()[0]?.input).toMatchObject({ hook_event_name: 'WorktreeCreate', name: 'by-hand' });
-    // Past the claude.lease (3 s) and a watcher's looks, it is still there, on its own lease, unbound.
+    // Past the claude.ttl (3 s) and a watcher's looks, it is still there, on its own expiry, unbound.
     await sleep(8000);
     const after = resultOf(await berth(['show', 'by-hand', '--repo', repo.root, '--json']), 'show').agent;
     expect(after?.claude).toBeUndefined();
-    expect(after?.lease).toEqual(before?.lease);
+    expect(after?.expiry).toEqual(before?.expiry);
     expect(after?.state).toBe('running');
     expect(existsSync(after?.worktree ?? '/nonexistent')).toBe(true);
     expect(await watchLog()).not.toContain('by-hand');
@@ -276,15 +276,15 @@ describe('an interactive claude -w NAME in tmux, without credentials', () => {
       kind: 'session',
       running: true,
     });
-    // The lease is claude.lease, renewed while Claude Code runs: past its first expiry the agent is still
+    // The time to live is claude.ttl, renewed while Claude Code runs: past its first expiry the agent is still
     // there with a later one, and gc leaves it (Claude Code's process holds it in use).
-    const first = agent?.lease.expiresAt ?? '';
-    expect(agent?.lease.ttlSeconds).toBe(3);
+    const first = agent?.expiry.expiresAt ?? '';
+    expect(agent?.expiry.ttlSeconds).toBe(3);
     await eventually(async () => expect(Date.now()).toBeGreaterThan(Date.parse(first) + 1000), 10_000, 250);
     const gc = resultOf(await berth(['gc', '--repo', repo.root, '--json']), 'gc');
     expect(gc.actions.filter((a) => a.kind === 'agent')).toEqual([]);
     const [renewed] = await agents();
-    expect(Date.parse(renewed?.lease.expiresAt ?? '')).toBeGreaterThan(Date.parse(first));
+    expect(Date.parse(renewed?.expiry.expiresAt ?? '')).toBeGreaterThan(Date.parse(first));
 
     const screen = await exitChoosing(tmux, 'Remove worktree');
     expect(screen).toContain('Worktree removed.');
@@ -325,7 +325,7 @@ describe('an interactive claude -w NAME in tmux, without credentials', () => {
     const shown = resultOf(await berth(['show', 'keep-me', '--repo', repo.root, '--json']), 'show');
     expect(shown.task?.completedAt).toBeTruthy();
     expect(shown.agent?.claude).toMatchObject({ sessionId: session.sessionId, endedAt: expect.any(String) });
-    expect(shown.agent?.lease.ttlSeconds).toBe(1800);
+    expect(shown.agent?.expiry.ttlSeconds).toBe(1800);
     // Claude Code has exited; the watcher lets go of the kept agent, and it stays.
     await eventually(async () => expect(await watchLog()).toContain('no agent of this Claude Code process'));
     expect((await agents()).map((a) => a.name)).toEqual(['keep-me']);

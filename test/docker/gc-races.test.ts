@@ -130,7 +130,7 @@ describe('gc beside live agents never removes a healthy one', () => {
     // Its lease has run out: gc wants it too. The teardown is forced: its work must become a patch.
     await updateState(berthDir(), (state) => {
       const record = state.agents.raced;
-      if (record) record.lease.expiresAt = new Date(0).toISOString();
+      if (record) record.expiry.expiresAt = new Date(0).toISOString();
     });
     const [down, gc] = await Promise.all([
       execa(process.execPath, [BIN, 'teardown', 'raced', '--repo', repo.root, '--force', '--json'], {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { heartbeat } from '../../src/core/agent/lease.js';
+import { heartbeat } from '../../src/core/agent/heartbeat.js';
 import { gc as gcLibrary } from '../../src/core/gc.js';
 import { repoId } from '../../src/plan/names.js';
 import { readState } from '../../src/state/store.js';
@@ -48,11 +48,11 @@ async function gcAt(now: number, dryRun = false) {
 const MINUTE = 60_000;
 
 describe('leases', () => {
-  it('heartbeat renews the lease from the moment it beats, and ls shows when it expires', async () => {
+  it('heartbeat renews the expiry from the moment it beats, and ls shows when it expires', async () => {
     const agent = await provision('beat');
-    const later = Date.parse(agent.lease.expiresAt) + 5 * MINUTE;
+    const later = Date.parse(agent.expiry.expiresAt) + 5 * MINUTE;
     const beat = await heartbeat({ name: 'beat', repo: repo.root, runtime: { now: () => later } });
-    expect(beat.leaseExpiresAt).toBe(new Date(later + 30 * MINUTE).toISOString());
+    expect(beat.expiresAt).toBe(new Date(later + 30 * MINUTE).toISOString());
     expect((await gcAt(later + 29 * MINUTE)).actions).toEqual([]);
     expect((await gcAt(later + 31 * MINUTE, true)).actions.map((a) => a.target)).toEqual(['beat']);
     await berth(['heartbeat', 'beat', '--repo', repo.root]);
@@ -68,9 +68,9 @@ describe('leases', () => {
     writeFileSync(join(agent.worktree, 'unsaved.txt'), 'in progress\n');
     writeFileSync(join(agent.worktree, 'package.json'), '{"changed": true}\n');
 
-    // The exec renewed the lease (a running command does): its expiry is read after it, however long it took.
+    // The exec renewed the expiry (a running command does): its expiry is read after it, however long it took.
     const shown = resultOf(await berth(['show', 'expired', '--repo', repo.root, '--json']), 'show');
-    const expiry = Date.parse(shown.agent?.lease.expiresAt ?? '');
+    const expiry = Date.parse(shown.agent?.expiry.expiresAt ?? '');
     expect((await gcAt(expiry - 1000, true)).actions).toEqual([]);
     const dry = await gcAt(expiry + 1000, true);
     expect(dry.actions).toEqual([expect.objectContaining({ kind: 'agent', target: 'expired' })]);
@@ -79,7 +79,7 @@ describe('leases', () => {
     const { actions } = await gcAt(expiry + 1000);
     expect(actions).toHaveLength(1);
     expect(actions[0]).toMatchObject({ kind: 'agent', target: 'expired', keptBranch: 'berth/expired' });
-    expect(actions[0]?.reason).toMatch(/lease expired 1s ago/);
+    expect(actions[0]?.reason).toMatch(/it expired 1s ago/);
     const patch = readFileSync(actions[0]?.savedPatch ?? '', 'utf8');
     expect(patch).toContain('+in progress');
     expect(patch).toContain('+{"changed": true}');
@@ -92,13 +92,13 @@ describe('leases', () => {
     await repo.git('worktree', 'remove', '--force', join(repo.root, '..', 'check'));
   });
 
-  it('berth exec renews the lease while its command runs', async () => {
+  it('berth exec renews the expiry while its command runs', async () => {
     const agent = await provision('busy', '--config', shortLease());
     const running = berth(['exec', 'busy', '--repo', repo.root, '--', 'sleep', '3']);
-    // The lease moves forward while the command runs (renewed every third of its 2 s time-to-live).
+    // The expiry moves forward while the command runs (renewed every third of its 2 s time-to-live).
     const expiry = () =>
-      Date.parse(readState(join(repo.root, '.git', 'berth')).agents.busy?.lease.expiresAt ?? '');
-    await eventually(async () => expect(expiry()).toBeGreaterThan(Date.parse(agent.lease.expiresAt) + 1000));
+      Date.parse(readState(join(repo.root, '.git', 'berth')).agents.busy?.expiry.expiresAt ?? '');
+    await eventually(async () => expect(expiry()).toBeGreaterThan(Date.parse(agent.expiry.expiresAt) + 1000));
     expect((await running).exitCode).toBe(0);
     expect((await gcAt(expiry() - 1000)).actions).toEqual([]);
     expect((await gcAt(expiry() + 1000)).actions.map((a) => a.target)).toEqual(['busy']);
@@ -106,13 +106,13 @@ describe('leases', () => {
 });
 
 function shortLease(): string {
-  const path = join(repo.root, '..', 'short-lease.yaml');
-  writeFileSync(path, 'leaseTtl: 2s\n');
+  const path = join(repo.root, '..', 'short-ttl.yaml');
+  writeFileSync(path, 'ttl: 2s\n');
   return path;
 }
 
 describe('gc of finished work', () => {
-  it('reaps an agent whose branch was squash-merged with gc --merged (its live lease keeps it from plain gc), and deletes the branch', async () => {
+  it('reaps an agent whose branch was squash-merged with gc --merged (not yet expired, plain gc keeps it), and deletes the branch', async () => {
     const agent = await provision('squashed');
     writeFileSync(join(agent.worktree, 'feature.txt'), 'feature\n');
     await shInAgent(

@@ -208,7 +208,7 @@ async function everyTool(call: Call, root: string, name: string) {
   expect(logs.lines?.join('\n')).toMatch(/database system is ready/);
 
   const beat = await ok(call, 'heartbeat', { name }, resultSchemas.heartbeat);
-  expect(Date.parse(beat.leaseExpiresAt)).toBeGreaterThanOrEqual(Date.parse(made.agent.lease.expiresAt));
+  expect(Date.parse(beat.expiresAt)).toBeGreaterThanOrEqual(Date.parse(made.agent.expiry.expiresAt));
   const synced = await ok(call, 'sync', { name }, resultSchemas.sync);
   expect(synced).toMatchObject({ name, commits: 1, fetched: false });
 

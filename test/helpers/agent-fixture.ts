@@ -26,7 +26,7 @@ export function agentFixture(overrides: Partial<AgentRecord> = {}): AgentRecord 
     appPorts: { web: 3000 },
     status: 'ready',
     createdAt: '2026-11-25T10:00:00.000Z',
-    lease: { ttlSeconds: 1800, expiresAt: '2026-11-25T10:30:00.000Z' },
+    expiry: { ttlSeconds: 1800, expiresAt: '2026-11-25T10:30:00.000Z' },
     ...overrides,
   };
 }

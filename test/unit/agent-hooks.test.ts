@@ -181,20 +181,20 @@ describe('the agents of a Claude Code session', () => {
     expect(names(agentsOfClaude(agents, {}))).toEqual([]);
   });
 
-  it('are in use while Claude Code`s process runs, whatever their lease; reaped once it ended and the lease ran out', () => {
+  it('are in use while Claude Code`s process runs, whatever their expiry; reaped once it ended and they expired', () => {
     const now = Date.parse('2026-11-25T12:00:00.000Z');
     const lapsed = { ttlSeconds: 120, expiresAt: new Date(now - 1000).toISOString() };
-    const agent = { ...bound('a', {}), lease: lapsed };
+    const agent = { ...bound('a', {}), expiry: lapsed };
     const running = (p: { pid: number }) => p.pid === 500;
     const facts = { now, stackGone: false, worktreeGone: false };
     expect(reapReason(agent, { ...facts, isRunning: running })).toBeUndefined();
-    expect(reapReason(agent, { ...facts, isRunning: () => false })?.kind).toBe('lease-expired');
-    // Ended through SessionEnd: an ordinary agent, its lease decides.
-    const ended = { ...bound('d', { endedAt: '2026-11-25T11:00:00.000Z' }), lease: lapsed };
-    expect(reapReason(ended, { ...facts, isRunning: running })?.kind).toBe('lease-expired');
+    expect(reapReason(agent, { ...facts, isRunning: () => false })?.kind).toBe('expired');
+    // Ended through SessionEnd: an ordinary agent, its expiry decides.
+    const ended = { ...bound('d', { endedAt: '2026-11-25T11:00:00.000Z' }), expiry: lapsed };
+    expect(reapReason(ended, { ...facts, isRunning: running })?.kind).toBe('expired');
   });
 
-  it('are watched often enough for a lease of seconds, and not busily for one of minutes', () => {
+  it('are watched often enough for a time to live of seconds, and not busily for one of minutes', () => {
     expect(claudeWatchIntervalMs(2)).toBe(1000);
     expect(claudeWatchIntervalMs(120)).toBe(15_000);
     expect(claudeWatchIntervalMs(20)).toBe(5000);

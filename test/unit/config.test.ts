@@ -57,13 +57,35 @@ describe('berth.yaml', () => {
     ]);
   });
 
-  it('gives agents made by Claude Code a short lease and light subagent environments by default', () => {
-    expect(parseConfig('').claude).toEqual({ lease: '2m', subagents: 'light' });
-    expect(parseConfig('claude: { lease: 5s, subagents: full }').claude).toEqual({
-      lease: '5s',
+  it('gives agents made by Claude Code a short time to live and light subagent environments by default', () => {
+    expect(parseConfig('').claude).toEqual({ ttl: '2m', subagents: 'light' });
+    expect(parseConfig('claude: { ttl: 5s, subagents: full }').claude).toEqual({
+      ttl: '5s',
       subagents: 'full',
     });
     expect(problems('claude: { subagents: some }')).toHaveLength(1);
+  });
+
+  it('reads the older names of the time to live (leaseTtl, claude.lease) as ttl, says so, and refuses both at once', () => {
+    const notes: string[] = [];
+    const config = parseConfig('leaseTtl: 45m\nclaude: { lease: 5s }\n', 'berth.yaml', {
+      root: '/nowhere',
+      imports: false,
+      notes: (line) => notes.push(line),
+    });
+    expect(config.ttl).toBe('45m');
+    expect(config.claude.ttl).toBe('5s');
+    expect(notes).toEqual([
+      'berth.yaml: leaseTtl is read as ttl (its name now)',
+      'berth.yaml: claude.lease is read as claude.ttl (its name now)',
+    ]);
+    // An agent's kept copy of an older config (read with no notes) reads the same.
+    expect(parseConfig('leaseTtl: 45m\n').ttl).toBe('45m');
+    expect(() => parseConfig('leaseTtl: 45m\nttl: 1h\n')).toThrow(/has both leaseTtl and ttl/);
+    expect(() => parseConfig('claude: { lease: 5s, ttl: 6s }\n')).toThrow(
+      /has both claude.lease and claude.ttl/,
+    );
+    expect(problems('claude: 3\n')).toHaveLength(1);
   });
 
   it('says where the YAML breaks', () => {
@@ -84,18 +106,18 @@ describe('berth.yaml', () => {
   });
 
   it('refuses durations of zero, as it refuses the number 0 (agents born expired, every hook timed out)', () => {
-    expect(problems('leaseTtl: 0s\nhookTimeout: 0m\n').sort()).toEqual([
+    expect(problems('ttl: 0s\nhookTimeout: 0m\n').sort()).toEqual([
       'hookTimeout: expected a duration above zero, such as "90s"',
-      'leaseTtl: expected a duration above zero, such as "90s"',
+      'ttl: expected a duration above zero, such as "90s"',
     ]);
-    expect(problems('leaseTtl: 0\n')).toHaveLength(1);
-    expect(parseConfig('leaseTtl: 90s\n').leaseTtl).toBe('90s');
+    expect(problems('ttl: 0\n')).toHaveLength(1);
+    expect(parseConfig('ttl: 90s\n').ttl).toBe('90s');
   });
 
   it('refuses durations past 24 days (a longer timer fires at once), and takes 24d itself', () => {
-    expect(problems('hookTimeout: 30d\nleaseTtl: 2073601\n').sort()).toEqual([
+    expect(problems('hookTimeout: 30d\nttl: 2073601\n').sort()).toEqual([
       'hookTimeout: expected at most 24d (berth`s timers cannot wait longer)',
-      'leaseTtl: expected at most 24d (berth`s timers cannot wait longer)',
+      'ttl: expected at most 24d (berth`s timers cannot wait longer)',
     ]);
     expect(parseConfig('hookTimeout: 24d\n').hookTimeout).toBe('24d');
   });

@@ -37,7 +37,7 @@ describe('the output contract', () => {
       contract: CONTRACT_VERSION,
       command: 'heartbeat',
       outcome: 'success',
-      result: { name: 'a', leaseExpiresAt: 'x' },
+      result: { name: 'a', expiresAt: 'x' },
     };
     expect(envelopeSchema('heartbeat').parse(ok)).toEqual(ok);
     expect(() => envelopeSchema('heartbeat').parse({ ...ok, result: { name: 'a' } })).toThrow();
@@ -64,7 +64,7 @@ describe('the output contract', () => {
   });
 
   it('refuses an object of no variant, as a consumer`s validator would', () => {
-    const good = `{"contract":1,"command":"heartbeat","outcome":"success","result":{"name":"a","leaseExpiresAt":"x"}}`;
+    const good = `{"contract":1,"command":"heartbeat","outcome":"success","result":{"name":"a","expiresAt":"x"}}`;
     expect(checkJsonOutput(['heartbeat', '--json'], good, 0)).toHaveLength(1);
     const bad = [
       good.replace('"name":"a",', ''),

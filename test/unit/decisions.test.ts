@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../src/adapters/host-net.js';
-import { leasedPortNames, planAgentRecord, stackServices } from '../../src/plan/agent.js';
+import {
+  leasedPortNames,
+  planAgentRecord,
+  stackServices,
+  storedAgentRecordSchema,
+} from '../../src/plan/agent.js';
 import { branchStanding, settleBranch } from '../../src/plan/branch.js';
 import { claimRefusal, teardownRefusal, uncommittedRefusal } from '../../src/plan/claim.js';
 import { exitDecision } from '../../src/plan/exit.js';
@@ -36,33 +41,33 @@ describe('what gc reaps', () => {
     });
   });
 
-  it('reaps an expired lease, but never while a command runs in the agent', () => {
-    expect(reapReason(agentFixture({ lease: expired }), facts)).toMatchObject({
-      kind: 'lease-expired',
-      text: 'its lease expired 1m ago',
+  it('reaps an expired agent, but never while a command runs in the agent', () => {
+    expect(reapReason(agentFixture({ expiry: expired }), facts)).toMatchObject({
+      kind: 'expired',
+      text: 'it expired 1m ago',
     });
     const session = { process: alive, kind: 'exec' as const, since: new Date(NOW).toISOString() };
-    expect(reapReason(agentFixture({ lease: expired, sessions: [session] }), facts)).toBeUndefined();
+    expect(reapReason(agentFixture({ expiry: expired, sessions: [session] }), facts)).toBeUndefined();
     const killedSession = { ...session, process: dead };
-    expect(reapReason(agentFixture({ lease: expired, sessions: [killedSession] }), facts)?.kind).toBe(
-      'lease-expired',
+    expect(reapReason(agentFixture({ expiry: expired, sessions: [killedSession] }), facts)?.kind).toBe(
+      'expired',
     );
   });
 
-  it('reaps a merged agent with a live lease only when asked (gc --merged)', () => {
+  it('reaps a merged agent not yet expired only when asked (gc --merged)', () => {
     const merged = { ...facts, merged: true };
-    expect(reapReason(agentFixture({ lease: live }), merged)).toBeUndefined();
-    expect(reapReason(agentFixture({ lease: live }), merged, { merged: true })?.kind).toBe('merged');
+    expect(reapReason(agentFixture({ expiry: live }), merged)).toBeUndefined();
+    expect(reapReason(agentFixture({ expiry: live }), merged, { merged: true })?.kind).toBe('merged');
     expect(
-      reapReason(agentFixture({ lease: live }), { ...facts, merged: false }, { merged: true }),
+      reapReason(agentFixture({ expiry: live }), { ...facts, merged: false }, { merged: true }),
     ).toBeUndefined();
   });
 
   it('reaps an agent whose stack and worktree are both gone, and a provision that failed', () => {
     expect(
-      reapReason(agentFixture({ lease: live }), { ...facts, stackGone: true, worktreeGone: true })?.kind,
+      reapReason(agentFixture({ expiry: live }), { ...facts, stackGone: true, worktreeGone: true })?.kind,
     ).toBe('gone');
-    expect(reapReason(agentFixture({ lease: live }), { ...facts, stackGone: true })).toBeUndefined();
+    expect(reapReason(agentFixture({ expiry: live }), { ...facts, stackGone: true })).toBeUndefined();
     expect(reapReason(agentFixture({ status: 'failed', failure: 'engine' }), facts)?.kind).toBe(
       'provision-failed',
     );
@@ -191,16 +196,24 @@ describe('the record of a new agent', () => {
       instance: 'abc123',
       owner: alive,
       now: NOW,
-      leaseTtlSeconds: 600,
+      ttlSeconds: 600,
     });
     expect(record).toMatchObject({
       status: 'provisioning',
       owner: alive,
       createdAt: '2026-11-25T12:00:00.000Z',
-      lease: { ttlSeconds: 600, expiresAt: '2026-11-25T12:10:00.000Z' },
+      expiry: { ttlSeconds: 600, expiresAt: '2026-11-25T12:10:00.000Z' },
       instance: 'abc123',
     });
     expect(record.configFile).toBeUndefined();
+  });
+
+  it('as an older berth stored it (its expiry named "lease") reads with its expiry', () => {
+    const { expiry, ...rest } = agentFixture({ expiry: live });
+    const stored = storedAgentRecordSchema.parse({ ...rest, lease: expiry });
+    expect(stored.expiry).toEqual(live);
+    expect(stored).not.toHaveProperty('lease');
+    expect(storedAgentRecordSchema.parse({ ...rest, expiry }).expiry).toEqual(live);
   });
 });
 

@@ -9,7 +9,10 @@ export function registerGc(program: Command, { io }: CliContext): void {
       'remove what crashed or finished agents left: expired, merged or orphaned agents and resources',
     )
     .option('--dry-run', 'say what would be removed, and change nothing')
-    .option('--merged', 'also remove merged agents whose lease is live (uncommitted work is saved first)')
+    .option(
+      '--merged',
+      'also remove merged agents that have not expired yet (uncommitted work is saved first)',
+    )
     .option('--config <file>', 'the config file (default: berth.yaml at the repository root)');
   withJson(withRepo(command)).action(
     async (options: {

@@ -62,7 +62,7 @@ function agentTable(agents: EntryView[], withStep: boolean): string {
               .map(([service, port]) => `${service}:${port}`)
               .join(' '),
             span(Math.max(0, Date.now() - Date.parse(a.createdAt))),
-            leaseText(a.lease.expiresAt),
+            expiryText(a.expiry.expiresAt),
             task ? `${task.state}${task.exitCode === null ? '' : ` ${task.exitCode}`}` : '-',
             ...(withClaude ? [claudeText(a.claude)] : []),
             a.worktree,
@@ -78,7 +78,7 @@ function agentTable(agents: EntryView[], withStep: boolean): string {
     'HEALTH',
     'PORTS',
     'AGE',
-    'LEASE',
+    'EXPIRES',
     'TASK',
     ...(withClaude ? ['CLAUDE SESSION'] : []),
     'WORKTREE',
@@ -142,7 +142,7 @@ function claudeText(claude: AgentView['claude']): string {
   return `${claude.sessionId.slice(0, 8)}${kind} (${state})`;
 }
 
-function leaseText(expiresAt: string): string {
+function expiryText(expiresAt: string): string {
   const when = relative(expiresAt, Date.now());
   return when.startsWith('in ') ? `expires ${when}` : `expired ${when}`;
 }

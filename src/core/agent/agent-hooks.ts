@@ -5,7 +5,7 @@ import { ancestors, processAt, processName } from '../../adapters/processes.js';
 import { startDetached } from '../../adapters/programs.js';
 import { UsageError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
-import { leaseFrom, type ProcessId } from '../../plan/agent.js';
+import { expiryFrom, type ProcessId } from '../../plan/agent.js';
 import {
   agentNameFrom,
   agentsOfClaude,
@@ -159,7 +159,7 @@ function claudeProcess(env: NodeJS.ProcessEnv): ProcessId | undefined {
 
 /**
  * WorktreeCreate: a berth agent named after the worktree, bound to the Claude Code session (its id, the
- * worktree's name and kind, Claude Code's process), with the short `claude.lease` that a watcher renews
+ * worktree's name and kind, Claude Code's process), with the short `claude.ttl` that a watcher renews
  * while Claude Code runs. A subagent's or background session's worktree gets a light environment unless
  * `claude.subagents` is full. An agent of that name that Claude Code's hooks made and no running Claude
  * session holds is entered again (`claude -w NAME` after "Keep worktree"), not made anew; one made any
@@ -175,7 +175,7 @@ async function worktreeCreated(input: ClaudeHookInput, options: ClaudeHookOption
   const claude = claudeProcess(context.runtime.env);
   const existing = readState(context.berthDir).agents[name];
   // An agent made otherwise (berth provision, berth up, MCP) is someone else's: a session bound to it
-  // would cut its lease to claude.lease and its end would complete, remove or reap it.
+  // would cut its time to live to claude.ttl and its end would complete, remove or reap it.
   if (existing && !existing.claude)
     throw new UsageError(
       'agent-not-claudes',
@@ -199,7 +199,7 @@ async function worktreeCreated(input: ClaudeHookInput, options: ClaudeHookOption
           ...(input.source_ref && { from: input.source_ref }),
         })
       ).worktree;
-  const leaseSeconds = parseDuration(config.claude.lease);
+  const ttlSeconds = parseDuration(config.claude.ttl);
   await updateState(context.berthDir, (state) => {
     const record = state.agents[name];
     if (!record) return;
@@ -209,8 +209,8 @@ async function worktreeCreated(input: ClaudeHookInput, options: ClaudeHookOption
       kind,
       ...(claude && { process: claude }),
     };
-    // Without Claude Code's process nothing would renew a short lease: the agent keeps leaseTtl.
-    if (claude) record.lease = leaseFrom(leaseSeconds, context.runtime.now());
+    // Without Claude Code's process nothing would renew a short time to live: the agent keeps its ttl.
+    if (claude) record.expiry = expiryFrom(ttlSeconds, context.runtime.now());
   });
   if (claude) watchInBackground(context, claude.pid);
   return worktree;
@@ -251,7 +251,7 @@ async function worktreeRemoved(input: ClaudeHookInput, options: ClaudeHookOption
 
 /**
  * SessionEnd: the session's own agent (its `claude --worktree` one) has its task completed and is kept
- * with the ordinary `leaseTtl`, as any agent whose task is done, or is left to its short lease when
+ * with the ordinary `ttl`, as any agent whose task is done, or is left to its short time to live when
  * nothing in it is worth keeping (`sessionEndOutcome`). Claude Code sends the folder it was started in
  * as `cwd` (interactive) or the worktree (print mode): the agent is found by the session id, or by
  * Claude Code's process. Its subagents' and background sessions' agents stay bound to the process, and
@@ -275,7 +275,7 @@ async function sessionEnded(input: ClaudeHookInput, options: ClaudeHookOptions):
           0);
     if (sessionEndOutcome(input.reason, worked) !== 'keep') {
       options.progress(
-        `${agent.name}: the session left no work in it; it goes once Claude Code has exited (claude.lease ${config.claude.lease})`,
+        `${agent.name}: the session left no work in it; it goes once Claude Code has exited (claude.ttl ${config.claude.ttl})`,
       );
       continue;
     }
@@ -289,7 +289,7 @@ async function sessionEnded(input: ClaudeHookInput, options: ClaudeHookOptions):
       const record = state.agents[agent.name];
       if (!record?.claude || record.instance !== agent.instance) return;
       record.claude.endedAt = new Date(context.runtime.now()).toISOString();
-      record.lease = leaseFrom(parseDuration(config.leaseTtl), context.runtime.now());
+      record.expiry = expiryFrom(parseDuration(config.ttl), context.runtime.now());
     });
   }
   return undefined;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { appendFile } from '../../adapters/files.js';
 import { messageOf } from '../../errors.js';
-import { type AgentRecord, leaseFrom, type ProcessId, sameProcess } from '../../plan/agent.js';
+import { type AgentRecord, expiryFrom, type ProcessId, sameProcess } from '../../plan/agent.js';
 import { agentsOfClaude, claudeWatchIntervalMs } from '../../plan/agent-hooks.js';
 import { reapReason } from '../../plan/reap.js';
 import { readState, updateState } from '../../state/store.js';
@@ -14,7 +14,7 @@ export interface WatchClaudeOptions extends RepoOptions {
 }
 
 export interface WatchClaudeResult {
-  /** The agents removed once Claude Code's process had ended and their lease had run out. */
+  /** The agents removed once Claude Code's process had ended and they had expired. */
   reaped: string[];
   /** Another watcher of the same process runs: this one left at once. */
   alreadyWatched: boolean;
@@ -22,9 +22,9 @@ export interface WatchClaudeResult {
 
 /**
  * Watches the Claude Code process whose hooks made agents in this repository, until none of them is
- * left to it. While the process runs it renews their leases (each by its own `claude.lease`), so an
+ * left to it. While the process runs it renews their leases (each by its own `claude.ttl`), so an
  * agent whose session runs is never reaped. Once the process has ended without the session's hooks (a
- * crash, a kill, a session that could not log in), nothing renews them: when a lease runs out the agent
+ * crash, a kill, a session that could not log in), nothing renews them: when its time to live runs out the agent
  * is removed as gc removes it (decided again under the lock, its work saved as a patch, an unmerged
  * branch kept). An agent whose session ended through SessionEnd is no longer the watcher's.
  * One watcher per process: a second one finds the first in the records and leaves.
@@ -60,7 +60,7 @@ export async function watchClaude(options: WatchClaudeOptions): Promise<WatchCla
         log(`${agent.name}: removed (${removed})`);
       }
     }
-    const ttl = Math.min(...mine.map((agent) => agent.lease.ttlSeconds));
+    const ttl = Math.min(...mine.map((agent) => agent.expiry.ttlSeconds));
     await sleep(claudeWatchIntervalMs(ttl));
   }
 }
@@ -100,12 +100,12 @@ async function renew(context: RepoContext, agents: AgentRecord[]): Promise<void>
       const record = state.agents[agent.name];
       if (record?.status !== 'ready' || record.instance !== agent.instance || record.claude?.endedAt)
         continue;
-      record.lease = leaseFrom(record.lease.ttlSeconds, now);
+      record.expiry = expiryFrom(record.expiry.ttlSeconds, now);
     }
   });
 }
 
-/** Removes the agent if gc would now (its lease ran out, no command runs in it); returns why, or undefined. */
+/** Removes the agent if gc would now (it expired, no command runs in it); returns why, or undefined. */
 async function reap(context: RepoContext, agent: AgentRecord): Promise<string | undefined> {
   const { runtime } = context;
   const facts = { isRunning: runtime.isRunning, stackGone: false, worktreeGone: false };
@@ -117,5 +117,5 @@ async function reap(context: RepoContext, agent: AgentRecord): Promise<string | 
   if (!claimed) return undefined;
   const removal = await removeAgent(context, claimed);
   const saved = removal.savedPatch ? `; its uncommitted work saved to ${removal.savedPatch}` : '';
-  return `${claimed.removal?.reason ?? 'its lease expired'}${saved}`;
+  return `${claimed.removal?.reason ?? 'it expired'}${saved}`;
 }

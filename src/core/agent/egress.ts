@@ -16,7 +16,7 @@ import {
   tcpEntries,
 } from '../../plan/egress.js';
 import { type EgressFiles, PROXY_LOG_DIR, proxyUser } from '../../plan/egress-compose.js';
-import { LABELS, stackLabels, validateAgentName } from '../../plan/names.js';
+import { LABELS, serviceLabels, validateAgentName } from '../../plan/names.js';
 import {
   currentAgentConfig,
   openRepo,
@@ -78,10 +78,7 @@ export async function writeEgressFiles(
 }
 
 async function proxyContainer(context: RepoContext, agent: AgentRecord): Promise<string> {
-  const containers = await listContainers(context.docker, {
-    ...stackLabels(agent),
-    'com.docker.compose.service': 'egress',
-  });
+  const containers = await listContainers(context.docker, serviceLabels(agent, 'egress'));
   const running = containers.find((container) => container.state === 'running');
   if (!running)
     throw new EnvironmentError(

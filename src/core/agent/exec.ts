@@ -8,8 +8,8 @@ import { agentEnv, renderEnvFile } from '../../plan/env.js';
 import { validateAgentName } from '../../plan/names.js';
 import { withSecretVariables } from '../../plan/secrets.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
+import { keepLeaseAlive } from './heartbeat.js';
 import { agentExecTarget } from './hooks.js';
-import { keepLeaseAlive } from './lease.js';
 import { valuesToMask, variablesFor } from './secrets.js';
 import { withSession } from './sessions.js';
 import { maskPasswords, redact } from './views.js';
@@ -47,7 +47,7 @@ export async function execInAgent(options: ExecOptions): Promise<number> {
 
 /**
  * Runs a command in the agent's container as the host user, in its worktree, renewing the agent's
- * lease while it runs; output to this terminal (with a TTY when there is one) or to a log file. When
+ * expiry while it runs; output to this terminal (with a TTY when there is one) or to a log file. When
  * the signal aborts, the command is stopped inside the container (killing the client would not).
  */
 export async function runInAgent(

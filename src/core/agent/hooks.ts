@@ -8,7 +8,7 @@ import type { AgentRecord } from '../../plan/agent.js';
 import { withWorkspace } from '../../plan/devcontainer.js';
 import { parseDuration } from '../../plan/duration.js';
 import { agentEnv } from '../../plan/env.js';
-import { stackLabels } from '../../plan/names.js';
+import { serviceLabels } from '../../plan/names.js';
 import { withSecretVariables } from '../../plan/secrets.js';
 import { namedLog } from '../../state/paths.js';
 import { type RepoContext, trustedTree } from '../context.js';
@@ -23,10 +23,7 @@ export function hookLog(logDir: string, hook: HookName): string {
 
 /** The id of the agent's own container (service `agent`), found by berth's labels. */
 export async function agentContainerId(context: RepoContext, agent: AgentRecord): Promise<string> {
-  const containers = await listContainers(context.docker, {
-    ...stackLabels(agent),
-    'com.docker.compose.service': 'agent',
-  });
+  const containers = await listContainers(context.docker, serviceLabels(agent, 'agent'));
   const running = containers.find((c) => c.state === 'running');
   if (!running) {
     throw new EnvironmentError('agent-not-running', `the container of agent ${agent.name} is not running`, {

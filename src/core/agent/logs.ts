@@ -4,7 +4,7 @@ import { exists, followFile, logParts, readChunks, readTail, sizeOf } from '../.
 import type { ResultOf } from '../../contract.js';
 import { UsageError } from '../../errors.js';
 import { type AgentRecord, stackServices } from '../../plan/agent.js';
-import { stackLabels, validateAgentName } from '../../plan/names.js';
+import { serviceLabels, validateAgentName } from '../../plan/names.js';
 import { namedLog } from '../../state/paths.js';
 import { findAgent, openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 import { readOutcome } from '../task/history.js';
@@ -145,10 +145,7 @@ export async function serviceLogTail(
 
 /** The container of one of an agent's services, or a one-line error when it has none. */
 async function serviceContainer(context: RepoContext, agent: AgentRecord, service: string) {
-  const [container] = await listContainers(context.docker, {
-    ...stackLabels(agent),
-    'com.docker.compose.service': service,
-  });
+  const [container] = await listContainers(context.docker, serviceLabels(agent, service));
   if (!container)
     throw new UsageError('no-such-service', `agent ${agent.name} has no ${service} container`, {
       hint: 'see berth ls; postgres and redis exist only with postgres.enabled and redis.enabled',

@@ -31,13 +31,19 @@ import type { BerthConfig } from '../../config/schema.js';
 import type { AgentView } from '../../contract.js';
 import { BerthError, EnvironmentError, messageOf, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
-import { leaseFrom } from '../../plan/agent.js';
+import { expiryFrom } from '../../plan/agent.js';
 import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../../plan/allocate.js';
 import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
 import { DEVCONTAINER_FILES } from '../../plan/devcontainer.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import { agentEnv, renderEnvFile } from '../../plan/env.js';
-import { repoLabels, stackLabels, validateAgentName, worktreeLockReason } from '../../plan/names.js';
+import {
+  repoLabels,
+  serviceLabels,
+  stackLabels,
+  validateAgentName,
+  worktreeLockReason,
+} from '../../plan/names.js';
 import { type ServiceRecord, serviceMountCopy } from '../../plan/services.js';
 import { shellQuote } from '../../plan/shell.js';
 import { envFrom } from '../../runtime.js';
@@ -65,6 +71,8 @@ import { dropRecord, dropWorktree } from './remove.js';
 import {
   alreadyProvisioned,
   type BranchTarget,
+  type EngineTaken,
+  engineTaken,
   releaseConflict,
   reserve,
   resolveBranchTarget,
@@ -196,6 +204,8 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
   const progress = options.progress ?? (() => {});
+  // Asked of git now, answered while the config is read.
+  const worktreeConfig = readsWorktreeConfig(context.root);
   const repoConfig = loadRepoConfigWithText(context, options.configPath, {
     ...(options.devcontainer && { devcontainer: options.devcontainer }),
     ...(options.imports === false && { imports: false }),
@@ -209,7 +219,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const loaded = lightened(repoConfig.config, options.light);
   const existing = findAgent(context, name);
   if (existing) throw alreadyProvisioned(context, name, existing);
-  if (await readsWorktreeConfig(context.root)) throw worktreeConfigRefused(context.root);
+  if (await worktreeConfig) throw worktreeConfigRefused(context.root);
   // agent.build: the image built from the trusted working tree (reused while its inputs are the same).
   const config = loaded.agent.build
     ? {
@@ -228,7 +238,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
       }
     : loaded;
   // Secrets are resolved before anything is made: a reference that does not resolve makes nothing.
-  const [composeCli, images, target, host, secrets, services] = await Promise.all([
+  const [composeCli, images, target, host, secrets, services, taken] = await Promise.all([
     knownCompose(context.runtime.env),
     resolveStackImages(context.docker, config, context.paths.pullLog),
     resolveBranchTarget(context, name, config, options),
@@ -236,6 +246,8 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
     resolveSecrets(context, config),
     // A stand-in (MariaDB, memcached) missing on this host is built here, before anything is made.
     resolveServiceImages(context, config, progress),
+    // What the engine holds (ports, subnets), read outside every lock; a later conflict is retried.
+    engineTaken(context),
   ]);
   const stack = { ...images, services };
 
@@ -254,7 +266,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
       context,
       config,
       { ...options, name },
-      { composeCli, stack, target, host, template, offer, secrets, configText: repoConfig.text },
+      { composeCli, stack, target, host, template, offer, secrets, taken, configText: repoConfig.text },
     );
     if (!options.light) refillInBackground(context, config, options.configPath);
     return view;
@@ -309,6 +321,7 @@ async function provisionWith(
     template: TemplateClaim | undefined;
     offer?: PoolOffer | undefined;
     secrets: ResolvedSecrets;
+    taken: EngineTaken;
     /** The copy of the config kept for the agent (loadRepoConfigWithText's text). */
     configText: string;
   },
@@ -348,7 +361,17 @@ async function provisionWith(
   let stackStarted = false;
   try {
     agent = await steps.run('reserve', () =>
-      reserve(context, config, name, target, { ...stack, template: facts.template?.use }, facts.offer),
+      reserve(
+        context,
+        config,
+        name,
+        target,
+        { ...stack, template: facts.template?.use },
+        {
+          offer: facts.offer,
+          taken: facts.taken,
+        },
+      ),
     );
     let made = agent;
     if (made.pooled) progress(`${name}: taking ${made.pooled} from the warm pool`);
@@ -383,9 +406,7 @@ async function provisionWith(
             // What this try made goes (a pool member's own services stay: only the agent's container).
             await removeLabelled(
               context.docker,
-              made.pooled
-                ? { ...stackLabels(made), 'com.docker.compose.service': 'agent' }
-                : stackLabels(made),
+              made.pooled ? serviceLabels(made, 'agent') : stackLabels(made),
             );
             made = await releaseConflict(context, config, made, conflict);
             agent = made;
@@ -674,7 +695,7 @@ async function markReady(context: RepoContext, agent: AgentRecord): Promise<Agen
       throw new BerthError('record-lost', `the record of ${agent.name} disappeared while it was provisioned`);
     record.status = 'ready';
     record.owner = undefined;
-    record.lease = leaseFrom(record.lease.ttlSeconds, runtime.now());
+    record.expiry = expiryFrom(record.expiry.ttlSeconds, runtime.now());
     return structuredClone(record);
   });
 }

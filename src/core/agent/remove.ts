@@ -1,4 +1,4 @@
-import { removeLabelled, stopLabelled } from '../../adapters/docker.js';
+import { removeContainers, removeLabelled, stopLabelled } from '../../adapters/docker.js';
 import { exists, removeTree } from '../../adapters/files.js';
 import {
   branchFacts,
@@ -10,14 +10,14 @@ import {
 } from '../../adapters/git.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { type BranchOutcome, branchAgent, branchStanding, settleBranch } from '../../plan/branch.js';
-import { stackLabels, stackOwner } from '../../plan/names.js';
+import { SERVICE_LABEL, serviceLabels, stackLabels, stackOwner } from '../../plan/names.js';
 import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { updateState, withGitLock } from '../../state/store.js';
 import { agentConfig, type RepoContext } from '../context.js';
 import { archiveLogs } from '../task/history.js';
 import { saveUncommitted } from './saved-work.js';
 import { resolveSecrets, secretValuesIn } from './secrets.js';
-import { removeSnapshots } from './snapshots.js';
+import { removeSnapshots, snapshotImages } from './snapshots.js';
 
 export type { BranchOutcome };
 
@@ -76,26 +76,38 @@ export async function removeAgent(
   options: { keepBranch?: boolean; progress?: (message: string) => void } = {},
 ): Promise<RemovalResult> {
   const labels = stackLabels(agent);
+  const agentOnly = serviceLabels(agent, 'agent');
   // Read while its container runs: a secret in the uncommitted work is saved as ***.
   const held = await secretValuesIn(context, agent);
-  await stopLabelled(context.docker, { ...labels, 'com.docker.compose.service': 'agent' });
-  const savedPatch = isWorktreeFolder(agent.worktree)
-    ? await saveUncommitted(context, agent.name, agent.worktree, () =>
-        patchSecrets(context, agent, held, options.progress),
-      )
-    : undefined;
+  // Its container stops first, so nothing it writes until then is lost, and goes once its work is saved;
+  // the rest of its stack goes meanwhile (nothing there is work), and its snapshots are looked up.
+  const saveAndRemove = async () => {
+    await stopLabelled(context.docker, agentOnly);
+    const saved = isWorktreeFolder(agent.worktree)
+      ? await saveUncommitted(context, agent.name, agent.worktree, () =>
+          patchSecrets(context, agent, held, options.progress),
+        )
+      : undefined;
+    return { saved, removed: await removeContainers(context.docker, agentOnly) };
+  };
+  const [{ saved: savedPatch, removed }, others, snapshots] = await Promise.all([
+    saveAndRemove(),
+    removeContainers(context.docker, labels, (container) => container.labels[SERVICE_LABEL] !== 'agent'),
+    snapshotImages(context.docker, agent),
+  ]);
   if (savedPatch) options.progress?.(`${agent.name}: uncommitted changes saved to ${savedPatch}`);
   archiveLogs(context, agent);
   // The stack goes by label through the Engine API (the same as `compose down -v`, and it also finds
   // what a killed provision left before its compose file existed), while git removes the worktree.
-  const [resources, branchOutcome] = await Promise.all([
+  const [rest, branchOutcome] = await Promise.all([
     removeLabelled(context.docker, labels),
     withGitLock(context.berthDir, async () => {
       await dropWorktree(context, agent.worktree);
       return settleAgentBranch(context, agent, options.keepBranch ?? false);
     }),
   ]);
-  await removeSnapshots(context.docker, agent);
+  const resources = { ...rest, containers: rest.containers + removed + others };
+  await removeSnapshots(context.docker, snapshots);
   // A branch kept for its unmerged work stays berth's to settle: gc --merged deletes it once merged.
   await dropRecord(context, agent, { keepBranchRecord: branchOutcome === 'kept-unmerged' });
   removeTree(agent.stateDir);

@@ -55,21 +55,26 @@ export async function resolveBranchTarget(
   options: { from?: string; branch?: string },
 ): Promise<BranchTarget> {
   const from = options.from ?? config.worktree.baseRef;
+  const branch = options.branch ?? branchName(config.worktree.branchPrefix, name);
+  // The questions are asked of git at once (each is a process); the answers are judged in order.
   // HEAD is the working tree's own: from a linked worktree, the agent starts from that worktree's HEAD.
-  const startCommit = await resolveCommit(context.here, from);
+  const [startCommit, headBranch, validBranch, branchExists] = await Promise.all([
+    resolveCommit(context.here, from),
+    from === 'HEAD' ? currentBranch(context.here) : undefined,
+    isValidBranchName(context.root, branch),
+    isLocalBranch(context.root, branch),
+  ]);
   if (!startCommit) {
     throw new UsageError('bad-ref', `"${from}" does not name a commit in ${context.root}`, {
       hint: 'pass --from with a branch, tag or commit that exists (git log --oneline)',
     });
   }
-  const baseRef = from === 'HEAD' ? ((await currentBranch(context.here)) ?? startCommit) : from;
-  const branch = options.branch ?? branchName(config.worktree.branchPrefix, name);
-  if (!(await isValidBranchName(context.root, branch))) {
+  const baseRef = from === 'HEAD' ? (headBranch ?? startCommit) : from;
+  if (!validBranch) {
     throw new UsageError('bad-branch', `"${branch}" is not a valid branch name`, {
       hint: 'see `git check-ref-format --help`; use letters, digits, "/", "-" and "."',
     });
   }
-  const branchExists = await isLocalBranch(context.root, branch);
   if (branchExists && !options.branch) {
     throw new UsageError('branch-exists', `branch ${branch} already exists`, {
       hint: `continue on it with --branch ${branch}, or delete it (git branch -d ${branch})`,
@@ -99,7 +104,12 @@ export interface LeaseHolder {
 }
 
 /** What the engine has taken already: ports published and subnets of networks, by anyone. */
-export async function engineTaken(context: RepoContext) {
+export interface EngineTaken {
+  ports: Set<number>;
+  subnets: string[];
+}
+
+export async function engineTaken(context: RepoContext): Promise<EngineTaken> {
   const [ports, subnets] = await Promise.all([publishedPorts(context.docker), subnetsInUse(context.docker)]);
   return { ports, subnets };
 }
@@ -110,7 +120,7 @@ export interface LeaseRequest {
   config: BerthConfig;
   state: State;
   holder: LeaseHolder;
-  taken: { ports: Set<number>; subnets: string[] };
+  taken: EngineTaken;
 }
 
 /**
@@ -238,18 +248,15 @@ export async function reserve(
     /** Its services of `services:`, images resolved (an adopted member carries its own, of the same key). */
     services?: Record<string, ServiceRecord>;
   },
-  offer?: PoolOffer,
+  { offer, taken }: { offer?: PoolOffer | undefined; taken: EngineTaken },
 ): Promise<AgentRecord> {
   const { runtime } = context;
   const services = stack.services ?? {};
-  // A member holds its leases already: the engine is asked first only when there are app ports to lease.
-  let taken = !offer || Object.keys(config.ports.app).length > 0 ? await engineTaken(context) : undefined;
   const owner = ownerOf(context.root);
   const extra = extraLabels(runtime.env.BERTH_LABELS);
   return updateState(context.berthDir, async (state) => {
     if (state.agents[name]) throw alreadyProvisioned(context, name, state.agents[name]);
     const adopt = offer && pickMember(state.pool ?? {}, offer.key, offer.running);
-    taken ??= await engineTaken(context);
     const instance = adopt?.instance ?? instanceId(runtime.randomBytes(6));
     const request = {
       context,
@@ -311,7 +318,7 @@ export async function reserve(
       instance,
       owner: runtime.self(),
       now: runtime.now(),
-      leaseTtlSeconds: parseDuration(config.leaseTtl),
+      ttlSeconds: parseDuration(config.ttl),
     });
     if (adopt) {
       agent.pooled = adopt.id;

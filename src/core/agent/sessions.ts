@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { type AgentRecord, leaseFrom, sameProcess } from '../../plan/agent.js';
+import { type AgentRecord, expiryFrom, sameProcess } from '../../plan/agent.js';
 import { claimRefusal } from '../../plan/claim.js';
 import { updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
@@ -28,7 +28,7 @@ export async function withSession<T>(
       ...(fresh.sessions ?? []).filter((session) => runtime.isRunning(session.process)),
       { process: self, kind, since: new Date(runtime.now()).toISOString() },
     ];
-    fresh.lease = leaseFrom(fresh.lease.ttlSeconds, runtime.now());
+    fresh.expiry = expiryFrom(fresh.expiry.ttlSeconds, runtime.now());
     return structuredClone(fresh);
   });
   try {

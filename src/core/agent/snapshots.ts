@@ -31,13 +31,17 @@ export async function agentSnapshots(
 }
 
 /**
- * Removes an agent's snapshots: they go with it, and so does one a `--force` replaced while its Postgres
- * ran from it (untagged since).
+ * An agent's snapshot images, which go with it: each it took, and one a `--force` replaced while its
+ * Postgres ran from it (untagged since). Asked while its stack is removed; removed after.
  */
-export async function removeSnapshots(docker: Docker, agent: AgentRecord): Promise<number> {
-  const snapshots = await agentSnapshots(docker, agent, true);
-  for (const snapshot of snapshots) await removeImage(docker, snapshot.image);
-  const replaced = await listUntaggedImages(docker, stackLabels(agent), SNAPSHOT_LABEL);
-  for (const id of replaced) await removeImage(docker, id);
-  return snapshots.length;
+export async function snapshotImages(docker: Docker, agent: AgentRecord): Promise<string[]> {
+  const [snapshots, replaced] = await Promise.all([
+    agentSnapshots(docker, agent, true),
+    listUntaggedImages(docker, stackLabels(agent), SNAPSHOT_LABEL),
+  ]);
+  return [...snapshots.map((snapshot) => snapshot.image), ...replaced];
+}
+
+export async function removeSnapshots(docker: Docker, images: readonly string[]): Promise<void> {
+  for (const image of images) await removeImage(docker, image);
 }

@@ -10,7 +10,7 @@ import type { BerthConfig } from '../../config/schema.js';
 import { BerthError, messageOf } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { PREINITIALISED_PGDATA } from '../../plan/compose.js';
-import { LABELS, stackLabels } from '../../plan/names.js';
+import { LABELS, serviceLabels } from '../../plan/names.js';
 import {
   FROM_TEMPLATE_MARKER,
   SNAPSHOT_LABEL,
@@ -134,9 +134,8 @@ export function templateLabels(agent: AgentRecord): Record<string, string> {
 /** The agent's Postgres container. */
 export async function postgresContainerId(context: RepoContext, agent: AgentRecord): Promise<string> {
   const [container] = await listContainers(context.docker, {
-    ...stackLabels(agent),
+    ...serviceLabels(agent, 'postgres'),
     ...(agent.instance && { [LABELS.instance]: agent.instance }),
-    'com.docker.compose.service': 'postgres',
   });
   if (!container)
     throw new BerthError('postgres-missing', `agent ${agent.name} has no Postgres container`, {

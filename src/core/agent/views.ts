@@ -81,7 +81,7 @@ export function agentView(
     composeProject: agent.composeProject,
     composeFile: agent.composeFile,
     createdAt: agent.createdAt,
-    lease: agent.lease,
+    expiry: agent.expiry,
     inUse: (agent.sessions ?? [])
       .filter((session) => options.isRunning(session.process))
       .map((session) => ({ kind: session.kind, pid: session.process.pid, since: session.since })),

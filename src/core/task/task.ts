@@ -38,7 +38,7 @@ export interface TaskOptions extends Omit<ProvisionOptions, 'name'> {
 
 /**
  * One task from start to end: provisions the agent if it does not exist, runs the agent command in its
- * container (renewing the lease), records the outcome, and applies the exit policy. Resolves to the
+ * container (renewing its time to live), records the outcome, and applies the exit policy. Resolves to the
  * agent's entry (its environment, if the policy kept it, and the task); the task's exitCode is the
  * command's.
  */

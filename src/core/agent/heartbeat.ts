@@ -1,11 +1,11 @@
-import { type AgentRecord, leaseFrom } from '../../plan/agent.js';
+import { type AgentRecord, expiryFrom } from '../../plan/agent.js';
 import { claimRefusal } from '../../plan/claim.js';
 import { validateAgentName } from '../../plan/names.js';
 import { updateState } from '../../state/store.js';
 import { openRepo, type RepoContext, type RepoOptions, requireAgent } from '../context.js';
 
-/** Extends the agent's lease by its time-to-live from now; returns the new expiry. */
-export async function renewLease(context: RepoContext, name: string): Promise<string> {
+/** Moves the agent's expiry to its time to live from now; returns the new expiry. */
+export async function renewExpiry(context: RepoContext, name: string): Promise<string> {
   requireAgent(context, name);
   const { runtime } = context;
   const now = runtime.now();
@@ -14,25 +14,25 @@ export async function renewLease(context: RepoContext, name: string): Promise<st
     if (!agent) return '';
     const refusal = claimRefusal(agent, runtime.isRunning, runtime.self());
     if (refusal) throw refusal;
-    agent.lease = leaseFrom(agent.lease.ttlSeconds, now);
-    return agent.lease.expiresAt;
+    agent.expiry = expiryFrom(agent.expiry.ttlSeconds, now);
+    return agent.expiry.expiresAt;
   });
 }
 
 export async function heartbeat(
   options: RepoOptions & { name: string },
-): Promise<{ name: string; leaseExpiresAt: string }> {
+): Promise<{ name: string; expiresAt: string }> {
   const context = await openRepo(options, { engine: false });
   const name = validateAgentName(options.name);
-  return { name, leaseExpiresAt: await renewLease(context, name) };
+  return { name, expiresAt: await renewExpiry(context, name) };
 }
 
-/** Renews the lease now and every third of its time-to-live until stopped (while `berth exec` runs). */
+/** Renews the expiry now and every third of its time to live until stopped (while `berth exec` runs). */
 export function keepLeaseAlive(context: RepoContext, agent: AgentRecord): () => void {
-  void renewLease(context, agent.name).catch(() => {});
+  void renewExpiry(context, agent.name).catch(() => {});
   const timer = setInterval(
-    () => void renewLease(context, agent.name).catch(() => {}),
-    Math.max(1000, (agent.lease.ttlSeconds * 1000) / 3),
+    () => void renewExpiry(context, agent.name).catch(() => {}),
+    Math.max(1000, (agent.expiry.ttlSeconds * 1000) / 3),
   );
   timer.unref();
   return () => clearInterval(timer);
