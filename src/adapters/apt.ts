@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { EnvironmentError } from '../errors.js';
 import { ensureDir, exists, readTail, removeTree, writeFile } from './files.js';
-import { findExecutable, isRoot, run } from './programs.js';
+import { findExecutable, inheritedEnv, isRoot, run } from './programs.js';
 
 /** True on Debian, Ubuntu and their derivatives, where berth can install what it needs with apt. */
 export function isDebianLike(osRelease = readOsRelease()): boolean {
@@ -40,7 +40,7 @@ export async function aptInstall(packages: readonly string[], logFile: string): 
       hint: `--install works as root on Debian or Ubuntu; otherwise install them yourself (${installCommand(packages)})`,
     });
   }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = inheritedEnv({ DEBIAN_FRONTEND: 'noninteractive' });
   const update = await run('apt-get', ['update', '-q'], { env, logFile });
   const install =
     update.exitCode === 0
@@ -81,7 +81,7 @@ export async function downloadAndUnpack(
       ['APT::Sandbox::User', 'root'],
     ].flatMap(([key, value]) => ['-o', `${key}=${value}`]);
     for (const dir of ['lists/partial', 'cache/archives/partial']) writeFile(join(scratch, dir, '.keep'), '');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const env = inheritedEnv({ DEBIAN_FRONTEND: 'noninteractive' });
     const update = await run('apt-get', [...options, 'update', '-q'], { env, logFile });
     const download =
       update.exitCode === 0
@@ -144,7 +144,7 @@ export async function ownedByPackage(path: string): Promise<boolean> {
 
 /** Removes OS packages and their configuration files with apt-get, as root. */
 export async function purgePackages(packages: readonly string[], logFile: string): Promise<void> {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = inheritedEnv({ DEBIAN_FRONTEND: 'noninteractive' });
   const purge = await run('apt-get', ['purge', '-y', '-q', ...packages], { env, logFile });
   if (purge.exitCode !== 0) {
     throw new EnvironmentError('uninstall-failed', `apt-get could not remove ${packages.join(', ')}`, {

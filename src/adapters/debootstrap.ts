@@ -48,7 +48,7 @@ export function parseAptSources(text: string): string[] {
 
 /** Builds a minimal Debian root file system into `target` (which must not exist yet). */
 export function findDebootstrap(): string | undefined {
-  return findExecutable('debootstrap', `${process.env.PATH ?? ''}:/usr/sbin:/sbin`);
+  return findExecutable('debootstrap', ['/usr/sbin', '/sbin']);
 }
 
 export async function debootstrap(

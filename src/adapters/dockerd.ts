@@ -1,14 +1,14 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findExecutable, startDetached } from './programs.js';
+import { findExecutable, inheritedEnv, startDetached } from './programs.js';
 
-const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin`;
+const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 export const DOCKERD_PID_FILE = '/var/run/docker.pid';
 /** The containerd dockerd starts for itself: a killed one leaves this file too. */
 export const CONTAINERD_PID_FILE = '/var/run/docker/containerd/containerd.pid';
 
 export function findDockerd(): string | undefined {
-  return findExecutable('dockerd', SBIN_PATH);
+  return findExecutable('dockerd', SBIN_DIRS);
 }
 
 /**
@@ -48,7 +48,7 @@ function isLive(pid: number, program: string): boolean {
 
 /** Starts dockerd in its own session, detached from this process, logging to a file. */
 export function startDockerd(binary: string, logFile: string): void {
-  startDetached(binary, [], process.env, logFile);
+  startDetached(binary, [], inheritedEnv(), logFile);
 }
 
 /** The pid of the running dockerd its pid file names, if one runs. */

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'nod
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BerthError, EnvironmentError, UsageError } from '../errors.js';
 import type { BranchFacts } from '../plan/branch.js';
-import { findExecutable, type RunResult, run } from './programs.js';
+import { findExecutable, inheritedEnv, type RunResult, run } from './programs.js';
 
 /**
  * What berth's own git commands never do, whatever a repository's config says: run its hooks (an agent
@@ -17,13 +17,8 @@ const SAFE_CONFIG = [
   '-c',
   'submodule.recurse=false',
 ];
-const safeEnv = (extra: Record<string, string>) => ({
-  ...process.env,
-  GIT_TERMINAL_PROMPT: '0',
-  GIT_NO_REPLACE_OBJECTS: '1',
-  LC_ALL: 'C',
-  ...extra,
-});
+const safeEnv = (extra: Record<string, string>) =>
+  inheritedEnv({ GIT_TERMINAL_PROMPT: '0', GIT_NO_REPLACE_OBJECTS: '1', LC_ALL: 'C', ...extra });
 
 /** Runs git with an argument array; returns stdout, or throws with git's own message. */
 export async function git(

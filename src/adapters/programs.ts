@@ -136,9 +136,18 @@ export function runAttached(command: string, args: readonly string[], options: {
   });
 }
 
-/** The absolute path of an executable on PATH, or undefined. */
-export function findExecutable(name: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
+/**
+ * The environment a program berth starts inherits: berth's own process's, with `extra` over it. The one
+ * place outside runtime.ts that reads the process's environment: programs run in it (decisions read the
+ * injected Runtime's).
+ */
+export function inheritedEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  return { ...process.env, ...extra };
+}
+
+/** The absolute path of an executable on the inherited PATH (then in `moreDirs`), or undefined. */
+export function findExecutable(name: string, moreDirs: readonly string[] = []): string | undefined {
+  for (const dir of [...(inheritedEnv().PATH ?? '').split(delimiter), ...moreDirs]) {
     if (!dir) continue;
     const candidate = join(dir, name);
     try {

@@ -65,6 +65,13 @@ describe('the layers (README, Architecture)', () => {
     expect(breaches('src/ui', new RegExp(`adapters/|state/|/cli/|/mcp/|${OUTSIDE.source}`))).toEqual([]);
   });
 
+  it('below the CLI, the environment is read in two places: the Runtime (decisions) and what programs inherit', () => {
+    const readers = files('src')
+      .filter((file) => !file.startsWith('src/cli/'))
+      .filter((file) => /\bprocess\.env\b/.test(readFileSync(file, 'utf8')));
+    expect(readers.sort()).toEqual(['src/adapters/programs.ts', 'src/runtime.ts']);
+  });
+
   it('every program runs through adapters/programs.ts: no other module starts a process', () => {
     const starters = breaches('src', /^(node:)?child_process$|^execa$/).filter(
       (breach) => !breach.startsWith('src/adapters/programs.ts'),
