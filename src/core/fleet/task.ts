@@ -19,7 +19,7 @@ import {
   resultBranch,
   taskTimeoutMs,
 } from '../../plan/fleet.js';
-import type { Runtime } from '../../runtime.js';
+import { type Runtime, runtimeFrom } from '../../runtime.js';
 import type { HostPaths } from '../../state/paths.js';
 import { findAgent, openRepo, type RepoContext } from '../context.js';
 import type { TaskOutcome } from '../task/history.js';
@@ -289,7 +289,7 @@ export async function runFleetTask(
   /** What the queue is told of an attempt that did not publish, and what its record says. */
   async function ending(error: unknown): Promise<Error> {
     const end = (how: AttemptEnd, reason: string) =>
-      attempt.write({ end: how, reason, endedAt: new Date().toISOString() });
+      attempt.write({ end: how, reason, endedAt: new Date(runtimeFrom(host.runtime).now()).toISOString() });
     switch (attempt.stopReason) {
       case 'draining':
         await end('given-back', 'the host drained: back to the queue, not counted as an attempt');
