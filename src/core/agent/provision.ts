@@ -204,8 +204,10 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
   const name = validateAgentName(options.name);
   const context = await openRepo(options);
   const progress = options.progress ?? (() => {});
-  // Asked of git now, answered while the config is read.
+  // Asked of git now, answered while the config is read (a bad config throws first: the answer is
+  // then not waited for, and its failure not reported unhandled).
   const worktreeConfig = readsWorktreeConfig(context.root);
+  worktreeConfig.catch(() => {});
   const repoConfig = loadRepoConfigWithText(context, options.configPath, {
     ...(options.devcontainer && { devcontainer: options.devcontainer }),
     ...(options.imports === false && { imports: false }),
