@@ -51,12 +51,19 @@ export async function resolveStackImages(
   const roles = (Object.keys(wanted) as ImageRole[]).filter(
     (role) => (role !== 'redis' || config.redis.enabled) && (role !== 'postgres' || config.postgres.enabled),
   );
+  // Each image is asked of the engine once, and a default's stand-in beside it (one round, not two).
+  const asked = new Map<string, ReturnType<typeof inspectImage>>();
+  const inspect = (ref: string) => {
+    const answer = asked.get(ref) ?? inspectImage(docker, ref);
+    asked.set(ref, answer);
+    return answer;
+  };
   const resolved = await Promise.all(
-    roles.map(async (role) => [role, await resolveOne(docker, role, wanted[role], pullLog)]),
+    roles.map(async (role) => [role, await resolveOne(docker, inspect, role, wanted[role], pullLog)]),
   );
   const images = { agent: '', postgres: '', redis: '', ...Object.fromEntries(resolved) };
   const [fast, egress] = await Promise.all([
-    config.postgres.enabled && config.postgres.preinit ? preinitialised(docker, images.postgres) : undefined,
+    config.postgres.enabled && config.postgres.preinit ? preinitialised(inspect, images.postgres) : undefined,
     config.network.egress ? egressImage(docker) : undefined,
   ]);
   return {
@@ -78,16 +85,26 @@ async function egressImage(docker: Engine): Promise<string> {
 }
 
 /** The derived image whose cluster was initialised at build time, when `berth host init` made one. */
-async function preinitialised(docker: Engine, postgres: string): Promise<string | undefined> {
-  const base = await inspectImage(docker, postgres);
+async function preinitialised(
+  inspect: (ref: string) => ReturnType<typeof inspectImage>,
+  postgres: string,
+): Promise<string | undefined> {
+  const base = await inspect(postgres);
   const fast = base && fastPostgresTag(base.id);
-  return fast && (await inspectImage(docker, fast)) ? fast : undefined;
+  return fast && (await inspect(fast)) ? fast : undefined;
 }
 
-async function resolveOne(docker: Engine, role: ImageRole, image: string, pullLog: string): Promise<string> {
-  if (await inspectImage(docker, image)) return image;
-  if (image === DEFAULT_IMAGES[role] && (await inspectImage(docker, offlineImage(role))))
-    return offlineImage(role);
+async function resolveOne(
+  docker: Engine,
+  inspect: (ref: string) => ReturnType<typeof inspectImage>,
+  role: ImageRole,
+  image: string,
+  pullLog: string,
+): Promise<string> {
+  const standIn = image === DEFAULT_IMAGES[role] ? offlineImage(role) : undefined;
+  const [own, offline] = await Promise.all([inspect(image), standIn && inspect(standIn)]);
+  if (own) return image;
+  if (standIn && offline) return standIn;
   try {
     await pullImage(docker, image, pullLog);
     return image;
