@@ -113,7 +113,11 @@ export const agentSchema = z
       ),
     inUse: z
       .array(
-        z.strictObject({ kind: z.enum(['exec', 'run', 'db']), pid: z.number().int(), since: z.string() }),
+        z.strictObject({
+          kind: z.enum(['exec', 'run', 'db', 'sync']),
+          pid: z.number().int(),
+          since: z.string(),
+        }),
       )
       .describe('berth commands running in it now'),
     claude: z

@@ -1,4 +1,13 @@
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BerthError, EnvironmentError, UsageError } from '../errors.js';
 import type { BranchFacts } from '../plan/branch.js';
@@ -278,11 +287,70 @@ async function gitInWorktree(at: AgentWorktree, args: string[], options: { allow
 /**
  * Lines of `git status --porcelain`: empty when everything is committed (ignored files do not count). A
  * submodule's own changes are not asked for: that runs git with the submodule's config, which the agent
- * can write; its commit moving still shows.
+ * can write; its commit moving still shows. A file the index hides from status (skip-worktree or
+ * assume-unchanged, bits the agent can set) is not hidden: status then reads a copy of the index with
+ * those bits cleared, in a private scratch folder.
  */
 export async function uncommittedChanges(at: AgentWorktree): Promise<string[]> {
-  const { stdout } = await gitInWorktree(at, ['status', '--porcelain', '--ignore-submodules=dirty']);
-  return stdout.split('\n').filter(Boolean);
+  const status = ['status', '--porcelain', '--ignore-submodules=dirty'];
+  const [shown, listed] = await Promise.all([
+    gitInWorktree(at, status),
+    gitInWorktree(at, ['ls-files', '-v', '-z']),
+  ]);
+  // -v tags: S skip-worktree; a lowercase letter, assume-unchanged.
+  const hidden = listed.stdout
+    .split('\0')
+    .filter((entry) => /^(S|[a-z]) /.test(entry))
+    .map((entry) => entry.slice(2));
+  if (hidden.length === 0) return lines(shown.stdout);
+  const scratch = mkdtempSync(join(tmpdir(), 'berth-status-'));
+  try {
+    const index = join(scratch, 'index');
+    copyFileSync(join(worktreeGitDir(at), 'index'), index);
+    const env = worktreeEnv(at, { GIT_INDEX_FILE: index });
+    const gitIn = (args: string[], input?: string) =>
+      run('git', [...SAFE_CONFIG, ...args], { cwd: at.worktree, env, ...(input !== undefined && { input }) });
+    // One bit per command: given both, update-index clears the first only.
+    for (const bit of ['--no-skip-worktree', '--no-assume-unchanged']) {
+      const cleared = await gitIn(['update-index', bit, '-z', '--stdin'], `${hidden.join('\0')}\0`);
+      if (cleared.exitCode !== 0) throw new GitError(['update-index', bit], cleared.stderr);
+    }
+    const full = await gitIn(status);
+    if (full.exitCode !== 0) throw new GitError(status, full.stderr);
+    return lines(full.stdout);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const lines = (text: string) => text.split('\n').filter(Boolean);
+
+/**
+ * Folders in the worktree that are git repositories of their own and that git does not track (an agent's
+ * `git init`, a scaffolder's): `git add` would record each as a commit of it (a gitlink), not its files,
+ * and fails on one without a commit. Found in the untracked folders (not ignored, links not followed);
+ * relative to the worktree.
+ */
+export async function embeddedRepositories(at: AgentWorktree): Promise<string[]> {
+  const { stdout } = await gitInWorktree(at, [
+    'ls-files',
+    '-z',
+    '--others',
+    '--exclude-standard',
+    '--directory',
+  ]);
+  const found: string[] = [];
+  const walk = (relative: string) => {
+    const folder = join(at.worktree, relative);
+    if (existsSync(join(folder, '.git'))) {
+      found.push(relative);
+      return;
+    }
+    for (const entry of readdirSync(folder, { withFileTypes: true }))
+      if (entry.isDirectory()) walk(join(relative, entry.name));
+  };
+  for (const entry of stdout.split('\0').filter((e) => e.endsWith('/'))) walk(entry.slice(0, -1));
+  return found.sort();
 }
 
 /**
@@ -350,13 +418,19 @@ export async function tipContainedElsewhere(root: string, branch: string): Promi
 
 /**
  * Saves every uncommitted change of a worktree (untracked files too, binary-safe) as a patch against its
- * HEAD, without touching its index: a temporary index takes the snapshot.
+ * HEAD, without touching its index: a temporary index takes the snapshot. The folders `leaveOut` names
+ * (embedded repositories, saved otherwise) are left out.
  */
-export async function uncommittedPatch(at: AgentWorktree, indexFile: string): Promise<string> {
+export async function uncommittedPatch(
+  at: AgentWorktree,
+  indexFile: string,
+  leaveOut: readonly string[] = [],
+): Promise<string> {
   const env = worktreeEnv(at, { GIT_INDEX_FILE: indexFile });
   const gitIn = (args: string[]) => run('git', [...SAFE_CONFIG, ...args], { cwd: at.worktree, env });
   const read = failIfNotStarted(await gitIn(['read-tree', 'HEAD']), at.worktree);
-  const add = read.exitCode === 0 ? await gitIn(['add', '-A']) : read;
+  const excluded = leaveOut.map((folder) => `:(exclude,literal)${folder}`);
+  const add = read.exitCode === 0 ? await gitIn(['add', '-A', '--', '.', ...excluded]) : read;
   if (add.exitCode !== 0) throw new GitError(['add'], add.stderr);
   const diff = await gitIn(['diff', '--cached', '--binary', '--no-ext-diff', '--no-textconv', 'HEAD']);
   if (diff.exitCode !== 0) throw new GitError(['diff'], diff.stderr);

@@ -112,7 +112,9 @@ export const agentRecordSchema = z.object({
   failure: z.string().optional(),
   /** Commands running in it now (`berth exec`, `berth run`): while one runs, gc never reaps it. */
   sessions: z
-    .array(z.object({ process: processIdSchema, kind: z.enum(['exec', 'run', 'db']), since: z.string() }))
+    .array(
+      z.object({ process: processIdSchema, kind: z.enum(['exec', 'run', 'db', 'sync']), since: z.string() }),
+    )
     .optional(),
   /** The warm pool member this agent adopted: its resources carry that member's agent label. */
   pooled: z.string().optional(),

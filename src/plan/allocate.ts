@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { type BerthError, EnvironmentError, UsageError } from '../errors.js';
 
 export interface PortRange {
   low: number;
@@ -72,3 +72,26 @@ export function engineConflict(message: string): EngineConflict | undefined {
 
 /** How many times a provision takes another subnet or port the engine turned down, before it gives up. */
 export const ENGINE_CONFLICT_TRIES = 4;
+
+/** What the engine turned down, in words: the host port, or the stack's subnet. */
+export function conflictWhat(stack: { subnet: string }, conflict: EngineConflict): string {
+  return conflict.kind === 'port' ? `host port ${conflict.port}` : `subnet ${stack.subnet}`;
+}
+
+/** The engine turned down `tries` choices in a row: the last one, and the engine's words. */
+export function conflictPersists(
+  stack: { subnet: string },
+  conflict: EngineConflict,
+  tries: number,
+  engineSaid: string,
+  cause?: unknown,
+): BerthError {
+  return new EnvironmentError(
+    'engine-conflict',
+    `the engine turned down ${tries} ${conflict.kind === 'port' ? 'host ports' : 'subnets'} in a row, the last ${conflictWhat(stack, conflict)} (${engineSaid})`,
+    {
+      hint: 'another program is taking berth`s ports or subnets as fast as it leases them: give berth.yaml another ports.range or network.subnetPool',
+      cause,
+    },
+  );
+}

@@ -126,6 +126,8 @@ export interface RepoPaths {
   runsDir: (name: string) => string;
   /** Uncommitted work saved before a removal. */
   savedPatch: (name: string, at: number) => string;
+  /** Folders of the worktree that are repositories of their own, saved whole beside the patch. */
+  savedRepositories: (name: string, at: number) => string;
   /** Logs of a provision that was rolled back. */
   failedLogs: (name: string, at: number) => string;
   /** The progress of the last image pull a provision needed (an image berth.yaml names that is not here). */
@@ -164,6 +166,7 @@ export function repoPaths(dir: string): RepoPaths {
     runLog: (name, at) => join(historyDir(name), 'runs', `${stamp(at)}.log`),
     runsDir: (name) => join(historyDir(name), 'runs'),
     savedPatch: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.patch`),
+    savedRepositories: (name, at) => join(dir, 'saved', `${name}-${stamp(at)}.repositories.tar`),
     failedLogs: (name, at) => join(dir, 'failed', `${name}-${stamp(at)}`),
     pullLog: join(dir, 'pull.log'),
     agentBuildLog: join(dir, 'agent-build.log'),

@@ -1,7 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readState } from '../../src/state/store.js';
 import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
+import { eventually } from '../helpers/wait.js';
 
 let repo: TestRepo;
 beforeAll(async () => {
@@ -42,6 +46,28 @@ describe('many provisions at once', () => {
     const down = await Promise.all(names.map((name) => berth(['teardown', name, '--repo', repo.root])));
     expect(down.map((result) => result.exitCode)).toEqual(names.map(() => 0));
     expect(listedAgents(await berth(['ls', '--repo', repo.root, '--json']))).toEqual([]);
+  });
+
+  it('two provisions on one new branch at once: the second is refused in one line, making nothing, and the first keeps its branch', async () => {
+    const gate = join(repo.root, '..', 'branch-gate');
+    const first = execa('node', [BIN, 'provision', 'sb1', '--branch', 'shared/y', '--repo', repo.root], {
+      reject: false,
+      env: { BERTH_TEST_HOLD_AFTER: `reserve:${gate}` },
+    });
+    await eventually(async () =>
+      expect(readState(join(repo.root, '.git', 'berth')).agents.sb1).toBeDefined(),
+    );
+    const second = await berth(['provision', 'sb2', '--branch', 'shared/y', '--repo', repo.root]);
+    expect(second.exitCode).toBe(2);
+    expect(second.stderr).toMatch(/^berth: error: branch shared\/y is agent sb1's \(hint: /);
+    expect(readState(join(repo.root, '.git', 'berth')).agents.sb2).toBeUndefined();
+    writeFileSync(gate, '');
+    expect((await first).exitCode).toBe(0);
+    expect(readState(join(repo.root, '.git', 'berth')).branches?.['shared/y']).toMatchObject({
+      agent: 'sb1',
+    });
+    expect((await berth(['teardown', 'sb1', '--repo', repo.root])).exitCode).toBe(0);
+    expect(await repo.git('branch', '--list', 'shared/y')).toBe('');
   });
 
   it('berth up provisions a list, and one failure neither stops nor spoils the others', async () => {

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heartbeat } from '../../src/core/agent/heartbeat.js';
 import { gc as gcLibrary } from '../../src/core/gc.js';
@@ -90,6 +91,49 @@ describe('leases', () => {
     await repo.git('-C', join(repo.root, '..', 'check'), 'apply', actions[0]?.savedPatch ?? '');
     expect(readFileSync(join(repo.root, '..', 'check', 'unsaved.txt'), 'utf8')).toBe('in progress\n');
     await repo.git('worktree', 'remove', '--force', join(repo.root, '..', 'check'));
+  });
+
+  it('saves a repository the agent made inside its worktree whole, and a file it hid from git status', async () => {
+    await provision('nested');
+    // A scaffolder's `git init` (with a commit and more work), one with no commit yet, and a tracked file
+    // hidden with skip-worktree: before, the patch held a commit id only, gc failed on the second, and
+    // teardown saw nothing to save.
+    await shInAgent(
+      repo.root,
+      'nested',
+      [
+        'mkdir app && cd app && git init -q && echo work > index.js && git add . &&',
+        'git -c user.name=a -c user.email=a@b.invalid commit -qm scaffold && echo more >> index.js && cd .. &&',
+        'mkdir -p fresh/lib && cd fresh/lib && git init -q && echo x > x.js && cd ../.. &&',
+        'echo hidden >> package.json && git update-index --skip-worktree package.json && echo plain > plain.txt',
+      ].join(' '),
+    );
+    const refused = await berth(['teardown', 'nested', '--repo', repo.root]);
+    expect(refused.exitCode).toBe(1);
+    // The hidden file counts: four changes (app/, fresh/, plain.txt, package.json).
+    expect(refused.stderr).toMatch(/has 4 uncommitted change\(s\)/);
+    const torn = resultOf(
+      await berth(['teardown', 'nested', '--repo', repo.root, '--force', '--json']),
+      'teardown',
+    );
+    const patch = readFileSync(torn.savedPatch ?? '', 'utf8');
+    const archive = torn.savedPatch?.replace(/\.patch$/, '.repositories.tar') ?? '';
+    expect(patch).toContain(`# berth: app, fresh/lib are git repositories of their own, not in this patch:`);
+    expect(patch).toContain(archive);
+    expect(patch).toContain('+hidden');
+    expect(patch).toContain('+plain');
+    expect(patch).not.toMatch(/Subproject commit|160000/);
+    // The patch applies to the branch, and the archive holds both repositories, history and all.
+    const check = join(repo.root, '..', 'check-nested');
+    await repo.git('worktree', 'add', '-q', check, 'berth/nested');
+    await repo.git('-C', check, 'apply', torn.savedPatch ?? '');
+    expect(readFileSync(join(check, 'plain.txt'), 'utf8')).toBe('plain\n');
+    await execa('tar', ['-xf', archive, '-C', check]);
+    expect(readFileSync(join(check, 'app', 'index.js'), 'utf8')).toBe('work\nmore\n');
+    expect(readFileSync(join(check, 'fresh', 'lib', 'x.js'), 'utf8')).toBe('x\n');
+    const log = await execa('git', ['-C', join(check, 'app'), 'log', '--format=%s']);
+    expect(log.stdout).toBe('scaffold');
+    await repo.git('worktree', 'remove', '--force', check);
   });
 
   it('berth exec renews the expiry while its command runs', async () => {

@@ -160,7 +160,7 @@ describe('a second lease store on the same engine (another berth home, BERTH_LEA
     ];
     try {
       const short = join(repo.root, '..', 'short.yaml');
-      writeFileSync(short, 'leaseTtl: 1s\n');
+      writeFileSync(short, 'ttl: 1s\n');
       const made = await berth(['provision', 'elsewhere', '--repo', repo.root, '--config', short, '--json'], {
         env: { BERTH_LEASES: storeA },
       });
@@ -174,7 +174,7 @@ describe('a second lease store on the same engine (another berth home, BERTH_LEA
         );
       };
       expect(leasedIn(storeA).length).toBeGreaterThan(0);
-      await sleep(1500); // its 1 s lease runs out
+      await sleep(1500); // its 1 s time to live runs out
       const gc = await berth(['gc', '--repo', repo.root, '--json'], { env: { BERTH_LEASES: storeB } });
       expect(gc.exitCode, gc.stderr).toBe(0);
       expect(resultOf(gc, 'gc').actions).toContainEqual(
@@ -186,6 +186,53 @@ describe('a second lease store on the same engine (another berth home, BERTH_LEA
       await berth(['teardown', 'elsewhere', '--repo', repo.root, '--force']);
       rmSync(storeA, { recursive: true, force: true });
       rmSync(storeB, { recursive: true, force: true });
+    }
+  });
+
+  it('a pool fill takes another port when the engine took its leased one meanwhile, and says so', async () => {
+    const repo = repos[2] as TestRepo;
+    const config = join(repo.root, '..', 'pool-one.yaml');
+    writeFileSync(config, 'pool: { size: 1 }\n');
+    const gate = join(repo.root, '..', 'pool-gate');
+    const fill = execa(
+      process.execPath,
+      [BIN, 'pool', 'fill', '--repo', repo.root, '--config', config, '--json'],
+      {
+        reject: false,
+        env: { BERTH_TEST_HOLD_AFTER: `pool-leased:${gate}` },
+      },
+    );
+    const member = await eventually(async () => {
+      const [making] = Object.values(stateOf(repo).pool ?? {});
+      if (!making) throw new Error('not leased yet');
+      return making;
+    }, 120_000);
+    const squatter = await docker().createContainer({
+      Image: await imageFor('redis'),
+      Labels: { [TEST_LABEL]: TEST_SCOPE },
+      HostConfig: {
+        PortBindings: { '6379/tcp': [{ HostIp: '127.0.0.1', HostPort: String(member.ports.postgres) }] },
+      },
+      ExposedPorts: { '6379/tcp': {} },
+    });
+    await squatter.start();
+    try {
+      writeFileSync(gate, '');
+      const result = await fill;
+      expect(result.exitCode, String(result.stderr)).toBe(0);
+      expect(String(result.stderr)).toContain(
+        `pool: the engine holds host port ${member.ports.postgres} already; taking another for ${member.id}`,
+      );
+      const ready = stateOf(repo).pool?.[member.id];
+      expect(ready?.status).toBe('ready');
+      expect(ready?.ports.postgres).not.toBe(member.ports.postgres);
+      expect(readLeases(process.env).ports[String(ready?.ports.postgres)]).toMatchObject({
+        agent: member.id,
+      });
+      expect(readLeases(process.env).ports[String(member.ports.postgres)]?.agent).not.toBe(member.id);
+    } finally {
+      await squatter.remove({ force: true, v: true });
+      await berth(['pool', 'drain', '--repo', repo.root]);
     }
   });
 });

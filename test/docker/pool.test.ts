@@ -90,7 +90,7 @@ describe('the warm pool', () => {
   it('a fill killed part-way leaves what berth gc removes', async () => {
     const killed = await execa(process.execPath, [BIN, 'pool', 'fill', '--repo', repo.root], {
       reject: false,
-      env: { BERTH_TEST_CRASH_POOL: '1' },
+      env: { BERTH_TEST_CRASH_AFTER: 'pool-stack' },
     });
     expect(killed.signal).toBe('SIGKILL');
     expect(Object.values(state().pool ?? {}).map((m) => m.status)).toEqual(['making']);

@@ -62,6 +62,14 @@ describe('a provision that cannot be done leaves nothing behind', () => {
         /failed at step "setup": setup command `echo preparing; exit 3` exited with 3 \(log: .*setup\.log\)/,
     },
     {
+      what: 'an agent command that does not keep running (before, it said "ready")',
+      name: 'cmd',
+      args: () => ['--config', config('cmd', 'agent:\n  command: [/no/such/binary]\n')],
+      exit: 1,
+      error:
+        /failed at step "health": the agent's container (keeps exiting \(restarting\)|exited with code \d+)[^\n]*\n(.|\n)*agent: .*no\/such\/binary/,
+    },
+    {
       what: 'a start ref that does not exist',
       name: 'ref',
       args: () => ['--from', 'no-such-branch'],
@@ -79,6 +87,21 @@ describe('a provision that cannot be done leaves nothing behind', () => {
       expect(await leftovers(repo.root, name)).toEqual(NOTHING);
     });
   }
+
+  it('keeps the failed provision`s logs, and its provision.log names the step`s log where it is kept', async () => {
+    const failing = config('kept', 'hooks:\n  setup:\n    - echo preparing; exit 5\n');
+    const result = await berth(['provision', 'kept', '--repo', repo.root, '--config', failing]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    const stepLog = /\(log: (\S+)\)/.exec(result.stderr)?.[1] ?? '';
+    expect(stepLog).toMatch(/\/\.git\/berth\/failed\/kept-[^/]+\/setup\.log$/);
+    const kept = readFileSync(join(stepLog, '..', 'provision.log'), 'utf8');
+    expect(kept).toMatch(/failed at step "setup": setup command `echo preparing; exit 5` exited with 5/);
+    // Before, this named the agent's own folder, which the rollback removed.
+    const named = /^ {2}log: (\S+)$/m.exec(kept)?.[1] ?? '';
+    expect(named).toBe(stepLog);
+    expect(readFileSync(named, 'utf8')).toContain('preparing');
+    expect(await leftovers(repo.root, 'kept')).toEqual(NOTHING);
+  });
 
   it('refuses a Postgres that runs but never answers, and says what it probed and what answered', async () => {
     const silent = config('silent', `postgres: { image: ${await silentImage()} }\nhealthTimeout: 3\n`);

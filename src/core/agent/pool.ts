@@ -7,6 +7,12 @@ import type { BerthConfig } from '../../config/schema.js';
 import { BerthError, messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import { type AgentRecord, leasedPortNames, newPasswords, planDatabase } from '../../plan/agent.js';
+import {
+  conflictPersists,
+  conflictWhat,
+  ENGINE_CONFLICT_TRIES,
+  engineConflict,
+} from '../../plan/allocate.js';
 import { planStackCompose, renderCompose } from '../../plan/compose.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
 import {
@@ -32,9 +38,10 @@ import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js'
 import { readState, tryLock, updateState, withLock } from '../../state/store.js';
 import { knownCompose, loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from '../context.js';
 import { waitUntilReady } from './readiness.js';
-import { engineTaken, leaseResources } from './reserve.js';
+import { engineTaken, leaseResources, releaseMemberConflict } from './reserve.js';
 import { resolveServiceImages, resolveStackImages } from './stack-facts.js';
 import { templateFor } from './template.js';
+import { crashForTest, holdForTest } from './test-points.js';
 
 /** Fill and drain of one repository's pool run one at a time: a drain waits for a fill to finish. */
 const POOL_LOCK = 'pool';
@@ -236,14 +243,30 @@ async function makeMember(
     return made;
   });
   progress(`pool: making ${id}`);
+  let made = member;
   try {
-    const document = planStackCompose(member, config);
     ensureDir(context.paths.poolDir(id), 0o700);
-    writeFile(member.composeFile, renderCompose(document), 0o600);
     const cli = await knownCompose(runtime.env);
-    await applyStack(context.docker, engineStackOf(document, member, cli));
-    if (runtime.env.BERTH_TEST_CRASH_POOL === '1') process.kill(process.pid, 'SIGKILL');
-    await waitUntilReady(context, member, config.healthTimeout * 1000);
+    await holdForTest(runtime.env, 'pool-leased');
+    for (let attempt = 1; ; attempt++) {
+      const document = planStackCompose(made, config);
+      writeFile(made.composeFile, renderCompose(document), 0o600);
+      try {
+        await applyStack(context.docker, engineStackOf(document, made, cli));
+        break;
+      } catch (error) {
+        // Another lease store (a second berth home on this engine) gave away what the engine now holds.
+        const conflict = engineConflict(messageOf(error));
+        if (!conflict) throw error;
+        const said = messageOf(error).split('\n')[0] ?? '';
+        if (attempt >= ENGINE_CONFLICT_TRIES) throw conflictPersists(made, conflict, attempt, said, error);
+        progress(`pool: the engine holds ${conflictWhat(made, conflict)} already; taking another for ${id}`);
+        await removeLabelled(context.docker, memberLabels(context, made));
+        made = await releaseMemberConflict(context, config, made, conflict);
+      }
+    }
+    crashForTest(runtime.env, 'pool-stack');
+    await waitUntilReady(context, made, config.healthTimeout * 1000);
     const ready = await updateState(context.berthDir, (state) => {
       const fresh = state.pool?.[id];
       if (fresh?.instance !== instance || fresh.status !== 'making') return false;
@@ -298,11 +321,13 @@ export async function removeMembers(
   return { removed, failed };
 }
 
+/** The labels that find what a member is made of (of this making, not an earlier one of its id). */
+function memberLabels(context: RepoContext, member: PoolMember): Record<string, string> {
+  return { ...stackSelector(context.repoId, member.labels), [LABELS.instance]: member.instance };
+}
+
 async function removeClaimed(context: RepoContext, member: PoolMember): Promise<void> {
-  await removeLabelled(context.docker, {
-    ...stackSelector(context.repoId, member.labels),
-    [LABELS.instance]: member.instance,
-  });
+  await removeLabelled(context.docker, memberLabels(context, member));
   removeTree(context.paths.poolDir(member.id));
   await updateState(context.berthDir, (state) => {
     if (state.pool?.[member.id]?.instance === member.instance) delete state.pool[member.id];

@@ -1,11 +1,12 @@
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type ComposeCli, compose } from '../../adapters/compose.js';
 import { ConfinedPathError, writeConfined } from '../../adapters/confined-files.js';
 import {
   applyStack,
+  containerLogTail,
   engineAnswers,
   engineGone as engineLost,
+  listContainers,
   removeLabelled,
 } from '../../adapters/docker.js';
 import {
@@ -23,16 +24,21 @@ import {
 import {
   addWorktree,
   deleteBranch,
-  isLocalBranch,
   lockWorktree,
   readsWorktreeConfig,
+  resolveCommit,
 } from '../../adapters/git.js';
 import type { BerthConfig } from '../../config/schema.js';
 import type { AgentView } from '../../contract.js';
 import { BerthError, EnvironmentError, messageOf, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { expiryFrom } from '../../plan/agent.js';
-import { ENGINE_CONFLICT_TRIES, type EngineConflict, engineConflict } from '../../plan/allocate.js';
+import {
+  conflictPersists,
+  conflictWhat,
+  ENGINE_CONFLICT_TRIES,
+  engineConflict,
+} from '../../plan/allocate.js';
 import { type HostFacts, renderCompose, YARN1_RC, YARNRC_NAME } from '../../plan/compose.js';
 import { DEVCONTAINER_FILES } from '../../plan/devcontainer.js';
 import { engineStackOf } from '../../plan/engine-stack.js';
@@ -81,6 +87,7 @@ import { giveSecrets, type ResolvedSecrets, resolveSecrets, secretsFor, takeSecr
 import { hostFacts, resolveServiceImages, resolveStackImages } from './stack-facts.js';
 import { asStepFailure, type StepFailure, Steps } from './steps.js';
 import { buildTemplate, settleTemplate, type TemplateClaim } from './template.js';
+import { crashForTest, holdForTest } from './test-points.js';
 import { agentView, freshFacts, hostEnvFileOf } from './views.js';
 
 export interface ProvisionOptions extends RepoOptions {
@@ -142,24 +149,6 @@ const STEP_TEXT: Record<ProvisionStep, string> = {
   record: 'recording the agent',
 };
 const HOOK_STEPS = ['setup', 'migrate', 'seed'] as const;
-
-/**
- * For crash-safety tests: BERTH_TEST_CRASH_AFTER=<step> kills this process with SIGKILL right after
- * that step, as a crash or `kill -9` would, so tests can check that `berth gc` cleans up after any step.
- */
-function crashForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): void {
-  if (env.BERTH_TEST_CRASH_AFTER === completed) process.kill(process.pid, 'SIGKILL');
-}
-
-/**
- * For tests of what happens between two steps: BERTH_TEST_HOLD_AFTER=<step>:<file> makes the provision
- * wait after that step until the file exists (the test changes the world meanwhile, then makes it).
- */
-async function holdForTest(env: NodeJS.ProcessEnv, completed: ProvisionStep): Promise<void> {
-  const [step, file] = (env.BERTH_TEST_HOLD_AFTER ?? '').split(/:(.*)/s);
-  if (step !== completed || !file) return;
-  while (!exists(file)) await sleep(100);
-}
 
 async function checkOutSubmodules(
   context: RepoContext,
@@ -403,7 +392,8 @@ async function provisionWith(
             // Another lease store (a second berth home on this engine) gave away what the engine now holds.
             const conflict = config.apply === 'api' ? engineConflict(messageOf(error)) : undefined;
             if (!conflict) throw error;
-            if (attempt >= ENGINE_CONFLICT_TRIES) throw conflictPersists(made, conflict, attempt, error);
+            if (attempt >= ENGINE_CONFLICT_TRIES)
+              throw conflictPersists(made, conflict, attempt, messageOf(error).split('\n')[0] ?? '', error);
             progress(`${name}: the engine holds ${conflictWhat(made, conflict)} already; taking another`);
             // What this try made goes (a pool member's own services stay: only the agent's container).
             await removeLabelled(
@@ -424,9 +414,11 @@ async function provisionWith(
       });
     const startAndWait = async () => {
       const answered = await start();
-      await steps.run('health', () =>
-        answered ? undefined : waitUntilReady(context, made, healthTimeoutMs, steps.signal),
-      );
+      await steps.run('health', async () => {
+        if (!answered) await waitUntilReady(context, made, healthTimeoutMs, steps.signal);
+        // Its services answer; the agent's own container must run too (not exit, nor loop restarting).
+        await agentContainerRuns(context, made);
+      });
     };
     // A service that binds a path of the worktree starts once the worktree holds it.
     if (Object.values(made.services ?? {}).some((service) => service.mounts.length > 0)) {
@@ -475,9 +467,15 @@ async function provisionWith(
     progress(`${name}: failed at ${failure.step}; rolling back`);
     const answered = await engineAnswers(context.docker);
     if (stackStarted && answered) await saveContainerLogs(composeCli, agent).catch(() => {});
-    // The kept log says what failed and why, in the engine's or the program's own words.
-    recordCause(provisionLog, failure, context.runtime.now());
-    const keptLogs = keepLogs(context, name);
+    // The kept log says what failed and why, in the engine's or the program's own words, and names the
+    // step's log where it is kept (the agent's folder goes with the rollback).
+    const now = context.runtime.now();
+    const keepIn = context.paths.failedLogs(name, now);
+    const logs = context.paths.agentLogs(name);
+    recordCause(provisionLog, failure, now, (file) =>
+      file.startsWith(`${logs}/`) ? join(keepIn, file.slice(logs.length + 1)) : file,
+    );
+    const keptLogs = keepLogs(logs, keepIn);
     const { failed } = await steps.rollback();
     for (const undo of failed)
       progress(`${name}: could not remove its ${undo.what}: ${messageOf(undo.error)}`);
@@ -494,26 +492,6 @@ async function provisionWith(
       );
     throw describeFailure(name, failure, keptLogs, engineGone);
   }
-}
-
-function conflictWhat(agent: AgentRecord, conflict: EngineConflict): string {
-  return conflict.kind === 'port' ? `host port ${conflict.port}` : `subnet ${agent.subnet}`;
-}
-
-function conflictPersists(
-  agent: AgentRecord,
-  conflict: EngineConflict,
-  tries: number,
-  error: unknown,
-): BerthError {
-  return new EnvironmentError(
-    'engine-conflict',
-    `the engine turned down ${tries} ${conflict.kind === 'port' ? 'host ports' : 'subnets'} in a row, the last ${conflictWhat(agent, conflict)} (${messageOf(error).split('\n')[0]})`,
-    {
-      hint: 'another program is taking berth`s ports or subnets as fast as it leases them: give berth.yaml another ports.range or network.subnetPool',
-      cause: error,
-    },
-  );
 }
 
 /**
@@ -714,9 +692,32 @@ async function markFailed(context: RepoContext, agent: AgentRecord, failure: str
 }
 
 /** Rollback of the worktree step: the worktree, and the branch if this provision made it. */
+/** The agent's container is running: else its state and last lines, as the provision's failure. */
+async function agentContainerRuns(context: RepoContext, agent: AgentRecord): Promise<void> {
+  const [container] = await listContainers(context.docker, serviceLabels(agent, 'agent'));
+  if (container?.state === 'running') return;
+  const state = !container
+    ? 'is missing'
+    : container.state === 'restarting'
+      ? 'keeps exiting (restarting)'
+      : container.exitCode === undefined
+        ? `is ${container.state}`
+        : `exited with code ${container.exitCode}`;
+  const lastLines = container ? await containerLogTail(context.docker, container.id, 5).catch(() => []) : [];
+  throw new BerthError('agent-not-running', `the agent's container ${state}`, {
+    hint: 'check agent.image and agent.command in berth.yaml: the command must keep running (its last lines are above)',
+    details: lastLines.map((line) => `agent: ${line}`),
+  });
+}
+
 async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<void> {
   await dropWorktree(context, agent.worktree);
-  if (agent.createdBranch && (await isLocalBranch(context.root, agent.branch))) {
+  // Only the branch this provision made: one someone made meanwhile under the name (its worktree add
+  // then failed) may have moved on, and is not berth's to delete.
+  if (
+    agent.createdBranch &&
+    (await resolveCommit(context.root, `refs/heads/${agent.branch}`)) === agent.baseCommit
+  ) {
     await deleteBranch(context.root, agent.branch);
   }
 }
@@ -732,7 +733,12 @@ async function saveContainerLogs(cli: ComposeCli, agent: AgentRecord) {
  * Appends why the provision failed to its log: the step, the whole message (every line: an engine's
  * reason, a hook's last lines), the hint, and the log the step kept.
  */
-function recordCause(log: string, failure: StepFailure<ProvisionStep>, now: number): void {
+function recordCause(
+  log: string,
+  failure: StepFailure<ProvisionStep>,
+  now: number,
+  keptAs: (file: string) => string,
+): void {
   if (!exists(dirname(log))) return;
   const cause = failure.cause;
   const berth = cause instanceof BerthError ? cause : undefined;
@@ -740,17 +746,15 @@ function recordCause(log: string, failure: StepFailure<ProvisionStep>, now: numb
     `${new Date(now).toISOString()} failed at step "${failure.step}": ${messageOf(cause)}`,
     ...(berth?.details ?? []).map((detail) => `  ${detail}`),
     ...(berth?.hint ? [`  hint: ${berth.hint}`] : []),
-    ...(berth?.logFile ? [`  log: ${berth.logFile}`] : []),
+    ...(berth?.logFile ? [`  log: ${keptAs(berth.logFile)}`] : []),
     ...(cause instanceof Error && cause.cause ? [`  cause: ${messageOf(cause.cause)}`] : []),
   ];
   appendFile(log, `${lines.join('\n')}\n`);
 }
 
 /** A rolled-back provision leaves its logs (nothing else) in berth's folder, for the error to point at. */
-function keepLogs(context: RepoContext, name: string): string | undefined {
-  const logs = context.paths.agentLogs(name);
+function keepLogs(logs: string, kept: string): string | undefined {
   if (!exists(logs)) return undefined;
-  const kept = context.paths.failedLogs(name, context.runtime.now());
   try {
     copyTree(logs, kept);
     return kept;

@@ -31,7 +31,7 @@ import {
   stackOwner,
   worktreePath,
 } from '../../plan/names.js';
-import { pickMember } from '../../plan/pool.js';
+import { type PoolMember, pickMember } from '../../plan/pool.js';
 import { grantsOf } from '../../plan/secrets.js';
 import { randomKeys, type ServiceRecord, serviceLeaseNames } from '../../plan/services.js';
 import { leasesDir, updateLeases } from '../../state/leases.js';
@@ -141,18 +141,47 @@ export async function leaseResources(
  * since): the new one is leased first (the old one still counts as taken), then the record points at
  * it and the old lease goes, all under the state lock and then the lease lock. Returns the new record.
  */
-export async function releaseConflict(
+export function releaseConflict(
   context: RepoContext,
   config: BerthConfig,
   agent: AgentRecord,
   conflict: EngineConflict,
 ): Promise<AgentRecord> {
+  return takeAnother(context, config, conflict, agent.name, (state) => {
+    const record = state.agents[agent.name];
+    return record && record.instance === agent.instance ? { record, owner: stackOwner(record) } : undefined;
+  });
+}
+
+/** The same for a pool member a fill is making. */
+export function releaseMemberConflict(
+  context: RepoContext,
+  config: BerthConfig,
+  member: PoolMember,
+  conflict: EngineConflict,
+): Promise<PoolMember> {
+  return takeAnother(context, config, conflict, member.id, (state) => {
+    const record = state.pool?.[member.id];
+    return record && record.instance === member.instance ? { record, owner: member.id } : undefined;
+  });
+}
+
+/** What holds leases: an agent's record, or a pool member's. */
+type LeasingRecord = Pick<AgentRecord, 'ports' | 'subnet' | 'publishSubnet' | 'instance'>;
+
+async function takeAnother<Leasing extends LeasingRecord>(
+  context: RepoContext,
+  config: BerthConfig,
+  conflict: EngineConflict,
+  name: string,
+  find: (state: State) => { record: Leasing; owner: string } | undefined,
+): Promise<Leasing> {
   const taken = await engineTaken(context);
   return updateState(context.berthDir, async (state) => {
-    const record = state.agents[agent.name];
-    if (!record || record.instance !== agent.instance)
-      throw new BerthError('record-lost', `the record of ${agent.name} disappeared while it was provisioned`);
-    const holder = { agent: stackOwner(record), instance: record.instance ?? '' };
+    const found = find(state);
+    if (!found) throw new BerthError('record-lost', `the record of ${name} disappeared while it was made`);
+    const { record } = found;
+    const holder = { agent: found.owner, instance: record.instance ?? '' };
     const request = { context, config, state, holder, taken };
     const portName =
       conflict.kind === 'port'
@@ -256,6 +285,12 @@ export async function reserve(
   const extra = extraLabels(runtime.env.BERTH_LABELS);
   return updateState(context.berthDir, async (state) => {
     if (state.agents[name]) throw alreadyProvisioned(context, name, state.agents[name]);
+    // Another agent has the branch, or is being made on it (both passed resolveBranchTarget at once).
+    const rival = Object.values(state.agents).find((other) => other.branch === target.branch);
+    if (rival)
+      throw new UsageError('branch-taken', `branch ${target.branch} is agent ${rival.name}'s`, {
+        hint: 'a branch is checked out in one worktree only: pick another branch, or wait for that agent',
+      });
     const adopt = offer && pickMember(state.pool ?? {}, offer.key, offer.running);
     const instance = adopt?.instance ?? instanceId(runtime.randomBytes(6));
     const request = {

@@ -26,6 +26,7 @@ import { branchWork } from './branch-work.js';
 import { applyEgress } from './egress.js';
 import { runHooks } from './hooks.js';
 import { giveSecrets, type ResolvedSecrets, resolveSecrets, secretsFor, takeSecrets } from './secrets.js';
+import { withSession } from './sessions.js';
 
 export type SyncResult = ResultOf<'sync'>;
 
@@ -40,7 +41,16 @@ export async function sync(
   options: RepoOptions & { name: string; configPath?: string; progress?: (line: string) => void },
 ): Promise<SyncResult> {
   const context = await openRepo(options);
-  const agent = requireAgent(context, validateAgentName(options.name));
+  const name = requireAgent(context, validateAgentName(options.name)).name;
+  // As a session of the agent: refused while it is made or removed, and never reaped meanwhile.
+  return withSession(context, name, 'sync', (agent) => syncAgent(context, agent, options));
+}
+
+async function syncAgent(
+  context: RepoContext,
+  agent: AgentRecord,
+  options: { configPath?: string; progress?: (line: string) => void },
+): Promise<SyncResult> {
   const at = { worktree: agent.worktree, commonGitDir: context.commonGitDir };
   const dirty = await uncommittedChanges(at);
   if (dirty.length > 0) {
