@@ -54,14 +54,17 @@ describe('many provisions at once', () => {
       reject: false,
       env: { BERTH_TEST_HOLD_AFTER: `reserve:${gate}` },
     });
-    await eventually(async () =>
-      expect(readState(join(repo.root, '.git', 'berth')).agents.sb1).toBeDefined(),
-    );
-    const second = await berth(['provision', 'sb2', '--branch', 'shared/y', '--repo', repo.root]);
-    expect(second.exitCode).toBe(2);
-    expect(second.stderr).toMatch(/^berth: error: branch shared\/y is agent sb1's \(hint: /);
-    expect(readState(join(repo.root, '.git', 'berth')).agents.sb2).toBeUndefined();
-    writeFileSync(gate, '');
+    try {
+      await eventually(async () =>
+        expect(readState(join(repo.root, '.git', 'berth')).agents.sb1).toBeDefined(),
+      );
+      const second = await berth(['provision', 'sb2', '--branch', 'shared/y', '--repo', repo.root]);
+      expect(second.exitCode).toBe(2);
+      expect(second.stderr).toMatch(/^berth: error: branch shared\/y is agent sb1's \(hint: /m);
+      expect(readState(join(repo.root, '.git', 'berth')).agents.sb2).toBeUndefined();
+    } finally {
+      writeFileSync(gate, '');
+    }
     expect((await first).exitCode).toBe(0);
     expect(readState(join(repo.root, '.git', 'berth')).branches?.['shared/y']).toMatchObject({
       agent: 'sb1',
