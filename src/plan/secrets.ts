@@ -102,6 +102,29 @@ export function redactText(text: string, values: readonly string[]): string {
   return out;
 }
 
+/** Shorter values are not masked in a saved patch: they cannot be told from ordinary text. */
+export const PATCH_MASK_MIN = 4;
+
+/**
+ * A saved patch with secret values masked where they were added (its `+` lines), so it still applies:
+ * file names, headers, context and removed lines (the base's own text) and binary hunks are kept as
+ * they are, and values shorter than PATCH_MASK_MIN are not masked.
+ */
+export function redactPatch(patch: string, values: readonly string[]): string {
+  const masked = values.filter((value) => value.length >= PATCH_MASK_MIN);
+  if (masked.length === 0) return patch;
+  // Lines of a text hunk: from its @@ line to the next file's header (binary hunks have none).
+  let inHunk = false;
+  return patch
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('diff --git ')) inHunk = false;
+      else if (line.startsWith('@@ ')) inHunk = true;
+      return inHunk && line.startsWith('+') ? `+${redactText(line.slice(1), masked)}` : line;
+    })
+    .join('\n');
+}
+
 /**
  * Replaces secrets in a stream of output chunks, even one cut across two chunks: it holds back the last
  * bytes that could be the start of a value until the next chunk (or the end) shows what they are.

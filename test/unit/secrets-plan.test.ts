@@ -12,6 +12,7 @@ import {
   parseSecretsOutput,
   Redactor,
   readSecretsScript,
+  redactPatch,
   redactText,
   trimValue,
   withSecretVariables,
@@ -163,5 +164,39 @@ describe('redaction', () => {
     for (const piece of ['npm: auth tok-1', '23456 ok\n', 'tail tok-12']) log.write(piece);
     log.close();
     expect(readFileSync(file, 'utf8')).toBe('npm: auth *** ok\ntail tok-12');
+  });
+});
+
+describe('a saved patch with the agent`s secrets in it', () => {
+  it('masks values where they were added, and still applies: names, context, removed lines and short values kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-patch-'));
+    try {
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], {
+          cwd: dir,
+          encoding: 'utf8',
+        });
+      git('init', '-q');
+      execFileSync('sh', ['-c', 'printf "keep these lines\\nold tok-123456\\n" > notes.txt'], { cwd: dir });
+      git('add', '-A');
+      git('commit', '-qm', 'base');
+      execFileSync(
+        'sh',
+        ['-c', 'printf "keep these lines\\nnew tok-123456 here\\n" > notes.txt && echo x > tok-123456.txt'],
+        { cwd: dir },
+      );
+      git('add', '-A');
+      const patch = git('diff', '--cached', '--binary', 'HEAD');
+      const masked = redactPatch(patch, ['tok-123456', 'e']);
+      expect(masked).toContain('+new *** here');
+      // The base's own text (a removed line, the context), the file name and a short value stay.
+      expect(masked).toContain('-old tok-123456');
+      expect(masked).toContain(' keep these lines');
+      expect(masked).toContain('b/tok-123456.txt');
+      git('reset', '-q', '--hard');
+      execFileSync('git', ['apply', '--check', '-'], { cwd: dir, input: masked });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@ import { basename, dirname, join } from 'node:path';
 import { tarFolders } from '../../adapters/archive.js';
 import { ensureDir, removeTree, writeFile } from '../../adapters/files.js';
 import { embeddedRepositories, uncommittedChanges, uncommittedPatch } from '../../adapters/git.js';
-import { redactText } from '../../plan/secrets.js';
+import { redactPatch } from '../../plan/secrets.js';
 import type { RepoContext } from '../context.js';
 
 /**
@@ -30,7 +30,7 @@ export async function saveUncommitted(
   ensureDir(dirname(file));
   try {
     const repositories = await embeddedRepositories(at);
-    const patch = redactText(await uncommittedPatch(at, index, repositories), values);
+    const patch = redactPatch(await uncommittedPatch(at, index, repositories), values);
     let header = '';
     if (repositories.length > 0) {
       const archive = context.paths.savedRepositories(name, now);
