@@ -78,7 +78,16 @@ export function parseConfig(
   source = CONFIG_FILE,
   imports?: LoadOptions & { root: string; onImported?: (value: Record<string, unknown>) => void },
 ): BerthConfig {
-  const written = renamedKeys(readYaml(text, source, 'config-yaml') ?? {}, source, imports?.notes);
+  const renamed: Array<{ name: string; now: string }> = [];
+  const written = renamedKeys(readYaml(text, source, 'config-yaml') ?? {}, source, (line, names) => {
+    renamed.push(names);
+    imports?.notes?.(line);
+  });
+  // A bad value under an older name is said under the name the user wrote.
+  const asWritten = (detail: string) => {
+    const found = renamed.find(({ now }) => detail.startsWith(`${now}:`));
+    return found ? `${found.name} (read as ${found.now})${detail.slice(found.now.length)}` : detail;
+  };
   const value =
     imports && imports.imports !== false && isMap(written)
       ? withImports(written, imports.root, imports)
@@ -88,7 +97,7 @@ export function parseConfig(
   const named = value !== written ? `${source} (with what devcontainer.json and compose files gave)` : source;
   const result = configSchema.safeParse(value);
   if (!result.success) {
-    const details = result.error.issues.flatMap(describeUnion).map(describeIssue);
+    const details = result.error.issues.flatMap(describeUnion).map(describeIssue).map(asWritten);
     throw new UsageError('config-invalid', `${named} has ${details.length} bad field(s)`, {
       hint: 'fix the fields listed; the JSON schema in templates/berth.schema.json helps editors check them',
       details,
@@ -98,7 +107,7 @@ export function parseConfig(
   if (problems.length > 0) {
     throw new UsageError('config-invalid', `${named} has ${problems.length} bad field(s)`, {
       hint: 'fix the fields listed',
-      details: problems,
+      details: problems.map(asWritten),
     });
   }
   return result.data;
@@ -114,7 +123,11 @@ export const RENAMED_KEYS: ReadonlyArray<{ path: readonly string[]; now: string 
  * The config with each key an older berth read under its name of now (said once; an agent's kept copy of
  * an older config reads as it did). Both names at once is a bad field.
  */
-export function renamedKeys(written: unknown, source: string, notes?: (line: string) => void): unknown {
+export function renamedKeys(
+  written: unknown,
+  source: string,
+  notes?: (line: string, names: { name: string; now: string }) => void,
+): unknown {
   if (!isMap(written)) return written;
   const result: Record<string, unknown> = { ...written };
   for (const { path, now } of RENAMED_KEYS) {
@@ -140,7 +153,7 @@ export function renamedKeys(written: unknown, source: string, notes?: (line: str
       });
     map[now] = map[old];
     delete map[old];
-    notes?.(`${source}: ${name} is read as ${newName} (its name now)`);
+    notes?.(`${source}: ${name} is read as ${newName} (its name now)`, { name, now: newName });
   }
   return result;
 }

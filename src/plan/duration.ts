@@ -5,7 +5,7 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
  * and a longer one fires at once.
  */
 export const LONGEST_DURATION_SECONDS = 24 * 86400;
-export const TOO_LONG = 'expected at most 24d (berth`s timers cannot wait longer)';
+export const TOO_LONG = "expected at most 24d (berth's timers cannot wait longer)";
 
 /** Whether a duration (as berth.yaml or a task writes it) is within what berth can wait. */
 export function withinLongest(value: string | number): boolean {

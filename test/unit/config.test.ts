@@ -86,6 +86,11 @@ describe('berth.yaml', () => {
       /has both claude.lease and claude.ttl/,
     );
     expect(problems('claude: 3\n')).toHaveLength(1);
+    // A bad value is said under the name written.
+    expect(problems('leaseTtl: 0s\nclaude: { lease: 0s }\n').sort()).toEqual([
+      'claude.lease (read as claude.ttl): expected a duration above zero, such as "90s"',
+      'leaseTtl (read as ttl): expected a duration above zero, such as "90s"',
+    ]);
   });
 
   it('says where the YAML breaks', () => {
@@ -116,8 +121,8 @@ describe('berth.yaml', () => {
 
   it('refuses durations past 24 days (a longer timer fires at once), and takes 24d itself', () => {
     expect(problems('hookTimeout: 30d\nttl: 2073601\n').sort()).toEqual([
-      'hookTimeout: expected at most 24d (berth`s timers cannot wait longer)',
-      'ttl: expected at most 24d (berth`s timers cannot wait longer)',
+      "hookTimeout: expected at most 24d (berth's timers cannot wait longer)",
+      "ttl: expected at most 24d (berth's timers cannot wait longer)",
     ]);
     expect(parseConfig('hookTimeout: 24d\n').hookTimeout).toBe('24d');
   });

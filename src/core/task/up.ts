@@ -79,7 +79,16 @@ async function namesToProvision(options: UpOptions): Promise<string[]> {
     return explicit.map(validateAgentName);
   }
   const count = options.count ?? 0;
-  if (!Number.isInteger(count) || count < 1 || count > MOST_AGENTS_AT_ONCE) {
+  if (count > MOST_AGENTS_AT_ONCE) {
+    throw new UsageError(
+      'up-count',
+      `-n ${count} is more than berth up makes at once (${MOST_AGENTS_AT_ONCE})`,
+      {
+        hint: `run berth up -n ${MOST_AGENTS_AT_ONCE} (or fewer) several times`,
+      },
+    );
+  }
+  if (!Number.isInteger(count) || count < 1) {
     throw new UsageError(
       'up-count',
       `nothing to provision: give agent names, or -n with a number from 1 to ${MOST_AGENTS_AT_ONCE}`,
