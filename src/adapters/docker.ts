@@ -346,6 +346,20 @@ export async function stopLabelled(
 }
 
 /**
+ * Freezes the running containers with these labels (the cgroup freezer: nothing in them runs or writes
+ * until they are removed). False when the engine would not (a runtime without pause): stop them then.
+ */
+export async function pauseLabelled(docker: Docker, labels: Record<string, string>): Promise<boolean> {
+  const containers = await docker.listContainers({ filters: labelFilter(labels) });
+  try {
+    await Promise.all(containers.map((c) => docker.getContainer(c.Id).pause()));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Stops a command berth started in a container (found by its marker argument): SIGTERM to it and
  * every process it started, SIGKILL to what is left after `graceMs`. Signals from the host where this
  * process may (root, or the same user), else from inside the container, as root.

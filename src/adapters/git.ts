@@ -367,16 +367,16 @@ export async function branchFacts(
   base: string,
 ): Promise<BranchFacts> {
   const ref = `refs/heads/${branch}`;
-  if (!(await isLocalBranch(root, branch)))
-    return {
-      exists: false,
-      ownCommits: 0,
-      inBaseByAncestry: false,
-      inBaseByContent: false,
-      changesNothing: true,
-    };
-  const [ownCommits, ancestor, merged, baseTree, changes] = await Promise.all([
+  const nothing = { inBaseByAncestry: false, inBaseByContent: false, changesNothing: true };
+  const [exists, ownCommits] = await Promise.all([
+    isLocalBranch(root, branch),
     commitCount(root, start, branch),
+  ]);
+  if (!exists) return { exists: false, ownCommits: 0, ...nothing };
+  // Without commits of its own nothing else about it is asked (git processes cost a teardown): no
+  // standing reads past the count then (plan/branch.ts).
+  if (ownCommits === 0) return { exists: true, ownCommits: 0, ...nothing };
+  const [ancestor, merged, baseTree, changes] = await Promise.all([
     git(root, ['merge-base', '--is-ancestor', ref, base], { allowFail: true }),
     git(root, ['merge-tree', '--write-tree', base, ref], { allowFail: true }),
     git(root, ['rev-parse', `${base}^{tree}`], { allowFail: true }),

@@ -9,6 +9,9 @@ import {
   serviceProblems,
 } from '../plan/services.js';
 
+/** The agent container's command unless berth.yaml says otherwise: idle; agents exec into it. */
+export const IDLE_AGENT_COMMAND = ['sleep', 'infinity'] as const;
+
 const portNumber = z.number().int().min(1).max(65535);
 const shellCommand = z.string().min(1);
 const duration = z
@@ -217,7 +220,7 @@ export const configSchema = z
         command: z
           .array(z.string())
           .min(1)
-          .default(['sleep', 'infinity'])
+          .default([...IDLE_AGENT_COMMAND])
           .describe('what the agent container runs; idle by default, agents exec into it'),
         env: z
           .record(variableName, z.string())

@@ -1,6 +1,18 @@
+import { IDLE_AGENT_COMMAND } from '../config/schema.js';
 import { BerthError, UsageError } from '../errors.js';
 import { type AgentRecord, sameProcess } from './agent.js';
 import { liveSessions } from './reap.js';
+
+/**
+ * How a removal halts the agent's container before its work is saved: frozen (pause) when it runs
+ * berth's idle command, for what runs in it then is what berth exec'd, which goes with SIGKILL either
+ * way; stopped (SIGTERM, then SIGKILL) when it runs a program of its own, which may save on SIGTERM.
+ */
+export function haltByPause(command: readonly string[]): boolean {
+  return (
+    command.length === IDLE_AGENT_COMMAND.length && command.every((word, i) => word === IDLE_AGENT_COMMAND[i])
+  );
+}
 
 /** Why a live agent cannot be claimed now, as an error for the command that asked; undefined if it can. */
 export function claimRefusal(

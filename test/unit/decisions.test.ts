@@ -7,7 +7,7 @@ import {
   storedAgentRecordSchema,
 } from '../../src/plan/agent.js';
 import { branchStanding, settleBranch } from '../../src/plan/branch.js';
-import { claimRefusal, teardownRefusal, uncommittedRefusal } from '../../src/plan/claim.js';
+import { claimRefusal, haltByPause, teardownRefusal, uncommittedRefusal } from '../../src/plan/claim.js';
 import { exitDecision } from '../../src/plan/exit.js';
 import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
@@ -309,5 +309,14 @@ describe('when a teardown is refused', () => {
     const refusal = uncommittedRefusal('a', '/w/a', 2);
     expect(refusal?.message).toBe('agent a has 2 uncommitted change(s) in /w/a');
     expect(refusal?.hint).toMatch(/--force to save them as a patch/);
+  });
+});
+
+describe('how a removal halts the agent`s container before saving its work', () => {
+  it('freezes one running berth`s idle command, and stops one running a command of its own', () => {
+    expect(haltByPause(['sleep', 'infinity'])).toBe(true);
+    expect(haltByPause(['sleep', 'infinity', 'x'])).toBe(false);
+    expect(haltByPause(['node', 'agent.js'])).toBe(false);
+    expect(haltByPause([])).toBe(false);
   });
 });

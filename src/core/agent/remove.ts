@@ -1,4 +1,4 @@
-import { removeContainers, removeLabelled, stopLabelled } from '../../adapters/docker.js';
+import { pauseLabelled, removeContainers, removeLabelled, stopLabelled } from '../../adapters/docker.js';
 import { exists, removeTree } from '../../adapters/files.js';
 import {
   branchFacts,
@@ -10,6 +10,7 @@ import {
 } from '../../adapters/git.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { type BranchOutcome, branchAgent, branchStanding, settleBranch } from '../../plan/branch.js';
+import { haltByPause } from '../../plan/claim.js';
 import { SERVICE_LABEL, serviceLabels, stackLabels, stackOwner } from '../../plan/names.js';
 import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { updateState, withGitLock } from '../../state/store.js';
@@ -79,33 +80,51 @@ export async function removeAgent(
   const agentOnly = serviceLabels(agent, 'agent');
   // Read while its container runs: a secret in the uncommitted work is saved as ***.
   const held = await secretValuesIn(context, agent);
-  // Its container stops first, so nothing it writes until then is lost, and goes once its work is saved;
-  // the rest of its stack goes meanwhile (nothing there is work), and its snapshots are looked up.
-  const saveAndRemove = async () => {
-    await stopLabelled(context.docker, agentOnly);
-    const saved = isWorktreeFolder(agent.worktree)
-      ? await saveUncommitted(context, agent.name, agent.worktree, () =>
+  // Its container halts first (haltByPause), so nothing it writes until then is lost; once its work is
+  // saved, its container, worktree and branch go. The rest of its stack goes meanwhile (nothing there is
+  // work), then its network and volumes (by label through the Engine API, as `compose down -v`, which
+  // also finds what a killed provision left before its compose file existed); its snapshots are looked
+  // up meanwhile.
+  const halt = async () => {
+    // A kept config that no longer reads (berth upgraded past it) is stopped, as any own command is.
+    let command: readonly string[] = [];
+    try {
+      command = agentConfig(context, agent).agent.command;
+    } catch {}
+    const paused = haltByPause(command) && (await pauseLabelled(context.docker, agentOnly));
+    if (!paused) await stopLabelled(context.docker, agentOnly);
+  };
+  const halted = halt();
+  const saving = halted.then(() =>
+    isWorktreeFolder(agent.worktree)
+      ? saveUncommitted(context, agent.name, agent.worktree, () =>
           patchSecrets(context, agent, held, options.progress),
         )
-      : undefined;
-    return { saved, removed: await removeContainers(context.docker, agentOnly) };
-  };
-  const [{ saved: savedPatch, removed }, others, snapshots] = await Promise.all([
-    saveAndRemove(),
-    removeContainers(context.docker, labels, (container) => container.labels[SERVICE_LABEL] !== 'agent'),
-    snapshotImages(context.docker, agent),
-  ]);
-  if (savedPatch) options.progress?.(`${agent.name}: uncommitted changes saved to ${savedPatch}`);
-  archiveLogs(context, agent);
-  // The stack goes by label through the Engine API (the same as `compose down -v`, and it also finds
-  // what a killed provision left before its compose file existed), while git removes the worktree.
-  const [rest, branchOutcome] = await Promise.all([
-    removeLabelled(context.docker, labels),
+      : undefined,
+  );
+  const agentGone = saving.then(() => removeContainers(context.docker, agentOnly));
+  const othersGone = removeContainers(
+    context.docker,
+    labels,
+    (container) => container.labels[SERVICE_LABEL] !== 'agent',
+  );
+  const stackGone = Promise.all([agentGone, othersGone]).then(() => removeLabelled(context.docker, labels));
+  const settled = saving.then(() =>
     withGitLock(context.berthDir, async () => {
       await dropWorktree(context, agent.worktree);
       return settleAgentBranch(context, agent, options.keepBranch ?? false);
     }),
+  );
+  const [savedPatch, removed, others, rest, branchOutcome, snapshots] = await Promise.all([
+    saving,
+    agentGone,
+    othersGone,
+    stackGone,
+    settled,
+    snapshotImages(context.docker, agent),
   ]);
+  if (savedPatch) options.progress?.(`${agent.name}: uncommitted changes saved to ${savedPatch}`);
+  archiveLogs(context, agent);
   const resources = { ...rest, containers: rest.containers + removed + others };
   await removeSnapshots(context.docker, snapshots);
   // A branch kept for its unmerged work stays berth's to settle: gc --merged deletes it once merged.
