@@ -1,6 +1,7 @@
 import {
   copyFileSync,
   existsSync,
+  lstatSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -306,7 +307,10 @@ export async function uncommittedChanges(at: AgentWorktree): Promise<string[]> {
   const scratch = mkdtempSync(join(tmpdir(), 'berth-status-'));
   try {
     const index = join(scratch, 'index');
-    copyFileSync(join(worktreeGitDir(at), 'index'), index);
+    // The worktree's git folder is the agent's to write: its index is copied only as a regular file.
+    const own = join(worktreeGitDir(at), 'index');
+    if (!lstatSync(own).isFile()) throw new GitError(['status'], `${own} is not a regular file`);
+    copyFileSync(own, index);
     const env = worktreeEnv(at, { GIT_INDEX_FILE: index });
     const gitIn = (args: string[], input?: string) =>
       run('git', [...SAFE_CONFIG, ...args], { cwd: at.worktree, env, ...(input !== undefined && { input }) });
