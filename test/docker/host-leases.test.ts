@@ -88,6 +88,18 @@ describe('ports and subnets are the host`s, leased across repositories', () => {
   });
 });
 
+/** What another lease store's agent would do meanwhile: a container of this test's published on `port`. */
+async function squat(port: number | undefined) {
+  const squatter = await docker().createContainer({
+    Image: await imageFor('redis'),
+    Labels: { [TEST_LABEL]: TEST_SCOPE },
+    HostConfig: { PortBindings: { '6379/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] } },
+    ExposedPorts: { '6379/tcp': {} },
+  });
+  await squatter.start();
+  return squatter;
+}
+
 describe('a second lease store on the same engine (another berth home, BERTH_LEASES)', () => {
   const stateOf = (repo: TestRepo) => readState(join(repo.root, '.git', 'berth'));
 
@@ -111,15 +123,7 @@ describe('a second lease store on the same engine (another berth home, BERTH_LEA
       Labels: { [TEST_LABEL]: TEST_SCOPE },
       IPAM: { Config: [{ Subnet: held.subnet }] },
     });
-    const squatter = await client.createContainer({
-      Image: await imageFor('redis'),
-      Labels: { [TEST_LABEL]: TEST_SCOPE },
-      HostConfig: {
-        PortBindings: { '6379/tcp': [{ HostIp: '127.0.0.1', HostPort: String(held.ports.postgres) }] },
-      },
-      ExposedPorts: { '6379/tcp': {} },
-    });
-    await squatter.start();
+    const squatter = await squat(held.ports.postgres);
     try {
       writeFileSync(gate, '');
       const result = await child;
@@ -207,15 +211,7 @@ describe('a second lease store on the same engine (another berth home, BERTH_LEA
       if (!making) throw new Error('not leased yet');
       return making;
     }, 120_000);
-    const squatter = await docker().createContainer({
-      Image: await imageFor('redis'),
-      Labels: { [TEST_LABEL]: TEST_SCOPE },
-      HostConfig: {
-        PortBindings: { '6379/tcp': [{ HostIp: '127.0.0.1', HostPort: String(member.ports.postgres) }] },
-      },
-      ExposedPorts: { '6379/tcp': {} },
-    });
-    await squatter.start();
+    const squatter = await squat(member.ports.postgres);
     try {
       writeFileSync(gate, '');
       const result = await fill;
