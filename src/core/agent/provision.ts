@@ -72,7 +72,7 @@ import { runInAgent } from './exec.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { currentPoolKey, type PoolOffer, poolOffer, refillInBackground } from './pool.js';
-import { waitUntilReady } from './readiness.js';
+import { containerState, waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
 import {
   alreadyProvisioned,
@@ -696,13 +696,8 @@ async function markFailed(context: RepoContext, agent: AgentRecord, failure: str
 async function agentContainerRuns(context: RepoContext, agent: AgentRecord): Promise<void> {
   const [container] = await listContainers(context.docker, serviceLabels(agent, 'agent'));
   if (container?.state === 'running') return;
-  const state = !container
-    ? 'is missing'
-    : container.state === 'restarting'
-      ? 'keeps exiting (restarting)'
-      : container.exitCode === undefined
-        ? `is ${container.state}`
-        : `exited with code ${container.exitCode}`;
+  const said = containerState(container);
+  const state = /^(keeps|exited) /.test(said) ? said : `is ${said}`;
   const lastLines = container ? await containerLogTail(context.docker, container.id, 5).catch(() => []) : [];
   throw new BerthError('agent-not-running', `the agent's container ${state}`, {
     hint: 'check agent.image and agent.command in berth.yaml: the command must keep running (its last lines are above)',

@@ -164,6 +164,13 @@ async function commandAnswers(context: RepoContext, id: string, command: string[
   return answer;
 }
 
+/** A container's state in words: missing, its state, keeps exiting (restarting), exited with code N. */
+export function containerState(container: LabelledContainer | undefined): string {
+  if (!container) return 'missing';
+  if (container.state === 'restarting') return 'keeps exiting (restarting)';
+  return container.exitCode === undefined ? container.state : `exited with code ${container.exitCode}`;
+}
+
 interface ServiceProblem {
   service: Watched;
   exited: boolean;
@@ -178,13 +185,7 @@ async function serviceProblems(context: RepoContext, agent: ReadinessTarget, ser
     return await Promise.all(
       services.map(async (service): Promise<ServiceProblem> => {
         const container = containers.find((c) => c.service === service);
-        const state = !container
-          ? 'missing'
-          : container.state === 'restarting'
-            ? 'keeps exiting (restarting)'
-            : container.exitCode === undefined
-              ? container.state
-              : `exited with code ${container.exitCode}`;
+        const state = containerState(container);
         // Under a restart policy, a container that keeps exiting shows as restarting.
         const exited = !container || ['exited', 'dead', 'restarting'].includes(container.state);
         const lastLines = container
