@@ -42,61 +42,114 @@ const KILL_GRACE_MS = 5000;
 export const NEUTRAL_CWD = '/';
 
 /**
- * The one runner of programs: an argument array (never a shell string), never throws on a non-zero
- * exit, kills what it started when this process exits, and SIGKILLs what ignores SIGTERM.
+ * What `run` started and has not seen end: stopped when this process exits (a program berth started
+ * for one command never outlives it; startDetached is the one way to do that).
  */
-export async function run(
+const running = new Set<() => void>();
+let stopOnExit = false;
+
+function stopWhenThisProcessExits(stop: () => void): () => void {
+  running.add(stop);
+  if (!stopOnExit) {
+    stopOnExit = true;
+    process.on('exit', () => {
+      for (const each of running) each();
+    });
+  }
+  return () => running.delete(stop);
+}
+
+/**
+ * The one runner of programs: an argument array (never a shell string), never throws on a non-zero
+ * exit, stops what it started when this process exits, and SIGKILLs what ignores SIGTERM.
+ * Plain child_process: it is on every command's hot path (a provision asks git a dozen questions), and
+ * execa costs about 3 ms of CPU more per program (measured: bench/results/2026-11-27-regression.md).
+ */
+export function run(
   command: string,
   args: readonly string[],
   options: ProgramOptions = {},
 ): Promise<RunResult> {
-  const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
-  const child = execa(command, args, {
-    cwd: options.cwd ?? NEUTRAL_CWD,
-    env: options.env,
-    extendEnv: options.env === undefined,
-    reject: false,
-    stdin: options.input === undefined ? 'ignore' : 'pipe',
-    input: options.input,
-    timeout: options.timeoutMs,
-    cancelSignal: options.signal,
-    forceKillAfterDelay: KILL_GRACE_MS,
-    detached: options.group ?? false,
-    buffer: log === undefined,
-    stripFinalNewline: true,
-  });
-  if (log) {
-    child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+  if (options.signal?.aborted) {
+    return Promise.resolve({ exitCode: 130, stdout: '', stderr: `${command} was not started: cancelled` });
   }
-  if (options.group && child.pid !== undefined) {
-    // A shell line's children share its group: stop them all, not only the shell.
-    const pid = child.pid;
-    const killGroup = () => {
+  return new Promise((resolve) => {
+    const log = options.logFile ? new CappedLog(options.logFile, undefined, options.redact) : undefined;
+    const group = options.group ?? false;
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? NEUTRAL_CWD,
+      env: (options.env ?? inheritedEnv()) as NodeJS.ProcessEnv,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: group,
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => (log ? log.write(chunk) : stdout.push(chunk)));
+    child.stderr?.on('data', (chunk: Buffer) => (log ? log.write(chunk) : stderr.push(chunk)));
+    if (options.input !== undefined) {
+      // A program that exits without reading its input closes the pipe: not an error of berth's.
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(options.input);
+    }
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    // A group (a shell line and what it starts) is signalled whole, else the program alone.
+    const signal = (name: NodeJS.Signals) => {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
       try {
-        process.kill(-pid, 'SIGTERM');
+        if (group) process.kill(-child.pid, name);
+        else child.kill(name);
       } catch {}
     };
-    options.signal?.addEventListener('abort', killGroup, { once: true });
-    if (options.timeoutMs) setTimeout(killGroup, options.timeoutMs).unref();
-  }
-  const result = await child;
-  log?.close();
-  const notStarted = result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT';
-  const signal = result.signal ? osConstants.signals[result.signal] : undefined;
-  return {
-    exitCode: result.exitCode ?? (notStarted ? 127 : signal ? 128 + signal : result.isCanceled ? 130 : 1),
-    stdout: typeof result.stdout === 'string' ? result.stdout : '',
-    // A program that could not start (EACCES, ENOENT) said nothing: the system's words stand for it.
-    stderr:
-      typeof result.stderr === 'string' && result.stderr !== ''
-        ? result.stderr
-        : result.exitCode === undefined
-          ? String(result.originalMessage ?? '')
-          : '',
-    ...(notStarted && { notStarted }),
-    ...(result.timedOut && { timedOut: true }),
-  };
+    const stop = () => {
+      signal('SIGTERM');
+      killTimer ??= setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS);
+    };
+    const timeout =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            stop();
+          }, options.timeoutMs);
+    options.signal?.addEventListener('abort', stop, { once: true });
+    const forget = stopWhenThisProcessExits(() => signal('SIGTERM'));
+    let settled = false;
+    const finish = (result: RunResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeout);
+      clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', stop);
+      forget();
+      log?.close();
+      resolve(result);
+    };
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      // Started, then a signal could not be sent: the program's own end still comes.
+      if (child.pid !== undefined) return;
+      // Not started: not installed or its folder missing (ENOENT), or not executable; the system's words.
+      finish({
+        exitCode: error.code === 'ENOENT' ? 127 : 126,
+        stdout: '',
+        stderr: error.message,
+        ...(error.code === 'ENOENT' && { notStarted: true }),
+      });
+    });
+    child.once('close', (code, signalName) => {
+      const text = (chunks: Buffer[]) =>
+        Buffer.concat(chunks)
+          .toString('utf8')
+          .replace(/\r?\n$/, '');
+      const number = signalName ? osConstants.signals[signalName] : undefined;
+      finish({
+        exitCode: code ?? (number ? 128 + number : 1),
+        stdout: text(stdout),
+        stderr: text(stderr),
+        ...(timedOut && { timedOut: true }),
+      });
+    });
+  });
 }
 
 /**
