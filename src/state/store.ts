@@ -92,34 +92,36 @@ export function readState(dir: string): State {
   const { stateFile, stateBackup } = repoPaths(dir);
   const text = readText(stateFile);
   if (text === undefined) return { version: STATE_VERSION, agents: {} };
-  const problem = stateProblem(text);
-  if (problem) {
-    const backupGood = stateProblem(readText(stateBackup) ?? '') === undefined;
-    throw new BerthError('state-corrupt', `berth's state file ${stateFile} ${problem}`, {
-      hint: backupGood
-        ? `restore the last good state (cp ${stateBackup} ${stateFile}), then run berth gc`
-        : `move it aside (mv ${stateFile} ${stateFile}.broken); berth gc then removes what berth made, by label`,
-    });
-  }
-  return stateSchema.parse(JSON.parse(text));
+  const checked = checkState(text);
+  if ('state' in checked) return checked.state;
+  const backupGood = 'state' in checkState(readText(stateBackup) ?? '');
+  throw new BerthError('state-corrupt', `berth's state file ${stateFile} ${checked.problem}`, {
+    hint: backupGood
+      ? `restore the last good state (cp ${stateBackup} ${stateFile}), then run berth gc`
+      : `move it aside (mv ${stateFile} ${stateFile}.broken); berth gc then removes what berth made, by label`,
+  });
 }
 
-/** What is wrong with a state file's text, or undefined when it is a state this berth can read. */
-function stateProblem(text: string): string | undefined {
+/** A state file's text read (parsed and checked once), or what is wrong with it. */
+function checkState(text: string): { state: State } | { problem: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return `is not valid JSON (${(error as Error).message})`;
+    return { problem: `is not valid JSON (${(error as Error).message})` };
   }
   const version = (value as { version?: unknown } | null)?.version;
   if (version !== STATE_VERSION) {
-    return `has version ${JSON.stringify(version)}, which this berth (state version ${STATE_VERSION}) cannot read`;
+    return {
+      problem: `has version ${JSON.stringify(version)}, which this berth (state version ${STATE_VERSION}) cannot read`,
+    };
   }
   const result = stateSchema.safeParse(value);
-  if (result.success) return undefined;
+  if (result.success) return { state: result.data };
   const issue = result.error.issues[0];
-  return `is not a valid berth state: ${issue?.path.join('.') || '(top level)'}: ${issue?.message}`;
+  return {
+    problem: `is not a valid berth state: ${issue?.path.join('.') || '(top level)'}: ${issue?.message}`,
+  };
 }
 
 function writeState(dir: string, state: State): void {
