@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import { BerthError, EnvironmentError, messageOf } from '../errors.js';
-import type { EngineStack } from '../plan/engine-stack.js';
+import { type EngineStack, startWaves } from '../plan/engine-stack.js';
 import { SERVICE_LABEL } from '../plan/names.js';
 import { EXEC_MARKER } from './docker-cli.js';
 import { appendFile } from './files.js';
@@ -729,25 +729,32 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
     ),
     ...stack.volumes.map((volume) => docker.createVolume({ Name: volume.name, Labels: volume.labels })),
   ]);
-  const containers = await Promise.all(
-    stack.containers.map(async (container) => ({
-      spec: container,
-      created: await createOnNetworks(docker, container),
-    })),
-  );
-  // Each wave starts once what it comes after has started: without an order, all in one wave.
-  const started = new Set<string>();
-  let pending = containers;
-  while (pending.length > 0) {
-    const known = new Set(pending.map((c) => c.spec.service));
-    const wave = pending.filter((c) =>
-      (c.spec.after ?? []).every((service) => started.has(service) || !known.has(service)),
+  // Each container starts as soon as it is made and what it comes after has started: Postgres does not
+  // wait for the agent's container, whose many mounts take the engine longest to make. Without an order
+  // (a cycle), the rest start together, as made.
+  const ordered = new Map(startWaves(stack.containers).flatMap((wave, index) => wave.map((s) => [s, index])));
+  const started = new Map<string, Promise<unknown>>();
+  for (const container of [...stack.containers].sort(
+    (a, b) => (ordered.get(a.service) ?? 0) - (ordered.get(b.service) ?? 0),
+  )) {
+    const wave = ordered.get(container.service) ?? 0;
+    const before = (container.after ?? [])
+      .filter((service) => (ordered.get(service) ?? wave) < wave)
+      .map((service) => started.get(service));
+    started.set(
+      container.service,
+      (async () => {
+        // Made first, whatever happens to what it waits for: a rollback then finds it.
+        const made = await createOnNetworks(docker, container);
+        await Promise.all(before);
+        return made.start();
+      })(),
     );
-    const next = wave.length > 0 ? wave : pending;
-    await Promise.all(next.map((c) => c.created.start()));
-    for (const c of next) started.add(c.spec.service);
-    pending = pending.filter((c) => !next.includes(c));
   }
+  // Everything asked of the engine has ended before a failure is reported: a rollback then finds it all.
+  const outcomes = await Promise.allSettled(started.values());
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 type Endpoints = Record<string, { Aliases?: string[] }>;

@@ -194,3 +194,24 @@ function containerOptions(
     },
   };
 }
+
+/**
+ * The order containers start in: waves, each after the services its members come after (those in the
+ * stack). What a cycle leaves goes in one last wave.
+ */
+export function startWaves(containers: ReadonlyArray<{ service: string; after?: string[] }>): string[][] {
+  const known = new Set(containers.map((c) => c.service));
+  const waves: string[][] = [];
+  const placed = new Set<string>();
+  let pending = [...containers];
+  while (pending.length > 0) {
+    const wave = pending.filter((c) =>
+      (c.after ?? []).every((service) => placed.has(service) || !known.has(service)),
+    );
+    const next = wave.length > 0 ? wave : pending;
+    waves.push(next.map((c) => c.service));
+    for (const c of next) placed.add(c.service);
+    pending = pending.filter((c) => !next.includes(c));
+  }
+  return waves;
+}

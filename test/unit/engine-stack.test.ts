@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { PREINITIALISED_PGDATA, planCompose } from '../../src/plan/compose.js';
-import { containerName, memoryBytes, planEngineStack } from '../../src/plan/engine-stack.js';
+import { containerName, memoryBytes, planEngineStack, startWaves } from '../../src/plan/engine-stack.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
 
 const host = { commonGitDir: '/src/app/.git', berthDir: '/src/app/.git/berth' };
@@ -122,5 +122,27 @@ describe('ephemeral Postgres storage', () => {
     const doc = planCompose(agent, config, host) as any;
     expect(doc.services.postgres.volumes).toEqual([{ type: 'tmpfs', target: '/var/lib/postgresql/data' }]);
     expect(doc.services.postgres.environment.PGDATA).toBeUndefined();
+  });
+});
+
+describe('the order an engine stack starts in', () => {
+  it('starts each service after those it comes after, the rest at once', () => {
+    const waves = startWaves([
+      { service: 'agent' },
+      { service: 'api', after: ['postgres', 'cache'] },
+      { service: 'postgres' },
+      { service: 'cache', after: ['postgres'] },
+      { service: 'worker', after: ['elsewhere'] },
+    ]);
+    expect(waves).toEqual([['agent', 'postgres', 'worker'], ['cache'], ['api']]);
+  });
+
+  it('puts what a cycle leaves in one last wave rather than never starting it', () => {
+    const waves = startWaves([
+      { service: 'a', after: ['b'] },
+      { service: 'b', after: ['a'] },
+      { service: 'c' },
+    ]);
+    expect(waves).toEqual([['c'], ['a', 'b']]);
   });
 });
