@@ -72,7 +72,7 @@ import { runInAgent } from './exec.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { currentPoolKey, type PoolOffer, poolOffer, refillInBackground } from './pool.js';
-import { containerState, waitUntilReady } from './readiness.js';
+import { containerState, prepareProbes, waitUntilReady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
 import {
   alreadyProvisioned,
@@ -413,6 +413,7 @@ async function provisionWith(
         copyServiceMounts(made);
       });
     const startAndWait = async () => {
+      prepareProbes(made);
       const answered = await start();
       await steps.run('health', async () => {
         if (!answered) await waitUntilReady(context, made, healthTimeoutMs, steps.signal);

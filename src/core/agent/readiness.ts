@@ -9,6 +9,7 @@ import {
 import { hostRoutes } from '../../adapters/host-net.js';
 import {
   httpAnswers,
+  loadPostgresClient,
   PROBE_TIMEOUT_MS,
   type ProbeAnswer,
   postgresAnswers,
@@ -35,6 +36,15 @@ export type ReadinessTarget = Pick<
 
 /** How often the containers' states are read while waiting: an exited container fails the wait at once. */
 const STATE_CHECK_MS = 1000;
+
+/**
+ * Gets the probes ready while the engine starts the containers (the Postgres client's load is CPU the
+ * first probe would otherwise wait for). Nothing to wait for: a failed load shows in the first probe.
+ */
+export function prepareProbes(agent: ReadinessTarget): void {
+  if (stackReadiness(agent).some((spec) => spec.ready.kind === 'postgres'))
+    loadPostgresClient().catch(() => {});
+}
 
 /**
  * Polls the agent's Postgres and Redis from the host, with its own credentials, until both answer. If
