@@ -42,8 +42,8 @@ const KILL_GRACE_MS = 5000;
 export const NEUTRAL_CWD = '/';
 
 /**
- * What `run` started and has not seen end: stopped when this process exits (a program berth started
- * for one command never outlives it; startDetached is the one way to do that).
+ * What `run` started and has not seen end (its output still open): stopped when this process exits.
+ * What a shell line leaves running in the background after its run ended is not followed.
  */
 const running = new Set<() => void>();
 let stopOnExit = false;
@@ -93,12 +93,14 @@ export function run(
     }
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
-    // A group (a shell line and what it starts) is signalled whole, else the program alone.
+    // A group (a shell line and what it starts) is signalled whole, even once the shell has ended: what
+    // it started in the background may hold its output open (and the run with it). Else the program alone,
+    // while it runs.
     const signal = (name: NodeJS.Signals) => {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      if (child.pid === undefined) return;
       try {
         if (group) process.kill(-child.pid, name);
-        else child.kill(name);
+        else if (child.exitCode === null && child.signalCode === null) child.kill(name);
       } catch {}
     };
     const stop = () => {

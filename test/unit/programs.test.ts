@@ -83,6 +83,24 @@ describe('the one runner of programs', () => {
     expect(await gone(child)).toBe(true);
   });
 
+  it('stops the rest of a group on timeout once its shell has ended (a background child holds the output)', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'berth-run-'));
+    const pidFile = join(folder, 'child.pid');
+    const line = `sleep 30 & echo $! > ${pidFile}; echo started; exit 0`;
+    const result = await run('sh', ['-c', line], { group: true, timeoutMs: 300 });
+    expect(result).toMatchObject({ timedOut: true, stdout: 'started' });
+    expect(await gone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
+  });
+
+  it('SIGKILLs what in a group ignores SIGTERM after its shell died of it', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'berth-run-'));
+    const pidFile = join(folder, 'child.pid');
+    const line = `(trap '' TERM; sleep 30) & echo $! > ${pidFile}; wait`;
+    const result = await run('sh', ['-c', line], { group: true, timeoutMs: 300 });
+    expect(result.timedOut).toBe(true);
+    expect(await gone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
+  }, 15_000);
+
   it('appends both outputs to a log instead of capturing them', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'berth-run-'));
     const logFile = join(folder, 'step.log');
