@@ -2,11 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shInAgent } from '../helpers/agent.js';
-import { BIN, berth, errorOf, resultOf } from '../helpers/cli.js';
+import { BIN, berth, cli, errorOf, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -262,6 +264,44 @@ describe('secrets by reference', () => {
       expect(state.agents['sec-bad']).toBeUndefined();
     }
   });
+
+  it('stops a command that is still resolving when berth is told to stop, with what it started', async () => {
+    const file = join(scratch, 'slow.yaml');
+    const pidFile = join(scratch, 'slow-secret.pid');
+    writeFileSync(file, `secrets:\n  SLOW: { from: "command:sleep 120 & echo $! > ${pidFile}; wait" }\n`);
+    // SIGTERM to berth alone, as a supervisor sends it (not to its process group, as a terminal would).
+    const provision = execa(
+      process.execPath,
+      [BIN, 'provision', 'sec-slow', '--repo', repo.root, '--config', file, '--json'],
+      {
+        reject: false,
+        stdin: 'ignore',
+      },
+    );
+    // Until the command has started its background child (or berth has ended: then the checks below fail).
+    while (
+      (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') &&
+      provision.exitCode === null
+    )
+      await sleep(50);
+    const background = Number(readFileSync(pidFile, 'utf8').trim());
+    provision.kill('SIGTERM');
+    const run = await provision;
+    expect(run.exitCode).toBe(130);
+    expect(errorOf(cli(run), 'provision').code).toBe('interrupted');
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      try {
+        process.kill(background, 0);
+        await sleep(50);
+      } catch {
+        alive = false;
+      }
+    }
+    expect(alive).toBe(false);
+    const state = JSON.parse(readFileSync(join(repo.root, '.git', 'berth', 'state.json'), 'utf8'));
+    expect(state.agents['sec-slow']).toBeUndefined();
+  }, 60_000);
 
   it('leaves no value in docker inspect, any file berth wrote, any output, or the patch teardown saves', async () => {
     const values = [FROM_ENV, ROTATED, FROM_FILE, FROM_COMMAND];

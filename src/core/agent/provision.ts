@@ -234,7 +234,7 @@ export async function provision(options: ProvisionOptions): Promise<AgentView> {
     resolveStackImages(context.docker, config, context.paths.pullLog),
     resolveBranchTarget(context, name, config, options),
     hostFacts(context, config),
-    resolveSecrets(context, config),
+    resolveSecrets(context, config, options.signal),
     // A stand-in (MariaDB, memcached) missing on this host is built here, before anything is made.
     resolveServiceImages(context, config, progress),
     // What the engine holds (ports, subnets), read outside every lock; a later conflict is retried.

@@ -3,7 +3,7 @@ import { execInContainer } from '../../adapters/docker.js';
 import { readText } from '../../adapters/files.js';
 import { run } from '../../adapters/programs.js';
 import type { BerthConfig } from '../../config/schema.js';
-import { BerthError, UsageError } from '../../errors.js';
+import { BerthError, interrupted, UsageError } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import {
   grantsOf,
@@ -42,7 +42,12 @@ function unresolved(name: string, from: string, why: string): UsageError {
  * or a `./script` there is the agent's to plant. A reference that cannot be resolved is one error
  * naming the secret and the reference.
  */
-export async function resolveSecrets(context: RepoContext, config: BerthConfig): Promise<ResolvedSecrets> {
+export async function resolveSecrets(
+  context: RepoContext,
+  config: BerthConfig,
+  /** Ctrl-C (or SIGTERM) to berth: a command still running is stopped, with what it started. */
+  signal?: AbortSignal,
+): Promise<ResolvedSecrets> {
   const { env } = context.runtime;
   const tree = trustedTree(context);
   const entries = Object.entries(config.secrets);
@@ -73,11 +78,15 @@ export async function resolveSecrets(context: RepoContext, config: BerthConfig):
         if (!value) throw unresolved(name, secret.from, `${path} is empty`);
         return [name, value];
       }
+      // Its own group: a timeout or an interrupt stops what the line started too.
       const result = await run('sh', ['-c', reference.line], {
         cwd: tree,
         env: { ...env },
         timeoutMs: COMMAND_TIMEOUT_MS,
+        group: true,
+        ...(signal && { signal }),
       });
+      if (signal?.aborted) throw interrupted();
       if (result.timedOut) throw unresolved(name, secret.from, `it ran past ${COMMAND_TIMEOUT_MS / 1000} s`);
       // Its stderr is not shown: a failing command may have printed the value there.
       if (result.exitCode !== 0)
