@@ -745,9 +745,9 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
       container.service,
       (async () => {
         // Made first, whatever happens to what it waits for: a rollback then finds it.
-        const made = await createOnNetworks(docker, container);
+        const made = await createOnNetworks(docker, container).catch(said(container.service));
         await Promise.all(before);
-        return made.start();
+        return made.start().catch(said(container.service));
       })(),
     );
   }
@@ -755,6 +755,14 @@ export async function applyStack(docker: Docker, stack: EngineStack): Promise<vo
   const outcomes = await Promise.allSettled(started.values());
   const failed = outcomes.find((outcome) => outcome.status === 'rejected');
   if (failed) throw failed.reason;
+}
+
+/** The engine's words for a container it would not make or start, with the service they are about. */
+function said(service: string) {
+  return (error: unknown): never => {
+    // The engine's error, reworded only: what is made of it (a conflict retried, a kept log) stays the same.
+    throw new Error(`the ${service} container: ${messageOf(error)}`, { cause: error });
+  };
 }
 
 type Endpoints = Record<string, { Aliases?: string[] }>;

@@ -88,6 +88,16 @@ describe('a provision that cannot be done leaves nothing behind', () => {
     });
   }
 
+  it('names the service whose container the engine would not start, and leaves nothing', async () => {
+    // An image without an entrypoint: the engine itself runs the command, and refuses to start it.
+    const image = await imageFor('agent');
+    const bad = config('svc', `services:\n  worker:\n    image: ${image}\n    command: [/no/such/program]\n`);
+    const result = await berth(['provision', 'svc', '--repo', repo.root, '--config', bad]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/failed at step "start": the worker container: .*no\/such\/program/);
+    expect(await leftovers(repo.root, 'svc')).toEqual(NOTHING);
+  });
+
   it('keeps the failed provision`s logs, and its provision.log names the step`s log where it is kept', async () => {
     const failing = config('kept', 'hooks:\n  setup:\n    - echo preparing; exit 5\n');
     const result = await berth(['provision', 'kept', '--repo', repo.root, '--config', failing]);
