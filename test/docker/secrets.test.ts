@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shInAgent } from '../helpers/agent.js';
 import { BIN, berth, cli, errorOf, resultOf } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
+import { processGone } from '../helpers/processes.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 /** Values that are nowhere else: a search for one finds only what leaked. */
@@ -289,16 +290,7 @@ describe('secrets by reference', () => {
     const run = await provision;
     expect(run.exitCode).toBe(130);
     expect(errorOf(cli(run), 'provision').code).toBe('interrupted');
-    let alive = true;
-    for (let i = 0; i < 100 && alive; i++) {
-      try {
-        process.kill(background, 0);
-        await sleep(50);
-      } catch {
-        alive = false;
-      }
-    }
-    expect(alive).toBe(false);
+    expect(await processGone(background)).toBe(true);
     const state = JSON.parse(readFileSync(join(repo.root, '.git', 'berth', 'state.json'), 'utf8'));
     expect(state.agents['sec-slow']).toBeUndefined();
   }, 60_000);

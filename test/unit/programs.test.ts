@@ -4,21 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/adapters/programs.js';
-
-/** Whether a process with this pid still exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
-  return !alive(pid);
-}
+import { processGone } from '../helpers/processes.js';
 
 // The one runner, with real programs: what every git, compose and hook call relies on.
 describe('the one runner of programs', () => {
@@ -80,7 +66,7 @@ describe('the one runner of programs', () => {
     expect(result.timedOut).toBe(true);
     const child = Number(readFileSync(pidFile, 'utf8').trim());
     expect(child).toBeGreaterThan(0);
-    expect(await gone(child)).toBe(true);
+    expect(await processGone(child)).toBe(true);
   });
 
   it('stops the rest of a group on timeout once its shell has ended (a background child holds the output)', async () => {
@@ -89,7 +75,7 @@ describe('the one runner of programs', () => {
     const line = `sleep 30 & echo $! > ${pidFile}; echo started; exit 0`;
     const result = await run('sh', ['-c', line], { group: true, timeoutMs: 300 });
     expect(result).toMatchObject({ timedOut: true, stdout: 'started' });
-    expect(await gone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
+    expect(await processGone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
   });
 
   it('SIGKILLs what in a group ignores SIGTERM after its shell died of it', async () => {
@@ -98,7 +84,7 @@ describe('the one runner of programs', () => {
     const line = `(trap '' TERM; sleep 30) & echo $! > ${pidFile}; wait`;
     const result = await run('sh', ['-c', line], { group: true, timeoutMs: 300 });
     expect(result.timedOut).toBe(true);
-    expect(await gone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
+    expect(await processGone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
   }, 15_000);
 
   it('appends both outputs to a log instead of capturing them', async () => {
