@@ -35,6 +35,15 @@ export interface ProgramOptions {
 const KILL_GRACE_MS = 5000;
 
 /**
+ * After SIGKILL, how long its output may stay open before berth stops reading: a process that left the
+ * group (setsid) and holds the pipe would otherwise hold the run, past its timeout and Ctrl-C.
+ */
+const PIPE_GRACE_MS = 1000;
+
+/** The most output kept of one program (each stream): beyond it the program is stopped, and fails. */
+export const CAPTURE_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
  * Where a program runs when the caller names no folder: one every user can enter. The caller's working
  * folder may be one the user running berth cannot enter (berth run as another user from a private
  * clone), and then no program starts there at all: a probe would read that as "not installed".
@@ -84,8 +93,21 @@ export function run(
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => (log ? log.write(chunk) : stdout.push(chunk)));
-    child.stderr?.on('data', (chunk: Buffer) => (log ? log.write(chunk) : stderr.push(chunk)));
+    let captured = 0;
+    let overflowed = false;
+    const keep = (into: Buffer[]) => (chunk: Buffer) => {
+      if (log) return log.write(chunk);
+      if (overflowed) return;
+      captured += chunk.length;
+      if (captured > CAPTURE_MAX_BYTES) {
+        overflowed = true;
+        stop();
+        return;
+      }
+      into.push(chunk);
+    };
+    child.stdout?.on('data', keep(stdout));
+    child.stderr?.on('data', keep(stderr));
     if (options.input !== undefined) {
       // A program that exits without reading its input closes the pipe: not an error of berth's.
       child.stdin?.on('error', () => {});
@@ -103,10 +125,16 @@ export function run(
         else if (child.exitCode === null && child.signalCode === null) child.kill(name);
       } catch {}
     };
-    const stop = () => {
+    function stop() {
       signal('SIGTERM');
-      killTimer ??= setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS);
-    };
+      killTimer ??= setTimeout(() => {
+        signal('SIGKILL');
+        killTimer = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+        }, PIPE_GRACE_MS);
+      }, KILL_GRACE_MS);
+    }
     const timeout =
       options.timeoutMs === undefined
         ? undefined
@@ -144,6 +172,14 @@ export function run(
           .toString('utf8')
           .replace(/\r?\n$/, '');
       const number = signalName ? osConstants.signals[signalName] : undefined;
+      if (overflowed) {
+        finish({
+          exitCode: code === 0 || code === null ? 1 : code,
+          stdout: '',
+          stderr: `its output passed ${CAPTURE_MAX_BYTES / 1024 / 1024} MiB: berth stopped it`,
+        });
+        return;
+      }
       finish({
         exitCode: code ?? (number ? 128 + number : 1),
         stdout: text(stdout),

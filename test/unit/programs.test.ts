@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { run } from '../../src/adapters/programs.js';
+import { CAPTURE_MAX_BYTES, run } from '../../src/adapters/programs.js';
 import { processGone } from '../helpers/processes.js';
 
 // The one runner, with real programs: what every git, compose and hook call relies on.
@@ -86,6 +86,24 @@ describe('the one runner of programs', () => {
     expect(result.timedOut).toBe(true);
     expect(await processGone(Number(readFileSync(pidFile, 'utf8').trim()))).toBe(true);
   }, 15_000);
+
+  it('stops reading, after SIGKILL and a grace, the output of what left the group and holds it open', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'berth-run-'));
+    const pidFile = join(folder, 'child.pid');
+    const line = `setsid sleep 60 & echo $! > ${pidFile}; echo started; exit 0`;
+    const result = await run('sh', ['-c', line], { group: true, timeoutMs: 300 });
+    expect(result).toMatchObject({ timedOut: true, stdout: 'started' });
+    // It left the group: not berth's to stop (a known limit), but not berth's to wait for either.
+    process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
+  }, 20_000);
+
+  it('stops a program whose output passes the cap, and fails it in one line (no crash, no unbounded memory)', async () => {
+    const bytes = CAPTURE_MAX_BYTES + 1024 * 1024;
+    const result = await run('head', ['-c', String(bytes), '/dev/zero']);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(`its output passed ${CAPTURE_MAX_BYTES / 1024 / 1024} MiB: berth stopped it`);
+  }, 20_000);
 
   it('appends both outputs to a log instead of capturing them', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'berth-run-'));
