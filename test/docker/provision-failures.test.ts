@@ -6,6 +6,7 @@ import { shInAgent } from '../helpers/agent.js';
 import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { imageFor, silentImage } from '../helpers/images.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
+import { processGone } from '../helpers/processes.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
 let repo: TestRepo;
@@ -97,6 +98,35 @@ describe('a provision that cannot be done leaves nothing behind', () => {
     expect(result.stderr).toMatch(/failed at step "start": the worker container: .*no\/such\/program/);
     expect(await leftovers(repo.root, 'svc')).toEqual(NOTHING);
   });
+
+  it('rolls back when the terminal closes (SIGHUP) during a host hook, and stops the hook', async () => {
+    const pidFile = join(repo.root, '..', 'hup-hook.pid');
+    const hooked = config(
+      'hup-hook',
+      `postgres: { enabled: false }\nredis: { enabled: false }\nhooks:\n  setup:\n    - { run: "sleep 100 & echo $! > ${pidFile}; wait", on: host }\n`,
+    );
+    const provision = execa(
+      process.execPath,
+      [BIN, 'provision', 'hup', '--repo', repo.root, '--config', hooked],
+      {
+        reject: false,
+        stdin: 'ignore',
+      },
+    );
+    while (
+      (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') &&
+      provision.exitCode === null
+    )
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const hook = Number(readFileSync(pidFile, 'utf8').trim());
+    // Before, SIGHUP killed berth part-way: the hook, the container and the worktree stayed.
+    provision.kill('SIGHUP');
+    const stopped = await provision;
+    expect(stopped.exitCode, stopped.stderr).toBe(130);
+    expect(stopped.stderr).toMatch(/interrupted by a signal/);
+    expect(await processGone(hook)).toBe(true);
+    expect(await leftovers(repo.root, 'hup')).toEqual(NOTHING);
+  }, 120_000);
 
   it('keeps the failed provision`s logs, and its provision.log names the step`s log where it is kept', async () => {
     const failing = config('kept', 'hooks:\n  setup:\n    - echo preparing; exit 5\n');

@@ -16,17 +16,16 @@ export function withJson(command: Command): Command {
   return command.option('--json', 'print one JSON value on stdout');
 }
 
-/** Runs `work` with an AbortSignal that Ctrl-C (or SIGTERM) triggers, so a command can roll back. */
+/** Runs `work` with an AbortSignal that Ctrl-C, SIGTERM or a closed terminal (SIGHUP) triggers, so a command can roll back. */
 export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  process.on('SIGINT', abort);
-  process.on('SIGTERM', abort);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const name of signals) process.on(name, abort);
   try {
     return await work(controller.signal);
   } finally {
-    process.off('SIGINT', abort);
-    process.off('SIGTERM', abort);
+    for (const name of signals) process.off(name, abort);
   }
 }
 
