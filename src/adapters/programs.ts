@@ -40,7 +40,7 @@ const KILL_GRACE_MS = 5000;
  */
 const PIPE_GRACE_MS = 1000;
 
-/** The most output kept of one program (each stream): beyond it the program is stopped, and fails. */
+/** The most output kept of one program (its two streams together): beyond it the program is stopped, and fails. */
 export const CAPTURE_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
