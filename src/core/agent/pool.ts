@@ -37,7 +37,7 @@ import { randomKeys, type ServiceRecord, serviceLeaseNames } from '../../plan/se
 import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { readState, tryLock, updateState, withLock } from '../../state/store.js';
 import { knownCompose, loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from '../context.js';
-import { waitUntilReady } from './readiness.js';
+import { prepareProbes, waitUntilReady } from './readiness.js';
 import { engineTaken, leaseResources, releaseMemberConflict } from './reserve.js';
 import { resolveServiceImages, resolveStackImages } from './stack-facts.js';
 import { templateFor } from './template.js';
@@ -252,6 +252,7 @@ async function makeMember(
       const document = planStackCompose(made, config);
       writeFile(made.composeFile, renderCompose(document), 0o600);
       try {
+        prepareProbes(made);
         await applyStack(context.docker, engineStackOf(document, made, cli));
         break;
       } catch (error) {
