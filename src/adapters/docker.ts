@@ -279,6 +279,45 @@ export async function listContainers(
   });
 }
 
+/** A container's run as the engine reports it: its state, restarts and start (ms, the engine's clock). */
+export interface ContainerRunFacts {
+  id: string;
+  service: string | undefined;
+  status: string;
+  exitCode: number;
+  restarts: number;
+  startedAt: number;
+}
+
+/** The runs of the containers with these labels (one inspect each: the list does not say restarts). */
+export async function containerRuns(
+  docker: Docker,
+  labels: Record<string, string>,
+): Promise<ContainerRunFacts[]> {
+  const listed = await docker.listContainers({ all: true, filters: labelFilter(labels) });
+  const runs = await Promise.all(
+    listed.map(async (c) => {
+      const info = await docker
+        .getContainer(c.Id)
+        .inspect()
+        .catch((error: { statusCode?: number }) => {
+          if (error.statusCode === 404) return undefined;
+          throw error;
+        });
+      if (!info) return undefined;
+      return {
+        id: c.Id,
+        service: c.Labels[SERVICE_LABEL],
+        status: info.State.Restarting ? 'restarting' : info.State.Status,
+        exitCode: info.State.ExitCode,
+        restarts: info.RestartCount,
+        startedAt: Date.parse(info.State.StartedAt) || 0,
+      };
+    }),
+  );
+  return runs.filter((run) => run !== undefined);
+}
+
 /** The last lines a container wrote (stdout and stderr), for an error that says why it failed. */
 export async function containerLogTail(docker: Docker, id: string, lines: number): Promise<string[]> {
   const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;

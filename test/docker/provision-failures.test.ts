@@ -99,6 +99,21 @@ describe('a provision that cannot be done leaves nothing behind', () => {
     expect(await leftovers(repo.root, 'svc')).toEqual(NOTHING);
   });
 
+  it('refuses a service that exits once started (no ports, no ready: before, it counted as started)', async () => {
+    const image = await imageFor('agent');
+    const quits = config(
+      'quits',
+      `services:\n  worker:\n    image: ${image}\n    command: [sh, -c, "echo giving up; exit 4"]\n`,
+    );
+    const result = await berth(['provision', 'quits', '--repo', repo.root, '--config', quits]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(
+      /failed at step "health": the worker container (exited with code 4|keeps exiting[^\n]*) after it started[^\n]*\n(.|\n)*worker: giving up/,
+    );
+    expect(result.stdout).toBe('');
+    expect(await leftovers(repo.root, 'quits')).toEqual(NOTHING);
+  });
+
   it('rolls back when the terminal closes (SIGHUP) during a host hook, and stops the hook', async () => {
     const pidFile = join(repo.root, '..', 'hup-hook.pid');
     const hooked = config(

@@ -37,7 +37,7 @@ import { randomKeys, type ServiceRecord, serviceLeaseNames } from '../../plan/se
 import { leasesDir, releaseLeases, updateLeasesIn } from '../../state/leases.js';
 import { readState, tryLock, updateState, withLock } from '../../state/store.js';
 import { knownCompose, loadRepoConfig, openRepo, type RepoContext, type RepoOptions } from '../context.js';
-import { prepareProbes, waitUntilReady } from './readiness.js';
+import { prepareProbes, waitUntilReady, waitUntilSteady } from './readiness.js';
 import { engineTaken, leaseResources, releaseMemberConflict } from './reserve.js';
 import { resolveServiceImages, resolveStackImages } from './stack-facts.js';
 import { templateFor } from './template.js';
@@ -268,6 +268,7 @@ async function makeMember(
     }
     crashForTest(runtime.env, 'pool-stack');
     await waitUntilReady(context, made, config.healthTimeout * 1000);
+    await waitUntilSteady(context, made, []);
     const ready = await updateState(context.berthDir, (state) => {
       const fresh = state.pool?.[id];
       if (fresh?.instance !== instance || fresh.status !== 'making') return false;

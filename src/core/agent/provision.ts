@@ -3,10 +3,8 @@ import { type ComposeCli, compose } from '../../adapters/compose.js';
 import { ConfinedPathError, writeConfined } from '../../adapters/confined-files.js';
 import {
   applyStack,
-  containerLogTail,
   engineAnswers,
   engineGone as engineLost,
-  listContainers,
   removeLabelled,
 } from '../../adapters/docker.js';
 import {
@@ -72,7 +70,7 @@ import { runInAgent } from './exec.js';
 import { runHooks } from './hooks.js';
 import { copyWorktreeIncludes, WORKTREE_INCLUDE } from './include.js';
 import { currentPoolKey, type PoolOffer, poolOffer, refillInBackground } from './pool.js';
-import { containerState, prepareProbes, waitUntilReady } from './readiness.js';
+import { prepareProbes, waitUntilReady, waitUntilSteady } from './readiness.js';
 import { dropRecord, dropWorktree } from './remove.js';
 import {
   alreadyProvisioned,
@@ -417,8 +415,9 @@ async function provisionWith(
       const answered = await start();
       await steps.run('health', async () => {
         if (!answered) await waitUntilReady(context, made, healthTimeoutMs, steps.signal);
-        // Its services answer; the agent's own container must run too (not exit, nor loop restarting).
-        await agentContainerRuns(context, made);
+        // Its services answer; every container, the agent's too, must keep running (not exit, nor loop
+        // restarting).
+        await waitUntilSteady(context, made, ['agent'], steps.signal);
       });
     };
     // A service that binds a path of the worktree starts once the worktree holds it.
@@ -693,19 +692,6 @@ async function markFailed(context: RepoContext, agent: AgentRecord, failure: str
 }
 
 /** Rollback of the worktree step: the worktree, and the branch if this provision made it. */
-/** The agent's container is running: else its state and last lines, as the provision's failure. */
-async function agentContainerRuns(context: RepoContext, agent: AgentRecord): Promise<void> {
-  const [container] = await listContainers(context.docker, serviceLabels(agent, 'agent'));
-  if (container?.state === 'running') return;
-  const said = containerState(container);
-  const state = /^(keeps|exited) /.test(said) ? said : `is ${said}`;
-  const lastLines = container ? await containerLogTail(context.docker, container.id, 5).catch(() => []) : [];
-  throw new BerthError('agent-not-running', `the agent's container ${state}`, {
-    hint: 'check agent.image and agent.command in berth.yaml: the command must keep running (its last lines are above)',
-    details: lastLines.map((line) => `agent: ${line}`),
-  });
-}
-
 async function undoWorktree(context: RepoContext, agent: AgentRecord): Promise<void> {
   await dropWorktree(context, agent.worktree);
   // Only the branch this provision made: one someone made meanwhile under the name (its worktree add

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  type ContainerRunFacts,
   containerLogTail,
+  containerRuns,
   engineGone,
   execInContainer,
   type LabelledContainer,
@@ -22,6 +24,7 @@ import { overlaps } from '../../plan/allocate.js';
 import { type StackSpec, stackReadiness } from '../../plan/compose.js';
 import { stackSelector } from '../../plan/names.js';
 import type { Readiness } from '../../plan/services.js';
+import { type ContainerRun, steadyVerdict } from '../../plan/steady.js';
 import type { RepoContext } from '../context.js';
 
 type Service = string;
@@ -174,8 +177,66 @@ async function commandAnswers(context: RepoContext, id: string, command: string[
   return answer;
 }
 
+/**
+ * After its services answer, every container of the stack must keep running (plan/steady.ts): one that
+ * exits, or that its restart policy keeps bringing back, fails the wait with its last lines. `required`
+ * are the services that must have a container (the agent's, in a provision). Looks twice at most: once,
+ * and once more after the youngest container has run long enough, for a change since.
+ */
+export async function waitUntilSteady(
+  context: RepoContext,
+  target: ReadinessTarget,
+  required: string[],
+  signal?: AbortSignal,
+): Promise<void> {
+  let earlier: ContainerRun[] | undefined;
+  for (;;) {
+    if (signal?.aborted) throw interrupted();
+    const facts = await containerRuns(context.docker, stackSelector(context.repoId, target.labels));
+    const runs = facts.map(runOf);
+    const verdict = steadyVerdict(runs, required, context.runtime.now(), earlier);
+    if (verdict.kind === 'failed') {
+      const run = facts.find((f) => runOf(f).service === verdict.service);
+      const lastLines = run ? await containerLogTail(context.docker, run.id, 5).catch(() => []) : [];
+      throw notRunning(verdict.service, verdict.state, lastLines);
+    }
+    if (verdict.kind === 'steady' || earlier) return;
+    earlier = runs;
+    await sleep(verdict.ms, undefined, { signal }).catch(() => {
+      throw interrupted();
+    });
+  }
+}
+
+function runOf(facts: ContainerRunFacts): ContainerRun {
+  return {
+    service: facts.service ?? facts.id.slice(0, 12),
+    running: facts.status === 'running',
+    state: containerState({
+      state: facts.status,
+      ...(facts.status === 'exited' && { exitCode: facts.exitCode }),
+    }),
+    restarts: facts.restarts,
+    startedAt: facts.startedAt,
+  };
+}
+
+function notRunning(service: string, state: string, lastLines: string[]): BerthError {
+  const agent = service === 'agent';
+  return new BerthError(
+    agent ? 'agent-not-running' : 'service-not-running',
+    agent ? `the agent's container ${state}` : `the ${service} container ${state} after it started`,
+    {
+      hint: agent
+        ? 'check agent.image and agent.command in berth.yaml: the command must keep running (its last lines are above)'
+        : `check the ${service} service's image and command in berth.yaml: a service must keep running (its last lines are above)`,
+      details: lastLines.map((line) => `${service}: ${line}`),
+    },
+  );
+}
+
 /** A container's state in words: missing, its state, keeps exiting (restarting), exited with code N. */
-export function containerState(container: LabelledContainer | undefined): string {
+export function containerState(container: Pick<LabelledContainer, 'state' | 'exitCode'> | undefined): string {
   if (!container) return 'missing';
   if (container.state === 'restarting') return 'keeps exiting (restarting)';
   return container.exitCode === undefined ? container.state : `exited with code ${container.exitCode}`;
