@@ -55,9 +55,9 @@ export function messageOf(error: unknown): string {
 }
 
 /** Ctrl-C or SIGTERM stopped a command; what it made was rolled back. */
-export function interrupted(): BerthError {
+export function interrupted(hint = 'everything made so far was removed'): BerthError {
   return new BerthError('interrupted', 'interrupted by a signal', {
-    hint: 'everything made so far was removed',
+    hint,
     exitCode: 130,
   });
 }

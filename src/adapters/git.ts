@@ -34,12 +34,13 @@ const safeEnv = (extra: Record<string, string>) =>
 export async function git(
   cwd: string,
   args: string[],
-  options: { allowFail?: boolean; input?: string } = {},
+  options: { allowFail?: boolean; input?: string; signal?: AbortSignal } = {},
 ) {
   const result = await run('git', [...SAFE_CONFIG, ...args], {
     cwd,
     env: safeEnv({}),
     ...(options.input !== undefined && { input: options.input }),
+    ...(options.signal && { signal: options.signal }),
   });
   if (result.notStarted) throw notStarted(cwd);
   if (result.exitCode !== 0 && !options.allowFail) {
@@ -511,8 +512,8 @@ export async function hasRemotes(root: string): Promise<boolean> {
   return (await git(root, ['remote'])).stdout.trim() !== '';
 }
 
-export async function fetchAll(root: string): Promise<void> {
-  await git(root, ['fetch', '--all', '--prune', '--quiet']);
+export async function fetchAll(root: string, signal?: AbortSignal): Promise<void> {
+  await git(root, ['fetch', '--all', '--prune', '--quiet'], { signal });
 }
 
 /** The upstream of a local branch (e.g. "origin/main"), or undefined. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { printResult, progressTo } from '../output.js';
-import { type CliContext, withJson, withRepo } from './_shared.js';
+import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
 export function registerSync(program: Command, { io }: CliContext): void {
   withJson(
@@ -14,7 +14,9 @@ export function registerSync(program: Command, { io }: CliContext): void {
     ),
   ).action(async (name: string, options: { repo?: string; json?: boolean }) => {
     const { sync } = await import('../../core/agent/sync.js');
-    const result = await sync({ name, repo: options.repo, progress: progressTo(io) });
+    const result = await interruptible((signal) =>
+      sync({ name, repo: options.repo, progress: progressTo(io), signal }),
+    );
     if (options.json) return printResult(io, 'sync', result);
     const fetched = result.fetched ? ' (fetched first)' : '';
     const setup = result.setup.ran

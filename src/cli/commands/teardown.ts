@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeBranchOutcome } from '../../plan/branch.js';
 import { printResult, progressTo } from '../output.js';
-import { type CliContext, withJson, withRepo } from './_shared.js';
+import { type CliContext, interruptible, withJson, withRepo } from './_shared.js';
 
 export function registerTeardown(program: Command, { io }: CliContext): void {
   const command = program
@@ -16,7 +16,9 @@ export function registerTeardown(program: Command, { io }: CliContext): void {
       options: { repo?: string; force?: boolean; keepBranch?: boolean; json?: boolean },
     ) => {
       const { teardown } = await import('../../core/agent/teardown.js');
-      const result = await teardown({ name, ...options, progress: progressTo(io) });
+      const result = await interruptible((signal) =>
+        teardown({ name, ...options, progress: progressTo(io), signal }),
+      );
       if (options.json) return printResult(io, 'teardown', result);
       if (!result.removed) return io.stdout(`${name}: nothing to tear down\n`);
       io.stdout(`${name}: torn down\n`);

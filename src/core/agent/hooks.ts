@@ -74,7 +74,7 @@ export async function runHooks(
   const redact = given
     ? [...given.values.values()]
     : inContainer && agent.secrets?.length
-      ? await valuesToMask(context, agent)
+      ? await valuesToMask(context, agent, options.signal)
       : [];
   const variables = given ? variablesFor(given.grants, 'hooks') : variablesFor(agent.secrets ?? [], 'agent');
   const hostVariables = Object.fromEntries(

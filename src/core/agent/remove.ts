@@ -74,7 +74,7 @@ export async function releaseClaim(context: RepoContext, name: string): Promise<
 export async function removeAgent(
   context: RepoContext,
   agent: AgentRecord,
-  options: { keepBranch?: boolean; progress?: (message: string) => void } = {},
+  options: { keepBranch?: boolean; progress?: (message: string) => void; signal?: AbortSignal } = {},
 ): Promise<RemovalResult> {
   const labels = stackLabels(agent);
   const agentOnly = serviceLabels(agent, 'agent');
@@ -98,7 +98,7 @@ export async function removeAgent(
   const saving = halted.then(() =>
     isWorktreeFolder(agent.worktree)
       ? saveUncommitted(context, agent.name, agent.worktree, () =>
-          patchSecrets(context, agent, held, options.progress),
+          patchSecrets(context, agent, held, options.progress, options.signal),
         )
       : undefined,
   );
@@ -144,13 +144,16 @@ async function patchSecrets(
   agent: AgentRecord,
   held: readonly string[],
   progress: ((message: string) => void) | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<string[]> {
   const config = agentConfig(context, agent);
   if (Object.keys(config.secrets).length === 0) return [...held];
   try {
-    const resolved = await resolveSecrets(context, config);
+    const resolved = await resolveSecrets(context, config, signal);
     return [...new Set([...held, ...resolved.values.values()])];
   } catch (error) {
+    // Interrupted: no patch without the values it must mask; the worktree stays.
+    if (signal?.aborted) throw error;
     progress?.(
       `${agent.name}: its secrets could not be resolved again here (${(error as Error).message}); values its container no longer held may be in the saved patch as they are`,
     );

@@ -173,7 +173,11 @@ export async function secretValuesIn(context: RepoContext, agent: AgentRecord): 
  * longer holds them, but a setup hook may have written one where the agent reads it: a token in
  * `.npmrc`). One that cannot be resolved now is not masked (berth keeps no value to mask it with).
  */
-export async function valuesToMask(context: RepoContext, agent: AgentRecord): Promise<string[]> {
+export async function valuesToMask(
+  context: RepoContext,
+  agent: AgentRecord,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const held = await secretValuesIn(context, agent);
   const hooksOnly = new Set(
     (agent.secrets ?? []).filter((grant) => !grant.to.includes('agent')).map((grant) => grant.name),
@@ -182,9 +186,10 @@ export async function valuesToMask(context: RepoContext, agent: AgentRecord): Pr
   const config = agentConfig(context, agent);
   const secrets = Object.fromEntries(Object.entries(config.secrets).filter(([name]) => hooksOnly.has(name)));
   try {
-    const resolved = await resolveSecrets(context, { ...config, secrets });
+    const resolved = await resolveSecrets(context, { ...config, secrets }, signal);
     return [...new Set([...held, ...resolved.values.values()])];
-  } catch {
+  } catch (error) {
+    if (signal?.aborted) throw error;
     return held;
   }
 }

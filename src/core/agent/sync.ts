@@ -9,7 +9,7 @@ import {
   upstreamOf,
 } from '../../adapters/git.js';
 import type { ResultOf } from '../../contract.js';
-import { BerthError } from '../../errors.js';
+import { BerthError, interrupted } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { validateAgentName } from '../../plan/names.js';
 import { stackChanges } from '../../plan/services.js';
@@ -38,7 +38,13 @@ export type SyncResult = ResultOf<'sync'>;
  * conflict, aborts the rebase and says where.
  */
 export async function sync(
-  options: RepoOptions & { name: string; configPath?: string; progress?: (line: string) => void },
+  options: RepoOptions & {
+    name: string;
+    configPath?: string;
+    progress?: (line: string) => void;
+    /** Ctrl-C, SIGTERM or SIGHUP: what runs (a fetch, a `command:` secret, a setup hook) is stopped. */
+    signal?: AbortSignal;
+  },
 ): Promise<SyncResult> {
   const context = await openRepo(options);
   const name = requireAgent(context, validateAgentName(options.name)).name;
@@ -46,11 +52,31 @@ export async function sync(
   return withSession(context, name, 'sync', (agent) => syncAgent(context, agent, options));
 }
 
+/** What an interrupted sync leaves: the branch as it was before the rebase, or rebased without its setup. */
+function syncInterrupted(name: string, rebased: boolean): BerthError {
+  return interrupted(
+    rebased
+      ? `${name}'s branch was rebased; its setup hooks were stopped part-way: berth sync ${name} runs them again`
+      : `${name} was left as it was (not rebased)`,
+  );
+}
+
 async function syncAgent(
   context: RepoContext,
   agent: AgentRecord,
-  options: { configPath?: string; progress?: (line: string) => void },
+  options: { configPath?: string; progress?: (line: string) => void; signal?: AbortSignal },
 ): Promise<SyncResult> {
+  const { signal } = options;
+  const before = <T>(work: Promise<T>) =>
+    work.then(
+      (value) => {
+        if (signal?.aborted) throw syncInterrupted(agent.name, false);
+        return value;
+      },
+      (error) => {
+        throw signal?.aborted ? syncInterrupted(agent.name, false) : error;
+      },
+    );
   const at = { worktree: agent.worktree, commonGitDir: context.commonGitDir };
   const dirty = await uncommittedChanges(at);
   if (dirty.length > 0) {
@@ -65,9 +91,9 @@ async function syncAgent(
   // Before anything changes: a secret that does not resolve leaves the agent as it was.
   // berth.yaml as the trusted working tree has it now (never the agent's), kept as its copy once applied.
   const { config, keep } = currentAgentConfig(context, agent, options.configPath);
-  const resolved = await resolveSecrets(context, config);
+  const resolved = await before(resolveSecrets(context, config, signal));
   const fetched = await hasRemotes(context.root);
-  if (fetched) await fetchAll(context.root);
+  if (fetched) await before(fetchAll(context.root, signal));
   const onto = agent.baseRef;
   const base = await resolveCommit(context.root, onto);
   if (!base) {
@@ -101,7 +127,14 @@ async function syncAgent(
   // The list in berth.yaml now, applied to the running proxy: no re-provision.
   const egress = agent.egress ? await applyEgress(context, agent, config) : undefined;
   try {
-    await runHooks(context, agent, 'setup', config.hooks.setup, { timeout: config.hookTimeout, secrets });
+    await runHooks(context, agent, 'setup', config.hooks.setup, {
+      timeout: config.hookTimeout,
+      secrets,
+      signal,
+    });
+    if (signal?.aborted) throw syncInterrupted(agent.name, true);
+  } catch (error) {
+    throw signal?.aborted ? syncInterrupted(agent.name, true) : error;
   } finally {
     await takeSecrets(context, agent, hooksOnly(secrets));
   }

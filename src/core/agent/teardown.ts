@@ -1,6 +1,6 @@
 import { removeLabelled } from '../../adapters/docker.js';
 import { isWorktreeFolder, uncommittedChanges } from '../../adapters/git.js';
-import { BerthError, isBerthError, messageOf } from '../../errors.js';
+import { BerthError, interrupted, isBerthError, messageOf } from '../../errors.js';
 import type { AgentRecord } from '../../plan/agent.js';
 import { teardownRefusal, uncommittedRefusal } from '../../plan/claim.js';
 import { agentLabels, validateAgentName } from '../../plan/names.js';
@@ -19,6 +19,12 @@ export interface TeardownOptions extends RepoOptions {
   force?: boolean;
   keepBranch?: boolean;
   progress?: (message: string) => void;
+  /**
+   * Ctrl-C, SIGTERM or SIGHUP to berth: a teardown hook it runs is stopped and the agent kept as it was;
+   * a removal under way stops only where a program of the host runs (a `command:` secret resolved to
+   * mask the saved patch), keeping the worktree and branch for `berth teardown` or `gc` to finish.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TeardownResult {
@@ -63,7 +69,7 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
 export async function removeWithHooks(
   context: RepoContext,
   agent: AgentRecord,
-  options: Pick<TeardownOptions, 'force' | 'keepBranch' | 'progress'>,
+  options: Pick<TeardownOptions, 'force' | 'keepBranch' | 'progress' | 'signal'>,
   reason: string,
 ): Promise<TeardownResult> {
   const { name } = agent;
@@ -84,9 +90,15 @@ export async function removeWithHooks(
     };
 
   const { hooks, hookTimeout } = agentConfig(context, claimed);
+  const { signal } = options;
   try {
-    await runHooks(context, claimed, 'teardown', hooks.teardown, { timeout: hookTimeout });
+    await runHooks(context, claimed, 'teardown', hooks.teardown, { timeout: hookTimeout, signal });
+    if (signal?.aborted) throw interrupted();
   } catch (error) {
+    if (signal?.aborted) {
+      await releaseClaim(context, name);
+      throw interrupted(`nothing of ${name} was removed; its teardown hooks were stopped`);
+    }
     if (!options.force) {
       await releaseClaim(context, name);
       throw new BerthError(
@@ -104,10 +116,20 @@ export async function removeWithHooks(
   const { resources, branchOutcome, savedPatch } = await removeAgent(context, claimed, {
     keepBranch: options.keepBranch,
     progress,
+    signal,
+  }).catch((error) => {
+    if (!signal?.aborted) throw error;
+    throw interrupted(
+      `the removal of ${name} stopped before its worktree went (its worktree and branch are kept): berth teardown ${name} or berth gc finishes it`,
+    );
   });
   await runHooks(context, claimed, 'post-teardown', hooks['post-teardown'], {
     logDir: context.paths.historyLogs(name),
     timeout: hookTimeout,
+    signal,
+  }).catch((error) => {
+    if (!signal?.aborted) throw error;
+    throw interrupted(`${name} was removed; its post-teardown hooks were stopped`);
   });
   return {
     name,
