@@ -54,6 +54,13 @@ export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The exit code of a command a signal ended, as a shell reports it: 128 + its number (Ctrl-C: 130). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (SIGNAL_NUMBERS[signal] ?? 2);
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
 /** Ctrl-C or SIGTERM stopped a command; what it made was rolled back. */
 export function interrupted(hint = 'everything made so far was removed'): BerthError {
   return new BerthError('interrupted', 'interrupted by a signal', {

@@ -95,7 +95,7 @@ describe('an interrupted teardown or sync', () => {
       pidFile,
       'SIGTERM',
     );
-    expect(ended.exitCode, ended.stderr).toBe(130);
+    expect(ended.exitCode, ended.stderr).toBe(143);
     expect(ended.stderr).toMatch(/the removal of sec stopped before its worktree went/);
     expect(await processGone(hanging)).toBe(true);
     // Nothing of the work is lost: the worktree and its file are there.
@@ -106,6 +106,27 @@ describe('an interrupted teardown or sync', () => {
     const savedPatch = resultOf(again, 'teardown').savedPatch ?? '';
     expect(readFileSync(savedPatch, 'utf8')).toContain('+unsaved work');
     expect(await leftovers(repo.root, 'sec')).toEqual(NOTHING);
+  }, 180_000);
+
+  it('up: Ctrl-C rolls each provision back, prints the summary, and exits 130 (before, 1)', async () => {
+    const flag = join(scratch, 'up-hangs');
+    const pidFile = join(scratch, 'up-hook.pid');
+    const hooked = config(
+      'up-hook',
+      `hooks:\n  setup:\n    - { run: "${hangsWhile(flag, pidFile)}", on: host }\n`,
+    );
+    writeFileSync(flag, '');
+    const { ended, hanging } = await interruptWhileHanging(
+      ['up', 'upa', '--repo', repo.root, '--config', hooked],
+      pidFile,
+      'SIGINT',
+    );
+    expect(ended.exitCode, ended.stderr).toBe(130);
+    expect(ended.stdout).toMatch(/upa\s+FAILED\s+.*failed at step "setup": interrupted by a signal/);
+    expect(ended.stdout).toMatch(/0 of 1 ready, 1 failed/);
+    expect(await processGone(hanging)).toBe(true);
+    expect(await leftovers(repo.root, 'upa')).toEqual(NOTHING);
+    rmSync(flag);
   }, 180_000);
 
   it('sync: SIGHUP during a setup hook stops it, says the branch was rebased, and a second sync runs it', async () => {
@@ -125,7 +146,7 @@ describe('an interrupted teardown or sync', () => {
       pidFile,
       'SIGHUP',
     );
-    expect(ended.exitCode, ended.stderr).toBe(130);
+    expect(ended.exitCode, ended.stderr).toBe(129);
     expect(ended.stderr).toMatch(
       /sy's branch was rebased; its setup hooks were stopped part-way: berth sync sy/,
     );

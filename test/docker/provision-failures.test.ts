@@ -137,7 +137,7 @@ describe('a provision that cannot be done leaves nothing behind', () => {
     // Before, SIGHUP killed berth part-way: the hook, the container and the worktree stayed.
     provision.kill('SIGHUP');
     const stopped = await provision;
-    expect(stopped.exitCode, stopped.stderr).toBe(130);
+    expect(stopped.exitCode, stopped.stderr).toBe(129);
     expect(stopped.stderr).toMatch(/interrupted by a signal/);
     expect(await processGone(hook)).toBe(true);
     expect(await leftovers(repo.root, 'hup')).toEqual(NOTHING);

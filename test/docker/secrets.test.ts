@@ -288,7 +288,7 @@ describe('secrets by reference', () => {
     const background = Number(readFileSync(pidFile, 'utf8').trim());
     provision.kill('SIGTERM');
     const run = await provision;
-    expect(run.exitCode).toBe(130);
+    expect(run.exitCode).toBe(143); // 128 + SIGTERM, as a shell reports it
     expect(errorOf(cli(run), 'provision').code).toBe('interrupted');
     expect(await processGone(background)).toBe(true);
     const state = JSON.parse(readFileSync(join(repo.root, '.git', 'berth', 'state.json'), 'utf8'));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import { BerthError, isBerthError, signalExitCode, UsageError } from '../../errors.js';
 import type { Io } from '../output.js';
 
 /** What every command gets: where to print, and where to put an exit code other than 0. */
@@ -17,13 +17,37 @@ export function withJson(command: Command): Command {
 }
 
 /** Runs `work` with an AbortSignal that Ctrl-C, SIGTERM or a closed terminal (SIGHUP) triggers, so a command can roll back. */
-export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function interruptible<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  /**
+   * For a command that ends normally when interrupted (`up` reports each agent, rolled back or made):
+   * given the exit code the signal calls for, to set once its result is printed.
+   */
+  onSignal?: (exitCode: number) => void,
+): Promise<T> {
   const controller = new AbortController();
-  const abort = () => controller.abort();
+  let received: NodeJS.Signals | undefined;
+  const abort = (name: NodeJS.Signals) => {
+    received ??= name;
+    controller.abort();
+  };
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const name of signals) process.on(name, abort);
   try {
-    return await work(controller.signal);
+    const value = await work(controller.signal);
+    if (received) onSignal?.(signalExitCode(received));
+    return value;
+  } catch (error) {
+    // Interrupted: the exit code says by which signal, as a shell's would (130, 143, 129).
+    if (received && isBerthError(error) && error.code === 'interrupted')
+      throw new BerthError(error.code, error.message, {
+        hint: error.hint,
+        details: error.details,
+        logFile: error.logFile,
+        exitCode: signalExitCode(received),
+        cause: error,
+      });
+    throw error;
   } finally {
     for (const name of signals) process.off(name, abort);
   }

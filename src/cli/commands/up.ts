@@ -40,21 +40,24 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
     );
   withJson(withRepo(command)).action(async (names: string[], options: Options) => {
     if (options.tasks) return runTasks(names, options, { io, setExitCode });
+    let interruptedBy: number | undefined;
     const { up } = await import('../../core/task/up.js');
-    const result = await interruptible((signal) =>
-      up({
-        names,
-        count: positiveInteger(options.n, '-n'),
-        prefix: options.prefix,
-        parallel: positiveInteger(options.parallel, '--parallel'),
-        repo: options.repo,
-        from: options.from,
-        configPath: options.config,
-        progress: progressTo(io),
-        signal,
-      }),
+    const result = await interruptible(
+      (signal) =>
+        up({
+          names,
+          count: positiveInteger(options.n, '-n'),
+          prefix: options.prefix,
+          parallel: positiveInteger(options.parallel, '--parallel'),
+          repo: options.repo,
+          from: options.from,
+          configPath: options.config,
+          progress: progressTo(io),
+          signal,
+        }),
+      (code) => (interruptedBy = code),
     );
-    if (result.failed > 0) setExitCode(1);
+    setExitCode(interruptedBy ?? (result.failed > 0 ? 1 : 0));
     if (options.json) return printResult(io, 'up', result);
     const rows = result.agents.map(({ name, agent, error }) =>
       agent
@@ -86,17 +89,20 @@ async function runTasks(names: string[], options: Options, { io, setExitCode }: 
     );
   }
   const { upTasks } = await import('../../core/task/up-tasks.js');
-  const result = await interruptible((signal) =>
-    upTasks({
-      tasksFile: options.tasks as string,
-      parallel: positiveInteger(options.parallel, '--parallel'),
-      repo: options.repo,
-      configPath: options.config,
-      progress: progressTo(io),
-      signal,
-    }),
+  let interruptedBy: number | undefined;
+  const result = await interruptible(
+    (signal) =>
+      upTasks({
+        tasksFile: options.tasks as string,
+        parallel: positiveInteger(options.parallel, '--parallel'),
+        repo: options.repo,
+        configPath: options.config,
+        progress: progressTo(io),
+        signal,
+      }),
+    (code) => (interruptedBy = code),
   );
-  if (result.failed > 0) setExitCode(1);
+  setExitCode(interruptedBy ?? (result.failed > 0 ? 1 : 0));
   if (options.json) return printResult(io, 'up --tasks', result);
   const rows = result.tasks.map(({ name, outcome, task, error }) =>
     task
