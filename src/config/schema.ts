@@ -100,7 +100,19 @@ const repositoryPath = z
 const containerPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path in the container');
 
 /** A memory size as Docker takes it. */
-const memorySize = z.string().regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"');
+const memorySize = z
+  .string()
+  .regex(/^\d+(\.\d+)?[kmg]$/i, 'expected a size such as "512m" or "2g"')
+  .refine((size) => memoryBytes(size) >= MIN_MEMORY_BYTES, 'at least 6m: the engine refuses a smaller limit');
+
+/** The engine's smallest memory limit (6 MiB). */
+const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+
+/** A size as Docker reads it: k, m and g are powers of 1024. */
+function memoryBytes(size: string): number {
+  const unit = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[size.slice(-1).toLowerCase() as 'k' | 'm' | 'g'];
+  return Number.parseFloat(size) * unit;
+}
 
 /** A service's limits (Postgres, Redis and each of services:): what an agent can make it hold is bounded. */
 const serviceLimits = z

@@ -54,7 +54,10 @@ export function pickSubnet(pool: string, prefix: number, inUse: readonly string[
 }
 
 /** What the engine refused a stack for because another lease store gave the same away. */
-export type EngineConflict = { kind: 'subnet' } | { kind: 'port'; port: number };
+export type EngineConflict =
+  | { kind: 'subnet' }
+  /** by: the engine (a container published it), or the host (a program of its own listens on it). */
+  | { kind: 'port'; port: number; by: 'engine' | 'host' };
 
 /**
  * Reads an engine error for a subnet or host port it already holds: a network another berth home (or
@@ -63,10 +66,10 @@ export type EngineConflict = { kind: 'subnet' } | { kind: 'port'; port: number }
 export function engineConflict(message: string): EngineConflict | undefined {
   if (/Pool overlaps with other one on this address space|overlaps with/i.test(message))
     return { kind: 'subnet' };
-  const port =
-    /Bind for [^ ]*:(\d+) failed: port is already allocated/.exec(message) ??
-    /listen tcp[46]? [^ ]*:(\d+): bind: address already in use/.exec(message);
-  if (port?.[1]) return { kind: 'port', port: Number(port[1]) };
+  const published = /Bind for [^ ]*:(\d+) failed: port is already allocated/.exec(message);
+  if (published?.[1]) return { kind: 'port', port: Number(published[1]), by: 'engine' };
+  const listened = /listen tcp[46]? [^ ]*:(\d+): bind: address already in use/.exec(message);
+  if (listened?.[1]) return { kind: 'port', port: Number(listened[1]), by: 'host' };
   return undefined;
 }
 
@@ -76,6 +79,13 @@ export const ENGINE_CONFLICT_TRIES = 4;
 /** What the engine turned down, in words: the host port, or the stack's subnet. */
 export function conflictWhat(stack: { subnet: string }, conflict: EngineConflict): string {
   return conflict.kind === 'port' ? `host port ${conflict.port}` : `subnet ${stack.subnet}`;
+}
+
+/** Who holds what the engine turned down, as a progress line says it before taking another. */
+export function conflictHeld(stack: { subnet: string }, conflict: EngineConflict): string {
+  return conflict.kind === 'port' && conflict.by === 'host'
+    ? `a program on this host listens on host port ${conflict.port} already`
+    : `the engine holds ${conflictWhat(stack, conflict)} already`;
 }
 
 /** The engine turned down `tries` choices in a row: the last one, and the engine's words. */

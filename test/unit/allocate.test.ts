@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePorts } from '../../src/adapters/ports.js';
-import { parsePortRange, pickSubnet } from '../../src/plan/allocate.js';
+import { conflictHeld, engineConflict, parsePortRange, pickSubnet } from '../../src/plan/allocate.js';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -47,5 +47,32 @@ describe('subnets', () => {
       'no free /28 subnet left in 10.201.0.0/27',
     );
     expect(() => pickSubnet('10.201.0.0/16', 28, ['10.0.0.0/8'])).toThrow(/no free/);
+  });
+});
+
+describe('engineConflict and conflictHeld: what the engine turned down, and who holds it', () => {
+  const stack = { subnet: '10.201.3.0/24' };
+  it('reads a port a container published as held by the engine', () => {
+    const said =
+      'driver failed programming external connectivity on endpoint x: Bind for 127.0.0.1:41002 failed: port is already allocated';
+    const conflict = engineConflict(said);
+    expect(conflict).toEqual({ kind: 'port', port: 41002, by: 'engine' });
+    expect(conflict && conflictHeld(stack, conflict)).toBe('the engine holds host port 41002 already');
+  });
+  it('reads a port a program of the host listens on as held by the host, not the engine', () => {
+    const said = 'Error starting userland proxy: listen tcp4 127.0.0.1:41003: bind: address already in use';
+    const conflict = engineConflict(said);
+    expect(conflict).toEqual({ kind: 'port', port: 41003, by: 'host' });
+    expect(conflict && conflictHeld(stack, conflict)).toBe(
+      'a program on this host listens on host port 41003 already',
+    );
+  });
+  it('reads an overlapping subnet, and nothing else', () => {
+    const conflict = engineConflict(
+      '(HTTP code 403) unexpected - Pool overlaps with other one on this address space',
+    );
+    expect(conflict).toEqual({ kind: 'subnet' });
+    expect(conflict && conflictHeld(stack, conflict)).toBe('the engine holds subnet 10.201.3.0/24 already');
+    expect(engineConflict('no such image')).toBeUndefined();
   });
 });

@@ -24,6 +24,15 @@ describe('berth.yaml', () => {
     expect(config.agent.resources).toEqual({ cpus: 2, memory: '2g', pids: 1024 });
   });
 
+  it('refuses a memory limit the engine would refuse (under 6m), at the field', () => {
+    expect(problems('agent:\n  resources: { memory: 1k }\n')).toEqual([
+      'agent.resources.memory: at least 6m: the engine refuses a smaller limit',
+    ]);
+    expect(problems('agent:\n  resources: { memory: 5.9m }\n')).toHaveLength(1);
+    expect(problems('agent:\n  resources: { memory: 6m }\n')).toEqual([]);
+    expect(problems('agent:\n  resources: { memory: 0.5g }\n')).toEqual([]);
+  });
+
   it('reads the example app config', () => {
     const config = parseConfig(readFileSync('examples/notes-app/berth.yaml', 'utf8'));
     expect(config.ports.app).toEqual({ web: 3000 });

@@ -8,8 +8,8 @@ import { BerthError, messageOf } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import { type AgentRecord, leasedPortNames, newPasswords, planDatabase } from '../../plan/agent.js';
 import {
+  conflictHeld,
   conflictPersists,
-  conflictWhat,
   ENGINE_CONFLICT_TRIES,
   engineConflict,
 } from '../../plan/allocate.js';
@@ -261,7 +261,7 @@ async function makeMember(
         if (!conflict) throw error;
         const said = messageOf(error).split('\n')[0] ?? '';
         if (attempt >= ENGINE_CONFLICT_TRIES) throw conflictPersists(made, conflict, attempt, said, error);
-        progress(`pool: the engine holds ${conflictWhat(made, conflict)} already; taking another for ${id}`);
+        progress(`pool: ${conflictHeld(made, conflict)}; taking another for ${id}`);
         await removeLabelled(context.docker, memberLabels(context, made));
         made = await releaseMemberConflict(context, config, made, conflict);
       }

@@ -32,8 +32,8 @@ import { BerthError, EnvironmentError, messageOf, UsageError } from '../../error
 import type { AgentRecord } from '../../plan/agent.js';
 import { expiryFrom } from '../../plan/agent.js';
 import {
+  conflictHeld,
   conflictPersists,
-  conflictWhat,
   ENGINE_CONFLICT_TRIES,
   engineConflict,
 } from '../../plan/allocate.js';
@@ -392,7 +392,7 @@ async function provisionWith(
             if (!conflict) throw error;
             if (attempt >= ENGINE_CONFLICT_TRIES)
               throw conflictPersists(made, conflict, attempt, messageOf(error).split('\n')[0] ?? '', error);
-            progress(`${name}: the engine holds ${conflictWhat(made, conflict)} already; taking another`);
+            progress(`${name}: ${conflictHeld(made, conflict)}; taking another`);
             // What this try made goes (a pool member's own services stay: only the agent's container).
             await removeLabelled(
               context.docker,
