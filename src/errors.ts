@@ -72,7 +72,7 @@ export function interrupted(hint = 'everything made so far was removed'): BerthE
 /** berth's one line for an error: what failed, where its log is, and what to do. */
 export function errorLine(error: unknown): string {
   const berth = toBerthError(error);
-  const message = messageOf(berth).split('\n')[0] ?? 'unknown error';
+  const message = (messageOf(berth).split('\n')[0] ?? '').trimEnd() || 'unknown error';
   const hint = berth.hint ? ` (hint: ${berth.hint})` : '';
   const log = berth.logFile && !berth.hint?.includes(berth.logFile) ? ` (log: ${berth.logFile})` : '';
   return `berth: error: ${message}${log}${hint}`;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from '../../src/cli/main.js';
 import { reportError } from '../../src/cli/output.js';
 import { CONTRACT_VERSION, envelopeSchema } from '../../src/contract.js';
-import { EnvironmentError } from '../../src/errors.js';
+import { BerthError, EnvironmentError, errorLine } from '../../src/errors.js';
 
 function capture() {
   const out: string[] = [];
@@ -56,6 +56,11 @@ describe('error output', () => {
     expect(err.join('').trimEnd().split('\n')).toEqual([
       'berth: error: no Docker engine socket at unix:///x.sock (hint: start the engine)',
     ]);
+  });
+
+  it('has one space before its log, whatever the message ended with (the engine`s often end with one)', () => {
+    const trailing = new BerthError('x', 'the worker container: failed: unknown ', { logFile: '/tmp/p.log' });
+    expect(errorLine(trailing)).toBe('berth: error: the worker container: failed: unknown (log: /tmp/p.log)');
   });
 
   it('is one JSON object on stdout with --json: the envelope of the contract', () => {
