@@ -107,6 +107,12 @@ export function toBerthError(error: unknown): BerthError {
         cause: error,
       });
     default:
+      // The folder berth was started in was removed under it (a worktree torn down meanwhile).
+      if (system?.syscall === 'uv_cwd')
+        return new UsageError('no-current-folder', 'the current folder no longer exists', {
+          hint: 'cd to an existing folder, or pass --repo',
+          cause: error,
+        });
       return new BerthError('internal', messageOf(error), { hint: BUG_HINT, cause: error });
   }
 }

@@ -63,6 +63,16 @@ describe('error output', () => {
     expect(errorLine(trailing)).toBe('berth: error: the worker container: failed: unknown (log: /tmp/p.log)');
   });
 
+  it('says a current folder removed under berth is one, not a bug', () => {
+    const gone = Object.assign(new Error('ENOENT: no such file or directory, uv_cwd'), {
+      code: 'ENOENT',
+      syscall: 'uv_cwd',
+    });
+    expect(errorLine(gone)).toBe(
+      'berth: error: the current folder no longer exists (hint: cd to an existing folder, or pass --repo)',
+    );
+  });
+
   it('is one JSON object on stdout with --json: the envelope of the contract', () => {
     const { io, out } = capture();
     reportError(io, error, true, 'host init');
