@@ -36,6 +36,25 @@ export function claimRefusal(
   return undefined;
 }
 
+/**
+ * A session that works in the agent's worktree (exec, run, sync; not db) cannot start once the worktree
+ * is gone (deleted by hand): its branch still has its commits.
+ */
+export function worktreeRefusal(
+  agent: AgentRecord,
+  kind: NonNullable<AgentRecord['sessions']>[number]['kind'],
+  worktreeThere: boolean,
+): BerthError | undefined {
+  if (worktreeThere || kind === 'db') return undefined;
+  return new BerthError(
+    'worktree-missing',
+    `the worktree of agent ${agent.name}, ${agent.worktree}, is gone`,
+    {
+      hint: `its commits are on ${agent.branch}: berth teardown ${agent.name}, then berth provision ${agent.name} --branch ${agent.branch} to go on`,
+    },
+  );
+}
+
 export function beingRemoved(agent: AgentRecord): UsageError {
   return new UsageError(
     'agent-being-removed',

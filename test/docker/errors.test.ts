@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, expectCleanStderr, listedAgents } from '../helpers/cli.js';
+import { BIN, berth, expectCleanStderr, listedAgents, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { makeRepo, type TestRepo } from '../helpers/repo.js';
 
@@ -94,5 +94,39 @@ describe('errors that reach the user are one line with a hint', () => {
     const result = await berth(['ls', '--repo', join(scratch, 'nowhere')]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/nowhere does not exist \(hint: pass --repo/);
+  });
+
+  it('a current folder removed under berth: says so, not "a bug in berth"', async () => {
+    const gone = mkdtempSync(join(scratch, 'gone-'));
+    // The shell removes the folder it runs in, then starts berth there.
+    const result = await execa(
+      'sh',
+      ['-c', `cd ${gone} && rmdir ${gone} && exec "$0" "$@"`, process.execPath, BIN, 'ls'],
+      {
+        reject: false,
+      },
+    );
+    expect(result.exitCode, result.stderr).toBe(2);
+    expect(result.stderr).toBe(
+      'berth: error: the current folder no longer exists (hint: cd to an existing folder, or pass --repo)',
+    );
+  });
+
+  it('an agent whose worktree was deleted by hand: sync, exec and run say so and where its commits are', async () => {
+    const made = await berth(['provision', 'wt-gone', '--repo', repo.root]);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const worktree = resultOf(await berth(['show', 'wt-gone', '--repo', repo.root, '--json']), 'show').agent
+      ?.worktree;
+    rmSync(worktree ?? '', { recursive: true, force: true });
+    for (const [command, ...rest] of [['sync'], ['exec', '--', 'true'], ['run', '--', 'true']]) {
+      const result = await berth([command ?? '', 'wt-gone', '--repo', repo.root, ...rest]);
+      expect(result.exitCode, `${command}: ${result.stderr}`).toBe(1);
+      expect(result.stderr).toContain(
+        `berth: error: the worktree of agent wt-gone, ${worktree}, is gone (hint: its commits are on berth/wt-gone: berth teardown wt-gone, then berth provision wt-gone --branch berth/wt-gone to go on)`,
+      );
+    }
+    const gone = await berth(['teardown', 'wt-gone', '--repo', repo.root]);
+    expect(gone.exitCode, gone.stderr).toBe(0);
+    expect(await leftovers(repo.root, 'wt-gone')).toEqual(NOTHING);
   });
 });

@@ -7,7 +7,13 @@ import {
   storedAgentRecordSchema,
 } from '../../src/plan/agent.js';
 import { branchStanding, settleBranch } from '../../src/plan/branch.js';
-import { claimRefusal, haltByPause, teardownRefusal, uncommittedRefusal } from '../../src/plan/claim.js';
+import {
+  claimRefusal,
+  haltByPause,
+  teardownRefusal,
+  uncommittedRefusal,
+  worktreeRefusal,
+} from '../../src/plan/claim.js';
 import { exitDecision } from '../../src/plan/exit.js';
 import { claims, leaseUnheld, reapReason } from '../../src/plan/reap.js';
 import { agentFixture } from '../helpers/agent-fixture.js';
@@ -246,6 +252,20 @@ describe('the host`s routes', () => {
       { subnet: '10.201.0.0/28', iface: 'br-1' },
       { subnet: '172.17.0.0/16', iface: 'docker0' },
     ]);
+  });
+});
+
+describe('a session in an agent whose worktree is gone', () => {
+  it('is refused for exec, run and sync with where its commits are, and not for db', () => {
+    const agent = agentFixture({});
+    for (const kind of ['exec', 'run', 'sync'] as const) {
+      const refusal = worktreeRefusal(agent, kind, false);
+      expect(refusal?.code).toBe('worktree-missing');
+      expect(refusal?.message).toBe(`the worktree of agent ${agent.name}, ${agent.worktree}, is gone`);
+      expect(refusal?.hint).toContain(`berth provision ${agent.name} --branch ${agent.branch}`);
+      expect(worktreeRefusal(agent, kind, true)).toBeUndefined();
+    }
+    expect(worktreeRefusal(agent, 'db', false)).toBeUndefined();
   });
 });
 

@@ -1,6 +1,7 @@
+import { isWorktreeFolder } from '../../adapters/git.js';
 import { UsageError } from '../../errors.js';
 import { type AgentRecord, expiryFrom, sameProcess } from '../../plan/agent.js';
-import { claimRefusal } from '../../plan/claim.js';
+import { claimRefusal, worktreeRefusal } from '../../plan/claim.js';
 import { updateState } from '../../state/store.js';
 import type { RepoContext } from '../context.js';
 
@@ -22,7 +23,9 @@ export async function withSession<T>(
   const agent = await updateState(context.berthDir, (state) => {
     const fresh = state.agents[name];
     if (!fresh) throw unknownAgent(context, name);
-    const refusal = claimRefusal(fresh, runtime.isRunning, self);
+    const refusal =
+      claimRefusal(fresh, runtime.isRunning, self) ??
+      worktreeRefusal(fresh, kind, isWorktreeFolder(fresh.worktree));
     if (refusal) throw refusal;
     fresh.sessions = [
       ...(fresh.sessions ?? []).filter((session) => runtime.isRunning(session.process)),
