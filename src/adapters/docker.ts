@@ -10,7 +10,7 @@ import { type EngineStack, startWaves } from '../plan/engine-stack.js';
 import { SERVICE_LABEL } from '../plan/names.js';
 import { EXEC_MARKER } from './docker-cli.js';
 import { appendFile } from './files.js';
-import { namespacePid, processTree, signalAll } from './processes.js';
+import { isRunning, namespacePid, processAt, processTree, signalAll } from './processes.js';
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -411,8 +411,15 @@ export async function stopExec(
 ): Promise<boolean> {
   const pid = await execPid(docker, containerId, marker);
   if (pid === undefined) return false;
+  // Every process of the command as first seen, by pid and start time: one that outlives the command's
+  // shell (reparented to the container's init, deaf to SIGTERM) is still its to stop.
+  let members = processTree(pid).flatMap((p) => processAt(p) ?? []);
+  const living = () => {
+    members = processTree(members.filter(isRunning).map((m) => m.pid)).flatMap((p) => processAt(p) ?? []);
+    return members.map((m) => m.pid);
+  };
   const signalTree = async (signal: NodeJS.Signals) => {
-    const tree = processTree(pid);
+    const tree = living();
     const refused = signalAll(tree, signal);
     const inside = refused.map(namespacePid).filter((p): p is number => p !== undefined);
     if (inside.length > 0)
@@ -424,8 +431,8 @@ export async function stopExec(
   };
   await signalTree('SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && processTree(pid).length > 0) await sleep(100);
-  if (processTree(pid).length > 0) await signalTree('SIGKILL');
+  while (Date.now() < deadline && living().length > 0) await sleep(100);
+  if (living().length > 0) await signalTree('SIGKILL');
   return true;
 }
 

@@ -25,8 +25,12 @@ export function isRunning(owner: ProcessId): boolean {
   return startTime !== undefined && startTime === owner.startTime;
 }
 
-/** A process and all its descendants, children after their parents (host pids, from /proc). */
-export function processTree(root: number): number[] {
+/**
+ * Processes and all their descendants, children after their parents (host pids, from /proc), each
+ * once. A process whose parent ended was reparented (to the container's init): it counts only when it
+ * is a root itself.
+ */
+export function processTree(roots: number | number[]): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
@@ -34,13 +38,14 @@ export function processTree(root: number): number[] {
     const parent = Number(statFields(pid)?.[1]);
     if (Number.isInteger(parent)) children.set(parent, [...(children.get(parent) ?? []), pid]);
   }
-  const tree: number[] = [];
+  const tree = new Set<number>();
   const visit = (pid: number) => {
-    tree.push(pid);
+    if (tree.has(pid)) return;
+    tree.add(pid);
     for (const child of children.get(pid) ?? []) visit(child);
   };
-  if (statFields(root)) visit(root);
-  return tree;
+  for (const root of [roots].flat()) if (statFields(root)) visit(root);
+  return [...tree];
 }
 
 /** The pid a host process has inside its own pid namespace (a container), from /proc/<pid>/status. */

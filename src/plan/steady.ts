@@ -1,9 +1,10 @@
 /**
  * When a started stack counts as running: every container runs, has not been restarted by its restart
- * policy, and has run for STEADY_MS since its start. A command that cannot start (a missing binary, a bad
+ * policy just now, and has run for STEADY_MS since its (last) start. A command that cannot start (a missing binary, a bad
  * argument) ends within milliseconds of its container's start; a check at one instant, just after the
  * start, would call it running. The window is counted from the container's own start, so it mostly
- * overlaps the wait for the services to answer.
+ * overlaps the wait for the services to answer. A command that fails later than that (each run of a
+ * crash loop lasting longer) is not caught here: `berth ls` shows the agent `partial` then.
  */
 export const STEADY_MS = 500;
 
@@ -39,8 +40,9 @@ export function steadyVerdict(
   for (const run of runs) {
     const before = earlier.find((e) => e.service === run.service);
     if (!run.running) return { kind: 'failed', service: run.service, state: saidState(run.state) };
-    // Restarted long ago (a pool member's Postgres, once) and running since is steady; restarted just now
-    // or since the last look is not.
+    // Restarted, and running since for the window, is steady: a service that exits once while what it
+    // needs starts, and runs once its restart policy brings it back, is a common and working pattern (a
+    // pool member's Postgres restarted long ago, too). Restarted just now, or since the last look, is not.
     const restartedLately = run.restarts > 0 && now - run.startedAt < STEADY_MS;
     if (
       restartedLately ||

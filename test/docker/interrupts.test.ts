@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shInAgent } from '../helpers/agent.js';
 import { BIN, berth, listedAgents, resultOf } from '../helpers/cli.js';
 import { leftovers, NOTHING } from '../helpers/leftovers.js';
 import { processGone } from '../helpers/processes.js';
@@ -74,6 +75,40 @@ describe('an interrupted teardown or sync', () => {
     const again = await berth(['teardown', 'td', '--repo', repo.root]);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(await leftovers(repo.root, 'td')).toEqual(NOTHING);
+  }, 180_000);
+
+  it('teardown: Ctrl-C during a hook in the agent`s container stops it and what it started, even deaf to SIGTERM', async () => {
+    const hooked = config(
+      'agent-hook',
+      `hooks:\n  teardown:\n    - "if [ ! -e /tmp/done ]; then (trap '' TERM; exec sleep 217) & echo $! > /tmp/hook.pid; echo hook-started; wait; fi"\n`,
+    );
+    const made = await berth(['provision', 'atd', '--repo', repo.root, '--config', hooked]);
+    expect(made.exitCode, made.stderr).toBe(0);
+    const log = join(repo.root, '.git', 'berth', 'agents', 'atd', 'logs', 'teardown.log');
+    const running = execa(process.execPath, [BIN, 'teardown', 'atd', '--repo', repo.root], {
+      reject: false,
+      stdin: 'ignore',
+    });
+    while (
+      !(existsSync(log) && readFileSync(log, 'utf8').includes('hook-started')) &&
+      running.exitCode === null
+    )
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    running.kill('SIGINT');
+    const ended = await running;
+    expect(ended.exitCode, ended.stderr).toBe(130);
+    expect(ended.stderr).toMatch(/nothing of atd was removed; its teardown hooks were stopped/);
+    // Before, the sleep outlived its shell (reparented to the container's init) and was never killed.
+    const left = await shInAgent(
+      repo.root,
+      'atd',
+      'kill -0 "$(cat /tmp/hook.pid)" 2>/dev/null && echo alive || echo gone',
+    );
+    expect(left.stdout.trim(), left.stderr).toBe('gone');
+    expect((await shInAgent(repo.root, 'atd', 'touch /tmp/done')).exitCode).toBe(0);
+    const again = await berth(['teardown', 'atd', '--repo', repo.root]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(await leftovers(repo.root, 'atd')).toEqual(NOTHING);
   }, 180_000);
 
   it('teardown --force: SIGTERM while a command secret masks the patch keeps the work, and a second teardown saves it', async () => {

@@ -53,7 +53,8 @@ describe('steadyVerdict: when a started stack counts as running', () => {
     expect(steadyVerdict(runs, ['agent'], now)).toMatchObject({ kind: 'failed', service: 'agent' });
   });
 
-  it('keeps one restarted long ago and running since (a warm pool member’s Postgres, once)', () => {
+  it('keeps one restarted once and running since (a worker that exits while what it needs starts)', () => {
+    expect(steadyVerdict([run('worker', { restarts: 1 })], [], now)).toEqual({ kind: 'steady' });
     expect(steadyVerdict([run('postgres', { restarts: 2 })], [], now)).toEqual({ kind: 'steady' });
   });
 

@@ -8,7 +8,10 @@ export function registerTeardown(program: Command, { io }: CliContext): void {
     .command('teardown')
     .description("remove an agent's containers, network, volumes, worktree and state; keep unmerged work")
     .argument('<name>', 'the agent')
-    .option('--force', 'tear down even with uncommitted changes (they are lost)')
+    .option(
+      '--force',
+      'tear down even with uncommitted changes (saved as a patch first), a failing teardown hook, or a command running in it',
+    )
     .option('--keep-branch', 'keep the branch even when it is merged');
   withJson(withRepo(command)).action(
     async (

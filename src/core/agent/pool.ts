@@ -268,7 +268,7 @@ async function makeMember(
     }
     crashForTest(runtime.env, 'pool-stack');
     await waitUntilReady(context, made, config.healthTimeout * 1000);
-    await waitUntilSteady(context, made, []);
+    await waitUntilSteady(context, made, {});
     const ready = await updateState(context.berthDir, (state) => {
       const fresh = state.pool?.[id];
       if (fresh?.instance !== instance || fresh.status !== 'making') return false;

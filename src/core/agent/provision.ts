@@ -417,7 +417,7 @@ async function provisionWith(
         if (!answered) await waitUntilReady(context, made, healthTimeoutMs, steps.signal);
         // Its services answer; every container, the agent's too, must keep running (not exit, nor loop
         // restarting).
-        await waitUntilSteady(context, made, ['agent'], steps.signal);
+        await waitUntilSteady(context, made, { required: ['agent'] }, steps.signal);
       });
     };
     // A service that binds a path of the worktree starts once the worktree holds it.
@@ -601,9 +601,17 @@ async function startAdopted(
   };
   const warm = await Promise.allSettled([
     applyStack(context.docker, agentOnly).catch(stopOnFailure),
-    waitUntilReady(context, agent, facts.healthTimeoutMs, AbortSignal.any([signal, stop.signal])).catch(
-      stopOnFailure,
-    ),
+    // Its services answer, and keep running: one that crash-loops makes the stack anew.
+    waitUntilReady(context, agent, facts.healthTimeoutMs, AbortSignal.any([signal, stop.signal]))
+      .then(() =>
+        waitUntilSteady(
+          context,
+          agent,
+          { only: (service) => service !== 'agent' },
+          AbortSignal.any([signal, stop.signal]),
+        ),
+      )
+      .catch(stopOnFailure),
   ]);
   const failure = warm.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (!failure) return true;

@@ -186,13 +186,31 @@ async function commandAnswers(context: RepoContext, id: string, command: string[
 export async function waitUntilSteady(
   context: RepoContext,
   target: ReadinessTarget,
-  required: string[],
+  options: {
+    required?: string[];
+    /** Only these services (default: every one of the stack). */
+    only?: (service: string) => boolean;
+  },
   signal?: AbortSignal,
 ): Promise<void> {
+  const { required = [], only = () => true } = options;
+  const runOf = (facts: ContainerRunFacts): ContainerRun => {
+    const service = facts.service ?? facts.id.slice(0, 12);
+    const exited = facts.status === 'exited' ? { exitCode: facts.exitCode } : {};
+    return {
+      service,
+      running: facts.status === 'running',
+      state: containerState({ state: facts.status, ...exited }),
+      restarts: facts.restarts,
+      startedAt: facts.startedAt,
+    };
+  };
   let earlier: ContainerRun[] | undefined;
   for (;;) {
     if (signal?.aborted) throw interrupted();
-    const facts = await containerRuns(context.docker, stackSelector(context.repoId, target.labels));
+    const facts = (await containerRuns(context.docker, stackSelector(context.repoId, target.labels))).filter(
+      (f) => only(f.service ?? ''),
+    );
     const runs = facts.map(runOf);
     const verdict = steadyVerdict(runs, required, context.runtime.now(), earlier);
     if (verdict.kind === 'failed') {
@@ -208,19 +226,6 @@ export async function waitUntilSteady(
   }
 }
 
-function runOf(facts: ContainerRunFacts): ContainerRun {
-  return {
-    service: facts.service ?? facts.id.slice(0, 12),
-    running: facts.status === 'running',
-    state: containerState({
-      state: facts.status,
-      ...(facts.status === 'exited' && { exitCode: facts.exitCode }),
-    }),
-    restarts: facts.restarts,
-    startedAt: facts.startedAt,
-  };
-}
-
 function notRunning(service: string, state: string, lastLines: string[]): BerthError {
   const agent = service === 'agent';
   return new BerthError(
@@ -228,8 +233,8 @@ function notRunning(service: string, state: string, lastLines: string[]): BerthE
     agent ? `the agent's container ${state}` : `the ${service} container ${state} after it started`,
     {
       hint: agent
-        ? 'check agent.image and agent.command in berth.yaml: the command must keep running (its last lines are above)'
-        : `check the ${service} service's image and command in berth.yaml: a service must keep running (its last lines are above)`,
+        ? 'check agent.image and agent.command in berth.yaml: the command must keep running (its last lines are below)'
+        : `check the ${service} service's image and command in berth.yaml: a service must keep running (its last lines are below)`,
       details: lastLines.map((line) => `${service}: ${line}`),
     },
   );

@@ -97,7 +97,8 @@ export async function removeWithHooks(
   } catch (error) {
     if (signal?.aborted) {
       await releaseClaim(context, name);
-      throw interrupted(`nothing of ${name} was removed; its teardown hooks were stopped`);
+      const stopped = hooks.teardown.length > 0 ? '; its teardown hooks were stopped' : '';
+      throw interrupted(`nothing of ${name} was removed${stopped}`);
     }
     if (!options.force) {
       await releaseClaim(context, name);
@@ -113,16 +114,22 @@ export async function removeWithHooks(
     progress(`${name}: ${messageOf(error)}; removing anyway (--force)`);
   }
   progress(`${name}: removing containers, network, volumes and worktree`);
+  // A signal now stops only a program the removal runs on the host; the rest of it finishes.
+  const underWay = () => progress(`${name}: interrupted during its removal: what is under way finishes`);
+  signal?.addEventListener('abort', underWay, { once: true });
   const { resources, branchOutcome, savedPatch } = await removeAgent(context, claimed, {
     keepBranch: options.keepBranch,
     progress,
     signal,
-  }).catch((error) => {
-    if (!signal?.aborted) throw error;
-    throw interrupted(
-      `the removal of ${name} stopped before its worktree went (its worktree and branch are kept): berth teardown ${name} or berth gc finishes it`,
-    );
-  });
+  })
+    .finally(() => signal?.removeEventListener('abort', underWay))
+    .catch((error) => {
+      if (!signal?.aborted) throw error;
+      const again = `berth teardown ${name}${options.force ? ' --force' : ''}`;
+      throw interrupted(
+        `the removal of ${name} stopped before its worktree went (its worktree and branch are kept): ${again} or berth gc finishes it, saving its uncommitted work as a patch first`,
+      );
+    });
   await runHooks(context, claimed, 'post-teardown', hooks['post-teardown'], {
     logDir: context.paths.historyLogs(name),
     timeout: hookTimeout,
