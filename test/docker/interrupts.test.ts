@@ -32,16 +32,21 @@ function config(name: string, text: string): string {
   return path;
 }
 
-/** Starts berth, waits for the hanging command's pid, sends `signal`, and returns berth's end and the pid. */
+/** Starts berth, waits until `hung()` says its command hangs, sends `signal`, and returns berth's end. */
+async function interruptWhen(args: string[], hung: () => boolean, signal: NodeJS.Signals) {
+  const running = execa(process.execPath, [BIN, ...args], { reject: false, stdin: 'ignore' });
+  while (!hung() && running.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(running.exitCode, 'berth ended before its command hung').toBeNull();
+  running.kill(signal);
+  return running;
+}
+
+/** As interruptWhen, for a command that writes its pid to `pidFile`: berth's end, and that pid. */
 async function interruptWhileHanging(args: string[], pidFile: string, signal: NodeJS.Signals) {
   rmSync(pidFile, { force: true });
-  const running = execa(process.execPath, [BIN, ...args], { reject: false, stdin: 'ignore' });
-  while ((!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') && running.exitCode === null)
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  expect(running.exitCode, 'berth ended before its command hung').toBeNull();
-  const hanging = Number(readFileSync(pidFile, 'utf8').trim());
-  running.kill(signal);
-  return { ended: await running, hanging };
+  const pid = () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '');
+  const ended = await interruptWhen(args, () => pid() !== '', signal);
+  return { ended, hanging: Number(pid()) };
 }
 
 async function agentState(name: string) {
@@ -85,17 +90,11 @@ describe('an interrupted teardown or sync', () => {
     const made = await berth(['provision', 'atd', '--repo', repo.root, '--config', hooked]);
     expect(made.exitCode, made.stderr).toBe(0);
     const log = join(repo.root, '.git', 'berth', 'agents', 'atd', 'logs', 'teardown.log');
-    const running = execa(process.execPath, [BIN, 'teardown', 'atd', '--repo', repo.root], {
-      reject: false,
-      stdin: 'ignore',
-    });
-    while (
-      !(existsSync(log) && readFileSync(log, 'utf8').includes('hook-started')) &&
-      running.exitCode === null
-    )
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    running.kill('SIGINT');
-    const ended = await running;
+    const ended = await interruptWhen(
+      ['teardown', 'atd', '--repo', repo.root],
+      () => existsSync(log) && readFileSync(log, 'utf8').includes('hook-started'),
+      'SIGINT',
+    );
     expect(ended.exitCode, ended.stderr).toBe(130);
     expect(ended.stderr).toMatch(/nothing of atd was removed; its teardown hooks were stopped/);
     // Before, the sleep outlived its shell (reparented to the container's init) and was never killed.

@@ -53,6 +53,20 @@ export async function interruptible<T>(
   }
 }
 
+/**
+ * A batch (`berth up`) that, interrupted, still reports each item (rolled back or made): its exit code
+ * is the signal's (130, 143, 129), else 1 when any item failed.
+ */
+export async function interruptibleBatch<T extends { failed: number }>(
+  work: (signal: AbortSignal) => Promise<T>,
+  setExitCode: (code: number) => void,
+): Promise<T> {
+  let interruptedBy: number | undefined;
+  const result = await interruptible(work, (code) => (interruptedBy = code));
+  setExitCode(interruptedBy ?? (result.failed > 0 ? 1 : 0));
+  return result;
+}
+
 export function table(rows: string[][]): string {
   const widths =
     rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];

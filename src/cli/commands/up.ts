@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { printResult, progressTo } from '../output.js';
-import { type CliContext, interruptible, table, withJson, withRepo } from './_shared.js';
+import { type CliContext, interruptibleBatch, table, withJson, withRepo } from './_shared.js';
 
 interface Options {
   repo?: string;
@@ -40,9 +40,8 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
     );
   withJson(withRepo(command)).action(async (names: string[], options: Options) => {
     if (options.tasks) return runTasks(names, options, { io, setExitCode });
-    let interruptedBy: number | undefined;
     const { up } = await import('../../core/task/up.js');
-    const result = await interruptible(
+    const result = await interruptibleBatch(
       (signal) =>
         up({
           names,
@@ -55,9 +54,8 @@ export function registerUp(program: Command, { io, setExitCode }: CliContext): v
           progress: progressTo(io),
           signal,
         }),
-      (code) => (interruptedBy = code),
+      setExitCode,
     );
-    setExitCode(interruptedBy ?? (result.failed > 0 ? 1 : 0));
     if (options.json) return printResult(io, 'up', result);
     const rows = result.agents.map(({ name, agent, error }) =>
       agent
@@ -89,8 +87,7 @@ async function runTasks(names: string[], options: Options, { io, setExitCode }: 
     );
   }
   const { upTasks } = await import('../../core/task/up-tasks.js');
-  let interruptedBy: number | undefined;
-  const result = await interruptible(
+  const result = await interruptibleBatch(
     (signal) =>
       upTasks({
         tasksFile: options.tasks as string,
@@ -100,9 +97,8 @@ async function runTasks(names: string[], options: Options, { io, setExitCode }: 
         progress: progressTo(io),
         signal,
       }),
-    (code) => (interruptedBy = code),
+    setExitCode,
   );
-  setExitCode(interruptedBy ?? (result.failed > 0 ? 1 : 0));
   if (options.json) return printResult(io, 'up --tasks', result);
   const rows = result.tasks.map(({ name, outcome, task, error }) =>
     task
