@@ -132,7 +132,8 @@ async function syncAgent(
       secrets,
       signal,
     });
-    if (signal?.aborted) throw syncInterrupted(agent.name, true);
+    // With no setup hooks, a signal once rebased finds the sync done.
+    if (signal?.aborted && config.hooks.setup.length > 0) throw syncInterrupted(agent.name, true);
   } catch (error) {
     throw signal?.aborted ? syncInterrupted(agent.name, true) : error;
   } finally {
