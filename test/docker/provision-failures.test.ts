@@ -114,6 +114,19 @@ describe('a provision that cannot be done leaves nothing behind', () => {
     expect(await leftovers(repo.root, 'quits')).toEqual(NOTHING);
   });
 
+  it('keeps a service that exits once (what it needs was starting) and runs once its restart policy brings it back', async () => {
+    const image = await imageFor('agent');
+    const once = config(
+      'once',
+      `services:\n  worker:\n    image: ${image}\n    command: [sh, -c, "if [ -e /tmp/once ]; then exec sleep infinity; fi; touch /tmp/once; echo not yet; exit 1"]\n`,
+    );
+    const result = await berth(['provision', 'once', '--repo', repo.root, '--config', once]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const gone = await berth(['teardown', 'once', '--repo', repo.root]);
+    expect(gone.exitCode, gone.stderr).toBe(0);
+    expect(await leftovers(repo.root, 'once')).toEqual(NOTHING);
+  });
+
   it('rolls back when the terminal closes (SIGHUP) during a host hook, and stops the hook', async () => {
     const pidFile = join(repo.root, '..', 'hup-hook.pid');
     const hooked = config(

@@ -180,8 +180,8 @@ async function commandAnswers(context: RepoContext, id: string, command: string[
 /**
  * After its services answer, every container of the stack must keep running (plan/steady.ts): one that
  * exits, or that its restart policy keeps bringing back, fails the wait with its last lines. `required`
- * are the services that must have a container (the agent's, in a provision). Looks twice at most: once,
- * and once more after the youngest container has run long enough, for a change since.
+ * are the services that must have a container (the agent's, in a provision). Looks again until each has
+ * run long enough, STEADY_BOUND_MS at most.
  */
 export async function waitUntilSteady(
   context: RepoContext,
@@ -200,26 +200,26 @@ export async function waitUntilSteady(
     return {
       service,
       running: facts.status === 'running',
+      restarting: facts.status === 'restarting',
       state: containerState({ state: facts.status, ...exited }),
       restarts: facts.restarts,
       startedAt: facts.startedAt,
     };
   };
-  let earlier: ContainerRun[] | undefined;
+  const started = context.runtime.now();
   for (;;) {
     if (signal?.aborted) throw interrupted();
     const facts = (await containerRuns(context.docker, stackSelector(context.repoId, target.labels))).filter(
       (f) => only(f.service ?? ''),
     );
-    const runs = facts.map(runOf);
-    const verdict = steadyVerdict(runs, required, context.runtime.now(), earlier);
+    const now = context.runtime.now();
+    const verdict = steadyVerdict(facts.map(runOf), required, now, now - started);
+    if (verdict.kind === 'steady') return;
     if (verdict.kind === 'failed') {
       const run = facts.find((f) => runOf(f).service === verdict.service);
       const lastLines = run ? await containerLogTail(context.docker, run.id, 5).catch(() => []) : [];
       throw notRunning(verdict.service, verdict.state, lastLines);
     }
-    if (verdict.kind === 'steady' || earlier) return;
-    earlier = runs;
     await sleep(verdict.ms, undefined, { signal }).catch(() => {
       throw interrupted();
     });
