@@ -8,7 +8,7 @@
  * overlaps the wait for the services to answer. A command that fails later than that (each run of a
  * crash loop lasting longer) is not caught here: `berth ls` shows the agent `partial` then.
  */
-export const STEADY_MS = 500;
+export const STEADY_MS = 200;
 
 /** How long a stack that is not yet steady (a container restarting, or just restarted) is waited for. */
 export const STEADY_BOUND_MS = 2500;
